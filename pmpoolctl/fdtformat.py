@@ -1,0 +1,58 @@
+"""The flattened device tree format as data: magic, tags, header layout, limits."""
+
+from __future__ import annotations
+
+import struct
+
+FDT_MAGIC = 0xD00DFEED
+
+FDT_BEGIN_NODE = 0x1
+FDT_END_NODE = 0x2
+FDT_PROP = 0x3
+FDT_NOP = 0x4
+FDT_END = 0x9
+
+TAG_NAMES = {
+    FDT_BEGIN_NODE: "FDT_BEGIN_NODE",
+    FDT_END_NODE: "FDT_END_NODE",
+    FDT_PROP: "FDT_PROP",
+    FDT_NOP: "FDT_NOP",
+    FDT_END: "FDT_END",
+}
+
+# Header words in order; version 17 adds size_dt_struct. Offsets are bytes.
+HEADER_FIELDS = (
+    "magic",
+    "totalsize",
+    "off_dt_struct",
+    "off_dt_strings",
+    "off_mem_rsvmap",
+    "version",
+    "last_comp_version",
+    "boot_cpuid_phys",
+    "size_dt_strings",
+    "size_dt_struct",
+)
+HEADER_OFFSET = {name: 4 * index for index, name in enumerate(HEADER_FIELDS)}
+HEADER_SIZE_V16 = 36
+HEADER_SIZE_V17 = 40
+READ_VERSIONS = (16, 17)
+WRITE_VERSION = 17
+WRITE_LAST_COMP_VERSION = 16
+
+U32 = struct.Struct(">I")
+U32_PAIR = struct.Struct(">II")
+U64_PAIR = struct.Struct(">QQ")
+RESERVATION_ENTRY_SIZE = U64_PAIR.size
+
+# Documented limits on hostile input. A blob's totalsize is a u32, so 4 GiB is
+# the format's own bound; we refuse past 1 GiB (a pool of 60M ranges). Nesting
+# is refused past 1024 levels: the kernel's unflattener stops at 64, and a
+# deeper tree is an attack on anything that renders it with indentation.
+MAX_BLOB_SIZE = 1 << 30
+MAX_DEPTH = 1024
+
+
+def align4(offset: int) -> int:
+    """Round up to the next multiple of 4, as the structure block requires."""
+    return (offset + 3) & ~3
