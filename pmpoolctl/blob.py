@@ -182,7 +182,9 @@ class _Reader:
 
         def block(field_name: str, start: int, size: int, alignment: int) -> None:
             if start % alignment:
-                raise self.fail(f"header {field_name} {start:#x} is not {alignment}-byte aligned", HEADER_OFFSET[field_name])
+                raise self.fail(
+                    f"header {field_name} {start:#x} is not {alignment}-byte aligned", HEADER_OFFSET[field_name]
+                )
             if start < header_size or start + size > total:
                 raise self.fail(
                     f"header {field_name} {start:#x} (+{size} bytes) lies outside the blob "
@@ -307,16 +309,17 @@ class _Reader:
                 value_offset = offset + 12
                 if length > limit - value_offset:
                     raise self.fail(f"property length {length} runs past the structure block", offset + 4)
-                name = names_cache.get(name_offset)
-                if name is None:
-                    name = names_cache[name_offset] = self.string(header, name_offset, offset)
+                prop_name = names_cache.get(name_offset)
+                if prop_name is None:
+                    prop_name = names_cache[name_offset] = self.string(header, name_offset, offset)
                 current = nodes[stack[-1]]
                 if current.children:
-                    raise self.fail(f"property '{name}' follows a subnode in {self._path(nodes, stack[-1])}", offset)
-                if name in seen_names[-1]:
-                    raise self.fail(f"duplicate property '{name}' in {self._path(nodes, stack[-1])}", offset)
-                seen_names[-1].add(name)
-                current.properties.append(Property(name, offset, value_offset, length))
+                    where = self._path(nodes, stack[-1])
+                    raise self.fail(f"property '{prop_name}' follows a subnode in {where}", offset)
+                if prop_name in seen_names[-1]:
+                    raise self.fail(f"duplicate property '{prop_name}' in {self._path(nodes, stack[-1])}", offset)
+                seen_names[-1].add(prop_name)
+                current.properties.append(Property(prop_name, offset, value_offset, length))
                 offset = align4(value_offset + length)
             elif tag == FDT_END:
                 if stack:
@@ -435,7 +438,9 @@ def _splice(blob: Blob, start: int, end: int, insert: bytes, strings: bytes) -> 
     content_end = off_dt_strings + len(strings)
     totalsize = max(content_end, header.totalsize)
     if totalsize > MAX_BLOB_SIZE:
-        raise BlobError(f"{blob.source}: the edited blob would be {totalsize} bytes, over the {MAX_BLOB_SIZE >> 20} MiB limit")
+        raise BlobError(
+            f"{blob.source}: the edited blob would be {totalsize} bytes, over the {MAX_BLOB_SIZE >> 20} MiB limit"
+        )
     words = {
         "totalsize": totalsize,
         "off_dt_struct": off_dt_struct,

@@ -51,8 +51,7 @@ def _coalesce(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
         if start >= end:
             continue
         if ends and start <= ends[-1]:
-            if end > ends[-1]:
-                ends[-1] = end
+            ends[-1] = max(ends[-1], end)
         else:
             starts.append(start)
             ends.append(end)
@@ -62,7 +61,7 @@ def _coalesce(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
 class RangeSet:
     """A canonical set of addresses: sorted, disjoint, non-touching ranges."""
 
-    __slots__ = ("_starts", "_ends")
+    __slots__ = ("_ends", "_starts")
 
     def __init__(self, ranges: Iterable[Range] = ()) -> None:
         self._starts, self._ends = _coalesce(sorted((r.base, r.end) for r in ranges))

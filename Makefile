@@ -1,0 +1,35 @@
+# `make demo` and `make test` are the two commands; both need only python3 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@echo '$$ pmpoolctl dump examples/pool.dtb'
+	@$(BIN)/pmpoolctl dump examples/pool.dtb
+	@echo
+	@echo '$$ pmpoolctl add-range examples/pool.dtb 0x180000000 64M --dry-run'
+	@$(BIN)/pmpoolctl add-range examples/pool.dtb 0x180000000 64M --dry-run
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check pmpoolctl tests
+	$(BIN)/ruff format --check pmpoolctl tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,69 @@
+"""Batches of ranges for add-range/remove-range `--from FILE`.
+
+Text: one `BASE SIZE` pair per line, numbers as on the command line, `#` starts
+a comment. JSON: a list of `{"base": …, "size": …}` with integers or number
+strings. Errors name the file and the line (text) or the entry (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pmpoolctl.errors import InputError, NumberError
+from pmpoolctl.numbers import U64_MAX, parse_number
+from pmpoolctl.ranges import Range
+
+
+def parse_batch(text: str, source: str) -> list[Range]:
+    """The ranges listed in `text` (the contents of `source`)."""
+    if text.lstrip().startswith("["):
+        return _parse_json(text, source)
+    return _parse_text(text, source)
+
+
+def _parse_text(text: str, source: str) -> list[Range]:
+    ranges: list[Range] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise InputError(f"{source}:{lineno}: expected 'BASE SIZE', found {len(fields)} fields")
+        try:
+            base, size = parse_number(fields[0]), parse_number(fields[1])
+        except NumberError as exc:
+            raise InputError(f"{source}:{lineno}: {exc}") from exc
+        ranges.append(Range(base, size))
+    return ranges
+
+
+def _json_number(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InputError(f"{where}: expected an integer or a number string, found {json.dumps(value)[:40]}")
+    if isinstance(value, str):
+        try:
+            return parse_number(value)
+        except NumberError as exc:
+            raise InputError(f"{where}: {exc}") from exc
+    if not 0 <= value <= U64_MAX:
+        raise InputError(f"{where}: {value} is not a 64-bit unsigned value")
+    return value
+
+
+def _parse_json(text: str, source: str) -> list[Range]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{source}: JSON nested too deeply") from exc
+    if not isinstance(document, list):
+        raise InputError(f'{source}: expected a JSON list of {{"base": …, "size": …}} objects')
+    ranges: list[Range] = []
+    for index, entry in enumerate(document):
+        where = f"{source}: entry {index}"
+        if not isinstance(entry, dict) or "base" not in entry or "size" not in entry:
+            raise InputError(f'{where}: expected an object with "base" and "size"')
+        ranges.append(Range(_json_number(entry["base"], f"{where} base"), _json_number(entry["size"], f"{where} size")))
+    return ranges

@@ -1,0 +1,190 @@
+"""The pmpool-v1 binding: the pool node's properties, decoded from and encoded to bytes.
+
+Decoding is tolerant: a pool that breaks the binding still decodes as far as its
+bytes allow, and `binding_findings` says what is wrong (rule ids as in cli.md),
+so `dump` can show a broken pool, `validate` can report it, and an edit can refuse it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from array import array
+from dataclasses import dataclass, field
+
+from pmpoolctl.findings import Finding, Severity
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges import Range
+
+COMPATIBLE = "pmpool-v1"
+DEFAULT_POOL = "default_pmpool"
+DEFAULT_PAGE_SIZE = 4096
+MIN_PAGE_SIZE = 4096
+
+PROP_COMPATIBLE = "compatible"
+PROP_PAGE_SIZE = "page-size"
+PROP_PAGE_RANGES = "page-ranges"
+
+RANGE_ENTRY_SIZE = 16  # a (base, size) pair of big-endian u64
+
+
+@dataclass
+class Pool:
+    """A decoded pool node. `properties` holds every property's raw bytes, in order."""
+
+    name: str
+    properties: list[tuple[str, bytes]]
+    compatible: str | None
+    page_size: int
+    ranges: list[Range]
+    problems: list[Finding] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return "/" + self.name
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(r.size for r in self.ranges)
+
+    @property
+    def total_pages(self) -> int:
+        return self.total_bytes // self.page_size
+
+    def extra_properties(self) -> list[tuple[str, bytes]]:
+        """Properties the binding does not define, kept on edit and shown by dump."""
+        known = (PROP_COMPATIBLE, PROP_PAGE_SIZE, PROP_PAGE_RANGES)
+        return [(name, value) for name, value in self.properties if name not in known]
+
+
+def decode_u64_pairs(data: bytes) -> list[Range]:
+    """(base, size) pairs of big-endian u64; trailing bytes short of a pair are ignored."""
+    values = array("Q")
+    values.frombytes(data[: len(data) - len(data) % RANGE_ENTRY_SIZE])
+    if sys.byteorder == "little":
+        values.byteswap()
+    it = iter(values)
+    return [Range(base, size) for base, size in zip(it, it)]
+
+
+def encode_u64_pairs(ranges: list[Range]) -> bytes:
+    """The `page-ranges` bytes for `ranges` (each base and size must fit in a u64)."""
+    values = array("Q")
+    for r in ranges:
+        values.append(r.base)
+        values.append(r.size)
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values.tobytes()
+
+
+def _decode_strings(value: bytes) -> str | None:
+    """A single NUL-terminated string, or None when the bytes are not one."""
+    if not value.endswith(b"\0") or b"\0" in value[:-1]:
+        return None
+    try:
+        return value[:-1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def _invalid(message: str) -> Finding:
+    return Finding("binding-invalid", Severity.ERROR, message)
+
+
+def decode_pool(name: str, properties: list[tuple[str, bytes]]) -> Pool:
+    """Decode a pool node's properties; binding violations go to `Pool.problems`."""
+    values = dict(properties)
+    problems: list[Finding] = []
+    path = "/" + name
+
+    raw_compatible = values.get(PROP_COMPATIBLE)
+    compatible = None
+    if raw_compatible is None:
+        problems.append(_invalid(f"{path} has no '{PROP_COMPATIBLE}' property (expected \"{COMPATIBLE}\")"))
+    else:
+        compatible = _decode_strings(raw_compatible)
+        shown = compatible if compatible is not None else raw_compatible.decode("ascii", "backslashreplace")
+        if compatible != COMPATIBLE:
+            problems.append(_invalid(f'{path} compatible is "{shown}", expected "{COMPATIBLE}"'))
+            compatible = shown
+
+    page_size = DEFAULT_PAGE_SIZE
+    raw_page_size = values.get(PROP_PAGE_SIZE)
+    if raw_page_size is not None:
+        if len(raw_page_size) != 4:
+            problems.append(_invalid(f"{path} page-size is {len(raw_page_size)} bytes long, expected a 4-byte u32"))
+        else:
+            value = int.from_bytes(raw_page_size, "big")
+            if value < MIN_PAGE_SIZE or value & (value - 1):
+                problems.append(_invalid(f"{path} page-size {value} is not a power of two of at least {MIN_PAGE_SIZE}"))
+            else:
+                page_size = value
+
+    raw_ranges = values.get(PROP_PAGE_RANGES)
+    if raw_ranges is None:
+        problems.append(_invalid(f"{path} has no '{PROP_PAGE_RANGES}' property (it may be empty, not missing)"))
+        raw_ranges = b""
+    elif len(raw_ranges) % RANGE_ENTRY_SIZE:
+        problems.append(
+            _invalid(
+                f"{path} page-ranges is {len(raw_ranges)} bytes long, which is not a multiple of "
+                f"{RANGE_ENTRY_SIZE} (a pair of u64 per range)"
+            )
+        )
+    ranges = decode_u64_pairs(raw_ranges)
+    pool = Pool(name, list(properties), compatible, page_size, ranges, problems)
+    pool.problems.extend(canonical_findings(ranges, page_size))
+    return pool
+
+
+def canonical_findings(ranges: list[Range], page_size: int) -> list[Finding]:
+    """Where `ranges` break the canonical form (binding rules 1-5), in rule order."""
+    findings: list[Finding] = []
+    for r in ranges:
+        if r.size == 0:
+            findings.append(Finding("range-empty", Severity.ERROR, f"range at {r.base:#x} has size 0", r))
+        if r.base % page_size or r.size % page_size:
+            findings.append(
+                Finding(
+                    "range-unaligned", Severity.ERROR, f"range {r} is not aligned to the page size {page_size:#x}", r
+                )
+            )
+        if r.end > U64_LIMIT:
+            findings.append(Finding("range-overflow", Severity.ERROR, f"range at {r.base:#x} ends past 2^64", r))
+    for prev, cur in itertools.pairwise(ranges):
+        if cur.base < prev.base:
+            findings.append(
+                Finding("ranges-unsorted", Severity.ERROR, f"range {cur} comes after {prev}, which starts higher", cur)
+            )
+    # Overlap and touching by base order: each range against the furthest end seen so far.
+    furthest: Range | None = None
+    for r in sorted((r for r in ranges if r.size), key=lambda r: r.base):
+        if furthest is not None:
+            if r.base < furthest.end:
+                findings.append(Finding("range-overlap", Severity.ERROR, f"range {r} overlaps {furthest}", r))
+            elif r.base == furthest.end:
+                findings.append(
+                    Finding("ranges-not-coalesced", Severity.WARNING, f"range {r} touches {furthest}; merge them", r)
+                )
+        if furthest is None or r.end > furthest.end:
+            furthest = r
+    return findings
+
+
+def pool_properties(pool: Pool | None, ranges: list[Range], page_size: int) -> list[tuple[str, bytes]]:
+    """The pool node's properties with `ranges` written: existing order and extras kept."""
+    encoded = encode_u64_pairs(ranges)
+    if pool is None:
+        return [
+            (PROP_COMPATIBLE, COMPATIBLE.encode("ascii") + b"\0"),
+            (PROP_PAGE_SIZE, page_size.to_bytes(4, "big")),
+            (PROP_PAGE_RANGES, encoded),
+        ]
+    return [(name, encoded if name == PROP_PAGE_RANGES else value) for name, value in pool.properties]
+
+
+def valid_pool_name(name: str) -> bool:
+    """A node name dtc accepts, without a unit address (the binding forbids one)."""
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,._+-")
+    return 0 < len(name) <= 31 and all(c in allowed for c in name)

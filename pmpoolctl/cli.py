@@ -1,0 +1,415 @@
+"""The pmpoolctl command line: parse arguments, call the library, render, exit.
+
+Command bodies are short: they call the layers below and let errors rise to
+`PmpoolGroup.main`, the one place that turns exceptions into an `error:` line
+and an exit code (cli.md: 0 ok, 1 findings/differences, 2 usage, 3 input, 70 bug).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import click
+
+from pmpoolctl import __version__
+from pmpoolctl.batch import parse_batch
+from pmpoolctl.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MIN_PAGE_SIZE, valid_pool_name
+from pmpoolctl.blob import Blob, build_minimal_blob, parse_blob
+from pmpoolctl.errors import EditError, InputError, NumberError, PmpoolError
+from pmpoolctl.files import STDIN, display_name, locked, read_blob_bytes, resolve_target, write_atomic
+from pmpoolctl.numbers import parse_number
+from pmpoolctl.ranges import Range, RangeSet
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_INTERNAL = 70
+
+
+class NumberType(click.ParamType):  # type: ignore[type-arg]
+    """An address or size: decimal, 0x hex, K/M/G/T/P/E suffixes, at most 64 bits."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_number(str(value))
+        except NumberError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+NUMBER = NumberType()
+
+
+def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not valid_pool_name(value):
+        raise click.BadParameter(f"'{value}' is not a node name (letters, digits and ,._+- only, no unit address)")
+    return value
+
+
+def _page_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value < MIN_PAGE_SIZE or value & (value - 1):
+        raise click.BadParameter(f"{value} is not a power of two of at least {MIN_PAGE_SIZE}")
+    return value
+
+
+pool_option = click.option(
+    "--pool",
+    "pool_name",
+    default=DEFAULT_POOL,
+    show_default=True,
+    callback=_pool_name,
+    metavar="NAME",
+    help="The pool node, a child of the root.",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    debug: bool
+    no_color: bool
+
+
+class PmpoolGroup(click.Group):
+    """A group whose `main` owns error reporting and exit codes for every command."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = False
+        try:
+            with self.make_context(prog_name or "pmpoolctl", argv, **extra) as ctx:
+                debug = bool(ctx.params.get("debug"))
+                code = self.invoke(ctx)
+            sys.exit(code if isinstance(code, int) else EXIT_OK)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "pmpoolctl"
+            _fail(f"{exc.format_message()} (see '{command} --help')", EXIT_USAGE)
+        except click.exceptions.Abort:
+            _fail("aborted", EXIT_INPUT)
+        except PmpoolError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`pmpoolctl dump … | head`): not an error of ours.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
+            if debug:
+                traceback.print_exc()
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (a bug in pmpoolctl {__version__}; "
+                "rerun with --debug for the traceback)",
+                EXIT_INTERNAL,
+            )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _console(ctx: click.Context) -> Any:
+    from pmpoolctl.report import make_console
+
+    settings: Settings = ctx.find_root().obj
+    return make_console(no_color=settings.no_color)
+
+
+@click.group(cls=PmpoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="pmpoolctl")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.option("--no-color", is_flag=True, help="No colour in output (NO_COLOR is honoured too).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
+    """Inspect, edit and validate persistent memory pool (pmpool-v1) device-tree blobs.
+
+    A pool lists the pages a running kernel has handed to a hypervisor; the
+    next kernel, after kexec, must leave them alone. pmpoolctl reads and edits
+    the pool node in a .dtb without touching anything else in it.
+    """
+    ctx.obj = Settings(debug=debug, no_color=no_color)
+
+
+def load_blob(path: str) -> Blob:
+    return parse_blob(read_blob_bytes(path), display_name(path))
+
+
+def _requested_ranges(base: int | None, size: int | None, from_file: str | None) -> list[Range]:
+    if (base is None) != (size is None):
+        raise click.UsageError("give both BASE and SIZE")
+    if base is None and from_file is None:
+        raise click.UsageError("give BASE SIZE, or --from FILE")
+    ranges: list[Range] = []
+    if base is not None and size is not None:
+        ranges.append(Range(base, size))
+    if from_file is not None:
+        ranges.extend(parse_batch(_read_text(from_file), display_name(from_file)))
+    return ranges
+
+
+def _read_text(path: str) -> str:
+    try:
+        if path == STDIN:
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as stream:
+                raw = stream.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{display_name(path)}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
+
+
+# ---------------------------------------------------------------------------
+# create
+
+
+@cli.command()
+@click.argument("out", metavar="OUT")
+@click.option(
+    "--range", "ranges", type=(NUMBER, NUMBER), multiple=True, metavar="BASE SIZE", help="A range to put in the pool."
+)
+@click.option(
+    "--page-size",
+    type=NUMBER,
+    default=DEFAULT_PAGE_SIZE,
+    show_default=True,
+    callback=_page_size,
+    help="The pool's page size.",
+)
+@click.option("--from", "from_blob", metavar="BASE_BLOB", help="Copy this blob and add the pool node to it.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@pool_option
+@click.pass_context
+def create(
+    ctx: click.Context,
+    out: str,
+    ranges: tuple[tuple[int, int], ...],
+    page_size: int,
+    from_blob: str | None,
+    force: bool,
+    pool_name: str,
+) -> int:
+    """Write a new blob OUT with an empty or --range-filled pool.
+
+    \b
+    Example:
+      pmpoolctl create pool.dtb --range 0x100000000 2M --range 5G 1G
+      pmpoolctl create host.dtb --from booted.dtb
+    """
+    from pmpoolctl.edits import plan_add
+    from pmpoolctl.poolfile import with_new_pool
+
+    pool_ranges = plan_add(RangeSet(), [Range(b, s) for b, s in ranges], page_size, merge=False).ranges()
+    if from_blob is not None:
+        base = load_blob(from_blob)
+    else:
+        cells = (2).to_bytes(4, "big")
+        base = parse_blob(build_minimal_blob([("#address-cells", cells), ("#size-cells", cells)]), "<new blob>")
+    data = with_new_pool(base, pool_name, pool_ranges, page_size)
+    parse_blob(data, out)  # what we write must read back
+    target = resolve_target(out)
+    with locked(target):
+        if os.path.lexists(out) and not force:
+            raise InputError(f"{out}: exists; use --force to overwrite it")
+        write_atomic(target, data)
+    _console(ctx).print(f"{out}: created with pool /{pool_name}: {len(pool_ranges)} ranges, page size {page_size}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# dump
+
+
+@cli.command()
+@click.argument("blob_path", metavar="BLOB")
+@pool_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.dump/v1).")
+@click.option("--dts", "as_dts", is_flag=True, help="Print the whole tree as DTS that dtc compiles back.")
+@click.pass_context
+def dump(ctx: click.Context, blob_path: str, pool_name: str, as_json: bool, as_dts: bool) -> int:
+    """Show BLOB's header, reservation block and pool (BLOB may be - for stdin).
+
+    \b
+    Example:
+      pmpoolctl dump pool.dtb
+      pmpoolctl dump pool.dtb --json | jq .pool.total_pages
+      pmpoolctl dump pool.dtb --dts | dtc -I dts -O dtb -o copy.dtb
+    """
+    from pmpoolctl.poolfile import read_pool
+
+    if as_json and as_dts:
+        raise click.UsageError("--json and --dts exclude each other")
+    blob = load_blob(blob_path)
+    pool_explicit = ctx.get_parameter_source("pool_name") is not click.core.ParameterSource.DEFAULT
+    pool = read_pool(blob, pool_name)
+    if pool is None and pool_explicit:
+        raise InputError(f"{blob.source}: no pool node /{pool_name}")
+    if as_dts:
+        from pmpoolctl.dts import render_dts
+
+        out = sys.stdout
+        for line in render_dts(blob, frozenset({pool_name})):
+            out.write(line)
+            out.write("\n")
+        return EXIT_OK
+    from pmpoolctl import report
+
+    if as_json:
+        click.echo(json.dumps(report.dump_json(blob, pool, blob.source), indent=2))
+    else:
+        report.render_dump(_console(ctx), blob, pool, blob.source, pool_name)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# add-range, remove-range
+
+
+def _edit(
+    ctx: click.Context,
+    blob_path: str,
+    requested_args: tuple[int | None, int | None, str | None],
+    pool_name: str,
+    out: str | None,
+    dry_run: bool,
+    plan: Any,
+) -> int:
+    """Shared body of the two edit commands: lock, read, plan, write, report."""
+    from pmpoolctl.edits import editable_ranges
+    from pmpoolctl.poolfile import require_pool, with_ranges
+    from pmpoolctl.report import render_change
+
+    if blob_path == STDIN and out is None and not dry_run:
+        raise click.UsageError("editing standard input needs -o OUT")
+    requested = _requested_ranges(*requested_args)
+    target = resolve_target(out if out is not None else blob_path)
+    with locked(target):
+        blob = load_blob(blob_path)
+        pool = require_pool(blob, pool_name)
+        try:
+            before = editable_ranges(pool)
+            after = plan(before, requested, pool.page_size)
+        except EditError as exc:
+            raise EditError(f"{blob.source}: {pool.path}: {exc}") from exc
+        if not dry_run and (after != before or out is not None):
+            data = with_ranges(blob, pool, after.ranges())
+            parse_blob(data, target)  # what we write must read back
+            write_atomic(target, data)
+    render_change(_console(ctx), out or blob.source, pool.path, before, after, pool.page_size, dry_run=dry_run)
+    return EXIT_OK
+
+
+def _edit_command(function: Any) -> Any:
+    """The arguments and options both edit commands share."""
+    for decorator in reversed(
+        (
+            click.argument("blob_path", metavar="BLOB"),
+            click.argument("base", type=NUMBER, required=False),
+            click.argument("size", type=NUMBER, required=False),
+            click.option("--from", "from_file", metavar="FILE", help="Ranges from FILE (- for stdin): text or JSON."),
+            pool_option,
+            click.option("-o", "--output", "out", metavar="OUT", help="Write the result to OUT instead of BLOB."),
+            click.option("--dry-run", is_flag=True, help="Show what would change; write nothing."),
+            click.pass_context,
+        )
+    ):
+        function = decorator(function)
+    return function
+
+
+@cli.command("add-range")
+@_edit_command
+@click.option("--merge", is_flag=True, help="Merge ranges that overlap the pool instead of refusing them.")
+def add_range(
+    ctx: click.Context,
+    blob_path: str,
+    base: int | None,
+    size: int | None,
+    from_file: str | None,
+    pool_name: str,
+    out: str | None,
+    dry_run: bool,
+    merge: bool,
+) -> int:
+    """Add pages to BLOB's pool: BASE SIZE, or a batch with --from FILE.
+
+    The pool stays canonical: sorted, adjacent ranges merged. A range that
+    overlaps the pool is refused unless --merge.
+
+    \b
+    Example:
+      pmpoolctl add-range pool.dtb 0x180000000 1G
+      printf '0x200000000 2M\\n0x300000000 4M\\n' | pmpoolctl add-range pool.dtb --from -
+    """
+    from pmpoolctl.edits import plan_add
+
+    return _edit(
+        ctx,
+        blob_path,
+        (base, size, from_file),
+        pool_name,
+        out,
+        dry_run,
+        lambda current, requested, page_size: plan_add(current, requested, page_size, merge),
+    )
+
+
+@cli.command("remove-range")
+@_edit_command
+@click.option("--ignore-missing", is_flag=True, help="Skip pages that are not in the pool instead of refusing.")
+def remove_range(
+    ctx: click.Context,
+    blob_path: str,
+    base: int | None,
+    size: int | None,
+    from_file: str | None,
+    pool_name: str,
+    out: str | None,
+    dry_run: bool,
+    ignore_missing: bool,
+) -> int:
+    """Remove pages from BLOB's pool: BASE SIZE, or a batch with --from FILE.
+
+    Removing the middle of a range splits it. Pages that are not in the pool
+    are refused unless --ignore-missing.
+
+    \b
+    Example:
+      pmpoolctl remove-range pool.dtb 0x100100000 1M
+    """
+    from pmpoolctl.edits import plan_remove
+
+    return _edit(
+        ctx,
+        blob_path,
+        (base, size, from_file),
+        pool_name,
+        out,
+        dry_run,
+        lambda current, requested, page_size: plan_remove(current, requested, page_size, ignore_missing),
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="pmpoolctl")

@@ -1,0 +1,41 @@
+"""A pool inside a blob: finding it, decoding it, and the blob with new ranges."""
+
+from __future__ import annotations
+
+from pmpoolctl.binding import Pool, decode_pool, pool_properties
+from pmpoolctl.blob import Blob, Node, append_child, replace_node
+from pmpoolctl.errors import InputError
+from pmpoolctl.ranges import Range
+
+
+def pool_node(blob: Blob, name: str) -> Node | None:
+    """The pool node `/name`, a direct child of the root, or None."""
+    return blob.child(blob.root, name)
+
+
+def read_pool(blob: Blob, name: str) -> Pool | None:
+    node = pool_node(blob, name)
+    if node is None:
+        return None
+    return decode_pool(name, [(prop.name, blob.value(prop)) for prop in node.properties])
+
+
+def require_pool(blob: Blob, name: str) -> Pool:
+    pool = read_pool(blob, name)
+    if pool is None:
+        raise InputError(f"{blob.source}: no pool node /{name}")
+    return pool
+
+
+def with_ranges(blob: Blob, pool: Pool, ranges: list[Range]) -> bytes:
+    """The blob's bytes with the existing pool's ranges replaced by `ranges`."""
+    node = pool_node(blob, pool.name)
+    assert node is not None, "pool decoded from this blob"
+    return replace_node(blob, node, pool_properties(pool, ranges, pool.page_size))
+
+
+def with_new_pool(blob: Blob, name: str, ranges: list[Range], page_size: int) -> bytes:
+    """The blob's bytes with a new pool node as the root's last child."""
+    if pool_node(blob, name) is not None:
+        raise InputError(f"{blob.source}: already has a pool node /{name}")
+    return append_child(blob, blob.root, name, pool_properties(None, ranges, page_size))
