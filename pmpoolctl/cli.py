@@ -132,7 +132,7 @@ def _console(ctx: click.Context) -> Any:
     return make_console(no_color=settings.no_color)
 
 
-@click.group(cls=PmpoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("pmpoolctl", cls=PmpoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="pmpoolctl")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error.")
 @click.option("--no-color", is_flag=True, help="No colour in output (NO_COLOR is honoured too).")

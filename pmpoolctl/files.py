@@ -41,9 +41,9 @@ def read_blob_bytes(path: str) -> bytes:
     try:
         if path == STDIN:
             return _read_fdt_prefix(sys.stdin.buffer)
+        if os.path.isdir(path):
+            raise InputError(f"{path}: is a directory, not a blob")
         with open(path, "rb") as stream:
-            if os.path.isdir(path):
-                raise InputError(f"{path}: is a directory, not a blob")
             return _read_fdt_prefix(stream)
     except OSError as exc:
         raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc

@@ -22,6 +22,10 @@ def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
     return Console(stderr=stderr, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
 
 
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
 def _bytes(size: int) -> str:
     """`N bytes`, with binary units beside it once they say something."""
     return f"{size} bytes" if size < 1024 else f"{size} bytes ({human_size(size)})"
@@ -68,7 +72,7 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
 
 
 def _ranges_table(ranges: list[Range], page_size: int) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for title in ("#", "base", "end", "bytes", "size", "pages"):
         table.add_column(title, justify="left" if title in ("base", "end") else "right", no_wrap=True)
     for index, r in enumerate(ranges):
@@ -95,8 +99,11 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     )
     console.print()
     if blob.reservations:
-        console.print(f"Memory reservation block at {header.off_mem_rsvmap:#x}: {len(blob.reservations)} entries")
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        count = len(blob.reservations)
+        console.print(
+            f"Memory reservation block at {header.off_mem_rsvmap:#x}: {count} {_plural(count, 'entry', 'entries')}"
+        )
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for title in ("#", "address", "end", "size"):
             table.add_column(title, justify="left" if title in ("address", "end") else "right", no_wrap=True)
         for index, entry in enumerate(blob.reservations):
@@ -106,7 +113,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         console.print(table)
     else:
         console.print(f"Memory reservation block at {header.off_mem_rsvmap:#x}: empty")
-        console.print()
+    console.print()
     if pool is None:
         console.print(f"Pool /{pool_name}: none")
         return
@@ -126,7 +133,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
 
 def _totals(ranges: RangeSet, page_size: int) -> str:
     total = ranges.total_size
-    return f"{len(ranges)} ranges, {human_size(total)}, {total // page_size} pages"
+    return f"{len(ranges)} {_plural(len(ranges), 'range', 'ranges')}, {human_size(total)}, {total // page_size} pages"
 
 
 def render_change(

@@ -1,0 +1,74 @@
+"""Shared fixtures: the CLI runner, the test data, and dtc as the oracle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pmpoolctl.cli import cli
+
+DATA = Path(__file__).parent / "data"
+GOLDEN = Path(__file__).parent / "golden"
+QEMU_TREES = ("qemu-virt-arm64.dtb", "qemu-pseries.dtb", "qemu-virt-riscv64.dtb")
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(args: Sequence[str], stdin: bytes | str | None = None) -> Run:
+    """Run pmpoolctl in-process as a user would; stdout and stderr apart."""
+    result = CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1"})
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def assert_input_error(run: Run, *needles: str) -> None:
+    """Exit 3, one `error:` line on stderr naming what it should, nothing on stdout, no traceback."""
+    assert run.exit_code == 3, (run.exit_code, run.stdout, run.stderr)
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    assert "Traceback" not in run.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def _find_dtc() -> str:
+    path = shutil.which("dtc")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("dtc (device-tree-compiler) is required in CI: it is the oracle for written blobs")
+        pytest.skip("dtc not installed (apt-get install device-tree-compiler); CI installs it and fails without it")
+    return path
+
+
+@pytest.fixture
+def dtc() -> str:
+    """Path to dtc. Missing dtc fails the run in CI (CI=true) and skips only on a developer's machine."""
+    return _find_dtc()
+
+
+def dtc_decompile(dtc_path: str, blob: Path | bytes) -> tuple[str, str]:
+    """`dtc -I dtb -O dts`: (source, warnings with the file name taken out)."""
+    if isinstance(blob, Path):
+        proc = subprocess.run([dtc_path, "-I", "dtb", "-O", "dts", str(blob)], capture_output=True, check=False)
+        name = str(blob)
+    else:
+        proc = subprocess.run([dtc_path, "-I", "dtb", "-O", "dts", "-"], input=blob, capture_output=True, check=False)
+        name = "<stdin>"
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout.decode(), proc.stderr.decode().replace(name, "BLOB")
