@@ -7,6 +7,7 @@ and an exit code (cli.md: 0 ok, 1 findings/differences, 2 usage, 3 input, 70 bug
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -303,7 +304,7 @@ def _edit(
         raise click.UsageError("editing standard input needs -o OUT")
     requested = _requested_ranges(*requested_args)
     target = resolve_target(out if out is not None else blob_path)
-    with locked(target):
+    with contextlib.nullcontext() if dry_run else locked(target):  # a dry run reads, so it needs no lock
         blob = load_blob(blob_path)
         pool = require_pool(blob, pool_name)
         try:
