@@ -411,6 +411,113 @@ def remove_range(
     )
 
 
+# ---------------------------------------------------------------------------
+# memmap, validate
+
+memmap_format_option = click.option(
+    "--memmap-format",
+    type=click.Choice(["iomem", "firmware-memmap", "e820", "json", "dtb"]),
+    help="The format of every memory map given (detected when not given).",
+)
+
+
+@cli.command()
+@click.argument("source", metavar="SRC")
+@memmap_format_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.memmap/v1).")
+@click.pass_context
+def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: bool) -> int:
+    """Print the memory map in SRC as validate reads it.
+
+    SRC is /proc/iomem text, a /sys/firmware/memmap directory, kernel-log
+    e820 lines, JSON or a .dtb; - reads stdin.
+
+    \b
+    Example:
+      pmpoolctl memmap /proc/iomem
+      dmesg | pmpoolctl memmap - --json
+    """
+    from pmpoolctl import report
+    from pmpoolctl.mapsource import load_memory_map
+
+    memory_map = load_memory_map(source, memmap_format)
+    if as_json:
+        click.echo(json.dumps(report.memmap_json(memory_map), indent=2))
+    else:
+        report.render_memmap(_console(ctx), memory_map)
+    return EXIT_OK
+
+
+def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 64:
+        raise click.BadParameter(f"{value} is not from 1 to 64")
+    return value
+
+
+@cli.command("validate")
+@click.argument("blob_path", metavar="BLOB")
+@click.option("--memmap", "memmaps", multiple=True, metavar="SRC", help="A memory map to check against (repeatable).")
+@memmap_format_option
+@click.option(
+    "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
+)
+@pool_option
+@click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N.")
+@click.option("--strict", is_flag=True, help="Warnings fail the run too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1).")
+@click.option("--junit", "junit_path", metavar="FILE", help="Also write a JUnit XML report to FILE.")
+@click.pass_context
+def validate_command(
+    ctx: click.Context,
+    blob_path: str,
+    memmaps: tuple[str, ...],
+    memmap_format: str | None,
+    live: bool,
+    pool_name: str,
+    phys_bits: int | None,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+) -> int:
+    """Check BLOB's pool against the binding and the machine's memory maps.
+
+    Without --memmap the blob's own /memory nodes are the map. Every range must
+    be RAM in every map and reserved in none, and clear of the kernel image,
+    the crash kernel and the blob's reservations. Exit 0 when there is no
+    error (no warning either with --strict), 1 when there is.
+
+    \b
+    Example:
+      pmpoolctl validate next.dtb --live --junit report.xml
+      pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
+    """
+    from pmpoolctl import report
+    from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
+    from pmpoolctl.files import write_atomic
+    from pmpoolctl.mapsource import LIVE_SOURCES, load_memory_map
+    from pmpoolctl.poolfile import require_pool
+    from pmpoolctl.validate import validate
+
+    blob = load_blob(blob_path)
+    pool = require_pool(blob, pool_name)
+    sources = list(memmaps)
+    if live:
+        sources += [s for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s)]
+    if sources:
+        maps = [load_memory_map(source, memmap_format) for source in sources]
+    else:  # the blob's own memory nodes; its reservations are checked below in any case
+        maps = [blob_memory_map(blob, with_reservations=False)]
+    result = validate(pool, maps, blob_reservations(blob), phys_bits)
+    ok = result.errors == 0 and not (strict and result.warnings)
+    if junit_path is not None:
+        write_atomic(resolve_target(junit_path), report.junit_xml(result, blob.source, strict))
+    if as_json:
+        click.echo(json.dumps(report.validate_json(result, blob.source, ok), indent=2))
+    else:
+        report.render_validate(_console(ctx), result, blob.source, ok)
+    return EXIT_OK if ok else EXIT_FINDINGS
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="pmpoolctl")

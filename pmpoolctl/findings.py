@@ -14,6 +14,16 @@ class Severity(str, Enum):
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """What a range ran into: a memory-map entry (or a hole in the map) and where it was read."""
+
+    start: int
+    end: int
+    type: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Finding:
     """One broken rule: its id (cli.md's rule table), severity, the range it is about."""
 
@@ -21,3 +31,4 @@ class Finding:
     severity: Severity
     message: str
     range: Range | None = None
+    conflict: Conflict | None = None

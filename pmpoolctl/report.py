@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich import box
@@ -11,15 +12,31 @@ from rich.table import Table
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
 from pmpoolctl.dts import format_value
+from pmpoolctl.findings import Finding, Severity
+from pmpoolctl.memmap import MemoryMap
 from pmpoolctl.numbers import hex_address, human_size
 from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.validate import Report
 
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
 
 
 def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
-    """The console: markup and highlighting off (memory-map text has brackets), NO_COLOR honoured by rich."""
-    return Console(stderr=stderr, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+    """The console: markup and highlighting off (memory-map text has brackets), NO_COLOR honoured by rich.
+
+    A pipe or file gets whole lines (tables as wide as their content); a
+    terminal gets its own width, and table cells fold rather than lose text.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 4096
+    return Console(file=stream, width=width, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+
+
+def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for title in columns:
+        table.add_column(title, justify="right" if title in right else "left", overflow="fold")
+    return table
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -72,9 +89,7 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
 
 
 def _ranges_table(ranges: list[Range], page_size: int) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for title in ("#", "base", "end", "bytes", "size", "pages"):
-        table.add_column(title, justify="left" if title in ("base", "end") else "right", no_wrap=True)
+    table = _table("#", "base", "end", "bytes", "size", "pages", right=("#", "bytes", "size", "pages"))
     for index, r in enumerate(ranges):
         table.add_row(
             str(index),
@@ -103,9 +118,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         console.print(
             f"Memory reservation block at {header.off_mem_rsvmap:#x}: {count} {_plural(count, 'entry', 'entries')}"
         )
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-        for title in ("#", "address", "end", "size"):
-            table.add_column(title, justify="left" if title in ("address", "end") else "right", no_wrap=True)
+        table = _table("#", "address", "end", "size", right=("#", "size"))
         for index, entry in enumerate(blob.reservations):
             table.add_row(
                 str(index), hex_address(entry.address), hex_address(entry.address + entry.size), human_size(entry.size)
@@ -153,3 +166,103 @@ def render_change(
             console.print(f"  + {r}  {human_size(r.size)}")
     console.print(f"  before: {_totals(before, page_size)}")
     console.print(f"  after:  {_totals(after, page_size)}")
+
+
+# --- validate and memmap ------------------------------------------------------
+
+VALIDATE_SCHEMA = "pmpoolctl.validate/v1"
+MEMMAP_SCHEMA = "pmpoolctl.memmap/v1"
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    document: dict[str, Any] = {"rule": finding.rule, "severity": finding.severity.value}
+    if finding.range is not None:
+        document["range"] = range_json(finding.range)
+    if finding.conflict is not None:
+        c = finding.conflict
+        document["conflict"] = {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
+    document["message"] = finding.message
+    return document
+
+
+def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
+    """The `validate --json` document (schema pmpoolctl.validate/v1)."""
+    return {
+        "schema": VALIDATE_SCHEMA,
+        "file": source,
+        "pool": report.pool.path,
+        "ok": ok,
+        "memmaps": [{"source": m.source, "format": m.format, "entries": len(m.entries)} for m in report.maps],
+        "findings": [finding_json(f) for f in report.findings],
+        "summary": {"ranges": len(report.pool.ranges), "errors": report.errors, "warnings": report.warnings},
+    }
+
+
+def render_validate(console: Console, report: Report, source: str, ok: bool) -> None:
+    maps = ", ".join(f"{m.source} ({m.format}, {len(m.entries)} entries)" for m in report.maps) or "no memory map"
+    count = len(report.pool.ranges)
+    console.print(f"{source}: {report.pool.path}: {count} {_plural(count, 'range', 'ranges')} checked against {maps}")
+    if report.findings:
+        table = _table("severity", "rule", "range", "conflict", "source")
+        for f in report.findings:
+            conflict = source_text = ""
+            if f.conflict is not None:
+                conflict = f"{f.conflict.type} [{f.conflict.start:#x}, {f.conflict.end:#x})"
+                source_text = f.conflict.source
+            table.add_row(f.severity.value, f.rule, str(f.range) if f.range else "", conflict, source_text)
+        console.print(table)
+        for f in report.findings:
+            console.print(f"{f.severity.value}: {f.message} [{f.rule}]")
+    verdict = "OK" if ok else "FAIL"
+    console.print(
+        f"{verdict}: {report.errors} {_plural(report.errors, 'error', 'errors')}, "
+        f"{report.warnings} {_plural(report.warnings, 'warning', 'warnings')}"
+    )
+
+
+def junit_xml(report: Report, source: str, strict: bool) -> bytes:
+    """JUnit XML: one test case per rule; failures carry that rule's findings."""
+    import xml.etree.ElementTree as ET
+
+    from pmpoolctl.validate import RULES
+
+    by_rule: dict[str, list[Finding]] = {rule: [] for rule in RULES}
+    for finding in report.findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    suites = ET.Element("testsuites")
+    suite = ET.SubElement(suites, "testsuite", name=f"pmpoolctl validate {source}", tests=str(len(by_rule)))
+    failures = 0
+    for rule, findings in by_rule.items():
+        case = ET.SubElement(suite, "testcase", classname=f"pmpoolctl.validate.{report.pool.path}", name=rule)
+        failing = [f for f in findings if f.severity is Severity.ERROR or strict]
+        text = "\n".join(f"{f.severity.value}: {f.message}" for f in findings)
+        if failing:
+            failures += 1
+            failure = ET.SubElement(case, "failure", message=f"{len(findings)} finding(s): {findings[0].message}")
+            failure.set("type", rule)
+            failure.text = text
+        elif findings:
+            ET.SubElement(case, "system-out").text = text
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+
+
+def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
+    return {
+        "schema": MEMMAP_SCHEMA,
+        "source": memory_map.source,
+        "format": memory_map.format,
+        "entries": [
+            {"start": e.start, "end": e.end, "type": e.type, "class": e.kind, "source": e.source}
+            for e in memory_map.entries
+        ],
+    }
+
+
+def render_memmap(console: Console, memory_map: MemoryMap) -> None:
+    console.print(f"{memory_map.source}: {memory_map.format}, {len(memory_map.entries)} entries")
+    table = _table("start", "end", "size", "class", "type", "source", right=("size",))
+    for e in memory_map.entries:
+        table.add_row(hex_address(e.start), hex_address(e.end), human_size(e.end - e.start), e.kind, e.type, e.source)
+    console.print(table)

@@ -1,0 +1,92 @@
+"""A blob's own memory map: `/memory*` nodes, `/reserved-memory` children, the reservation block."""
+
+from __future__ import annotations
+
+from pmpoolctl.blob import Blob, Node
+from pmpoolctl.errors import InputError
+from pmpoolctl.memmap import RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
+from pmpoolctl.numbers import U64_LIMIT
+
+# The devicetree specification's defaults when a node does not say.
+DEFAULT_ADDRESS_CELLS = 2
+DEFAULT_SIZE_CELLS = 1
+
+
+def _cells(blob: Blob, node: Node, name: str, default: int) -> int:
+    prop = node.property(name)
+    if prop is None:
+        return default
+    value = blob.value(prop)
+    if len(value) != 4 or not 1 <= int.from_bytes(value, "big") <= 4:
+        raise InputError(
+            f"{blob.source}: {blob.path(node)} {name} is not a u32 of 1 to 4 (at byte offset {prop.offset:#x})"
+        )
+    return int.from_bytes(value, "big")
+
+
+def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> list[tuple[int, int]]:
+    """(start, end) pairs of a node's `reg`, read by the parent's cell counts."""
+    prop = node.property("reg")
+    if prop is None:
+        return []
+    value = blob.value(prop)
+    stride = 4 * (address_cells + size_cells)
+    path = blob.path(node)
+    if len(value) % stride:
+        raise InputError(
+            f"{blob.source}: {path} reg has length {len(value)}, which is not a multiple of {stride} "
+            f"(4*(#address-cells (= {address_cells}) + #size-cells (= {size_cells}))) (at byte offset {prop.offset:#x})"
+        )
+    pairs: list[tuple[int, int]] = []
+    split = 4 * address_cells
+    for at in range(0, len(value), stride):
+        start = int.from_bytes(value[at : at + split], "big")
+        size = int.from_bytes(value[at + split : at + stride], "big")
+        if start + size > U64_LIMIT:
+            raise InputError(
+                f"{blob.source}: {path} reg entry at {start:#x} ends past 2^64 (at byte offset {prop.offset:#x})"
+            )
+        if size:
+            pairs.append((start, start + size))
+    return pairs
+
+
+def blob_reservations(blob: Blob) -> list[MapEntry]:
+    """The reservation block and `/reserved-memory` children: memory the next kernel must not use."""
+    entries = [
+        MapEntry(
+            r.address, min(r.address + r.size, U64_LIMIT), "/memreserve/", RESERVED, f"{blob.source}:memreserve[{i}]"
+        )
+        for i, r in enumerate(blob.reservations)
+        if r.size
+    ]
+    reserved = blob.child(blob.root, "reserved-memory")
+    if reserved is not None:
+        root_ac = _cells(blob, blob.root, "#address-cells", DEFAULT_ADDRESS_CELLS)
+        root_sc = _cells(blob, blob.root, "#size-cells", DEFAULT_SIZE_CELLS)
+        ac = _cells(blob, reserved, "#address-cells", root_ac)
+        sc = _cells(blob, reserved, "#size-cells", root_sc)
+        for child in blob.children(reserved):
+            for start, end in reg_entries(blob, child, ac, sc):
+                entries.append(
+                    MapEntry(start, end, f"reserved-memory/{child.name}", RESERVED, f"{blob.source}:{blob.path(child)}")
+                )
+    return sorted_entries(entries)
+
+
+def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
+    """RAM from `/memory*` nodes, reserved regions from the blob's reservations."""
+    ac = _cells(blob, blob.root, "#address-cells", DEFAULT_ADDRESS_CELLS)
+    sc = _cells(blob, blob.root, "#size-cells", DEFAULT_SIZE_CELLS)
+    entries: list[MapEntry] = []
+    for node in blob.children(blob.root):
+        device_type = node.property("device_type")
+        is_memory = device_type is not None and blob.value(device_type) == b"memory\0"
+        if is_memory or node.name == "memory" or node.name.startswith("memory@"):
+            for start, end in reg_entries(blob, node, ac, sc):
+                entries.append(MapEntry(start, end, "memory", RAM, f"{blob.source}:{blob.path(node)}"))
+    if not entries:
+        raise InputError(f"{blob.source}: no /memory nodes with a reg: the blob has no memory map")
+    if with_reservations:
+        entries.extend(blob_reservations(blob))
+    return MemoryMap(blob.source, "dtb", sorted_entries(entries))

@@ -1,0 +1,152 @@
+"""Checking a pool's ranges against the binding and against memory maps.
+
+Findings are data. Every check is a sort-and-sweep over the pool's ranges
+(sorted by base) and a map's entries (sorted by start), so a million ranges
+against thousands of entries costs a sort, not ranges x entries.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pmpoolctl.binding import Pool
+from pmpoolctl.findings import Conflict, Finding, Severity
+from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
+from pmpoolctl.numbers import human_size
+from pmpoolctl.ranges import Range, RangeSet
+
+# Rule ids in the order of cli.md's table; JUnit lists one test case per rule.
+RULES = (
+    "binding-invalid",
+    "range-empty",
+    "range-unaligned",
+    "range-overflow",
+    "range-overlap",
+    "ranges-unsorted",
+    "ranges-not-coalesced",
+    "range-outside-ram",
+    "range-in-reserved",
+    "range-in-kernel",
+    "range-in-crashkernel",
+    "range-in-memreserve",
+    "range-above-phys-limit",
+)
+
+_OVERLAP_RULES = {RESERVED: "range-in-reserved", KERNEL: "range-in-kernel", CRASHKERNEL: "range-in-crashkernel"}
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `validate` found about one pool."""
+
+    pool: Pool
+    maps: list[MemoryMap]
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.WARNING)
+
+
+def _conflict(entry: MapEntry) -> Conflict:
+    return Conflict(entry.start, entry.end, entry.type, entry.source)
+
+
+def overlapping_pairs(ranges: list[Range], entries: list[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
+    """Every (range, entry) that overlap; `ranges` sorted by base, `entries` by start."""
+    active: list[tuple[int, int, MapEntry]] = []  # heap of entries by end
+    next_entry = 0
+    for r in ranges:
+        while next_entry < len(entries) and entries[next_entry].start < r.end:
+            entry = entries[next_entry]
+            heapq.heappush(active, (entry.end, next_entry, entry))
+            next_entry += 1
+        while active and active[0][0] <= r.base:
+            heapq.heappop(active)
+        for _, _, entry in sorted(active, key=lambda item: item[1]):
+            if entry.start < r.end and r.base < entry.end:
+                yield r, entry
+
+
+def _uncovered(r: Range, ram_starts: list[int], ram_ends: list[int]) -> Iterator[Range]:
+    """Parts of `r` outside the canonical RAM spans."""
+    index = bisect.bisect_right(ram_ends, r.base)
+    cursor = r.base
+    while index < len(ram_starts) and ram_starts[index] < r.end:
+        if ram_starts[index] > cursor:
+            yield Range.span(cursor, ram_starts[index])
+        cursor = max(cursor, ram_ends[index])
+        index += 1
+    if cursor < r.end:
+        yield Range.span(cursor, r.end)
+
+
+def _outside_ram(ranges: list[Range], memory_map: MemoryMap) -> Iterator[Finding]:
+    ram = RangeSet(Range.span(e.start, e.end) for e in memory_map.entries if e.kind == RAM)
+    spans = list(ram.spans())
+    starts, ends = [s for s, _ in spans], [e for _, e in spans]
+    not_ram = [e for e in memory_map.entries if e.kind != RAM]
+    not_ram_starts = [e.start for e in not_ram]
+    for r in ranges:
+        pieces = list(_uncovered(r, starts, ends))
+        if not pieces:
+            continue
+        first = pieces[0]
+        conflict = Conflict(first.base, first.end, "hole", memory_map.source)
+        index = bisect.bisect_right(not_ram_starts, first.base)
+        for candidate in not_ram[max(index - 1, 0) : index + 1]:
+            if candidate.start < first.end and first.base < candidate.end:
+                conflict = _conflict(candidate)
+                break
+        missing = sum(p.size for p in pieces)
+        what = "a hole in the map" if conflict.type == "hole" else f"'{conflict.type}' ({conflict.source})"
+        yield Finding(
+            "range-outside-ram",
+            Severity.ERROR,
+            f"range {r} is not all RAM in {memory_map.source}: {human_size(missing)} outside RAM, "
+            f"first {first}, {what}",
+            r,
+            conflict,
+        )
+
+
+def _in_zones(ranges: list[Range], entries: list[MapEntry], rule: str, where: str) -> Iterator[Finding]:
+    for r, entry in overlapping_pairs(ranges, entries):
+        yield Finding(
+            rule,
+            Severity.ERROR,
+            f"range {r} overlaps '{entry.type}' [{entry.start:#x}, {entry.end:#x}) of {where} ({entry.source})",
+            r,
+            _conflict(entry),
+        )
+
+
+def validate(pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], phys_bits: int | None) -> Report:
+    """All findings for `pool`: binding, every map, the blob's own reservations, the physical limit."""
+    findings = list(pool.problems)
+    ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
+    for memory_map in maps:
+        findings.extend(_outside_ram(ranges, memory_map))
+        for kind, rule in _OVERLAP_RULES.items():
+            findings.extend(_in_zones(ranges, memory_map.of_kind(kind), rule, memory_map.source))
+    findings.extend(_in_zones(ranges, reservations, "range-in-memreserve", "the blob's reservations"))
+    if phys_bits is not None:
+        limit = 1 << phys_bits
+        for r in ranges:
+            if r.end > limit:
+                findings.append(
+                    Finding(
+                        "range-above-phys-limit",
+                        Severity.ERROR,
+                        f"range {r} ends above 2^{phys_bits} ({limit:#x}), the machine's physical address limit",
+                        r,
+                    )
+                )
+    return Report(pool, maps, findings)
