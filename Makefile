@@ -18,6 +18,12 @@ demo: $(STAMP)
 	@echo
 	@echo '$$ pmpoolctl add-range examples/pool.dtb 0x180000000 64M --dry-run'
 	@$(BIN)/pmpoolctl add-range examples/pool.dtb 0x180000000 64M --dry-run
+	@echo
+	@echo '$$ pmpoolctl validate examples/pool.dtb --memmap examples/memmap/iomem.txt'
+	@$(BIN)/pmpoolctl validate examples/pool.dtb --memmap examples/memmap/iomem.txt
+	@echo
+	@echo '$$ pmpoolctl validate examples/bad-pool.dtb --memmap examples/memmap/iomem.txt   # refused: exit 1'
+	@$(BIN)/pmpoolctl validate examples/bad-pool.dtb --memmap examples/memmap/iomem.txt; test $$? -eq 1
 
 test: lint typecheck unit
 

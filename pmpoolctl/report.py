@@ -212,7 +212,8 @@ def render_validate(console: Console, report: Report, source: str, ok: bool) -> 
             table.add_row(f.severity.value, f.rule, str(f.range) if f.range else "", conflict, source_text)
         console.print(table)
         for f in report.findings:
-            console.print(f"{f.severity.value}: {f.message} [{f.rule}]")
+            if f.conflict is None:  # the table says all there is about a map conflict
+                console.print(f"{f.severity.value}: {f.message} [{f.rule}]")
     verdict = "OK" if ok else "FAIL"
     console.print(
         f"{verdict}: {report.errors} {_plural(report.errors, 'error', 'errors')}, "

@@ -149,4 +149,8 @@ def validate(pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], ph
                         r,
                     )
                 )
-    return Report(pool, maps, findings)
+    order = {rule: index for index, rule in enumerate(RULES)}
+    map_findings = sorted(
+        findings[len(pool.problems) :], key=lambda f: (f.range.base if f.range else -1, order.get(f.rule, len(order)))
+    )
+    return Report(pool, maps, findings[: len(pool.problems)] + map_findings)
