@@ -17,14 +17,14 @@ from pmpoolctl.ranges import Range
 
 def parse_batch(text: str, source: str) -> list[Range]:
     """The ranges listed in `text` (the contents of `source`)."""
-    if text.lstrip().startswith("["):
+    if text.lstrip()[:1] in ("[", "{"):
         return _parse_json(text, source)
     return _parse_text(text, source)
 
 
 def _parse_text(text: str, source: str) -> list[Range]:
     ranges: list[Range] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
@@ -56,8 +56,8 @@ def _parse_json(text: str, source: str) -> list[Range]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise InputError(f"{source}: JSON nested too deeply") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, deep nesting
+        raise InputError(f"{source}: unreadable JSON: {exc}") from exc
     if not isinstance(document, list):
         raise InputError(f'{source}: expected a JSON list of {{"base": …, "size": …}} objects')
     ranges: list[Range] = []

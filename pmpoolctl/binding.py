@@ -139,7 +139,7 @@ def decode_pool(name: str, properties: list[tuple[str, bytes]]) -> Pool:
 
 
 def canonical_findings(ranges: list[Range], page_size: int) -> list[Finding]:
-    """Where `ranges` break the canonical form (binding rules 1-5), in rule order."""
+    """Where `ranges` break the canonical form (binding rules 1-5), in the order of cli.md's rule table."""
     findings: list[Finding] = []
     for r in ranges:
         if r.size == 0:

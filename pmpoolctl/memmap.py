@@ -94,7 +94,7 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
     entries: list[MapEntry] = []
     parents: list[str] = []  # type words of the enclosing entries
     all_zero = True
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{source}:{lineno}"
@@ -173,7 +173,7 @@ def parse_e820(text: str, source: str) -> MemoryMap:
     """Kernel log lines: the BIOS-e820 map, then `e820: update`/`remove` applied in order."""
     segments: list[MapEntry] = []
     seen_map = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         where = f"{source}:{lineno}"
         if (match := _E820_MAP.search(line)) is not None:
             start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
@@ -231,8 +231,8 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise InputError(f"{source}: JSON nested too deeply") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, deep nesting
+        raise InputError(f"{source}: unreadable JSON: {exc}") from exc
     if isinstance(document, dict) and isinstance(document.get("entries"), list):
         document = document["entries"]
     if not isinstance(document, list):

@@ -50,7 +50,8 @@ def human_size(size: int) -> str:
         return f"{size} B"
     unit_index = 0
     scale = 1024
-    while unit_index + 1 < len(_BINARY_UNITS) and size >= scale * 1024:
+    # Move up a unit when the value would print as 1024.00 or more after rounding.
+    while unit_index + 1 < len(_BINARY_UNITS) and round(size / scale, 2) >= 1024:
         scale *= 1024
         unit_index += 1
     unit = _BINARY_UNITS[unit_index]

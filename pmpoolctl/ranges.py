@@ -37,7 +37,7 @@ class Range:
 
     def overlaps(self, other: Range) -> bool:
         """True when the two ranges share at least one address."""
-        return self.base < other.end and other.base < self.end
+        return self.size > 0 and other.size > 0 and self.base < other.end and other.base < self.end
 
     def __str__(self) -> str:
         return f"[{hex_address(self.base)}, {hex_address(self.end)})"
