@@ -308,9 +308,7 @@ def test_usage_errors_are_exit_2_with_one_line(args: list[str], needle: str) -> 
     assert needle in lines[0]
 
 
-def test_internal_error_is_exit_70_and_debug_shows_traceback(
-    pool_blob: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_internal_error_is_exit_70_and_debug_shows_traceback(pool_blob: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
