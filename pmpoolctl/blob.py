@@ -31,6 +31,8 @@ from pmpoolctl.fdtformat import (
     HEADER_SIZE_V17,
     MAX_BLOB_SIZE,
     MAX_DEPTH,
+    NODE_NAME_CHARS,
+    PROPERTY_NAME_CHARS,
     READ_VERSIONS,
     RESERVATION_ENTRY_SIZE,
     U32,
@@ -231,6 +233,9 @@ class _Reader:
             offset += RESERVATION_ENTRY_SIZE
             if address == 0 and size == 0:
                 break
+            if size == 0:
+                # libfdt and dtc stop at the first size 0, so later entries would be invisible to them.
+                raise self.fail(f"memory reservation entry {len(entries)} at {address:#x} has size 0", offset - 16)
             entries.append(Reservation(address, size))
         for start, length, name in (
             (header.off_dt_struct, header.size_dt_struct if header.version >= 17 else 4, "structure"),
@@ -253,7 +258,11 @@ class _Reader:
             raise self.fail(f"property name at strings offset {name_offset:#x} is not NUL-terminated", at + 8)
         if end == start:
             raise self.fail(f"property name at strings offset {name_offset:#x} is empty", at + 8)
-        return self.data[start:end].decode("ascii", "backslashreplace")
+        raw = self.data[start:end]
+        name = raw.decode("ascii", "backslashreplace")
+        if raw.translate(None, PROPERTY_NAME_CHARS):
+            raise self.fail(f"property name '{name}' has characters dtc does not allow in a property name", at + 8)
+        return name
 
     def structure(self, header: Header) -> tuple[list[Node], int]:
         data = self.data
@@ -268,6 +277,10 @@ class _Reader:
             if offset + 4 > limit:
                 raise self.fail("structure block ends without FDT_END", offset)
             (tag,) = u32(data, offset)
+            if not nodes and tag != FDT_BEGIN_NODE:
+                raise self.fail(f"structure block starts with tag {tag:#x}, not the root's FDT_BEGIN_NODE", offset)
+            if nodes and not stack and tag != FDT_END:
+                raise self.fail(f"tag {tag:#x} after the root node closed; expected FDT_END", offset)
             if tag == FDT_NOP:
                 offset += 4
             elif tag == FDT_BEGIN_NODE:
@@ -275,10 +288,13 @@ class _Reader:
                 name_end = data.find(b"\0", name_start, limit)
                 if name_end < 0:
                     raise self.fail("node name is not NUL-terminated inside the structure block", offset)
-                name = data[name_start:name_end].decode("ascii", "backslashreplace")
+                raw_name = data[name_start:name_end]
+                name = raw_name.decode("ascii", "backslashreplace")
                 if stack:
                     if not name:
                         raise self.fail("node has an empty name", offset)
+                    if raw_name.translate(None, NODE_NAME_CHARS) or raw_name.count(b"@") > 1:
+                        raise self.fail(f"node name '{name}' has characters dtc does not allow in a node name", offset)
                     if len(stack) >= MAX_DEPTH:
                         raise self.fail(f"nodes nested deeper than {MAX_DEPTH} levels", offset)
                     siblings = seen_names[-1]

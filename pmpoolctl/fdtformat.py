@@ -45,6 +45,12 @@ U32_PAIR = struct.Struct(">II")
 U64_PAIR = struct.Struct(">QQ")
 RESERVATION_ENTRY_SIZE = U64_PAIR.size
 
+# The characters dtc's checks allow in names (checks.c); a blob with others is
+# refused, since dtc refuses it and DTS could not spell it.
+_ALNUM = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+NODE_NAME_CHARS = _ALNUM + b",._+-@"
+PROPERTY_NAME_CHARS = _ALNUM + b",._+*#?-"
+
 # Documented limits on hostile input. A blob's totalsize is a u32, so 4 GiB is
 # the format's own bound; we refuse past 1 GiB (a pool of 60M ranges). Nesting
 # is refused past 1024 levels: the kernel's unflattener stops at 64, and a
