@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 from pmpoolctl.cli import cli
+
+# CI runs the same examples every time (a red CI must be reproducible); developers'
+# runs stay random and keep hypothesis' database of past failures.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"

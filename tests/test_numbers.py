@@ -176,14 +176,24 @@ def test_human_size_picks_the_largest_unit_and_marks_inexact_values(size: int) -
     assert match is not None, human_size(size)
     whole, decimals, unit = match.groups()
     scale = 1 << _UNIT_SHIFT[unit]
-    assert scale <= size
-    assert unit == "EiB" or size < scale * 1024
+    # The unit is the largest one the value reaches, or the next one when the value
+    # would print as 1024.00 of the smaller (1048571 bytes is "1.00 MiB").
+    assert scale <= size or round(size / scale, 2) == 1.0
+    assert unit == "EiB" or round(size / scale, 2) < 1024
+    assert float(whole + (decimals or "")) < 1024 or unit == "EiB"
     if size % scale == 0:
         assert decimals is None
         assert int(whole) * scale == size
     else:
         assert decimals is not None
         assert abs(float(whole + decimals) - size / scale) <= 0.005 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(2**20 - 1, "1.00 MiB"), (2**20 - 5243, "1018.88 KiB"), (2**30 - 1, "1.00 GiB")]
+)
+def test_human_size_never_prints_1024_of_a_unit(size: int, text: str) -> None:
+    assert human_size(size) == text
 
 
 @PROPERTY
