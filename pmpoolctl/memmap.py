@@ -79,6 +79,8 @@ def classify(type_word: str) -> str:
 
 
 def _inclusive(start: int, last: int, where: str) -> tuple[int, int]:
+    if last >= U64_LIMIT:
+        raise InputError(f"{where}: address {last:#x} does not fit in 64 bits")
     if last < start:
         raise InputError(f"{where}: end {last:#x} is below start {start:#x}")
     return start, last + 1
@@ -162,7 +164,8 @@ _TIMESTAMP = r"(?:\[\s*[0-9.]+\]\s*)?"
 _MEM = r"\[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\]"
 _E820_MAP = re.compile(_TIMESTAMP + r"BIOS-e820: " + _MEM + r" (.+?)\s*\Z")
 _E820_UPDATE = re.compile(_TIMESTAMP + r"e820: update " + _MEM + r" (.+?) ==> (.+?)\s*\Z")
-_E820_REMOVE = re.compile(_TIMESTAMP + r"e820: remove " + _MEM + r" (.+?)\s*\Z")
+# The kernel logs `e820: remove [mem …]` with no type when it removes any type (check_type false).
+_E820_REMOVE = re.compile(_TIMESTAMP + r"e820: remove " + _MEM + r"(?: (.+?))?\s*\Z")
 
 
 def _e820_kind(type_word: str) -> str:
@@ -192,12 +195,12 @@ def parse_e820(text: str, source: str) -> MemoryMap:
 
 
 def _retype(
-    segments: list[MapEntry], start: int, end: int, old_type: str, new_type: str | None, where: str
+    segments: list[MapEntry], start: int, end: int, old_type: str | None, new_type: str | None, where: str
 ) -> list[MapEntry]:
-    """The segments with [start, end) of `old_type` given `new_type` (None: removed)."""
+    """The segments with [start, end) of `old_type` (None: any) given `new_type` (None: removed)."""
     result: list[MapEntry] = []
     for seg in segments:
-        if seg.type != old_type or seg.end <= start or end <= seg.start:
+        if (old_type is not None and seg.type != old_type) or seg.end <= start or end <= seg.start:
             result.append(seg)
             continue
         if seg.start < start:

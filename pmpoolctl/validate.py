@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -88,25 +89,32 @@ def _uncovered(r: Range, ram_starts: list[int], ram_ends: list[int]) -> Iterator
         yield Range.span(cursor, r.end)
 
 
+def _first_overlapping(entries: list[MapEntry], starts: list[int], reach: list[int], piece: Range) -> MapEntry | None:
+    """An entry overlapping `piece`; `entries` sorted by start, `reach[i]` the furthest end of entries[: i + 1]."""
+    index = bisect.bisect_left(starts, piece.end) - 1
+    while index >= 0 and reach[index] > piece.base:
+        if entries[index].end > piece.base:
+            return entries[index]
+        index -= 1
+    return None
+
+
 def _outside_ram(ranges: list[Range], memory_map: MemoryMap) -> Iterator[Finding]:
     ram = RangeSet(Range.span(e.start, e.end) for e in memory_map.entries if e.kind == RAM)
     spans = list(ram.spans())
     starts, ends = [s for s, _ in spans], [e for _, e in spans]
     not_ram = [e for e in memory_map.entries if e.kind != RAM]
     not_ram_starts = [e.start for e in not_ram]
+    reach = list(itertools.accumulate((e.end for e in not_ram), max))
     for r in ranges:
         pieces = list(_uncovered(r, starts, ends))
         if not pieces:
             continue
         first = pieces[0]
-        conflict = Conflict(first.base, first.end, "hole", memory_map.source)
-        index = bisect.bisect_right(not_ram_starts, first.base)
-        for candidate in not_ram[max(index - 1, 0) : index + 1]:
-            if candidate.start < first.end and first.base < candidate.end:
-                conflict = _conflict(candidate)
-                break
+        entry = _first_overlapping(not_ram, not_ram_starts, reach, first)
+        conflict = Conflict(first.base, first.end, "hole", memory_map.source) if entry is None else _conflict(entry)
         missing = sum(p.size for p in pieces)
-        what = "a hole in the map" if conflict.type == "hole" else f"'{conflict.type}' ({conflict.source})"
+        what = "a hole in the map" if entry is None else f"'{conflict.type}' ({conflict.source})"
         yield Finding(
             "range-outside-ram",
             Severity.ERROR,
