@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.numbers import U64_MAX, parse_number
+from pmpoolctl.numbers import parse_json_number, parse_number
 from pmpoolctl.ranges import Range
 
 
@@ -39,16 +39,10 @@ def _parse_text(text: str, source: str) -> list[Range]:
 
 
 def _json_number(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InputError(f"{where}: expected an integer or a number string, found {json.dumps(value)[:40]}")
-    if isinstance(value, str):
-        try:
-            return parse_number(value)
-        except NumberError as exc:
-            raise InputError(f"{where}: {exc}") from exc
-    if not 0 <= value <= U64_MAX:
-        raise InputError(f"{where}: {value} is not a 64-bit unsigned value")
-    return value
+    try:
+        return parse_json_number(value)
+    except NumberError as exc:
+        raise InputError(f"{where}: {exc}") from exc
 
 
 def _parse_json(text: str, source: str) -> list[Range]:

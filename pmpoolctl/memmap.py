@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.numbers import U64_LIMIT, parse_number
+from pmpoolctl.numbers import U64_LIMIT, parse_json_number, parse_number
 
 RAM = "ram"
 RESERVED = "reserved"
@@ -216,16 +216,10 @@ def _retype(
 
 
 def _json_value(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InputError(f"{where}: expected an integer or a number string")
-    if isinstance(value, str):
-        try:
-            return parse_number(value)
-        except NumberError as exc:
-            raise InputError(f"{where}: {exc}") from exc
-    if not 0 <= value <= U64_LIMIT:
-        raise InputError(f"{where}: {value} is outside 0..2^64")
-    return value
+    try:
+        return parse_json_number(value, maximum=U64_LIMIT)  # an exclusive end may be 2^64
+    except NumberError as exc:
+        raise InputError(f"{where}: {exc}") from exc
 
 
 def parse_json_map(text: str, source: str) -> MemoryMap:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from pmpoolctl.fdtformat import HEADER_FIELDS, HEADER_OFFSET
 from tests.conftest import DATA, QEMU_TREES, _find_dtc, dtc_decompile, run_cli
 
 ARM64 = "qemu-virt-arm64.dtb"
@@ -29,19 +30,8 @@ MEMRESERVE = "arm64-memreserve (compiled DTS)"
 SOURCES = (*QEMU_TREES, V16, MEMRESERVE)
 MEMRESERVE_ENTRY = (0x10000000, 0x100000)
 
-HEADER_WORDS = (
-    "magic",
-    "totalsize",
-    "off_dt_struct",
-    "off_dt_strings",
-    "off_mem_rsvmap",
-    "version",
-    "last_comp_version",
-    "boot_cpuid_phys",
-    "size_dt_strings",
-    "size_dt_struct",
-)
-OFFSET = {name: 4 * index for index, name in enumerate(HEADER_WORDS)}
+HEADER_WORDS = HEADER_FIELDS
+OFFSET = HEADER_OFFSET
 M = 1 << 20
 TOP = 1 << 64
 
