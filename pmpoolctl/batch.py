@@ -7,11 +7,9 @@ strings. Errors name the file and the line (text) or the entry (JSON).
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.numbers import parse_json_number, parse_number
+from pmpoolctl.jsoninput import json_integer, load_json
+from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
 
 
@@ -38,20 +36,8 @@ def _parse_text(text: str, source: str) -> list[Range]:
     return ranges
 
 
-def _json_number(value: Any, where: str) -> int:
-    try:
-        return parse_json_number(value)
-    except NumberError as exc:
-        raise InputError(f"{where}: {exc}") from exc
-
-
 def _parse_json(text: str, source: str) -> list[Range]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
-    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, deep nesting
-        raise InputError(f"{source}: unreadable JSON: {exc}") from exc
+    document = load_json(text, source)
     if not isinstance(document, list):
         raise InputError(f'{source}: expected a JSON list of {{"base": …, "size": …}} objects')
     ranges: list[Range] = []
@@ -59,5 +45,5 @@ def _parse_json(text: str, source: str) -> list[Range]:
         where = f"{source}: entry {index}"
         if not isinstance(entry, dict) or "base" not in entry or "size" not in entry:
             raise InputError(f'{where}: expected an object with "base" and "size"')
-        ranges.append(Range(_json_number(entry["base"], f"{where} base"), _json_number(entry["size"], f"{where} size")))
+        ranges.append(Range(json_integer(entry["base"], f"{where} base"), json_integer(entry["size"], f"{where} size")))
     return ranges

@@ -415,11 +415,6 @@ def replace_node(blob: Blob, node: Node, properties: list[tuple[str, bytes]]) ->
     return _splice(blob, node.begin, node.end, node_bytes, strings)
 
 
-def remove_node(blob: Blob, node: Node) -> bytes:
-    """The blob without `node` and its subtree."""
-    return _splice(blob, node.begin, node.end, b"", _strings_block(blob))
-
-
 def append_child(blob: Blob, parent: Node, name: str, properties: list[tuple[str, bytes]]) -> bytes:
     """The blob with a new leaf node as the last child of `parent`."""
     node_bytes, strings = encode_node(name, properties, _strings_block(blob), blob.header.version)
@@ -490,6 +485,5 @@ __all__ = [
     "append_child",
     "build_minimal_blob",
     "parse_blob",
-    "remove_node",
     "replace_node",
 ]

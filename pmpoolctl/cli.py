@@ -23,7 +23,16 @@ from pmpoolctl.batch import parse_batch
 from pmpoolctl.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MIN_PAGE_SIZE, valid_pool_name
 from pmpoolctl.blob import Blob, build_minimal_blob, parse_blob
 from pmpoolctl.errors import EditError, InputError, NumberError, PmpoolError
-from pmpoolctl.files import STDIN, display_name, locked, read_blob_bytes, resolve_target, write_atomic
+from pmpoolctl.files import (
+    STDIN,
+    decode_text,
+    display_name,
+    locked,
+    read_blob_bytes,
+    read_input,
+    resolve_target,
+    write_atomic,
+)
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range, RangeSet
 
@@ -161,23 +170,8 @@ def _requested_ranges(base: int | None, size: int | None, from_file: str | None)
     if base is not None and size is not None:
         ranges.append(Range(base, size))
     if from_file is not None:
-        ranges.extend(parse_batch(_read_text(from_file), display_name(from_file)))
+        ranges.extend(parse_batch(decode_text(read_input(from_file), display_name(from_file)), display_name(from_file)))
     return ranges
-
-
-def _read_text(path: str) -> str:
-    try:
-        if path == STDIN:
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as stream:
-                raw = stream.read()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{display_name(path)}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
 
 
 # ---------------------------------------------------------------------------

@@ -59,6 +59,35 @@ def _read_fdt_prefix(stream: BinaryIO) -> bytes:
     return head + read(64)  # enough for the reader to say what is wrong
 
 
+MAX_TEXT_BYTES = 256 << 20  # a million-line map or batch is ~60 MB
+
+
+def read_input(path: str, limit: int | None = None) -> bytes:
+    """The bytes of `path` (- for stdin), refusing more than `limit` (MAX_TEXT_BYTES) of them."""
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    try:
+        if path == STDIN:
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as stream:
+                raw = stream.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > limit:
+        raise InputError(f"{display_name(path)}: larger than the {limit >> 20} MiB limit")
+    return raw
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 text, or an InputError naming the offset of the first byte that is not."""
+    if b"\0" in raw:
+        raise InputError(f"{name}: binary data, not text (NUL at byte offset {raw.index(0):#x})")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
+
+
 @contextmanager
 def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
     """Hold an exclusive lock for edits of `target` (a resolved path)."""

@@ -9,8 +9,8 @@ from pmpoolctl.blob import parse_blob
 from pmpoolctl.dtmemory import blob_memory_map
 from pmpoolctl.errors import InputError
 from pmpoolctl.fdtformat import FDT_MAGIC, U32
-from pmpoolctl.files import STDIN, display_name, read_blob_bytes
-from pmpoolctl.memmap import MAX_MAP_BYTES, MemoryMap, parse_e820, parse_iomem, parse_json_map, read_firmware_memmap
+from pmpoolctl.files import STDIN, decode_text, display_name, read_blob_bytes, read_input
+from pmpoolctl.memmap import MemoryMap, parse_e820, parse_iomem, parse_json_map, read_firmware_memmap
 
 LIVE_SOURCES = ("/proc/iomem", "/sys/firmware/memmap")
 
@@ -32,31 +32,6 @@ def detect_format(head: bytes) -> str | None:
     return None
 
 
-def _read_raw(path: str) -> bytes:
-    try:
-        if path == STDIN:
-            import sys
-
-            raw = sys.stdin.buffer.read(MAX_MAP_BYTES + 1)
-        else:
-            with open(path, "rb") as stream:
-                raw = stream.read(MAX_MAP_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_MAP_BYTES:
-        raise InputError(f"{display_name(path)}: larger than the {MAX_MAP_BYTES >> 20} MiB limit for a memory map")
-    return raw
-
-
-def _decode(raw: bytes, name: str) -> str:
-    if b"\0" in raw:
-        raise InputError(f"{name}: binary data, not a memory map (NUL at byte offset {raw.index(0):#x})")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
-
-
 def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
     """The memory map in `path` (a file, a directory, or - for stdin)."""
     name = display_name(path)
@@ -68,7 +43,7 @@ def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
         raise InputError(f"{name}: the firmware-memmap format is a directory like /sys/firmware/memmap")
     if forced_format == "dtb" or (forced_format is None and path != STDIN and _starts_with_fdt(path)):
         return blob_memory_map(parse_blob(read_blob_bytes(path), name))
-    raw = _read_raw(path)
+    raw = read_input(path)
     fmt = forced_format or detect_format(raw[:4096])
     if fmt is None:
         raise InputError(
@@ -78,7 +53,7 @@ def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
     if fmt == "dtb":
         return blob_memory_map(parse_blob(raw, name))
     parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map}[fmt]
-    return parser(_decode(raw, name), name)
+    return parser(decode_text(raw, name), name)
 
 
 def _starts_with_fdt(path: str) -> bool:

@@ -8,15 +8,14 @@ the line that caused it. Readers raise InputError naming the file and line.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.numbers import U64_LIMIT, parse_json_number, parse_number
+from pmpoolctl.jsoninput import json_integer, load_json
+from pmpoolctl.numbers import U64_LIMIT, parse_number
 
 RAM = "ram"
 RESERVED = "reserved"
@@ -42,8 +41,6 @@ NESTED_RESERVED_TYPES = frozenset(
         "Soft Reserved",
     }
 )
-
-MAX_MAP_BYTES = 256 << 20  # a million-line map is ~60 MB; refuse anything past this
 
 
 @dataclass(frozen=True)
@@ -215,21 +212,9 @@ def _retype(
 # --- JSON -------------------------------------------------------------------
 
 
-def _json_value(value: Any, where: str) -> int:
-    try:
-        return parse_json_number(value, maximum=U64_LIMIT)  # an exclusive end may be 2^64
-    except NumberError as exc:
-        raise InputError(f"{where}: {exc}") from exc
-
-
 def parse_json_map(text: str, source: str) -> MemoryMap:
     """`[{"start", "end" or "size", "type"}]`, exclusive ends; also `memmap --json` output."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
-    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, deep nesting
-        raise InputError(f"{source}: unreadable JSON: {exc}") from exc
+    document = load_json(text, source)
     if isinstance(document, dict) and isinstance(document.get("entries"), list):
         document = document["entries"]
     if not isinstance(document, list):
@@ -239,11 +224,11 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
         where = f"{source}: entry {index}"
         if not isinstance(item, dict) or "start" not in item or not isinstance(item.get("type"), str):
             raise InputError(f'{where}: expected an object with "start", "end" or "size", and a "type" string')
-        start = _json_value(item["start"], f"{where} start")
+        start = json_integer(item["start"], f"{where} start", U64_LIMIT)
         if "end" in item:
-            end = _json_value(item["end"], f"{where} end")
+            end = json_integer(item["end"], f"{where} end", U64_LIMIT)
         elif "size" in item:
-            end = start + _json_value(item["size"], f"{where} size")
+            end = start + json_integer(item["size"], f"{where} size", U64_LIMIT)
         else:
             raise InputError(f'{where}: needs "end" or "size"')
         if end <= start or end > U64_LIMIT:

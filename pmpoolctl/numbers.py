@@ -36,16 +36,6 @@ def parse_number(text: str) -> int:
     return value
 
 
-def parse_json_number(value: object, maximum: int = U64_MAX) -> int:
-    """A JSON integer or number string (as on the command line), at most `maximum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise NumberError(f"expected an integer or a number string, found {type(value).__name__}")
-    number = parse_number(value) if isinstance(value, str) else value
-    if not 0 <= number <= maximum:
-        raise NumberError(f"{number} is outside 0..{maximum:#x}")
-    return number
-
-
 def hex_address(value: int) -> str:
     """Hex with a 0x prefix, as dtc and the kernel print addresses."""
     return f"{value:#x}"

@@ -151,3 +151,16 @@ def test_concurrent_edits_lose_nothing(blob: Path) -> None:
     bases = set(pool_bases(blob))
     expected = {(1 << 40) + ((w * 1000 + i) << 21) for w in range(workers) for i in range(edits)}
     assert expected <= bases
+
+
+def test_text_inputs_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches and memory maps are read through one bounded reader: a huge file is refused, not loaded.
+    monkeypatch.setattr("pmpoolctl.files.MAX_TEXT_BYTES", 64)
+    big = tmp_path / "batch.txt"
+    big.write_text("0x100000000 4K\n" * 10)
+    blob = tmp_path / "pool.dtb"
+    shutil.copy(EXAMPLES / "pool.dtb", blob)
+    before = blob.read_bytes()
+    assert_input_error(run_cli(["add-range", str(blob), "--from", str(big)]), str(big), "larger than the")
+    assert_input_error(run_cli(["memmap", str(big)]), str(big), "larger than the")
+    assert blob.read_bytes() == before
