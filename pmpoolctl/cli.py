@@ -8,7 +8,6 @@ and an exit code (cli.md: 0 ok, 1 findings/differences, 2 usage, 3 input, 70 bug
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import traceback
@@ -133,6 +132,12 @@ class PmpoolGroup(click.Group):
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _print_json(document: Any) -> None:
+    from pmpoolctl.jsonout import write_json
+
+    write_json(sys.stdout.write, document)
 
 
 def _console(ctx: click.Context) -> Any:
@@ -262,15 +267,12 @@ def dump(ctx: click.Context, blob_path: str, pool_name: str, as_json: bool, as_d
     if as_dts:
         from pmpoolctl.dts import render_dts
 
-        out = sys.stdout
-        for line in render_dts(blob, frozenset({pool_name})):
-            out.write(line)
-            out.write("\n")
+        sys.stdout.writelines(render_dts(blob, frozenset({pool_name})))
         return EXIT_OK
     from pmpoolctl import report
 
     if as_json:
-        click.echo(json.dumps(report.dump_json(blob, pool, blob.source), indent=2))
+        _print_json(report.dump_json(blob, pool, blob.source))
     else:
         report.render_dump(_console(ctx), blob, pool, blob.source, pool_name)
     return EXIT_OK
@@ -436,7 +438,7 @@ def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: 
 
     memory_map = load_memory_map(source, memmap_format)
     if as_json:
-        click.echo(json.dumps(report.memmap_json(memory_map), indent=2))
+        _print_json(report.memmap_json(memory_map))
     else:
         report.render_memmap(_console(ctx), memory_map)
     return EXIT_OK
@@ -506,7 +508,7 @@ def validate_command(
     if junit_path is not None:
         write_atomic(resolve_target(junit_path), report.junit_xml(result, blob.source, strict))
     if as_json:
-        click.echo(json.dumps(report.validate_json(result, blob.source, ok), indent=2))
+        _print_json(report.validate_json(result, blob.source, ok))
     else:
         report.render_validate(_console(ctx), result, blob.source, ok)
     return EXIT_OK if ok else EXIT_FINDINGS

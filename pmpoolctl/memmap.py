@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pmpoolctl.errors import InputError, NumberError
 from pmpoolctl.jsoninput import json_integer, load_json
@@ -43,9 +44,8 @@ NESTED_RESERVED_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class MapEntry:
-    """[start, end) of one type, with the line that said so."""
+class MapEntry(NamedTuple):
+    """[start, end) of one type, with the line that said so (a tuple: maps can have a million)."""
 
     start: int
     end: int

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import sys
+from itertools import repeat
+from operator import add, floordiv
 from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
+from pmpoolctl.columns import Column, hex_cells, int_cells, size_cells, text_cells, write_table
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
+from pmpoolctl.jsonout import Records, string_cells
 from pmpoolctl.memmap import MemoryMap
-from pmpoolctl.numbers import hex_address, human_size
+from pmpoolctl.numbers import human_size
 from pmpoolctl.ranges import Range, RangeSet
 from pmpoolctl.validate import Report
 
@@ -32,11 +34,9 @@ def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
     return Console(file=stream, width=width, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
 
 
-def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for title in columns:
-        table.add_column(title, justify="right" if title in right else "left", overflow="fold")
-    return table
+def _print_table(console: Console, columns: list[Column], rows: int) -> None:
+    """A table written straight to the console's stream (see `columns` for why not rich's Table)."""
+    write_table(console.file.write, columns, rows)
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -50,6 +50,12 @@ def _bytes(size: int) -> str:
 
 def range_json(r: Range) -> dict[str, int]:
     return {"base": r.base, "size": r.size, "end": r.end}
+
+
+def _range_columns(ranges: list[Range]) -> tuple[list[int], list[int], list[int]]:
+    bases = [r.base for r in ranges]
+    sizes = [r.size for r in ranges]
+    return bases, sizes, list(map(add, bases, sizes))
 
 
 def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
@@ -69,15 +75,21 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             "size_dt_struct": header.size_dt_struct,
             "size_dt_strings": header.size_dt_strings,
         },
-        "reservations": [{"address": e.address, "size": e.size} for e in blob.reservations],
+        "reservations": Records(
+            [("address", int_cells(blob.reservations.addresses)), ("size", int_cells(blob.reservations.sizes))],
+            len(blob.reservations),
+        ),
         "pool": None,
     }
     if pool is not None:
+        bases, sizes, ends = _range_columns(pool.ranges)
         document["pool"] = {
             "path": pool.path,
             "compatible": pool.compatible,
             "page_size": pool.page_size,
-            "ranges": [range_json(r) for r in pool.ranges],
+            "ranges": Records(
+                [("base", int_cells(bases)), ("size", int_cells(sizes)), ("end", int_cells(ends))], len(bases)
+            ),
             "total_bytes": pool.total_bytes,
             "total_pages": pool.total_pages,
             "other_properties": [
@@ -88,18 +100,18 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
     return document
 
 
-def _ranges_table(ranges: list[Range], page_size: int) -> Table:
-    table = _table("#", "base", "end", "bytes", "size", "pages", right=("#", "bytes", "size", "pages"))
-    for index, r in enumerate(ranges):
-        table.add_row(
-            str(index),
-            hex_address(r.base),
-            hex_address(r.end),
-            str(r.size),
-            human_size(r.size),
-            str(r.size // page_size),
-        )
-    return table
+def _print_ranges(console: Console, ranges: list[Range], page_size: int) -> None:
+    bases, sizes, ends = _range_columns(ranges)
+    pages = list(map(floordiv, sizes, repeat(page_size)))
+    columns = [
+        Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
+        Column("base", hex_cells(bases)),
+        Column("end", hex_cells(ends)),
+        Column("bytes", int_cells(sizes), right=True),
+        Column("size", size_cells(sizes), right=True),
+        Column("pages", int_cells(pages), right=True),
+    ]
+    _print_table(console, columns, len(ranges))
 
 
 def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, pool_name: str) -> None:
@@ -118,12 +130,14 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         console.print(
             f"Memory reservation block at {header.off_mem_rsvmap:#x}: {count} {_plural(count, 'entry', 'entries')}"
         )
-        table = _table("#", "address", "end", "size", right=("#", "size"))
-        for index, entry in enumerate(blob.reservations):
-            table.add_row(
-                str(index), hex_address(entry.address), hex_address(entry.address + entry.size), human_size(entry.size)
-            )
-        console.print(table)
+        addresses, sizes = blob.reservations.addresses, blob.reservations.sizes
+        columns = [
+            Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
+            Column("address", hex_cells(addresses)),
+            Column("end", lambda start, stop: map("{:#x}".format, map(add, addresses[start:stop], sizes[start:stop]))),
+            Column("size", size_cells(sizes), right=True),
+        ]
+        _print_table(console, columns, count)
     else:
         console.print(f"Memory reservation block at {header.off_mem_rsvmap:#x}: empty")
     console.print()
@@ -136,7 +150,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     for name, value in pool.extra_properties():
         console.print(f"  {name} = {format_value(value)};" if value else f"  {name};")
     if pool.ranges:
-        console.print(_ranges_table(pool.ranges, pool.page_size))
+        _print_ranges(console, pool.ranges, pool.page_size)
     else:
         console.print()
     console.print(f"Total: {len(pool.ranges)} ranges, {_bytes(pool.total_bytes)}, {pool.total_pages} pages")
@@ -203,14 +217,16 @@ def render_validate(console: Console, report: Report, source: str, ok: bool) -> 
     count = len(report.pool.ranges)
     console.print(f"{source}: {report.pool.path}: {count} {_plural(count, 'range', 'ranges')} checked against {maps}")
     if report.findings:
-        table = _table("severity", "rule", "range", "conflict", "source")
+        rows: list[tuple[str, str, str, str, str]] = []
         for f in report.findings:
             conflict = source_text = ""
             if f.conflict is not None:
                 conflict = f"{f.conflict.type} [{f.conflict.start:#x}, {f.conflict.end:#x})"
                 source_text = f.conflict.source
-            table.add_row(f.severity.value, f.rule, str(f.range) if f.range else "", conflict, source_text)
-        console.print(table)
+            rows.append((f.severity.value, f.rule, str(f.range) if f.range else "", conflict, source_text))
+        titles = ("severity", "rule", "range", "conflict", "source")
+        columns = [Column(title, text_cells([row[i] for row in rows])) for i, title in enumerate(titles)]
+        _print_table(console, columns, len(rows))
         for f in report.findings:
             if f.conflict is None:  # the table says all there is about a map conflict
                 console.print(f"{f.severity.value}: {f.message} [{f.rule}]")
@@ -250,20 +266,34 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
 
 
 def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
+    """The `memmap --json` document (schema pmpoolctl.memmap/v1); write it with `jsonout.write_json`."""
+    entries = memory_map.entries
+    fields = [
+        ("start", int_cells([e.start for e in entries])),
+        ("end", int_cells([e.end for e in entries])),
+        ("type", string_cells([e.type for e in entries])),
+        ("class", string_cells([e.kind for e in entries])),
+        ("source", string_cells([e.source for e in entries])),
+    ]
     return {
         "schema": MEMMAP_SCHEMA,
         "source": memory_map.source,
         "format": memory_map.format,
-        "entries": [
-            {"start": e.start, "end": e.end, "type": e.type, "class": e.kind, "source": e.source}
-            for e in memory_map.entries
-        ],
+        "entries": Records(fields, len(entries)),
     }
 
 
 def render_memmap(console: Console, memory_map: MemoryMap) -> None:
-    console.print(f"{memory_map.source}: {memory_map.format}, {len(memory_map.entries)} entries")
-    table = _table("start", "end", "size", "class", "type", "source", right=("size",))
-    for e in memory_map.entries:
-        table.add_row(hex_address(e.start), hex_address(e.end), human_size(e.end - e.start), e.kind, e.type, e.source)
-    console.print(table)
+    entries = memory_map.entries
+    console.print(f"{memory_map.source}: {memory_map.format}, {len(entries)} entries")
+    starts = [e.start for e in entries]
+    ends = [e.end for e in entries]
+    columns = [
+        Column("start", hex_cells(starts)),
+        Column("end", hex_cells(ends)),
+        Column("size", size_cells(list(map(int.__sub__, ends, starts))), right=True),
+        Column("class", text_cells([e.kind for e in entries])),
+        Column("type", text_cells([e.type for e in entries])),
+        Column("source", text_cells([e.source for e in entries])),
+    ]
+    _print_table(console, columns, len(entries))

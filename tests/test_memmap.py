@@ -21,6 +21,7 @@ import pytest
 from pmpoolctl.blob import parse_blob
 from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
 from pmpoolctl.errors import InputError
+from pmpoolctl.jsonout import json_text
 from pmpoolctl.mapsource import load_memory_map
 from pmpoolctl.memmap import MapEntry, MemoryMap, parse_e820, parse_iomem, parse_json_map, read_firmware_memmap
 from pmpoolctl.report import memmap_json
@@ -829,7 +830,7 @@ def test_corrupt_text_maps(name: str, reader: Callable[[str, str], MemoryMap]) -
     elif name == "e820":
         text = DMESG.read_text()
     else:
-        text = json.dumps(memmap_json(parse_iomem(IOMEM.read_text(), "iomem.txt")), indent=2)
+        text = json_text(memmap_json(parse_iomem(IOMEM.read_text(), "iomem.txt")))
     reader(text, "fixture")  # the unmutated text reads
     rng = random.Random(7)
     for n in range(MUTATIONS):

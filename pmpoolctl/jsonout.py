@@ -1,0 +1,75 @@
+"""JSON documents laid out as `json.dumps(indent=2)` would, with big arrays streamed.
+
+A document is plain JSON data except that an array of same-keyed objects may be
+`Records`: its values come column by column (see `columns`) and each object is
+written on one line, chunk by chunk. `json_text` gives the whole text for
+callers (and tests) that want a string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from pmpoolctl.columns import Cells, chunks
+
+INDENT = "  "
+
+
+def string_cells(values: Sequence[str]) -> Cells:
+    """JSON string literals, escaped as `json.dumps` escapes them."""
+    return lambda start, stop: map(encode_basestring_ascii, values[start:stop])
+
+
+@dataclass(frozen=True)
+class Records:
+    """A JSON array of `rows` objects with the keys of `fields`; each key's values are JSON texts."""
+
+    fields: Sequence[tuple[str, Cells]]
+    rows: int
+
+
+def write_json(write: Callable[[str], object], document: Any) -> None:
+    """Write `document` and a final newline."""
+    _write_value(write, document, 0)
+    write("\n")
+
+
+def json_text(document: Any) -> str:
+    parts: list[str] = []
+    write_json(parts.append, document)
+    return "".join(parts)
+
+
+def _write_value(write: Callable[[str], object], value: Any, level: int) -> None:
+    if isinstance(value, Records):
+        _write_records(write, value, level)
+    elif isinstance(value, dict) and value:
+        inner = INDENT * (level + 1)
+        write("{")
+        for index, (key, item) in enumerate(value.items()):
+            write(("\n" if index == 0 else ",\n") + inner + encode_basestring_ascii(str(key)) + ": ")
+            _write_value(write, item, level + 1)
+        write("\n" + INDENT * level + "}")
+    else:
+        write(json.dumps(value, indent=len(INDENT)).replace("\n", "\n" + INDENT * level))
+
+
+def _write_records(write: Callable[[str], object], records: Records, level: int) -> None:
+    if records.rows == 0:
+        write("[]")
+        return
+    # '{"base": %s, "size": %s}': one % per key, so a row's texts drop straight in.
+    template = "{" + ", ".join(encode_basestring_ascii(key).replace("%", "%%") + ": %s" for key, _ in records.fields)
+    template += "}"
+    separator = ",\n" + INDENT * (level + 1)
+    write("[" + separator[1:])
+    for start, stop in chunks(records.rows):
+        if start:
+            write(separator)
+        columns = [cells(start, stop) for _, cells in records.fields]
+        write(separator.join(map(template.__mod__, zip(*columns))))
+    write("\n" + INDENT * level + "]")
