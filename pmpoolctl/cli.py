@@ -11,9 +11,9 @@ import contextlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -33,7 +33,10 @@ from pmpoolctl.files import (
     write_atomic,
 )
 from pmpoolctl.numbers import parse_number
-from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.ranges import Range
+
+if TYPE_CHECKING:
+    from pmpoolctl.rangearray import RangeArray
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -218,8 +221,9 @@ def create(
     """
     from pmpoolctl.edits import plan_add
     from pmpoolctl.poolfile import with_new_pool
+    from pmpoolctl.rangearray import RangeArray
 
-    pool_ranges = plan_add(RangeSet(), [Range(b, s) for b, s in ranges], page_size, merge=False).ranges()
+    pool_ranges = plan_add(RangeArray(), [Range(b, s) for b, s in ranges], page_size, merge=False)
     if from_blob is not None:
         base = load_blob(from_blob)
     else:
@@ -289,7 +293,7 @@ def _edit(
     pool_name: str,
     out: str | None,
     dry_run: bool,
-    plan: Any,
+    plan: Callable[[RangeArray, list[Range], int], RangeArray],
 ) -> int:
     """Shared body of the two edit commands: lock, read, plan, write, report."""
     from pmpoolctl.edits import editable_ranges
@@ -309,7 +313,7 @@ def _edit(
         except EditError as exc:
             raise EditError(f"{blob.source}: {pool.path}: {exc}") from exc
         if not dry_run and (after != before or out is not None):
-            data = with_ranges(blob, pool, after.ranges())
+            data = with_ranges(blob, pool, after)
             parse_blob(data, target)  # what we write must read back
             write_atomic(target, data)
     render_change(_console(ctx), out or blob.source, pool.path, before, after, pool.page_size, dry_run=dry_run)

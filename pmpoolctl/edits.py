@@ -6,13 +6,13 @@ applied and never touch a file, so `--dry-run` and the real edit share them.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.errors import EditError
 from pmpoolctl.findings import Severity
 from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range, RangeSet
 
 
@@ -26,47 +26,38 @@ def _check_requested(ranges: list[Range], page_size: int, what: str) -> None:
             raise EditError(f"{what} range {r} is not aligned to the page size {page_size:#x}")
 
 
-def editable_ranges(pool: Pool) -> RangeSet:
-    """The pool's ranges as a set; refuse a pool whose stored form is broken (rules 1-4)."""
+def editable_ranges(pool: Pool) -> RangeArray:
+    """The pool's ranges in canonical form; refuse a pool whose stored form is broken (rules 1-4)."""
     for problem in pool.problems:
         if problem.severity is Severity.ERROR:
             raise EditError(f"pool {pool.path} is not valid, refusing to edit it: {problem.message} ({problem.rule})")
-    return RangeSet(pool.ranges)
+    if pool.ranges.is_canonical(pool.page_size):
+        return pool.ranges
+    return RangeArray.from_ranges(RangeSet(pool.ranges))  # touching ranges (a warning) merge
 
 
-def _first_overlap(sorted_ranges: list[Range], r: Range) -> Range | None:
-    """A range of `sorted_ranges` (sorted, disjoint) that overlaps `r`, or None."""
-    index = bisect.bisect_right(sorted_ranges, r.base, key=lambda x: x.base) - 1
-    for candidate in sorted_ranges[max(index, 0) : index + 2]:
-        if candidate.overlaps(r):
-            return candidate
-    return None
-
-
-def plan_add(current: RangeSet, requested: list[Range], page_size: int, merge: bool) -> RangeSet:
+def plan_add(current: RangeArray, requested: list[Range], page_size: int, merge: bool) -> RangeArray:
     """The pool after adding `requested`; overlaps are refused unless `merge`."""
     _check_requested(requested, page_size, "added")
     if not merge:
-        existing = current.ranges()
         ordered = sorted(requested)
         for prev, cur in itertools.pairwise(ordered):
             if cur.overlaps(prev):
                 raise EditError(f"added ranges {prev} and {cur} overlap each other (use --merge to allow)")
         for r in ordered:
-            clash = _first_overlap(existing, r)
+            clash = current.overlapping(r)
             if clash is not None:
                 raise EditError(f"added range {r} overlaps pool range {clash} (use --merge to allow)")
     return current.union(RangeSet(requested))
 
 
-def plan_remove(current: RangeSet, requested: list[Range], page_size: int, ignore_missing: bool) -> RangeSet:
+def plan_remove(current: RangeArray, requested: list[Range], page_size: int, ignore_missing: bool) -> RangeArray:
     """The pool after removing `requested`; pages not in the pool are refused unless `ignore_missing`."""
     _check_requested(requested, page_size, "removed")
     removal = RangeSet(requested)
     if not ignore_missing:
-        missing = removal.difference(current)
-        if missing:
-            first = missing.ranges()[0]
+        first = current.first_missing(removal)
+        if first is not None:
             owner = next(r for r in sorted(requested) if r.base <= first.base < r.end)
             raise EditError(
                 f"removed range {owner} is not all in the pool: {first} is missing (use --ignore-missing to allow)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pmpoolctl.binding import Pool, decode_pool, pool_properties
 from pmpoolctl.blob import Blob, Node, append_child, replace_node
 from pmpoolctl.errors import InputError
@@ -27,14 +29,14 @@ def require_pool(blob: Blob, name: str) -> Pool:
     return pool
 
 
-def with_ranges(blob: Blob, pool: Pool, ranges: list[Range]) -> bytes:
+def with_ranges(blob: Blob, pool: Pool, ranges: Sequence[Range]) -> bytes:
     """The blob's bytes with the existing pool's ranges replaced by `ranges`."""
     node = pool_node(blob, pool.name)
     assert node is not None, "pool decoded from this blob"
     return replace_node(blob, node, pool_properties(pool, ranges, pool.page_size))
 
 
-def with_new_pool(blob: Blob, name: str, ranges: list[Range], page_size: int) -> bytes:
+def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:
     """The blob's bytes with a new pool node as the root's last child."""
     if pool_node(blob, name) is not None:
         raise InputError(f"{blob.source}: already has a pool node /{name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from itertools import repeat
 from operator import add, floordiv
 from typing import Any
@@ -11,13 +12,14 @@ from rich.console import Console
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
-from pmpoolctl.columns import Column, hex_cells, int_cells, size_cells, text_cells, write_table
+from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, text_cells, write_table
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.jsonout import Records, string_cells
 from pmpoolctl.memmap import MemoryMap
 from pmpoolctl.numbers import human_size
-from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.rangearray import RangeArray, changed
+from pmpoolctl.ranges import Range
 from pmpoolctl.validate import Report
 
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
@@ -52,10 +54,10 @@ def range_json(r: Range) -> dict[str, int]:
     return {"base": r.base, "size": r.size, "end": r.end}
 
 
-def _range_columns(ranges: list[Range]) -> tuple[list[int], list[int], list[int]]:
-    bases = [r.base for r in ranges]
-    sizes = [r.size for r in ranges]
-    return bases, sizes, list(map(add, bases, sizes))
+def _end_cells(ranges: RangeArray, formatter: Callable[[int], str]) -> Cells:
+    """Cells of each range's end, computed per chunk (a million ends are never held at once)."""
+    bases, sizes = ranges.bases, ranges.sizes
+    return lambda start, stop: map(formatter, map(add, bases[start:stop], sizes[start:stop]))
 
 
 def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
@@ -82,13 +84,18 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
         "pool": None,
     }
     if pool is not None:
-        bases, sizes, ends = _range_columns(pool.ranges)
+        ranges = pool.ranges
         document["pool"] = {
             "path": pool.path,
             "compatible": pool.compatible,
             "page_size": pool.page_size,
             "ranges": Records(
-                [("base", int_cells(bases)), ("size", int_cells(sizes)), ("end", int_cells(ends))], len(bases)
+                [
+                    ("base", int_cells(ranges.bases)),
+                    ("size", int_cells(ranges.sizes)),
+                    ("end", _end_cells(ranges, str)),
+                ],
+                len(ranges),
             ),
             "total_bytes": pool.total_bytes,
             "total_pages": pool.total_pages,
@@ -100,16 +107,15 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
     return document
 
 
-def _print_ranges(console: Console, ranges: list[Range], page_size: int) -> None:
-    bases, sizes, ends = _range_columns(ranges)
-    pages = list(map(floordiv, sizes, repeat(page_size)))
+def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
+    sizes = ranges.sizes
     columns = [
         Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
-        Column("base", hex_cells(bases)),
-        Column("end", hex_cells(ends)),
+        Column("base", hex_cells(ranges.bases)),
+        Column("end", _end_cells(ranges, "{:#x}".format)),
         Column("bytes", int_cells(sizes), right=True),
         Column("size", size_cells(sizes), right=True),
-        Column("pages", int_cells(pages), right=True),
+        Column("pages", lambda start, stop: map(str, map(floordiv, sizes[start:stop], repeat(page_size))), right=True),
     ]
     _print_table(console, columns, len(ranges))
 
@@ -158,25 +164,32 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         console.print(f"{problem.severity.value}: {problem.message} [{problem.rule}]")
 
 
-def _totals(ranges: RangeSet, page_size: int) -> str:
+def _totals(ranges: RangeArray, page_size: int) -> str:
     total = ranges.total_size
     return f"{len(ranges)} {_plural(len(ranges), 'range', 'ranges')}, {human_size(total)}, {total // page_size} pages"
 
 
 def render_change(
-    console: Console, source: str, pool_path: str, before: RangeSet, after: RangeSet, page_size: int, *, dry_run: bool
+    console: Console,
+    source: str,
+    pool_path: str,
+    before: RangeArray,
+    after: RangeArray,
+    page_size: int,
+    *,
+    dry_run: bool,
 ) -> None:
     """What an edit changes: canonical ranges that go (-) and come (+), and the totals."""
-    old, new = set(before.ranges()), set(after.ranges())
     verb = "would change" if dry_run else "changed"
-    if old == new:
+    if before == after:
         console.print(f"{source}: {pool_path}: no change" + (" (dry run)" if dry_run else ""))
         return
     console.print(f"{source}: {pool_path} {verb}" + (" (dry run, nothing written)" if dry_run else ""))
     if dry_run:
-        for r in sorted(old - new):
+        removed, added = changed(before, after)
+        for r in removed:
             console.print(f"  - {r}  {human_size(r.size)}")
-        for r in sorted(new - old):
+        for r in added:
             console.print(f"  + {r}  {human_size(r.size)}")
     console.print(f"  before: {_totals(before, page_size)}")
     console.print(f"  after:  {_totals(after, page_size)}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.findings import Conflict, Finding, Severity
 from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.numbers import human_size
+from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range, RangeSet
 
 # Rule ids in the order of cli.md's table; JUnit lists one test case per rule.
@@ -99,7 +100,7 @@ def _first_overlapping(entries: list[MapEntry], starts: list[int], reach: list[i
     return None
 
 
-def _outside_ram(ranges: list[Range], memory_map: MemoryMap) -> Iterator[Finding]:
+def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap) -> Iterator[Finding]:
     ram = RangeSet(Range.span(e.start, e.end) for e in memory_map.entries if e.kind == RAM)
     spans = list(ram.spans())
     starts, ends = [s for s, _ in spans], [e for _, e in spans]
@@ -125,8 +126,8 @@ def _outside_ram(ranges: list[Range], memory_map: MemoryMap) -> Iterator[Finding
         )
 
 
-def _in_zones(ranges: list[Range], entries: list[MapEntry], rule: str, where: str) -> Iterator[Finding]:
-    for r, entry in overlapping_pairs(ranges, entries):
+def _zone_findings(pairs: Iterable[tuple[Range, MapEntry]], rule: str, where: str) -> Iterator[Finding]:
+    for r, entry in pairs:
         yield Finding(
             rule,
             Severity.ERROR,
@@ -136,29 +137,99 @@ def _in_zones(ranges: list[Range], entries: list[MapEntry], rule: str, where: st
         )
 
 
-def validate(pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], phys_bits: int | None) -> Report:
-    """All findings for `pool`: binding, every map, the blob's own reservations, the physical limit."""
-    findings = list(pool.problems)
-    ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
+def _ranges_outside(ranges: RangeArray, memory_map: MemoryMap) -> list[Range]:
+    """The ranges of a canonical array that are not inside one RAM span: a few bisections per span.
+
+    Sorted, disjoint ranges whose bases fall in a span [s, e) are one block of the
+    array, and only the block's last range can reach past e.
+    """
+    ram = RangeSet(Range.span(e.start, e.end) for e in memory_map.entries if e.kind == RAM)
+    bases = ranges.bases
+    inside: list[tuple[int, int]] = []  # [i, j) blocks of ranges wholly inside RAM
+    for start, end in ram.spans():
+        i, j = bisect.bisect_left(bases, start), bisect.bisect_left(bases, end)
+        if i < j and bases[j - 1] + ranges.sizes[j - 1] > end:
+            j -= 1
+        if i < j:
+            inside.append((i, j))
+    if sum(j - i for i, j in inside) == len(ranges):
+        return []
+    outside: list[Range] = []
+    kept = 0
+    for i, j in [*inside, (len(ranges), len(ranges))]:
+        outside.extend(ranges[kept:i])
+        kept = j
+    return outside
+
+
+def _zone_pairs(ranges: RangeArray, entries: list[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
+    """(range, entry) pairs that overlap, for a canonical array: the ranges an entry hits are one block."""
+    bases = ranges.bases
+    for entry in entries:
+        if entry.start >= entry.end:
+            continue
+        i = bisect.bisect_right(bases, entry.start) - 1
+        if i < 0 or bases[i] + ranges.sizes[i] <= entry.start:
+            i += 1
+        for r in ranges[i : bisect.bisect_left(bases, entry.end)]:
+            yield r, entry
+
+
+def _fast_findings(
+    pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], phys_bits: int | None
+) -> list[Finding]:
+    """The map findings of a canonical pool, without a sweep over every range (see `validate`)."""
+    ranges = pool.ranges
+    findings: list[Finding] = []
     for memory_map in maps:
-        findings.extend(_outside_ram(ranges, memory_map))
+        outside = _ranges_outside(ranges, memory_map)
+        if outside:
+            findings.extend(_outside_ram(outside, memory_map))
         for kind, rule in _OVERLAP_RULES.items():
-            findings.extend(_in_zones(ranges, memory_map.of_kind(kind), rule, memory_map.source))
-    findings.extend(_in_zones(ranges, reservations, "range-in-memreserve", "the blob's reservations"))
-    if phys_bits is not None:
-        limit = 1 << phys_bits
-        for r in ranges:
-            if r.end > limit:
-                findings.append(
-                    Finding(
-                        "range-above-phys-limit",
-                        Severity.ERROR,
-                        f"range {r} ends above 2^{phys_bits} ({limit:#x}), the machine's physical address limit",
-                        r,
-                    )
-                )
+            pairs = _zone_pairs(ranges, memory_map.of_kind(kind))
+            findings.extend(_zone_findings(pairs, rule, memory_map.source))
+    findings.extend(_zone_findings(_zone_pairs(ranges, reservations), "range-in-memreserve", "the blob's reservations"))
+    if phys_bits is not None and ranges:
+        first = bisect.bisect_right(ranges, 1 << phys_bits, key=lambda r: r.end)  # ends ascend too
+        findings.extend(_above_limit(ranges[first:], phys_bits))
+    return findings
+
+
+def validate(pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], phys_bits: int | None) -> Report:
+    """All findings for `pool`: binding, every map, the blob's own reservations, the physical limit.
+
+    A canonical pool (the usual one, and the only one that may hold a million
+    ranges) is checked by bisection over its arrays; any other pool by sorting and
+    sweeping its ranges. Both give the same findings, in the same order.
+    """
+    findings = list(pool.problems)
+    if not pool.problems and pool.ranges.is_canonical(pool.page_size):
+        findings.extend(_fast_findings(pool, maps, reservations, phys_bits))
+    else:
+        ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
+        for memory_map in maps:
+            findings.extend(_outside_ram(ranges, memory_map))
+            for kind, rule in _OVERLAP_RULES.items():
+                pairs = overlapping_pairs(ranges, memory_map.of_kind(kind))
+                findings.extend(_zone_findings(pairs, rule, memory_map.source))
+        pairs = overlapping_pairs(ranges, reservations)
+        findings.extend(_zone_findings(pairs, "range-in-memreserve", "the blob's reservations"))
+        if phys_bits is not None:
+            findings.extend(_above_limit(ranges, phys_bits))
     order = {rule: index for index, rule in enumerate(RULES)}
     map_findings = sorted(
         findings[len(pool.problems) :], key=lambda f: (f.range.base if f.range else -1, order.get(f.rule, len(order)))
     )
     return Report(pool, maps, findings[: len(pool.problems)] + map_findings)
+
+
+def _above_limit(ranges: Iterable[Range], phys_bits: int) -> Iterator[Finding]:
+    limit = 1 << phys_bits
+    for r in ranges:
+        if r.end > limit:
+            yield Finding(
+                "range-above-phys-limit",
+                Severity.ERROR,
+                f"range {r} ends above 2^{phys_bits} ({limit:#x}), the machine's physical address limit",
+                r,
+            )

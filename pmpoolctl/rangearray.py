@@ -1,0 +1,256 @@
+"""A pool's page ranges as two u64 arrays: a million ranges in 16 MB, checked at C speed.
+
+`page-ranges` is decoded straight from the blob's bytes into `bases` and
+`sizes` (`array("Q")`, native order), never into a million Python objects.
+The checks a valid pool passes (`is_canonical`) and the edits (`union`,
+`difference`) run as `map`/slice/`bisect` over the arrays, so their loops stay
+in C; a `Range` is made only for the ranges a message or a table row needs.
+Everything here assumes, and keeps, the canonical form the binding requires
+(sorted, disjoint, not touching, non-empty) except `is_canonical`, which checks it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from operator import add, lt
+from typing import overload
+
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges import Range, RangeSet
+
+PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
+
+# For k = 1..7: the bytes whose low k bits are zero, deleted by `translate` to find the others.
+_LOW_BITS_ZERO = {k: bytes(b for b in range(256) if b & ((1 << k) - 1) == 0) for k in range(1, 8)}
+
+
+def _u64_array(values: Iterable[int] = ()) -> array[int]:
+    return array("Q", values)
+
+
+def _all_aligned(values: array[int], alignment: int) -> bool:
+    """True when every value is a multiple of `alignment` (a power of two), looking only at low bytes."""
+    bits = alignment.bit_length() - 1
+    raw = memoryview(values).cast("B")
+    little = sys.byteorder == "little"
+    for byte in range(bits // 8 + (1 if bits % 8 else 0)):
+        lane = bytes(raw[byte if little else 7 - byte :: 8])
+        low_bits = min(bits - 8 * byte, 8)
+        if low_bits == 8:
+            if lane.count(0) != len(lane):
+                return False
+        elif lane.translate(None, _LOW_BITS_ZERO[low_bits]):
+            return False
+    return True
+
+
+class RangeArray(Sequence[Range]):
+    """Ranges in stored order, as parallel u64 arrays of bases and sizes."""
+
+    __slots__ = ("bases", "sizes")
+
+    def __init__(self, bases: array[int] | None = None, sizes: array[int] | None = None) -> None:
+        self.bases = _u64_array() if bases is None else bases
+        self.sizes = _u64_array() if sizes is None else sizes
+
+    @classmethod
+    def from_be_bytes(cls, data: bytes) -> RangeArray:
+        """Big-endian (base, size) pairs; trailing bytes short of a pair are ignored."""
+        words = _u64_array()
+        words.frombytes(data[: len(data) - len(data) % PAIR_BYTES])
+        if sys.byteorder == "little":
+            words.byteswap()
+        return cls(words[0::2], words[1::2])
+
+    @classmethod
+    def from_ranges(cls, ranges: Iterable[Range]) -> RangeArray:
+        """From ranges whose bases and sizes fit in a u64 (a canonical RangeSet's always do)."""
+        result = cls()
+        for r in ranges:
+            result.bases.append(r.base)
+            result.sizes.append(r.size)
+        return result
+
+    def to_be_bytes(self) -> bytes:
+        words = _u64_array(bytes(16 * len(self)))
+        words[0::2] = self.bases
+        words[1::2] = self.sizes
+        if sys.byteorder == "little":
+            words.byteswap()
+        return words.tobytes()
+
+    def __len__(self) -> int:
+        return len(self.bases)
+
+    @overload
+    def __getitem__(self, index: int) -> Range: ...
+    @overload
+    def __getitem__(self, index: slice) -> RangeArray: ...
+    def __getitem__(self, index: int | slice) -> Range | RangeArray:
+        if isinstance(index, slice):
+            return RangeArray(self.bases[index], self.sizes[index])
+        return Range(self.bases[index], self.sizes[index])
+
+    def __iter__(self) -> Iterator[Range]:
+        return map(Range, self.bases, self.sizes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RangeArray):
+            return NotImplemented
+        return self.bases == other.bases and self.sizes == other.sizes
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays
+
+    def __repr__(self) -> str:
+        shown = ", ".join(str(r) for r in islice(self, 4))
+        return f"RangeArray({len(self)} ranges: {shown}{', ...' if len(self) > 4 else ''})"
+
+    def ends(self) -> Iterator[int]:
+        """base + size of each range (may be 2**64 or more in a broken pool)."""
+        return map(add, self.bases, self.sizes)
+
+    @property
+    def total_size(self) -> int:
+        return sum(self.sizes)
+
+    def is_canonical(self, page_size: int) -> bool:
+        """Sorted, disjoint, not touching, non-empty, page-aligned and inside 2**64: what a valid pool is.
+
+        A fast yes/no; the binding's exact findings come from the slow per-range path
+        and only run when this says no.
+        """
+        bases, sizes = self.bases, self.sizes
+        if not bases:
+            return True
+        if min(sizes) == 0 or not (_all_aligned(bases, page_size) and _all_aligned(sizes, page_size)):
+            return False
+        # Each end strictly below the next base: sorted, disjoint and not touching in one pass.
+        if not all(map(lt, self.ends(), islice(bases, 1, None))):
+            return False
+        return bases[-1] + sizes[-1] <= U64_LIMIT  # ordered, so only the last can run past 2**64
+
+    # --- queries and edits on a canonical array ---------------------------------------------
+
+    def _end(self, index: int) -> int:
+        return self.bases[index] + self.sizes[index]
+
+    def _touching(self, start: int, end: int) -> tuple[int, int]:
+        """Indices [i, j) of the ranges that overlap or touch [start, end)."""
+        i = bisect.bisect_left(self.bases, start)
+        if i > 0 and self._end(i - 1) >= start:
+            i -= 1
+        j = bisect.bisect_right(self.bases, end)
+        return i, j
+
+    def overlapping(self, r: Range) -> Range | None:
+        """The first range of the array that shares an address with `r`, or None."""
+        if r.size == 0:
+            return None
+        i = bisect.bisect_right(self.bases, r.base) - 1  # the range holding r.base, if any
+        if i >= 0 and self._end(i) > r.base:
+            return self[i]
+        if i + 1 < len(self) and self.bases[i + 1] < r.end:
+            return self[i + 1]
+        return None
+
+    def _spliced(self, edits: list[tuple[int, int, list[tuple[int, int]]]]) -> RangeArray:
+        """The array with each [i, j) block (ascending, disjoint) replaced by its (base, end) spans."""
+        bases, sizes = _u64_array(), _u64_array()
+        kept = 0
+        for i, j, spans in edits:
+            bases.extend(self.bases[kept:i])
+            sizes.extend(self.sizes[kept:i])
+            for start, end in spans:
+                bases.append(start)
+                sizes.append(end - start)
+            kept = j
+        bases.extend(self.bases[kept:])
+        sizes.extend(self.sizes[kept:])
+        return RangeArray(bases, sizes)
+
+    def union(self, other: RangeSet) -> RangeArray:
+        """Addresses in either; the result is canonical (touching ranges merge)."""
+        edits: list[tuple[int, int, list[tuple[int, int]]]] = []
+        for span_start, span_end in other.spans():
+            start, end = span_start, span_end
+            i, j = self._touching(start, end)
+            if i < j:
+                start, end = min(start, self.bases[i]), max(end, self._end(j - 1))
+            if edits and i < edits[-1][1]:
+                # Both spans reach the same range here, so they merge into one. (Spans that
+                # share no range cannot touch: both sets are canonical.)
+                prev_i, prev_j, [(prev_start, prev_end)] = edits.pop()
+                i, j, start, end = prev_i, max(prev_j, j), prev_start, max(prev_end, end)
+            edits.append((i, j, [(start, end)]))
+        return self._spliced(edits)
+
+    def difference(self, other: RangeSet) -> RangeArray:
+        """Addresses here and not in `other`."""
+        edits: list[tuple[int, int, list[tuple[int, int]]]] = []
+        for start, end in other.spans():
+            i = bisect.bisect_right(self.bases, start) - 1
+            if i < 0 or self._end(i) <= start:
+                i += 1
+            j = bisect.bisect_left(self.bases, end)  # [i, j): the ranges this span cuts
+            if i >= j:
+                continue
+            if edits and i < edits[-1][1]:
+                # The previous span cut this same range and left its tail, which starts where
+                # that span ended (before this one starts: the spans do not touch).
+                i, _, pieces = edits.pop()
+                pieces.append((pieces.pop()[0], start))
+            else:
+                pieces = [(self.bases[i], start)] if self.bases[i] < start else []
+            if self._end(j - 1) > end:
+                pieces.append((end, self._end(j - 1)))
+            edits.append((i, j, pieces))
+        return self._spliced(edits)
+
+    def first_missing(self, other: RangeSet) -> Range | None:
+        """The first canonical piece of `other` that is not in the array, or None."""
+        for start, end in other.spans():
+            i = bisect.bisect_right(self.bases, start) - 1
+            if i < 0 or self._end(i) <= start:
+                stop = self.bases[i + 1] if i + 1 < len(self) else end
+                return Range.span(start, min(end, stop))
+            if self._end(i) < end:  # canonical: the next range starts past this end, a gap
+                gap_end = self.bases[i + 1] if i + 1 < len(self) else end
+                return Range.span(self._end(i), min(end, gap_end))
+        return None
+
+
+def changed(before: RangeArray, after: RangeArray) -> tuple[list[Range], list[Range]]:
+    """(ranges only in `before`, ranges only in `after`) of two canonical arrays.
+
+    An edit changes a few places in a long array: the common head and tail are
+    skipped by comparing array slices (C), and only the middle is compared by range.
+    """
+    head = _common_length(before, after, lambda a, k: (a.bases[:k], a.sizes[:k]))
+    rest = min(len(before), len(after)) - head
+    tail = _common_length(before, after, lambda a, k: (a.bases[len(a) - k :], a.sizes[len(a) - k :]), rest)
+    old = set(before[head : len(before) - tail])
+    new = set(after[head : len(after) - tail])
+    return sorted(old - new), sorted(new - old)
+
+
+def _common_length(
+    a: RangeArray, b: RangeArray, part: Callable[[RangeArray, int], object], limit: int | None = None
+) -> int:
+    """The largest k (at most `limit`) with part(a, k) == part(b, k), by bisection."""
+    low, high = 0, min(len(a), len(b)) if limit is None else limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if part(a, middle) == part(b, middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def range_array_of(ranges: Sequence[Range]) -> RangeArray:
+    """`ranges` as a RangeArray (itself when it is one)."""
+    return ranges if isinstance(ranges, RangeArray) else RangeArray.from_ranges(ranges)
