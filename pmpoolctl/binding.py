@@ -38,6 +38,7 @@ class Pool:
     page_size: int
     ranges: RangeArray
     problems: list[Finding] = field(default_factory=list)
+    canonical: bool = False  # ranges sorted, disjoint, not touching, non-empty, aligned: no canonical findings
 
     @property
     def path(self) -> str:
@@ -123,7 +124,9 @@ def decode_pool(name: str, properties: list[tuple[str, bytes]]) -> Pool:
         )
     ranges = decode_u64_pairs(raw_ranges)
     pool = Pool(name, list(properties), compatible, page_size, ranges, problems)
-    pool.problems.extend(canonical_findings(ranges, page_size))
+    shape = canonical_findings(ranges, page_size)
+    pool.problems.extend(shape)
+    pool.canonical = not shape
     return pool
 
 

@@ -203,7 +203,7 @@ def validate(pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], ph
     sweeping its ranges. Both give the same findings, in the same order.
     """
     findings = list(pool.problems)
-    if not pool.problems and pool.ranges.is_canonical(pool.page_size):
+    if pool.canonical:
         findings.extend(_fast_findings(pool, maps, reservations, phys_bits))
     else:
         ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
