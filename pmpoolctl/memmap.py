@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -64,6 +64,17 @@ class MemoryMap:
         return [e for e in self.entries if e.kind == kind]
 
 
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) without splitting a million-line map into a list first."""
+    start, lineno = 0, 1
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield lineno, text[start:end]
+        start, lineno = end + 1, lineno + 1
+
+
 def classify(type_word: str) -> str:
     """RAM for the kernel's RAM words, the forbidden zones by name, reserved for the rest."""
     if type_word in RAM_TYPES:
@@ -93,7 +104,8 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
     entries: list[MapEntry] = []
     parents: list[str] = []  # type words of the enclosing entries
     all_zero = True
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    types: dict[str, str] = {}  # one string per type word, not one per line
+    for lineno, line in _lines(text):
         if not line.strip():
             continue
         where = f"{source}:{lineno}"
@@ -108,7 +120,7 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
         start, end = _inclusive(int(start_hex, 16), int(end_hex, 16), where)
         if start or end > 1:
             all_zero = False
-        name = name.strip()
+        name = types.setdefault(name.strip(), name.strip())
         if depth == 0:
             entries.append(MapEntry(start, end, name, RAM if name == "System RAM" else RESERVED, where))
         elif parents[0] == "System RAM":
@@ -165,6 +177,10 @@ _E820_UPDATE = re.compile(_TIMESTAMP + r"e820: update " + _MEM + r" (.+?) ==> (.
 _E820_REMOVE = re.compile(_TIMESTAMP + r"e820: remove " + _MEM + r"(?: (.+?))?\s*\Z")
 
 
+# Each update/remove line visits every segment; this bounds a hostile log's cost to seconds.
+MAX_E820_WORK = 20_000_000
+
+
 def _e820_kind(type_word: str) -> str:
     return RAM if type_word == "usable" else RESERVED
 
@@ -173,18 +189,23 @@ def parse_e820(text: str, source: str) -> MemoryMap:
     """Kernel log lines: the BIOS-e820 map, then `e820: update`/`remove` applied in order."""
     segments: list[MapEntry] = []
     seen_map = False
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    work = 0  # segments visited by update/remove lines: each visits them all
+    for lineno, line in _lines(text):
         where = f"{source}:{lineno}"
         if (match := _E820_MAP.search(line)) is not None:
             start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
             segments.append(MapEntry(start, end, match[3], _e820_kind(match[3]), where))
             seen_map = True
-        elif (match := _E820_UPDATE.search(line)) is not None:
+        elif (match := _E820_UPDATE.search(line) or _E820_REMOVE.search(line)) is not None:
+            work += len(segments)
+            if work > MAX_E820_WORK:
+                raise InputError(
+                    f"{where}: too many e820 update/remove lines for a table of {len(segments)} entries "
+                    "(a kernel's e820 table holds a few thousand); not a kernel log"
+                )
             start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
-            segments = _retype(segments, start, end, match[3], match[4], where)
-        elif (match := _E820_REMOVE.search(line)) is not None:
-            start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
-            segments = _retype(segments, start, end, match[3], None, where)
+            new_type = match[4] if match.re is _E820_UPDATE else None
+            segments = _retype(segments, start, end, match[3], new_type, where)
     if not seen_map:
         raise InputError(f"{source}: no 'BIOS-e820: [mem …] TYPE' lines: not an e820 kernel log")
     segments.sort(key=lambda e: (e.start, e.end))
