@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from pmpoolctl import __version__
-from pmpoolctl.batch import parse_batch
 from pmpoolctl.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MIN_PAGE_SIZE, valid_pool_name
 from pmpoolctl.blob import Blob, build_minimal_blob, parse_blob
 from pmpoolctl.errors import EditError, InputError, NumberError, PmpoolError
@@ -113,6 +111,8 @@ class PmpoolGroup(click.Group):
             _fail("aborted", EXIT_INPUT)
         except PmpoolError as exc:
             if debug:
+                import traceback
+
                 traceback.print_exc()
             _fail(str(exc), exc.exit_code)
         except BrokenPipeError:
@@ -124,6 +124,8 @@ class PmpoolGroup(click.Group):
             _fail("interrupted", 130)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
             if debug:
+                import traceback
+
                 traceback.print_exc()
             _fail(
                 f"internal error: {type(exc).__name__}: {exc} (a bug in pmpoolctl {__version__}; "
@@ -178,6 +180,8 @@ def _requested_ranges(base: int | None, size: int | None, from_file: str | None)
     if base is not None and size is not None:
         ranges.append(Range(base, size))
     if from_file is not None:
+        from pmpoolctl.batch import parse_batch
+
         ranges.extend(parse_batch(decode_text(read_input(from_file), display_name(from_file)), display_name(from_file)))
     return ranges
 

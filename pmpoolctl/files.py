@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import glob
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -119,6 +117,8 @@ def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]
 
 def _remove_stale_temp_files(directory: str, base: str) -> None:
     """Temp files of an edit that was killed; safe to remove while we hold the lock."""
+    import glob  # imported by the commands that write, not by every start-up
+
     for stale in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*{_TEMP_SUFFIX}")):
         with suppress(OSError):
             os.unlink(stale)
@@ -141,6 +141,8 @@ def write_atomic(target: str, data: bytes) -> None:
         raise WriteError(f"{target}: cannot write: {exc.strerror}") from exc
     if existing is not None and not os.path.isfile(target):
         raise WriteError(f"{target}: is not a regular file")
+    import tempfile
+
     try:
         fd, temp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=_TEMP_SUFFIX, dir=directory)
     except OSError as exc:

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from itertools import repeat
 from operator import add, floordiv
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -16,11 +16,13 @@ from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, t
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.jsonout import Records, string_cells
-from pmpoolctl.memmap import MemoryMap
 from pmpoolctl.numbers import human_size
 from pmpoolctl.rangearray import RangeArray, changed
 from pmpoolctl.ranges import Range
-from pmpoolctl.validate import Report
+
+if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
+    from pmpoolctl.memmap import MemoryMap
+    from pmpoolctl.validate import Report
 
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
 
