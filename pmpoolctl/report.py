@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from itertools import repeat
 from operator import add, floordiv
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from pmpoolctl.blob import Blob
 from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, text_cells, write_table
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
-from pmpoolctl.jsonout import Records, string_cells
+from pmpoolctl.jsonout import Records, integers, strings
 from pmpoolctl.numbers import human_size
 from pmpoolctl.rangearray import RangeArray, changed
 from pmpoolctl.ranges import Range
@@ -56,10 +55,10 @@ def range_json(r: Range) -> dict[str, int]:
     return {"base": r.base, "size": r.size, "end": r.end}
 
 
-def _end_cells(ranges: RangeArray, formatter: Callable[[int], str]) -> Cells:
-    """Cells of each range's end, computed per chunk (a million ends are never held at once)."""
+def _end_cells(ranges: RangeArray) -> Cells:
+    """Hex cells of each range's end, computed per chunk (a million ends are never held at once)."""
     bases, sizes = ranges.bases, ranges.sizes
-    return lambda start, stop: map(formatter, map(add, bases[start:stop], sizes[start:stop]))
+    return lambda start, stop: map("{:#x}".format, map(add, bases[start:stop], sizes[start:stop]))
 
 
 def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
@@ -80,7 +79,7 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             "size_dt_strings": header.size_dt_strings,
         },
         "reservations": Records(
-            [("address", int_cells(blob.reservations.addresses)), ("size", int_cells(blob.reservations.sizes))],
+            [("address", integers(blob.reservations.addresses)), ("size", integers(blob.reservations.sizes))],
             len(blob.reservations),
         ),
         "pool": None,
@@ -93,9 +92,9 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             "page_size": pool.page_size,
             "ranges": Records(
                 [
-                    ("base", int_cells(ranges.bases)),
-                    ("size", int_cells(ranges.sizes)),
-                    ("end", _end_cells(ranges, str)),
+                    ("base", integers(ranges.bases)),
+                    ("size", integers(ranges.sizes)),
+                    ("end", lambda start, stop: map(add, ranges.bases[start:stop], ranges.sizes[start:stop])),
                 ],
                 len(ranges),
             ),
@@ -114,7 +113,7 @@ def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
     columns = [
         Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
         Column("base", hex_cells(ranges.bases)),
-        Column("end", _end_cells(ranges, "{:#x}".format)),
+        Column("end", _end_cells(ranges)),
         Column("bytes", int_cells(sizes), right=True),
         Column("size", size_cells(sizes), right=True),
         Column("pages", lambda start, stop: map(str, map(floordiv, sizes[start:stop], repeat(page_size))), right=True),
@@ -284,11 +283,11 @@ def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
     """The `memmap --json` document (schema pmpoolctl.memmap/v1); write it with `jsonout.write_json`."""
     entries = memory_map.entries
     fields = [
-        ("start", int_cells([e.start for e in entries])),
-        ("end", int_cells([e.end for e in entries])),
-        ("type", string_cells([e.type for e in entries])),
-        ("class", string_cells([e.kind for e in entries])),
-        ("source", string_cells([e.source for e in entries])),
+        ("start", integers([e.start for e in entries])),
+        ("end", integers([e.end for e in entries])),
+        ("type", strings([e.type for e in entries])),
+        ("class", strings([e.kind for e in entries])),
+        ("source", strings([e.source for e in entries])),
     ]
     return {
         "schema": MEMMAP_SCHEMA,
