@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
 import shutil
 import stat
@@ -27,18 +25,6 @@ def blob(tmp_path: Path) -> Path:
     return target
 
 
-def pool_bases(path: Path) -> list[int]:
-    run = run_cli(["dump", str(path), "--json"])
-    assert run.exit_code == 0, run.stderr
-    return [r["base"] for r in json.loads(run.stdout)["pool"]["ranges"]]
-
-
-def test_edit_keeps_file_mode(blob: Path) -> None:
-    blob.chmod(0o640)
-    assert run_cli(["add-range", str(blob), "8G", "4K"]).exit_code == 0
-    assert stat.S_IMODE(blob.stat().st_mode) == 0o640
-
-
 def test_created_file_follows_umask(tmp_path: Path) -> None:
     old = os.umask(0o027)
     try:
@@ -46,14 +32,6 @@ def test_created_file_follows_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new.dtb").stat().st_mode) == 0o640
-
-
-def test_edit_through_symlink_edits_target_and_keeps_link(blob: Path, tmp_path: Path) -> None:
-    link = tmp_path / "current.dtb"
-    link.symlink_to(blob.name)
-    assert run_cli(["add-range", str(link), "8G", "4K"]).exit_code == 0
-    assert link.is_symlink() and os.readlink(link) == blob.name
-    assert 8 << 30 in pool_bases(blob)
 
 
 def test_no_temp_files_left_and_stale_ones_removed(blob: Path) -> None:
@@ -79,18 +57,6 @@ def test_edit_that_changes_nothing_does_not_rewrite(blob: Path) -> None:
     assert (blob.stat().st_mtime_ns, blob.stat().st_ino) == (mtime, inode)
 
 
-def test_read_only_filesystem_is_exit_3_and_unchanged(blob: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Root ignores directory permissions (and CI is root), so the filesystem's refusal is simulated.
-    before = blob.read_bytes()
-
-    def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
-        raise OSError(30, "Read-only file system")
-
-    monkeypatch.setattr("tempfile.mkstemp", read_only)
-    assert_input_error(run_cli(["add-range", str(blob), "8G", "4K"]), str(blob), "Read-only file system")
-    assert blob.read_bytes() == before
-
-
 def test_write_error_leaves_target_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "t.bin"
     target.write_bytes(b"old")
@@ -103,12 +69,6 @@ def test_write_error_leaves_target_and_no_temp(tmp_path: Path, monkeypatch: pyte
         write_atomic(str(target), b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["t.bin"]
-
-
-def test_directory_as_target_is_exit_3(tmp_path: Path) -> None:
-    (tmp_path / "d").mkdir()
-    assert_input_error(run_cli(["dump", str(tmp_path / "d")]), "is a directory")
-    assert_input_error(run_cli(["create", str(tmp_path / "d"), "--force"]), "not a regular file")
 
 
 def test_lock_is_exclusive_and_times_out(tmp_path: Path) -> None:
@@ -126,31 +86,6 @@ def test_lock_is_exclusive_and_times_out(tmp_path: Path) -> None:
     assert "still locked by another edit" in held.stdout
     free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert free.returncode == 0, free.stdout + free.stderr
-
-
-def _edit_worker(path: str, worker: int, edits: int) -> None:
-    from pmpoolctl.cli import cli
-
-    for index in range(edits):
-        base = (1 << 40) + ((worker * 1000 + index) << 21)
-        try:
-            cli.main(["add-range", path, hex(base), "4K"], prog_name="pmpoolctl")
-        except SystemExit as exc:
-            assert exc.code == 0
-
-
-def test_concurrent_edits_lose_nothing(blob: Path) -> None:
-    workers, edits = 4, 10
-    context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_edit_worker, args=(str(blob), w, edits)) for w in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
-    bases = set(pool_bases(blob))
-    expected = {(1 << 40) + ((w * 1000 + i) << 21) for w in range(workers) for i in range(edits)}
-    assert expected <= bases
 
 
 def test_text_inputs_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
