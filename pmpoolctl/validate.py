@@ -62,7 +62,10 @@ def _conflict(entry: MapEntry) -> Conflict:
 
 
 def overlapping_pairs(ranges: list[Range], entries: list[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
-    """Every (range, entry) that overlap; `ranges` sorted by base, `entries` by start."""
+    """Every (range, entry) that overlap; `ranges` sorted by base. Empty entries overlap nothing."""
+    # Sorted here, not trusted: /proc/iomem is read in file order, and a hand-edited
+    # or concatenated one need not be in address order.
+    entries = sorted((e for e in entries if e.start < e.end), key=lambda e: e.start)
     active: list[tuple[int, int, MapEntry]] = []  # heap of entries by end
     next_entry = 0
     for r in ranges:
@@ -165,7 +168,7 @@ def _ranges_outside(ranges: RangeArray, memory_map: MemoryMap) -> list[Range]:
 def _zone_pairs(ranges: RangeArray, entries: list[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
     """(range, entry) pairs that overlap, for a canonical array: the ranges an entry hits are one block."""
     bases = ranges.bases
-    for entry in entries:
+    for entry in sorted(entries, key=lambda e: e.start):  # the order the sweep reports them in
         if entry.start >= entry.end:
             continue
         i = bisect.bisect_right(bases, entry.start) - 1
