@@ -116,10 +116,17 @@ def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]
 
 
 def _remove_stale_temp_files(directory: str, base: str) -> None:
-    """Temp files of an edit that was killed; safe to remove while we hold the lock."""
+    """Temp files of an edit of this file that was killed; safe to remove while we hold the lock.
+
+    Only names `mkstemp` gives this file's edits (its 8 random characters between
+    prefix and suffix) match: `.a.dtb.next.XXXXXXXX...` belongs to `a.dtb.next`,
+    whose edit may be running under its own lock.
+    """
     import glob  # imported by the commands that write, not by every start-up
 
-    for stale in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*{_TEMP_SUFFIX}")):
+    random_part = "[a-z0-9_]" * 8
+    pattern = os.path.join(glob.escape(directory), f".{glob.escape(base)}.{random_part}{_TEMP_SUFFIX}")
+    for stale in glob.glob(pattern):
         with suppress(OSError):
             os.unlink(stale)
 
@@ -152,10 +159,11 @@ def write_atomic(target: str, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             if existing is not None:
-                os.fchmod(stream.fileno(), existing.st_mode & 0o7777)
+                # Owner first: chown clears setuid/setgid, so the mode must come after it.
                 if (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
                     with suppress(PermissionError):  # not root: the file becomes ours, as with any editor
                         os.fchown(stream.fileno(), existing.st_uid, existing.st_gid)
+                os.fchmod(stream.fileno(), existing.st_mode & 0o7777)
             else:
                 os.fchmod(stream.fileno(), 0o666 & ~_umask())
             os.fsync(stream.fileno())

@@ -35,7 +35,7 @@ def test_created_file_follows_umask(tmp_path: Path) -> None:
 
 
 def test_no_temp_files_left_and_stale_ones_removed(blob: Path) -> None:
-    stale = blob.parent / f".{blob.name}.abc123.pmpoolctl-tmp"
+    stale = blob.parent / f".{blob.name}.abc123_x.pmpoolctl-tmp"
     stale.write_bytes(b"left by a killed edit")
     assert run_cli(["add-range", str(blob), "8G", "4K"]).exit_code == 0
     leftovers = sorted(p.name for p in blob.parent.iterdir())
