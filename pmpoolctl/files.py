@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -132,8 +133,23 @@ def _remove_stale_temp_files(directory: str, base: str) -> None:
 
 
 def resolve_target(path: str) -> str:
-    """The file an edit of `path` writes: a symlink's target, so the link survives."""
-    return os.path.realpath(path)
+    """The file an edit of `path` writes: a symlink's target, so the link survives.
+
+    Refuses a target that exists and is not a regular file: reading a FIFO would
+    block for ever, and a device or directory must never be replaced.
+    """
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write: {exc.strerror}") from exc
+    if stat.S_ISDIR(mode):
+        raise WriteError(f"{path}: is a directory, not a blob")
+    if not stat.S_ISREG(mode):
+        raise WriteError(f"{path}: is not a regular file; edits write only regular files")
+    return target
 
 
 def write_atomic(target: str, data: bytes) -> None:
