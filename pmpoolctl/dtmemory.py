@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
+from typing import overload
+
 from pmpoolctl.blob import Blob, Node
 from pmpoolctl.errors import InputError
 from pmpoolctl.memmap import RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
@@ -51,15 +55,46 @@ def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> 
     return pairs
 
 
-def blob_reservations(blob: Blob) -> list[MapEntry]:
+class ReservationEntries(Sequence[MapEntry]):
+    """The reservation block as map entries, then `/reserved-memory` children.
+
+    A block may hold a million entries; each MapEntry is made when it is asked for,
+    and `starts` lets the validator order them without making any.
+    """
+
+    def __init__(self, blob: Blob, children: list[MapEntry]) -> None:
+        self._addresses = blob.reservations.addresses
+        self._sizes = blob.reservations.sizes
+        self._source = blob.source
+        self._children = children
+        self.starts = array("Q", self._addresses)
+        self.starts.extend(child.start for child in children)
+
+    def __len__(self) -> int:
+        return len(self._addresses) + len(self._children)
+
+    @overload
+    def __getitem__(self, index: int) -> MapEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[MapEntry]: ...
+    def __getitem__(self, index: int | slice) -> MapEntry | list[MapEntry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        blocks = len(self._addresses)
+        if index >= blocks:
+            return self._children[index - blocks]
+        address = self._addresses[index]
+        end = min(address + self._sizes[index], U64_LIMIT)  # sizes are never 0: the reader refuses that
+        return MapEntry(address, end, "/memreserve/", RESERVED, f"{self._source}:memreserve[{index}]")
+
+
+def blob_reservations(blob: Blob) -> ReservationEntries:
     """The reservation block and `/reserved-memory` children: memory the next kernel must not use."""
-    entries = [
-        MapEntry(
-            r.address, min(r.address + r.size, U64_LIMIT), "/memreserve/", RESERVED, f"{blob.source}:memreserve[{i}]"
-        )
-        for i, r in enumerate(blob.reservations)
-        if r.size
-    ]
+    children: list[MapEntry] = []
     reserved = blob.child(blob.root, "reserved-memory")
     if reserved is not None:
         root_ac = _cells(blob, blob.root, "#address-cells", DEFAULT_ADDRESS_CELLS)
@@ -68,10 +103,10 @@ def blob_reservations(blob: Blob) -> list[MapEntry]:
         sc = _cells(blob, reserved, "#size-cells", root_sc)
         for child in blob.children(reserved):
             for start, end in reg_entries(blob, child, ac, sc):
-                entries.append(
+                children.append(
                     MapEntry(start, end, f"reserved-memory/{child.name}", RESERVED, f"{blob.source}:{blob.path(child)}")
                 )
-    return sorted_entries(entries)
+    return ReservationEntries(blob, children)
 
 
 def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:

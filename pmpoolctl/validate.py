@@ -10,10 +10,12 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pmpoolctl.binding import Pool
+from pmpoolctl.dtmemory import ReservationEntries
 from pmpoolctl.findings import Conflict, Finding, Severity
 from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.numbers import human_size
@@ -61,7 +63,7 @@ def _conflict(entry: MapEntry) -> Conflict:
     return Conflict(entry.start, entry.end, entry.type, entry.source)
 
 
-def overlapping_pairs(ranges: list[Range], entries: list[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
+def overlapping_pairs(ranges: list[Range], entries: Sequence[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
     """Every (range, entry) that overlap; `ranges` sorted by base. Empty entries overlap nothing."""
     # Sorted here, not trusted: /proc/iomem is read in file order, and a hand-edited
     # or concatenated one need not be in address order.
@@ -165,10 +167,22 @@ def _ranges_outside(ranges: RangeArray, memory_map: MemoryMap) -> list[Range]:
     return outside
 
 
-def _zone_pairs(ranges: RangeArray, entries: list[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
-    """(range, entry) pairs that overlap, for a canonical array: the ranges an entry hits are one block."""
+def _start_order(entries: Sequence[MapEntry]) -> Iterable[int]:
+    """Indices of `entries` by start (stable), without making a million entries to sort them."""
+    starts: Sequence[int] = entries.starts if isinstance(entries, ReservationEntries) else [e.start for e in entries]
+    if all(map(operator.le, starts, itertools.islice(starts, 1, None))):
+        return range(len(starts))
+    return sorted(range(len(starts)), key=starts.__getitem__)
+
+
+def _zone_pairs(ranges: RangeArray, entries: Sequence[MapEntry]) -> Iterator[tuple[Range, MapEntry]]:
+    """(range, entry) pairs that overlap, for a canonical array: the ranges an entry hits are one block.
+
+    Entries go in start order, the order the sweep reports them in.
+    """
     bases = ranges.bases
-    for entry in sorted(entries, key=lambda e: e.start):  # the order the sweep reports them in
+    for index in _start_order(entries):
+        entry = entries[index]
         if entry.start >= entry.end:
             continue
         i = bisect.bisect_right(bases, entry.start) - 1
@@ -179,7 +193,7 @@ def _zone_pairs(ranges: RangeArray, entries: list[MapEntry]) -> Iterator[tuple[R
 
 
 def _fast_findings(
-    pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], phys_bits: int | None
+    pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry], phys_bits: int | None
 ) -> list[Finding]:
     """The map findings of a canonical pool, without a sweep over every range (see `validate`)."""
     ranges = pool.ranges
@@ -198,7 +212,7 @@ def _fast_findings(
     return findings
 
 
-def validate(pool: Pool, maps: list[MemoryMap], reservations: list[MapEntry], phys_bits: int | None) -> Report:
+def validate(pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry], phys_bits: int | None) -> Report:
     """All findings for `pool`: binding, every map, the blob's own reservations, the physical limit.
 
     A canonical pool (the usual one, and the only one that may hold a million
