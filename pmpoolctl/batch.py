@@ -8,6 +8,7 @@ strings. Errors name the file and the line (text) or the entry (JSON).
 from __future__ import annotations
 
 from pmpoolctl.errors import InputError, NumberError
+from pmpoolctl.files import numbered_lines
 from pmpoolctl.jsoninput import json_integer, load_json
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
@@ -22,7 +23,7 @@ def parse_batch(text: str, source: str) -> list[Range]:
 
 def _parse_text(text: str, source: str) -> list[Range]:
     ranges: list[Range] = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    for lineno, line in numbered_lines(text):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue

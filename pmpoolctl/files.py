@@ -87,6 +87,17 @@ def decode_text(raw: bytes, name: str) -> str:
         raise InputError(f"{name}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
 
 
+def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of `text`, without splitting a million-line file into a list first."""
+    start, lineno = 0, 1
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield lineno, text[start:end]
+        start, lineno = end + 1, lineno + 1
+
+
 @contextmanager
 def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
     """Hold an exclusive lock for edits of `target` (a resolved path)."""

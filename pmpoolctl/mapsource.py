@@ -53,7 +53,9 @@ def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
     if fmt == "dtb":
         return blob_memory_map(parse_blob(raw, name))
     parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map}[fmt]
-    return parser(decode_text(raw, name), name)
+    text = decode_text(raw, name)
+    del raw  # a big map is held once, as text, while it is parsed
+    return parser(text, name)
 
 
 def _starts_with_fdt(path: str) -> bool:

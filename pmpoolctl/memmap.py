@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from pmpoolctl.errors import InputError, NumberError
+from pmpoolctl.files import numbered_lines
 from pmpoolctl.jsoninput import json_integer, load_json
 from pmpoolctl.numbers import U64_LIMIT, parse_number
 
@@ -64,17 +65,6 @@ class MemoryMap:
         return [e for e in self.entries if e.kind == kind]
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """(line number, line) without splitting a million-line map into a list first."""
-    start, lineno = 0, 1
-    while start <= len(text):
-        end = text.find("\n", start)
-        if end < 0:
-            end = len(text)
-        yield lineno, text[start:end]
-        start, lineno = end + 1, lineno + 1
-
-
 def classify(type_word: str) -> str:
     """RAM for the kernel's RAM words, the forbidden zones by name, reserved for the rest."""
     if type_word in RAM_TYPES:
@@ -105,7 +95,7 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
     parents: list[str] = []  # type words of the enclosing entries
     all_zero = True
     types: dict[str, str] = {}  # one string per type word, not one per line
-    for lineno, line in _lines(text):
+    for lineno, line in numbered_lines(text):
         if not line.strip():
             continue
         where = f"{source}:{lineno}"
@@ -190,7 +180,7 @@ def parse_e820(text: str, source: str) -> MemoryMap:
     segments: list[MapEntry] = []
     seen_map = False
     work = 0  # segments visited by update/remove lines: each visits them all
-    for lineno, line in _lines(text):
+    for lineno, line in numbered_lines(text):
         where = f"{source}:{lineno}"
         if (match := _E820_MAP.search(line)) is not None:
             start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
@@ -241,7 +231,11 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
     if not isinstance(document, list):
         raise InputError(f'{source}: expected a JSON list of {{"start", "end", "type"}} objects')
     entries: list[MapEntry] = []
-    for index, item in enumerate(document):
+    # Items are taken off the end, so the parsed document shrinks as the entries grow
+    # (a million JSON objects cost far more than their entries).
+    document.reverse()
+    for index in range(len(document)):
+        item = document.pop()
         where = f"{source}: entry {index}"
         if not isinstance(item, dict) or "start" not in item or not isinstance(item.get("type"), str):
             raise InputError(f'{where}: expected an object with "start", "end" or "size", and a "type" string')

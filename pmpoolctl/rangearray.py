@@ -157,40 +157,39 @@ class RangeArray(Sequence[Range]):
             return self[i + 1]
         return None
 
-    def _spliced(self, edits: list[tuple[int, int, list[tuple[int, int]]]]) -> RangeArray:
-        """The array with each [i, j) block (ascending, disjoint) replaced by its (base, end) spans."""
-        bases, sizes = _u64_array(), _u64_array()
-        kept = 0
-        for i, j, spans in edits:
-            bases.extend(self.bases[kept:i])
-            sizes.extend(self.sizes[kept:i])
-            for start, end in spans:
-                bases.append(start)
-                sizes.append(end - start)
-            kept = j
-        bases.extend(self.bases[kept:])
-        sizes.extend(self.sizes[kept:])
-        return RangeArray(bases, sizes)
-
     def union(self, other: RangeSet) -> RangeArray:
-        """Addresses in either; the result is canonical (touching ranges merge)."""
-        edits: list[tuple[int, int, list[tuple[int, int]]]] = []
+        """Addresses in either; the result is canonical (touching ranges merge).
+
+        Built front to back: untouched runs of ranges are copied as array slices, and
+        each span of `other` is written merged with the ranges it touches.
+        """
+        bases, sizes = _u64_array(), _u64_array()
+        kept = 0  # ranges before this index are written (or merged into what is)
         for span_start, span_end in other.spans():
             start, end = span_start, span_end
             i, j = self._touching(start, end)
             if i < j:
                 start, end = min(start, self.bases[i]), max(end, self._end(j - 1))
-            if edits and i < edits[-1][1]:
-                # Both spans reach the same range here, so they merge into one. (Spans that
-                # share no range cannot touch: both sets are canonical.)
-                prev_i, prev_j, [(prev_start, prev_end)] = edits.pop()
-                i, j, start, end = prev_i, max(prev_j, j), prev_start, max(prev_end, end)
-            edits.append((i, j, [(start, end)]))
-        return self._spliced(edits)
+            if i < kept:
+                # This span reaches a range the previous one merged, so the two become one.
+                # (Spans that share no range cannot touch: both sets are canonical.)
+                size = sizes.pop()
+                start = bases.pop()
+                end = max(end, start + size)
+            else:
+                bases.extend(self.bases[kept:i])
+                sizes.extend(self.sizes[kept:i])
+            bases.append(start)
+            sizes.append(end - start)
+            kept = max(kept, j)
+        bases.extend(self.bases[kept:])
+        sizes.extend(self.sizes[kept:])
+        return RangeArray(bases, sizes)
 
     def difference(self, other: RangeSet) -> RangeArray:
-        """Addresses here and not in `other`."""
-        edits: list[tuple[int, int, list[tuple[int, int]]]] = []
+        """Addresses here and not in `other`, built front to back like `union`."""
+        bases, sizes = _u64_array(), _u64_array()
+        kept = 0
         for start, end in other.spans():
             i = bisect.bisect_right(self.bases, start) - 1
             if i < 0 or self._end(i) <= start:
@@ -198,17 +197,25 @@ class RangeArray(Sequence[Range]):
             j = bisect.bisect_left(self.bases, end)  # [i, j): the ranges this span cuts
             if i >= j:
                 continue
-            if edits and i < edits[-1][1]:
-                # The previous span cut this same range and left its tail, which starts where
-                # that span ended (before this one starts: the spans do not touch).
-                i, _, pieces = edits.pop()
-                pieces.append((pieces.pop()[0], start))
+            if i < kept:
+                # The previous span cut this same range and wrote its tail last; the tail
+                # starts where that span ended, before this one starts (spans do not touch).
+                sizes.pop()
+                sizes.append(start - bases[-1])
             else:
-                pieces = [(self.bases[i], start)] if self.bases[i] < start else []
-            if self._end(j - 1) > end:
-                pieces.append((end, self._end(j - 1)))
-            edits.append((i, j, pieces))
-        return self._spliced(edits)
+                bases.extend(self.bases[kept:i])
+                sizes.extend(self.sizes[kept:i])
+                if self.bases[i] < start:
+                    bases.append(self.bases[i])
+                    sizes.append(start - self.bases[i])
+            last_end = self._end(j - 1)
+            if last_end > end:
+                bases.append(end)
+                sizes.append(last_end - end)
+            kept = j
+        bases.extend(self.bases[kept:])
+        sizes.extend(self.sizes[kept:])
+        return RangeArray(bases, sizes)
 
     def first_missing(self, other: RangeSet) -> Range | None:
         """The first canonical piece of `other` that is not in the array, or None."""

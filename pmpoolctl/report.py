@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from itertools import repeat
-from operator import add, floordiv
+from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -20,7 +21,7 @@ from pmpoolctl.rangearray import RangeArray, changed
 from pmpoolctl.ranges import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
-    from pmpoolctl.memmap import MemoryMap
+    from pmpoolctl.memmap import MapEntry, MemoryMap
     from pmpoolctl.validate import Report
 
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
@@ -300,14 +301,16 @@ def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
 def render_memmap(console: Console, memory_map: MemoryMap) -> None:
     entries = memory_map.entries
     console.print(f"{memory_map.source}: {memory_map.format}, {len(entries)} entries")
-    starts = [e.start for e in entries]
-    ends = [e.end for e in entries]
+
+    def cells(formatter: Callable[[MapEntry], str]) -> Cells:  # made per chunk, never for all rows at once
+        return lambda start, stop: map(formatter, entries[start:stop])
+
     columns = [
-        Column("start", hex_cells(starts)),
-        Column("end", hex_cells(ends)),
-        Column("size", size_cells(list(map(int.__sub__, ends, starts))), right=True),
-        Column("class", text_cells([e.kind for e in entries])),
-        Column("type", text_cells([e.type for e in entries])),
-        Column("source", text_cells([e.source for e in entries])),
+        Column("start", cells(lambda e: f"{e.start:#x}")),
+        Column("end", cells(lambda e: f"{e.end:#x}")),
+        Column("size", cells(lambda e: human_size(e.end - e.start)), right=True),
+        Column("class", cells(attrgetter("kind"))),
+        Column("type", cells(attrgetter("type"))),
+        Column("source", cells(attrgetter("source"))),
     ]
     _print_table(console, columns, len(entries))
