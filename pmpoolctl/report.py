@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import repeat
 from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from rich.console import Console
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
-from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, text_cells, write_table
+from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, size_cells, write_table
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.jsonout import Records, integers, strings
@@ -36,6 +37,13 @@ def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 4096
     return Console(file=stream, width=width, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+
+
+def _print_messages(console: Console, findings: Iterable[Finding]) -> None:
+    """`severity: message [rule]` lines, written in chunks (a broken pool can have a million)."""
+    lines = (f"{f.severity.value}: {f.message} [{f.rule}]\n" for f in findings)
+    while chunk := "".join(itertools.islice(lines, CHUNK_ROWS)):
+        console.file.write(chunk)
 
 
 def _print_table(console: Console, columns: list[Column], rows: int) -> None:
@@ -162,8 +170,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     else:
         console.print()
     console.print(f"Total: {len(pool.ranges)} ranges, {_bytes(pool.total_bytes)}, {pool.total_pages} pages")
-    for problem in pool.problems:
-        console.print(f"{problem.severity.value}: {problem.message} [{problem.rule}]")
+    _print_messages(console, pool.problems)
 
 
 def _totals(ranges: RangeArray, page_size: int) -> str:
@@ -227,24 +234,30 @@ def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
     }
 
 
+def _conflict_text(finding: Finding) -> str:
+    c = finding.conflict
+    return "" if c is None else f"{c.type} [{c.start:#x}, {c.end:#x})"
+
+
 def render_validate(console: Console, report: Report, source: str, ok: bool) -> None:
     maps = ", ".join(f"{m.source} ({m.format}, {len(m.entries)} entries)" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
     console.print(f"{source}: {report.pool.path}: {count} {_plural(count, 'range', 'ranges')} checked against {maps}")
     if report.findings:
-        rows: list[tuple[str, str, str, str, str]] = []
-        for f in report.findings:
-            conflict = source_text = ""
-            if f.conflict is not None:
-                conflict = f"{f.conflict.type} [{f.conflict.start:#x}, {f.conflict.end:#x})"
-                source_text = f.conflict.source
-            rows.append((f.severity.value, f.rule, str(f.range) if f.range else "", conflict, source_text))
-        titles = ("severity", "rule", "range", "conflict", "source")
-        columns = [Column(title, text_cells([row[i] for row in rows])) for i, title in enumerate(titles)]
-        _print_table(console, columns, len(rows))
-        for f in report.findings:
-            if f.conflict is None:  # the table says all there is about a map conflict
-                console.print(f"{f.severity.value}: {f.message} [{f.rule}]")
+        findings = report.findings
+
+        def cells(formatter: Callable[[Finding], str]) -> Cells:  # per chunk: a report can hold a million
+            return lambda start, stop: map(formatter, findings[start:stop])
+
+        columns = [
+            Column("severity", cells(lambda f: f.severity.value)),
+            Column("rule", cells(attrgetter("rule"))),
+            Column("range", cells(lambda f: str(f.range) if f.range else "")),
+            Column("conflict", cells(_conflict_text)),
+            Column("source", cells(lambda f: f.conflict.source if f.conflict else "")),
+        ]
+        _print_table(console, columns, len(findings))
+        _print_messages(console, (f for f in findings if f.conflict is None))  # the table has the others
     verdict = "OK" if ok else "FAIL"
     console.print(
         f"{verdict}: {report.errors} {_plural(report.errors, 'error', 'errors')}, "

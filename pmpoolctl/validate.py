@@ -188,8 +188,8 @@ def _zone_pairs(ranges: RangeArray, entries: Sequence[MapEntry]) -> Iterator[tup
         i = bisect.bisect_right(bases, entry.start) - 1
         if i < 0 or bases[i] + ranges.sizes[i] <= entry.start:
             i += 1
-        for r in ranges[i : bisect.bisect_left(bases, entry.end)]:
-            yield r, entry
+        for k in range(i, bisect.bisect_left(bases, entry.end)):
+            yield Range(bases[k], ranges.sizes[k]), entry
 
 
 def _fast_findings(
