@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench fuzz fuzz-atheris clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,20 @@ unit: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	@$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+# A long seeded fuzz campaign (tests/fuzz_campaign.py) on all cores: counts per outcome and per mutator;
+# each failing case is printed with its seed and case, its blob saved in fuzz-failures/. Exit 1 on a failure.
+FUZZ_CASES ?= 20000
+FUZZ_SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz_campaign --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
+
+# Coverage-guided fuzzing of the reader and dump with atheris (the optional fuzz extra; make test does not
+# need it), time-boxed; stops at the first broken invariant and saves the input as fuzz-failures/atheris-crash-*.
+ATHERIS_SECONDS ?= 300
+fuzz-atheris: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,fuzz]'
+	$(BIN)/python -m tests.fuzz_atheris -max_total_time=$(ATHERIS_SECONDS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

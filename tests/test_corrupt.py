@@ -19,38 +19,28 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from pmpoolctl.blob import parse_blob
 from tests.conftest import Run, assert_input_error, run_cli
-
-# ---------------------------------------------------------------------------
-# The format, spelled out independently of pmpoolctl.fdtformat
-
-FDT_MAGIC = 0xD00DFEED
-FDT_BEGIN_NODE = 0x1
-FDT_END_NODE = 0x2
-FDT_PROP = 0x3
-FDT_NOP = 0x4
-FDT_END = 0x9
-HEADER_SIZE = 40
-HEADER_WORDS = (
-    "magic",
-    "totalsize",
-    "off_dt_struct",
-    "off_dt_strings",
-    "off_mem_rsvmap",
-    "version",
-    "last_comp_version",
-    "boot_cpuid_phys",
-    "size_dt_strings",
-    "size_dt_struct",
+from tests.oracle import (
+    FDT_BEGIN_NODE,
+    FDT_END,
+    FDT_END_NODE,
+    FDT_MAGIC,
+    FDT_NOP,
+    FDT_PROP,
+    HEADER_SIZE,
+    HEADER_WORDS,
+    OFFSET,
+    PER_CASE_SECONDS,
+    dtc_read,
+    poke32,
+    tree_difference,
+    tree_of,
+    word,
 )
-OFFSET = {name: 4 * index for index, name in enumerate(HEADER_WORDS)}
-PER_CASE_SECONDS = 2.0
-
 
 # ---------------------------------------------------------------------------
 # A token-level blob writer with dtc's layout
@@ -189,17 +179,6 @@ def u64s(*values: int) -> bytes:
     return b"".join(struct.pack(">Q", v) for v in values)
 
 
-def poke32(data: bytes, offset: int, value: int) -> bytes:
-    out = bytearray(data)
-    struct.pack_into(">I", out, offset, value)
-    return bytes(out)
-
-
-def word(data: bytes, offset: int) -> int:
-    value: int = struct.unpack_from(">I", data, offset)[0]
-    return value
-
-
 # ---------------------------------------------------------------------------
 # The small test blob: reservations, nested nodes, string lists and a pool
 
@@ -322,50 +301,6 @@ FDT_END_INDEX = len(TOKENS) - 1
 
 # ---------------------------------------------------------------------------
 # The oracle
-
-
-class Tree(NamedTuple):
-    nodes: list[tuple[str, list[tuple[str, bytes]]]]
-    reservations: list[tuple[int, int]]
-
-
-def tree_of(blob: bytes) -> Tree:
-    """A normalised tree: (path, [(property, value bytes)]) per node in order, and the reservations."""
-    parsed = parse_blob(blob, "<tree>")
-    nodes = [(parsed.path(n), [(p.name, parsed.value(p)) for p in n.properties]) for n in parsed.nodes]
-    return Tree(nodes, [(r.address, r.size) for r in parsed.reservations])
-
-
-def tree_difference(ours: Tree, theirs: Tree) -> str:
-    if ours.reservations != theirs.reservations:
-        return f"reservations: ours {ours.reservations}, dtc's {theirs.reservations}"
-    for (our_path, our_props), (their_path, their_props) in zip(ours.nodes, theirs.nodes):
-        if (our_path, our_props) != (their_path, their_props):
-            return f"node: ours {our_path} {our_props}, dtc's {their_path} {their_props}"
-    return f"ours has {len(ours.nodes)} nodes, dtc's {len(theirs.nodes)}"
-
-
-@dataclass(frozen=True)
-class DtcReading:
-    status: str  # "ok"; "checks": dtc reads a tree but its checks refuse it (output only with -f); "fatal"
-    blob: bytes
-    stderr: str
-
-
-def dtc_read(dtc: str, data: bytes) -> DtcReading:
-    """`dtc -I dtb -O dtb` of `data`; again with -f when only dtc's checks refuse it."""
-    proc = subprocess.run(
-        [dtc, "-I", "dtb", "-O", "dtb", "-"], input=data, capture_output=True, timeout=30, check=False
-    )
-    if proc.returncode == 0:
-        return DtcReading("ok", proc.stdout, proc.stderr.decode(errors="replace"))
-    forced = subprocess.run(
-        [dtc, "-f", "-I", "dtb", "-O", "dtb", "-"], input=data, capture_output=True, timeout=30, check=False
-    )
-    message = " | ".join(proc.stderr.decode(errors="backslashreplace").splitlines())
-    if forced.returncode == 0 and forced.stdout:
-        return DtcReading("checks", forced.stdout, message)
-    return DtcReading("fatal", b"", message)
 
 
 def dump(path: Path, *args: str) -> tuple[Run, float]:
