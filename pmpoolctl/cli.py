@@ -177,12 +177,13 @@ def _requested_ranges(base: int | None, size: int | None, from_file: str | None)
     if base is None and from_file is None:
         raise click.UsageError("give BASE SIZE, or --from FILE")
     ranges: list[Range] = []
-    if base is not None and size is not None:
-        ranges.append(Range(base, size))
     if from_file is not None:
         from pmpoolctl.batch import parse_batch
 
-        ranges.extend(parse_batch(decode_text(read_input(from_file), display_name(from_file)), display_name(from_file)))
+        name = display_name(from_file)
+        ranges = parse_batch(decode_text(read_input(from_file), name), name)  # not copied: it can be a million
+    if base is not None and size is not None:
+        ranges.insert(0, Range(base, size))
     return ranges
 
 

@@ -39,8 +39,8 @@ def editable_ranges(pool: Pool) -> RangeArray:
 def plan_add(current: RangeArray, requested: list[Range], page_size: int, merge: bool) -> RangeArray:
     """The pool after adding `requested`; overlaps are refused unless `merge`."""
     _check_requested(requested, page_size, "added")
+    ordered = sorted(requested)
     if not merge:
-        ordered = sorted(requested)
         for prev, cur in itertools.pairwise(ordered):
             if cur.overlaps(prev):
                 raise EditError(f"added ranges {prev} and {cur} overlap each other (use --merge to allow)")
@@ -48,7 +48,7 @@ def plan_add(current: RangeArray, requested: list[Range], page_size: int, merge:
             clash = current.overlapping(r)
             if clash is not None:
                 raise EditError(f"added range {r} overlaps pool range {clash} (use --merge to allow)")
-    return current.union(RangeSet(requested))
+    return current.union(RangeSet(ordered))
 
 
 def plan_remove(current: RangeArray, requested: list[Range], page_size: int, ignore_missing: bool) -> RangeArray:

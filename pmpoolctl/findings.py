@@ -13,7 +13,7 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a report can hold a million findings
 class Conflict:
     """What a range ran into: a memory-map entry (or a hole in the map) and where it was read."""
 
@@ -23,7 +23,7 @@ class Conflict:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One broken rule: its id (cli.md's rule table), severity, the range it is about."""
 

@@ -8,13 +8,14 @@ callers (and tests) that want a string.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from pmpoolctl.columns import chunks
+from pmpoolctl.columns import CHUNK_ROWS, chunks
 
 INDENT = "  "
 
@@ -40,6 +41,13 @@ class Records:
     rows: int
 
 
+@dataclass(frozen=True)
+class Lines:
+    """A JSON array whose items (any JSON data, made as they are written) go one per line, compact."""
+
+    items: Iterable[Any]
+
+
 def write_json(write: Callable[[str], object], document: Any) -> None:
     """Write `document` and a final newline."""
     _write_value(write, document, 0)
@@ -55,6 +63,8 @@ def json_text(document: Any) -> str:
 def _write_value(write: Callable[[str], object], value: Any, level: int) -> None:
     if isinstance(value, Records):
         _write_records(write, value, level)
+    elif isinstance(value, Lines):
+        _write_lines(write, value, level)
     elif isinstance(value, dict) and value:
         inner = INDENT * (level + 1)
         write("{")
@@ -64,6 +74,19 @@ def _write_value(write: Callable[[str], object], value: Any, level: int) -> None
         write("\n" + INDENT * level + "}")
     else:
         write(json.dumps(value, indent=len(INDENT)).replace("\n", "\n" + INDENT * level))
+
+
+def _write_lines(write: Callable[[str], object], lines: Lines, level: int) -> None:
+    texts = map(json.dumps, lines.items)  # the C encoder: no indent, so one line each
+    separator = ",\n" + INDENT * (level + 1)
+    first = next(texts, None)
+    if first is None:
+        write("[]")
+        return
+    write("[" + separator[1:] + first)
+    while chunk := separator.join(itertools.islice(texts, CHUNK_ROWS)):
+        write(separator + chunk)
+    write("\n" + INDENT * level + "]")
 
 
 def _write_records(write: Callable[[str], object], records: Records, level: int) -> None:

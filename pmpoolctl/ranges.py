@@ -68,6 +68,11 @@ class RangeSet:
         self._starts, self._ends = _coalesce((r.base, r.end) for r in sorted(ranges))
 
     @classmethod
+    def from_sorted_spans(cls, spans: Iterable[tuple[int, int]]) -> RangeSet:
+        """The set of (start, end) spans given in order of start (they may overlap or touch)."""
+        return cls._from_canonical(*_coalesce(spans))
+
+    @classmethod
     def _from_canonical(cls, starts: list[int], ends: list[int]) -> RangeSet:
         result = cls.__new__(cls)
         result._starts = starts

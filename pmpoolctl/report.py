@@ -16,7 +16,7 @@ from pmpoolctl.blob import Blob
 from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, size_cells, write_table
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
-from pmpoolctl.jsonout import Records, integers, strings
+from pmpoolctl.jsonout import Lines, Records, integers, strings
 from pmpoolctl.numbers import human_size
 from pmpoolctl.rangearray import RangeArray, changed
 from pmpoolctl.ranges import Range
@@ -229,7 +229,7 @@ def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
         "pool": report.pool.path,
         "ok": ok,
         "memmaps": [{"source": m.source, "format": m.format, "entries": len(m.entries)} for m in report.maps],
-        "findings": [finding_json(f) for f in report.findings],
+        "findings": Lines(map(finding_json, report.findings)),
         "summary": {"ranges": len(report.pool.ranges), "errors": report.errors, "warnings": report.warnings},
     }
 

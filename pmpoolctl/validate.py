@@ -106,7 +106,7 @@ def _first_overlapping(entries: list[MapEntry], starts: list[int], reach: list[i
 
 
 def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap) -> Iterator[Finding]:
-    ram = RangeSet(Range.span(e.start, e.end) for e in memory_map.entries if e.kind == RAM)
+    ram = _ram_set(memory_map)
     spans = list(ram.spans())
     starts, ends = [s for s, _ in spans], [e for _, e in spans]
     not_ram = [e for e in memory_map.entries if e.kind != RAM]
@@ -142,13 +142,19 @@ def _zone_findings(pairs: Iterable[tuple[Range, MapEntry]], rule: str, where: st
         )
 
 
+def _ram_set(memory_map: MemoryMap) -> RangeSet:
+    """The map's RAM as a canonical set; entries are sorted, not copied (a map can have a million)."""
+    ram_entries = sorted((e for e in memory_map.entries if e.kind == RAM), key=operator.attrgetter("start"))
+    return RangeSet.from_sorted_spans((e.start, e.end) for e in ram_entries)
+
+
 def _ranges_outside(ranges: RangeArray, memory_map: MemoryMap) -> list[Range]:
     """The ranges of a canonical array that are not inside one RAM span: a few bisections per span.
 
     Sorted, disjoint ranges whose bases fall in a span [s, e) are one block of the
     array, and only the block's last range can reach past e.
     """
-    ram = RangeSet(Range.span(e.start, e.end) for e in memory_map.entries if e.kind == RAM)
+    ram = _ram_set(memory_map)
     bases = ranges.bases
     inside: list[tuple[int, int]] = []  # [i, j) blocks of ranges wholly inside RAM
     for start, end in ram.spans():
