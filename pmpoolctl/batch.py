@@ -23,6 +23,7 @@ def parse_batch(text: str, source: str) -> list[Range]:
 
 def _parse_text(text: str, source: str) -> list[Range]:
     ranges: list[Range] = []
+    sizes: dict[int, int] = {}  # batches repeat a few sizes: one int object each, not one per line
     for lineno, line in numbered_lines(text):
         fields = line.split("#", 1)[0].split()
         if not fields:
@@ -33,7 +34,7 @@ def _parse_text(text: str, source: str) -> list[Range]:
             base, size = parse_number(fields[0]), parse_number(fields[1])
         except NumberError as exc:
             raise InputError(f"{source}:{lineno}: {exc}") from exc
-        ranges.append(Range(base, size))
+        ranges.append(Range(base, sizes.setdefault(size, size)))
     return ranges
 
 

@@ -727,7 +727,7 @@ OVERLAPPED = POOL_RANGES[0][1] // 0x1000
 def reservations_tree(count: int) -> Tree:
     tree = Tree(strided_pairs(RESERVED_BASE, 0x1000, 0x1000, count))
     tree.root()
-    tree.pool(u64_pairs(POOL_RANGES))
+    tree.pool(u64_pairs(POOL_RANGES[:1]))  # the second range (1 GiB at 5 GiB) would hit 262144 entries
     tree.end()
     return tree
 
@@ -784,7 +784,7 @@ def test_million_reservations_edit_keeps_them(reservations_blob: Path, tmp_path:
     block = slice(HEADER_SIZE, HEADER_SIZE + 16 * (RESERVATIONS + 1))
     assert after[block] == before[block]
     assert after[16:20] == before[16:20]  # off_mem_rsvmap
-    assert u64_pairs(POOL_RANGES) + ADDED_PAIR in after
+    assert u64_pairs(POOL_RANGES[:1]) + ADDED_PAIR in after
 
 
 # ---------------------------------------------------------------------------
