@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pmpoolctl.fdtformat import escaped
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.rangearray import PAIR_BYTES, RangeArray, range_array_of
@@ -94,7 +95,7 @@ def decode_pool(name: str, properties: list[tuple[str, bytes]]) -> Pool:
         problems.append(_invalid(f"{path} has no '{PROP_COMPATIBLE}' property (expected \"{COMPATIBLE}\")"))
     else:
         compatible = _decode_strings(raw_compatible)
-        shown = compatible if compatible is not None else raw_compatible.decode("ascii", "backslashreplace")
+        shown = escaped(raw_compatible[:-1] if compatible is not None else raw_compatible)
         if compatible != COMPATIBLE:
             problems.append(_invalid(f'{path} compatible is "{shown}", expected "{COMPATIBLE}"'))
             compatible = shown

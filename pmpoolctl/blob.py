@@ -44,9 +44,11 @@ from pmpoolctl.fdtformat import (
     WRITE_LAST_COMP_VERSION,
     WRITE_VERSION,
     align4,
+    escaped,
 )
 
 _TERMINATOR = bytes(RESERVATION_ENTRY_SIZE)
+_PHANDLE_NAMES = frozenset({"phandle", "linux,phandle"})
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,7 @@ class _Reader:
         if end == start:
             raise self.fail(f"property name at strings offset {name_offset:#x} is empty", at + 8)
         raw = self.data[start:end]
-        name = raw.decode("ascii", "backslashreplace")
+        name = escaped(raw)
         if raw.translate(None, PROPERTY_NAME_CHARS):
             raise self.fail(f"property name '{name}' has characters dtc does not allow in a property name", at + 8)
         return name
@@ -316,6 +318,7 @@ class _Reader:
         stack: list[int] = []  # indexes of the open nodes
         seen_names: list[set[str]] = []  # per open node: its children's and properties' names
         names_cache: dict[int, str] = {}
+        phandles: dict[int, int] = {}  # phandle value -> index of the node that holds it
         u32 = U32.unpack_from
         while True:
             if offset + 4 > limit:
@@ -333,7 +336,7 @@ class _Reader:
                 if name_end < 0:
                     raise self.fail("node name is not NUL-terminated inside the structure block", offset)
                 raw_name = data[name_start:name_end]
-                name = raw_name.decode("ascii", "backslashreplace")
+                name = escaped(raw_name)
                 if stack:
                     if not name:
                         raise self.fail("node has an empty name", offset)
@@ -379,6 +382,8 @@ class _Reader:
                 if prop_name in seen_names[-1]:
                     raise self.fail(f"duplicate property '{prop_name}' in {self._path(nodes, stack[-1])}", offset)
                 seen_names[-1].add(prop_name)
+                if prop_name in _PHANDLE_NAMES:
+                    self._check_phandle(nodes, stack[-1], prop_name, data, offset, length, phandles)
                 current.properties.append(Property(prop_name, offset, value_offset, length))
                 offset = align4(value_offset + length)
             elif tag == FDT_END:
@@ -389,6 +394,25 @@ class _Reader:
                 return nodes, offset + 4
             else:
                 raise self.fail(f"unknown structure tag {tag:#x}", offset)
+
+    def _check_phandle(
+        self, nodes: list[Node], index: int, name: str, data: bytes, offset: int, length: int, seen: dict[int, int]
+    ) -> None:
+        """dtc's explicit_phandles check: one 32-bit cell, not 0 or ~0, one node per value."""
+        where = self._path(nodes, index)
+        if length != 4:
+            raise self.fail(f"'{name}' in {where} is {length} bytes long, expected one 32-bit cell", offset + 4)
+        (value,) = U32.unpack_from(data, offset + 12)
+        if value in (0, 0xFFFFFFFF):
+            raise self.fail(f"'{name}' in {where} has the invalid value {value:#x}", offset + 12)
+        owner = seen.setdefault(value, index)
+        if owner != index:
+            raise self.fail(
+                f"'{name}' in {where} duplicates phandle {value:#x} of {self._path(nodes, owner)}", offset + 12
+            )
+        for other in nodes[index].properties:
+            if other.name in _PHANDLE_NAMES and U32.unpack_from(data, other.value_offset)[0] != value:
+                raise self.fail(f"'phandle' and 'linux,phandle' of {where} differ", offset + 12)
 
     @staticmethod
     def _path(nodes: list[Node], index: int) -> str:
@@ -416,7 +440,7 @@ def parse_blob(data: bytes, source: str) -> Blob:
         header = _with(header, size_dt_struct=struct_end - header.off_dt_struct)
         if _overlap(header.off_dt_struct, header.size_dt_struct, header.off_dt_strings, header.size_dt_strings):
             raise reader.fail("header: the structure and strings blocks overlap", HEADER_OFFSET["off_dt_strings"])
-    if nodes[0].name not in ("", "/"):
+    if nodes[0].name:  # dtc refuses even "/" here (node_name_chars)
         raise reader.fail(f"root node is named '{nodes[0].name}', expected an empty name", nodes[0].begin)
     return Blob(source, reader.data, header, reservations, reservation_end, nodes, struct_end)
 

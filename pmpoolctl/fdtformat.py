@@ -62,3 +62,17 @@ MAX_DEPTH = 1024
 def align4(offset: int) -> int:
     """Round up to the next multiple of 4, as the structure block requires."""
     return (offset + 3) & ~3
+
+
+_SHOWN_AS_IS = frozenset(range(0x20, 0x7F)) - {0x5C}
+
+
+def escaped(raw: bytes, limit: int = 256) -> str:
+    """Bytes from a blob as text for messages: printable ASCII as it is, every other byte
+    (controls, NUL, DEL, non-ASCII) and the backslash as an escape, so nothing a blob
+    holds can split an `error:` line or reach a terminal raw. Past `limit` bytes, `...`."""
+    if len(raw) > limit:
+        return escaped(raw[:limit], limit) + "..."
+    if all(byte in _SHOWN_AS_IS for byte in raw):
+        return raw.decode("ascii")
+    return "".join(chr(byte) if byte in _SHOWN_AS_IS else f"\\x{byte:02x}" for byte in raw)
