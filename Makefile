@@ -28,8 +28,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check pmpoolctl tests
-	$(BIN)/ruff format --check pmpoolctl tests
+	$(BIN)/ruff check pmpoolctl tests benchmarks
+	$(BIN)/ruff format --check pmpoolctl tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
