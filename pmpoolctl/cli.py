@@ -146,7 +146,7 @@ def _print_json(document: Any) -> None:
 
 
 def _console(ctx: click.Context) -> Any:
-    from pmpoolctl.report import make_console
+    from pmpoolctl.console import make_console
 
     settings: Settings = ctx.find_root().obj
     return make_console(no_color=settings.no_color)

@@ -25,6 +25,7 @@ from pmpoolctl.ranges import Range, RangeSet
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
 
 # For k = 1..7: the bytes whose low k bits are zero, deleted by `translate` to find the others.
+_ZERO_VALUE = bytes(8)
 _LOW_BITS_ZERO = {k: bytes(b for b in range(256) if b & ((1 << k) - 1) == 0) for k in range(1, 8)}
 
 
@@ -35,10 +36,10 @@ def _u64_array(values: Iterable[int] = ()) -> array[int]:
 def _all_aligned(values: array[int], alignment: int) -> bool:
     """True when every value is a multiple of `alignment` (a power of two), looking only at low bytes."""
     bits = alignment.bit_length() - 1
-    raw = memoryview(values).cast("B")
+    raw = values.tobytes()
     little = sys.byteorder == "little"
     for byte in range(bits // 8 + (1 if bits % 8 else 0)):
-        lane = bytes(raw[byte if little else 7 - byte :: 8])
+        lane = raw[byte if little else 7 - byte :: 8]  # that byte of every value
         low_bits = min(bits - 8 * byte, 8)
         if low_bits == 8:
             if lane.count(0) != len(lane):
@@ -46,6 +47,17 @@ def _all_aligned(values: array[int], alignment: int) -> bool:
         elif lane.translate(None, _LOW_BITS_ZERO[low_bits]):
             return False
     return True
+
+
+def _has_zero(values: array[int]) -> bool:
+    """True when a value is 0: eight zero bytes on a value boundary (`min` would make a million ints)."""
+    raw = values.tobytes()
+    at = raw.find(_ZERO_VALUE)
+    while at >= 0:
+        if at % 8 == 0:
+            return True
+        at = raw.find(_ZERO_VALUE, at + 8 - at % 8)
+    return False
 
 
 class RangeArray(Sequence[Range]):
@@ -126,7 +138,7 @@ class RangeArray(Sequence[Range]):
         bases, sizes = self.bases, self.sizes
         if not bases:
             return True
-        if min(sizes) == 0 or not (_all_aligned(bases, page_size) and _all_aligned(sizes, page_size)):
+        if _has_zero(sizes) or not (_all_aligned(bases, page_size) and _all_aligned(sizes, page_size)):
             return False
         # Each end strictly below the next base: sorted, disjoint and not touching in one pass.
         if not all(map(lt, self.ends(), islice(bases, 1, None))):

@@ -1,19 +1,17 @@
-"""Rendering for people (rich) and for scripts (JSON). The only module besides the CLI that uses rich."""
+"""Rendering for people (a `console.Console`: rich on a terminal) and for scripts (JSON)."""
 
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Callable, Iterable
 from itertools import repeat
 from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
 from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, size_cells, write_table
+from pmpoolctl.console import Console
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.jsonout import Lines, Records, integers, strings
@@ -26,17 +24,6 @@ if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
     from pmpoolctl.validate import Report
 
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
-
-
-def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
-    """The console: markup and highlighting off (memory-map text has brackets), NO_COLOR honoured by rich.
-
-    A pipe or file gets whole lines (tables as wide as their content); a
-    terminal gets its own width, and table cells fold rather than lose text.
-    """
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 4096
-    return Console(file=stream, width=width, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
 
 
 def _print_messages(console: Console, findings: Iterable[Finding]) -> None:
@@ -261,7 +248,8 @@ def render_validate(console: Console, report: Report, source: str, ok: bool) -> 
     verdict = "OK" if ok else "FAIL"
     console.print(
         f"{verdict}: {report.errors} {_plural(report.errors, 'error', 'errors')}, "
-        f"{report.warnings} {_plural(report.warnings, 'warning', 'warnings')}"
+        f"{report.warnings} {_plural(report.warnings, 'warning', 'warnings')}",
+        style="bold green" if ok else "bold red",
     )
 
 

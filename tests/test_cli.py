@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ import pytest
 from pmpoolctl import __version__
 from tests.conftest import DATA, GOLDEN, Run, assert_input_error, run_cli
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+REPO = Path(__file__).parent.parent
+EXAMPLES = REPO / "examples"
 
 
 def check_golden(name: str, actual: str) -> None:
@@ -338,3 +341,42 @@ def test_version_and_help() -> None:
         text = ok(run_cli([command, "--help"])).stdout
         assert "Example:" in text
         assert f"pmpoolctl {command} " in text
+
+
+def test_terminal_output_is_rich_and_coloured_pipes_are_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal gets rich (colour unless NO_COLOR); a pipe gets plain lines and never imports rich."""
+    import io
+    import pty
+
+    from pmpoolctl.console import PlainConsole, make_console
+
+    piped = io.StringIO()
+    monkeypatch.setattr("sys.stdout", piped)
+    console = make_console()
+    assert isinstance(console, PlainConsole)
+    console.print("FAIL: 1 error", style="bold red")
+    assert piped.getvalue() == "FAIL: 1 error\n"
+
+    primary, secondary = pty.openpty()
+    with os.fdopen(secondary, "w") as terminal:
+        monkeypatch.setattr("sys.stdout", terminal)
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        make_console().print("FAIL: 1 error", style="bold red")
+        terminal.flush()
+        make_console(no_color=True).print("OK: 0 errors", style="bold green")
+        terminal.flush()
+    shown = b""
+    while b"OK: 0 errors" not in shown:  # a pty hands over what was written in pieces
+        shown += os.read(primary, 4096)
+    os.close(primary)
+    assert b"\x1b[1;31mFAIL: 1 error\x1b[0m" in shown  # bold red on a terminal
+    assert b"OK: 0 errors" in shown and b"\x1b[1;32m" not in shown  # --no-color: none
+
+
+def test_a_piped_command_does_not_import_rich(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pmpoolctl.cli import main; sys.argv = ['pmpoolctl', 'dump', 'examples/pool.dtb']\n"
+        "try: main()\nexcept SystemExit: pass\nprint('rich' in sys.modules, file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    assert proc.stderr.strip() == "False", proc.stderr

@@ -1,0 +1,48 @@
+"""Where human output goes: rich on a terminal, plain lines everywhere else.
+
+A terminal gets rich's console (colour unless NO_COLOR or --no-color, its own
+width). A pipe or a file gets exactly the text, and the command never imports
+rich, which would be most of a small command's start-up time.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, Protocol
+
+
+class Console(Protocol):
+    """What the renderers use: `print` for lines (with an optional rich style) and `file` for bulk text."""
+
+    @property
+    def file(self) -> IO[str]: ...
+
+    def print(self, *objects: Any, style: str | None = None) -> None: ...
+
+
+class PlainConsole:
+    """Lines as they are: no markup, no wrapping, no colour."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+
+    @property
+    def file(self) -> IO[str]:
+        return self._file
+
+    def print(self, *objects: Any, style: str | None = None) -> None:
+        self._file.write(" ".join(str(o) for o in objects) + "\n")
+
+
+def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
+    """The console for stdout (or stderr): rich on a terminal, plain otherwise.
+
+    rich gets markup and highlighting off (memory-map text has brackets) and
+    honours NO_COLOR itself.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    if not stream.isatty():
+        return PlainConsole(stream)
+    from rich.console import Console as RichConsole
+
+    return RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
