@@ -63,11 +63,15 @@ def _has_zero(values: array[int]) -> bool:
 class RangeArray(Sequence[Range]):
     """Ranges in stored order, as parallel u64 arrays of bases and sizes."""
 
-    __slots__ = ("bases", "sizes")
+    __slots__ = ("_total", "bases", "sizes")
 
-    def __init__(self, bases: array[int] | None = None, sizes: array[int] | None = None) -> None:
+    def __init__(
+        self, bases: array[int] | None = None, sizes: array[int] | None = None, total: int | None = None
+    ) -> None:
+        # The arrays are never changed once a RangeArray holds them; edits make new ones.
         self.bases = _u64_array() if bases is None else bases
         self.sizes = _u64_array() if sizes is None else sizes
+        self._total = total
 
     @classmethod
     def from_be_bytes(cls, data: bytes) -> RangeArray:
@@ -88,7 +92,7 @@ class RangeArray(Sequence[Range]):
         return result
 
     def to_be_bytes(self) -> bytes:
-        words = _u64_array(bytes(16 * len(self)))
+        words = self.bases + self.sizes  # the right length without a zeroed buffer; overwritten next
         words[0::2] = self.bases
         words[1::2] = self.sizes
         if sys.byteorder == "little":
@@ -127,7 +131,10 @@ class RangeArray(Sequence[Range]):
 
     @property
     def total_size(self) -> int:
-        return sum(self.sizes)
+        """Bytes in all ranges; summed once (a million sizes take milliseconds), edits derive theirs."""
+        if self._total is None:
+            self._total = sum(self.sizes)
+        return self._total
 
     def is_canonical(self, page_size: int) -> bool:
         """Sorted, disjoint, not touching, non-empty, page-aligned and inside 2**64: what a valid pool is.
@@ -177,6 +184,7 @@ class RangeArray(Sequence[Range]):
         """
         bases, sizes = _u64_array(), _u64_array()
         kept = 0  # ranges before this index are written (or merged into what is)
+        removed = added = 0  # bytes of the ranges replaced, and of what replaced them
         for span_start, span_end in other.spans():
             start, end = span_start, span_end
             i, j = self._touching(start, end)
@@ -188,20 +196,25 @@ class RangeArray(Sequence[Range]):
                 size = sizes.pop()
                 start = bases.pop()
                 end = max(end, start + size)
+                added -= size
+                removed += sum(self.sizes[kept:j])
             else:
                 bases.extend(self.bases[kept:i])
                 sizes.extend(self.sizes[kept:i])
+                removed += sum(self.sizes[i:j])
             bases.append(start)
             sizes.append(end - start)
+            added += end - start
             kept = max(kept, j)
         bases.extend(self.bases[kept:])
         sizes.extend(self.sizes[kept:])
-        return RangeArray(bases, sizes)
+        return RangeArray(bases, sizes, self.total_size - removed + added)
 
     def difference(self, other: RangeSet) -> RangeArray:
         """Addresses here and not in `other`, built front to back like `union`."""
         bases, sizes = _u64_array(), _u64_array()
         kept = 0
+        removed = added = 0  # as in `union`
         for start, end in other.spans():
             i = bisect.bisect_right(self.bases, start) - 1
             if i < 0 or self._end(i) <= start:
@@ -212,22 +225,27 @@ class RangeArray(Sequence[Range]):
             if i < kept:
                 # The previous span cut this same range and wrote its tail last; the tail
                 # starts where that span ended, before this one starts (spans do not touch).
-                sizes.pop()
+                added -= sizes.pop()
                 sizes.append(start - bases[-1])
+                added += sizes[-1]
+                removed += sum(self.sizes[kept:j])
             else:
                 bases.extend(self.bases[kept:i])
                 sizes.extend(self.sizes[kept:i])
+                removed += sum(self.sizes[i:j])
                 if self.bases[i] < start:
                     bases.append(self.bases[i])
                     sizes.append(start - self.bases[i])
+                    added += sizes[-1]
             last_end = self._end(j - 1)
             if last_end > end:
                 bases.append(end)
                 sizes.append(last_end - end)
+                added += sizes[-1]
             kept = j
         bases.extend(self.bases[kept:])
         sizes.extend(self.sizes[kept:])
-        return RangeArray(bases, sizes)
+        return RangeArray(bases, sizes, self.total_size - removed + added)
 
     def first_missing(self, other: RangeSet) -> Range | None:
         """The first canonical piece of `other` that is not in the array, or None."""

@@ -880,3 +880,16 @@ def test_non_canonical_pool_in_the_kernel_of_an_iomem_listed_out_of_order() -> N
         "range-in-kernel",
         "range-in-kernel",
     ]
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_edits_derive_their_total_exactly(data: st.DataObject) -> None:
+    """union/difference compute the result's total from what they replaced, never by summing it all again."""
+    unit = 0x1000
+    spans = st.lists(st.tuples(st.integers(0, 300), st.integers(1, 25)), max_size=12)
+    current = RangeSet(Range(b * unit, s * unit) for b, s in data.draw(spans))
+    other = RangeSet(Range(b * unit, s * unit) for b, s in data.draw(spans))
+    array_ = RangeArray.from_ranges(current.ranges())
+    for result in (array_.union(other), array_.difference(other)):
+        assert result.total_size == sum(r.size for r in result)
