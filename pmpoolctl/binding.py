@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pmpoolctl.blob import Buffer
 from pmpoolctl.fdtformat import escaped
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.numbers import U64_LIMIT
@@ -34,7 +35,7 @@ class Pool:
     """A decoded pool node. `properties` holds every property's raw bytes, in order."""
 
     name: str
-    properties: list[tuple[str, bytes]]
+    properties: list[tuple[str, Buffer]]  # page-ranges as a view of the blob; the rest as bytes
     compatible: str | None
     page_size: int
     ranges: RangeArray
@@ -56,10 +57,10 @@ class Pool:
     def extra_properties(self) -> list[tuple[str, bytes]]:
         """Properties the binding does not define, kept on edit and shown by dump."""
         known = (PROP_COMPATIBLE, PROP_PAGE_SIZE, PROP_PAGE_RANGES)
-        return [(name, value) for name, value in self.properties if name not in known]
+        return [(name, bytes(value)) for name, value in self.properties if name not in known]
 
 
-def decode_u64_pairs(data: bytes) -> RangeArray:
+def decode_u64_pairs(data: Buffer) -> RangeArray:
     """(base, size) pairs of big-endian u64; trailing bytes short of a pair are ignored."""
     return RangeArray.from_be_bytes(data)
 
@@ -83,13 +84,13 @@ def _invalid(message: str) -> Finding:
     return Finding("binding-invalid", Severity.ERROR, message)
 
 
-def decode_pool(name: str, properties: list[tuple[str, bytes]]) -> Pool:
+def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
     """Decode a pool node's properties; binding violations go to `Pool.problems`."""
     values = dict(properties)
     problems: list[Finding] = []
     path = "/" + name
 
-    raw_compatible = values.get(PROP_COMPATIBLE)
+    raw_compatible = None if PROP_COMPATIBLE not in values else bytes(values[PROP_COMPATIBLE])
     compatible = None
     if raw_compatible is None:
         problems.append(_invalid(f"{path} has no '{PROP_COMPATIBLE}' property (expected \"{COMPATIBLE}\")"))
@@ -167,9 +168,9 @@ def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]
     return findings
 
 
-def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, bytes]]:
+def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Buffer]]:
     """The pool node's properties with `ranges` written: existing order and extras kept."""
-    encoded = encode_u64_pairs(ranges)
+    encoded = range_array_of(ranges).be_view()
     if pool is None:
         return [
             (PROP_COMPATIBLE, COMPATIBLE.encode("ascii") + b"\0"),

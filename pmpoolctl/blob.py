@@ -153,6 +153,10 @@ class Blob:
         """The raw bytes of a property's value."""
         return self.data[prop.value_offset : prop.value_offset + prop.length]
 
+    def view(self, prop: Property) -> memoryview:
+        """A property's value without copying it (for a value that may be 16 MB)."""
+        return memoryview(self.data)[prop.value_offset : prop.value_offset + prop.length]
+
     def path(self, node: Node) -> str:
         """The node's full path, `/` for the root."""
         parts: list[str] = []
@@ -455,11 +459,20 @@ def _with(header: Header, **changes: int) -> Header:
 # Writing
 
 
-def encode_node(name: str, properties: list[tuple[str, bytes]], strings: bytes, version: int) -> tuple[bytes, bytes]:
-    """Encode a leaf node with the `fdt` package; return (node bytes, new strings block).
+Buffer = bytes | memoryview  # a property value: a big one is passed as a view, never copied
+_LARGE_VALUE = 1 << 16
 
-    Property names already in `strings` are reused; new ones are appended, so the
-    existing strings block is a prefix of the returned one.
+
+def encode_node(
+    name: str, properties: Sequence[tuple[str, Buffer]], strings: bytes, version: int
+) -> tuple[list[Buffer], bytes]:
+    """Encode a leaf node with the `fdt` package; return (the node's parts in order, new strings block).
+
+    fdt encodes every token. A large value (a million ranges is 16 MB) is not handed
+    to it, as fdt copies a value three times while it concatenates: fdt encodes the
+    property's tag with no value, the tag's length word is set, and the value itself
+    is joined into the blob once, by the caller. Property names already in `strings`
+    are reused; new ones are appended, so the old strings block is a prefix of the new.
     """
     import fdt  # the tree library; imported where it is used, it costs start-up time
 
@@ -467,27 +480,39 @@ def encode_node(name: str, properties: list[tuple[str, bytes]], strings: bytes, 
         # fdt silently drops properties whose names end this way (fdt-package.md, defect 6).
         if prop_name.endswith("_with_references"):
             raise BindingError(f"cannot write property '{prop_name}' in node '{name}': its name is reserved by fdt")
-    node = fdt.Node(name)
+    text = strings.decode("latin-1")
+    shell, text, _ = fdt.Node(name).to_dtb(text, 0, version)  # FDT_BEGIN_NODE, the name, FDT_END_NODE
+    parts: list[Buffer] = [bytes(shell[:-4])]
     for prop_name, value in properties:
-        # PropBytes keeps the exact bytes; fdt's own types would guess and re-encode.
-        node.append(fdt.PropBytes(prop_name, data=value) if value else fdt.Property(prop_name))
-    node_bytes, new_strings, _ = node.to_dtb(strings.decode("latin-1"), 0, version)
-    return bytes(node_bytes), new_strings.encode("latin-1")
+        if not value:
+            tag, text, _ = fdt.Property(prop_name).to_dtb(text, 0, version)
+            parts.append(bytes(tag))
+        elif len(value) < _LARGE_VALUE:
+            # PropBytes keeps the exact bytes; fdt's own types would guess and re-encode.
+            encoded, text, _ = fdt.PropBytes(prop_name, data=bytes(value)).to_dtb(text, 0, version)
+            parts.append(bytes(encoded))
+        else:
+            tag, text, _ = fdt.PropBytes(prop_name, data=b"").to_dtb(text, 0, version)
+            header = bytearray(tag)
+            U32.pack_into(header, 4, len(value))  # FDT_PROP, len, nameoff
+            parts.extend((bytes(header), value, bytes(-len(value) % 4)))
+    parts.append(bytes(shell[-4:]))
+    return parts, text.encode("latin-1")
 
 
-def replace_node(blob: Blob, node: Node, properties: list[tuple[str, bytes]]) -> bytes:
+def replace_node(blob: Blob, node: Node, properties: Sequence[tuple[str, Buffer]]) -> bytes:
     """The blob with `node` (a leaf) rewritten to hold `properties`."""
     if node.children:
         raise BindingError(f"{blob.source}: {blob.path(node)} has subnodes; a pool node must not")
-    node_bytes, strings = encode_node(node.name, properties, _strings_block(blob), blob.header.version)
-    return _splice(blob, node.begin, node.end, node_bytes, strings)
+    parts, strings = encode_node(node.name, properties, _strings_block(blob), blob.header.version)
+    return _splice(blob, node.begin, node.end, parts, strings)
 
 
-def append_child(blob: Blob, parent: Node, name: str, properties: list[tuple[str, bytes]]) -> bytes:
+def append_child(blob: Blob, parent: Node, name: str, properties: Sequence[tuple[str, Buffer]]) -> bytes:
     """The blob with a new leaf node as the last child of `parent`."""
-    node_bytes, strings = encode_node(name, properties, _strings_block(blob), blob.header.version)
+    parts, strings = encode_node(name, properties, _strings_block(blob), blob.header.version)
     end_node_tag = parent.end - 4
-    return _splice(blob, end_node_tag, end_node_tag, node_bytes, strings)
+    return _splice(blob, end_node_tag, end_node_tag, parts, strings)
 
 
 def _strings_block(blob: Blob) -> bytes:
@@ -495,7 +520,7 @@ def _strings_block(blob: Blob) -> bytes:
     return blob.data[start : start + blob.header.size_dt_strings]
 
 
-def _splice(blob: Blob, start: int, end: int, insert: bytes, strings: bytes) -> bytes:
+def _splice(blob: Blob, start: int, end: int, insert: list[Buffer], strings: bytes) -> bytes:
     """Replace structure bytes [start, end) with `insert` and lay the blob out again.
 
     With the usual layout (header, reservations, structure, strings) every byte
@@ -505,7 +530,7 @@ def _splice(blob: Blob, start: int, end: int, insert: bytes, strings: bytes) -> 
     """
     header, data = blob.header, blob.data
     view = memoryview(data)  # the parts are joined once: a 16 MB pool is copied once, not three times
-    struct_parts = (view[header.off_dt_struct : start], insert, view[end : blob.struct_end])
+    struct_parts = (view[header.off_dt_struct : start], *insert, view[end : blob.struct_end])
     struct_size = sum(len(part) for part in struct_parts)
     usual_layout = blob.reservation_block_end <= header.off_dt_struct < header.off_dt_strings
     if usual_layout:

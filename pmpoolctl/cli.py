@@ -303,7 +303,7 @@ def _edit(
     """Shared body of the two edit commands: lock, read, plan, write, report."""
     from pmpoolctl.edits import editable_ranges
     from pmpoolctl.poolfile import require_pool, with_ranges
-    from pmpoolctl.report import render_change
+    from pmpoolctl.report import Change, render_change
 
     if blob_path == STDIN and out is None and not dry_run:
         raise click.UsageError("editing standard input needs -o OUT")
@@ -317,11 +317,15 @@ def _edit(
             after = plan(before, requested, pool.page_size)
         except EditError as exc:
             raise EditError(f"{blob.source}: {pool.path}: {exc}") from exc
-        if not dry_run and (after != before or out is not None):
+        change = Change.of(before, after, listed=dry_run)
+        # The old ranges are done with: let them go before the new blob is built (16 MB at 1M ranges).
+        del before
+        pool.ranges = after
+        if not dry_run and (not change.same or out is not None):
             data = with_ranges(blob, pool, after)
             parse_blob(data, target)  # what we write must read back
             write_atomic(target, data)
-    render_change(_console(ctx), out or blob.source, pool.path, before, after, pool.page_size, dry_run=dry_run)
+    render_change(_console(ctx), out or blob.source, pool.path, change, pool.page_size, dry_run=dry_run)
     return EXIT_OK
 
 

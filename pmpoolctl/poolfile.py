@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pmpoolctl.binding import Pool, decode_pool, pool_properties
-from pmpoolctl.blob import Blob, Node, append_child, replace_node
+from pmpoolctl.binding import PROP_PAGE_RANGES, Pool, decode_pool, pool_properties
+from pmpoolctl.blob import Blob, Buffer, Node, append_child, replace_node
 from pmpoolctl.errors import InputError
 from pmpoolctl.ranges import Range
 
@@ -19,7 +19,11 @@ def read_pool(blob: Blob, name: str) -> Pool | None:
     node = pool_node(blob, name)
     if node is None:
         return None
-    return decode_pool(name, [(prop.name, blob.value(prop)) for prop in node.properties])
+    # page-ranges is read in place (it can be 16 MB); the other properties are copied, small.
+    properties: list[tuple[str, Buffer]] = [
+        (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
+    ]
+    return decode_pool(name, properties)
 
 
 def require_pool(blob: Blob, name: str) -> Pool:

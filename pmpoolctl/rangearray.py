@@ -74,7 +74,7 @@ class RangeArray(Sequence[Range]):
         self._total = total
 
     @classmethod
-    def from_be_bytes(cls, data: bytes) -> RangeArray:
+    def from_be_bytes(cls, data: bytes | memoryview) -> RangeArray:
         """Big-endian (base, size) pairs; trailing bytes short of a pair are ignored."""
         words = _u64_array()
         words.frombytes(data[: len(data) - len(data) % PAIR_BYTES])
@@ -92,12 +92,16 @@ class RangeArray(Sequence[Range]):
         return result
 
     def to_be_bytes(self) -> bytes:
+        return self.be_view().tobytes()
+
+    def be_view(self) -> memoryview:
+        """The big-endian (base, size) pairs as a byte view of a new array (to_be_bytes without its copy)."""
         words = self.bases + self.sizes  # the right length without a zeroed buffer; overwritten next
         words[0::2] = self.bases
         words[1::2] = self.sizes
         if sys.byteorder == "little":
             words.byteswap()
-        return words.tobytes()
+        return memoryview(words).cast("B")
 
     def __len__(self) -> int:
         return len(self.bases)

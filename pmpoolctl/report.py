@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import repeat
 from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
@@ -160,35 +161,43 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     _print_messages(console, pool.problems)
 
 
-def _totals(ranges: RangeArray, page_size: int) -> str:
-    total = ranges.total_size
-    return f"{len(ranges)} {_plural(len(ranges), 'range', 'ranges')}, {human_size(total)}, {total // page_size} pages"
+@dataclass(frozen=True)
+class Change:
+    """What an edit did, kept small: the totals, and (for a dry run) the canonical ranges that go and come."""
+
+    before: tuple[int, int]  # (ranges, bytes)
+    after: tuple[int, int]
+    same: bool
+    removed: list[Range] | None = None
+    added: list[Range] | None = None
+
+    @classmethod
+    def of(cls, before: RangeArray, after: RangeArray, *, listed: bool) -> Change:
+        same = before == after
+        removed, added = changed(before, after) if listed and not same else (None, None)
+        return cls((len(before), before.total_size), (len(after), after.total_size), same, removed, added)
+
+
+def _totals(totals: tuple[int, int], page_size: int) -> str:
+    count, size = totals
+    return f"{count} {_plural(count, 'range', 'ranges')}, {human_size(size)}, {size // page_size} pages"
 
 
 def render_change(
-    console: Console,
-    source: str,
-    pool_path: str,
-    before: RangeArray,
-    after: RangeArray,
-    page_size: int,
-    *,
-    dry_run: bool,
+    console: Console, source: str, pool_path: str, change: Change, page_size: int, *, dry_run: bool
 ) -> None:
-    """What an edit changes: canonical ranges that go (-) and come (+), and the totals."""
+    """What an edit changes: canonical ranges that go (-) and come (+) on a dry run, and the totals."""
     verb = "would change" if dry_run else "changed"
-    if before == after:
+    if change.same:
         console.print(f"{source}: {pool_path}: no change" + (" (dry run)" if dry_run else ""))
         return
     console.print(f"{source}: {pool_path} {verb}" + (" (dry run, nothing written)" if dry_run else ""))
-    if dry_run:
-        removed, added = changed(before, after)
-        for r in removed:
-            console.print(f"  - {r}  {human_size(r.size)}")
-        for r in added:
-            console.print(f"  + {r}  {human_size(r.size)}")
-    console.print(f"  before: {_totals(before, page_size)}")
-    console.print(f"  after:  {_totals(after, page_size)}")
+    for r in change.removed or ():
+        console.print(f"  - {r}  {human_size(r.size)}")
+    for r in change.added or ():
+        console.print(f"  + {r}  {human_size(r.size)}")
+    console.print(f"  before: {_totals(change.before, page_size)}")
+    console.print(f"  after:  {_totals(change.after, page_size)}")
 
 
 # --- validate and memmap ------------------------------------------------------
