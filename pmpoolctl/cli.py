@@ -301,9 +301,9 @@ def _edit(
     plan: Callable[[RangeArray, list[Range], int], RangeArray],
 ) -> int:
     """Shared body of the two edit commands: lock, read, plan, write, report."""
+    from pmpoolctl.change import Change, render_change
     from pmpoolctl.edits import editable_ranges
     from pmpoolctl.poolfile import require_pool, with_ranges
-    from pmpoolctl.report import Change, render_change
 
     if blob_path == STDIN and out is None and not dry_run:
         raise click.UsageError("editing standard input needs -o OUT")

@@ -58,3 +58,7 @@ def human_size(size: int) -> str:
     if size % scale == 0:
         return f"{size // scale} {unit}"
     return f"{size / scale:.2f} {unit}"
+
+
+def plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many

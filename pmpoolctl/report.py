@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import repeat
 from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
@@ -16,8 +15,8 @@ from pmpoolctl.console import Console
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.jsonout import Lines, Records, integers, strings
-from pmpoolctl.numbers import human_size
-from pmpoolctl.rangearray import RangeArray, changed
+from pmpoolctl.numbers import human_size, plural
+from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
@@ -37,10 +36,6 @@ def _print_messages(console: Console, findings: Iterable[Finding]) -> None:
 def _print_table(console: Console, columns: list[Column], rows: int) -> None:
     """A table written straight to the console's stream (see `columns` for why not rich's Table)."""
     write_table(console.file.write, columns, rows)
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return one if count == 1 else many
 
 
 def _bytes(size: int) -> str:
@@ -132,7 +127,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     if blob.reservations:
         count = len(blob.reservations)
         console.print(
-            f"Memory reservation block at {header.off_mem_rsvmap:#x}: {count} {_plural(count, 'entry', 'entries')}"
+            f"Memory reservation block at {header.off_mem_rsvmap:#x}: {count} {plural(count, 'entry', 'entries')}"
         )
         addresses, sizes = blob.reservations.addresses, blob.reservations.sizes
         columns = [
@@ -159,45 +154,6 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         console.print()
     console.print(f"Total: {len(pool.ranges)} ranges, {_bytes(pool.total_bytes)}, {pool.total_pages} pages")
     _print_messages(console, pool.problems)
-
-
-@dataclass(frozen=True)
-class Change:
-    """What an edit did, kept small: the totals, and (for a dry run) the canonical ranges that go and come."""
-
-    before: tuple[int, int]  # (ranges, bytes)
-    after: tuple[int, int]
-    same: bool
-    removed: list[Range] | None = None
-    added: list[Range] | None = None
-
-    @classmethod
-    def of(cls, before: RangeArray, after: RangeArray, *, listed: bool) -> Change:
-        same = before == after
-        removed, added = changed(before, after) if listed and not same else (None, None)
-        return cls((len(before), before.total_size), (len(after), after.total_size), same, removed, added)
-
-
-def _totals(totals: tuple[int, int], page_size: int) -> str:
-    count, size = totals
-    return f"{count} {_plural(count, 'range', 'ranges')}, {human_size(size)}, {size // page_size} pages"
-
-
-def render_change(
-    console: Console, source: str, pool_path: str, change: Change, page_size: int, *, dry_run: bool
-) -> None:
-    """What an edit changes: canonical ranges that go (-) and come (+) on a dry run, and the totals."""
-    verb = "would change" if dry_run else "changed"
-    if change.same:
-        console.print(f"{source}: {pool_path}: no change" + (" (dry run)" if dry_run else ""))
-        return
-    console.print(f"{source}: {pool_path} {verb}" + (" (dry run, nothing written)" if dry_run else ""))
-    for r in change.removed or ():
-        console.print(f"  - {r}  {human_size(r.size)}")
-    for r in change.added or ():
-        console.print(f"  + {r}  {human_size(r.size)}")
-    console.print(f"  before: {_totals(change.before, page_size)}")
-    console.print(f"  after:  {_totals(change.after, page_size)}")
 
 
 # --- validate and memmap ------------------------------------------------------
@@ -238,7 +194,7 @@ def _conflict_text(finding: Finding) -> str:
 def render_validate(console: Console, report: Report, source: str, ok: bool) -> None:
     maps = ", ".join(f"{m.source} ({m.format}, {len(m.entries)} entries)" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
-    console.print(f"{source}: {report.pool.path}: {count} {_plural(count, 'range', 'ranges')} checked against {maps}")
+    console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
     if report.findings:
         findings = report.findings
 
@@ -256,8 +212,8 @@ def render_validate(console: Console, report: Report, source: str, ok: bool) -> 
         _print_messages(console, (f for f in findings if f.conflict is None))  # the table has the others
     verdict = "OK" if ok else "FAIL"
     console.print(
-        f"{verdict}: {report.errors} {_plural(report.errors, 'error', 'errors')}, "
-        f"{report.warnings} {_plural(report.warnings, 'warning', 'warnings')}",
+        f"{verdict}: {report.errors} {plural(report.errors, 'error', 'errors')}, "
+        f"{report.warnings} {plural(report.warnings, 'warning', 'warnings')}",
         style="bold green" if ok else "bold red",
     )
 
