@@ -53,8 +53,10 @@ def _read_fdt_prefix(stream: BinaryIO) -> bytes:
     head = read(8)
     if len(head) == 8 and U32.unpack_from(head, 0)[0] == FDT_MAGIC:
         wanted = min(U32.unpack_from(head, 4)[0], MAX_BLOB_SIZE + 1)
-        rest = read(max(wanted - 8, 32))
-        return head + rest
+        if stream.seekable():  # one read into one buffer: `head + rest` would copy a 16 MB blob again
+            stream.seek(-8, os.SEEK_CUR)
+            return read(max(wanted, 40))
+        return head + read(max(wanted - 8, 32))
     return head + read(64)  # enough for the reader to say what is wrong
 
 
