@@ -7,24 +7,35 @@ strings. Errors name the file and the line (text) or the entry (JSON).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pmpoolctl.errors import InputError, NumberError
 from pmpoolctl.files import numbered_lines
 from pmpoolctl.jsoninput import json_integer, load_json
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
 
+PROGRESS_STEP = 1 << 16  # lines between two reports of progress
 
-def parse_batch(text: str, source: str) -> list[Range]:
-    """The ranges listed in `text` (the contents of `source`)."""
+
+def batch_lines(text: str) -> int:
+    """How many lines `parse_batch` reports progress over (JSON batches report none)."""
+    return 0 if text.lstrip()[:1] in ("[", "{") else text.count("\n") + 1
+
+
+def parse_batch(text: str, source: str, advance: Callable[[int], None] | None = None) -> list[Range]:
+    """The ranges listed in `text` (the contents of `source`); `advance(lines)` reports progress."""
     if text.lstrip()[:1] in ("[", "{"):
         return _parse_json(text, source)
-    return _parse_text(text, source)
+    return _parse_text(text, source, advance)
 
 
-def _parse_text(text: str, source: str) -> list[Range]:
+def _parse_text(text: str, source: str, advance: Callable[[int], None] | None) -> list[Range]:
     ranges: list[Range] = []
     sizes: dict[int, int] = {}  # batches repeat a few sizes: one int object each, not one per line
     for lineno, line in numbered_lines(text):
+        if advance is not None and lineno % PROGRESS_STEP == 0:
+            advance(PROGRESS_STEP)
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue

@@ -171,17 +171,20 @@ def load_blob(path: str) -> Blob:
     return parse_blob(read_blob_bytes(path), display_name(path))
 
 
-def _requested_ranges(base: int | None, size: int | None, from_file: str | None) -> list[Range]:
+def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, from_file: str | None) -> list[Range]:
     if (base is None) != (size is None):
         raise click.UsageError("give both BASE and SIZE")
     if base is None and from_file is None:
         raise click.UsageError("give BASE SIZE, or --from FILE")
     ranges: list[Range] = []
     if from_file is not None:
-        from pmpoolctl.batch import parse_batch
+        from pmpoolctl.batch import batch_lines, parse_batch
+        from pmpoolctl.console import progress
 
         name = display_name(from_file)
-        ranges = parse_batch(decode_text(read_input(from_file), name), name)  # not copied: it can be a million
+        text = decode_text(read_input(from_file), name)
+        with progress(_console(ctx), f"reading {name}", batch_lines(text)) as advance:
+            ranges = parse_batch(text, name, advance)  # not copied: it can be a million
     if base is not None and size is not None:
         ranges.insert(0, Range(base, size))
     return ranges
@@ -307,7 +310,7 @@ def _edit(
 
     if blob_path == STDIN and out is None and not dry_run:
         raise click.UsageError("editing standard input needs -o OUT")
-    requested = _requested_ranges(*requested_args)
+    requested = _requested_ranges(ctx, *requested_args)
     target = resolve_target(out if out is not None else blob_path)
     with contextlib.nullcontext() if dry_run else locked(target):  # a dry run reads, so it needs no lock
         blob = load_blob(blob_path)
@@ -516,7 +519,11 @@ def validate_command(
         maps = [load_memory_map(source, memmap_format) for source in sources]
     else:  # the blob's own memory nodes; its reservations are checked below in any case
         maps = [blob_memory_map(blob, with_reservations=False)]
-    result = validate(pool, maps, blob_reservations(blob), phys_bits)
+    from pmpoolctl.console import progress
+
+    work = 0 if as_json else len(pool.ranges) * (len(maps) + 1)  # --json output never shows a bar
+    with progress(_console(ctx), f"checking {len(pool.ranges)} ranges", work) as advance:
+        result = validate(pool, maps, blob_reservations(blob), phys_bits, advance)
     ok = result.errors == 0 and not (strict and result.warnings)
     if junit_path is not None:
         write_atomic(resolve_target(junit_path), report.junit_xml(result, blob.source, strict))

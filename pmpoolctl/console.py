@@ -8,7 +8,9 @@ rich, which would be most of a small command's start-up time.
 from __future__ import annotations
 
 import sys
-from typing import IO, Any, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any, Protocol, cast
 
 
 class Console(Protocol):
@@ -46,3 +48,30 @@ def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
     from rich.console import Console as RichConsole
 
     return RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+
+
+Advance = Callable[[int], None]
+PROGRESS_MIN_ITEMS = 100_000  # below this, work is over before a bar would be read
+
+
+@contextmanager
+def progress(console: Console, description: str, total: int) -> Iterator[Advance]:
+    """A rich progress bar for long work on a terminal; yields the function that advances it.
+
+    On a pipe or a file (a PlainConsole, which `--json` output always is), and for
+    work of fewer than PROGRESS_MIN_ITEMS items, there is no bar and advancing does
+    nothing. The bar is transient: it is gone when the work is done.
+    """
+    if isinstance(console, PlainConsole) or total < PROGRESS_MIN_ITEMS:
+        yield _no_progress
+        return
+    from rich.console import Console as RichConsole
+    from rich.progress import Progress
+
+    with Progress(console=cast(RichConsole, console), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def _no_progress(done: int) -> None:
+    pass

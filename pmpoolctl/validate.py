@@ -11,7 +11,7 @@ import bisect
 import heapq
 import itertools
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pmpoolctl.binding import Pool
@@ -218,7 +218,13 @@ def _fast_findings(
     return findings
 
 
-def validate(pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry], phys_bits: int | None) -> Report:
+def validate(
+    pool: Pool,
+    maps: list[MemoryMap],
+    reservations: Sequence[MapEntry],
+    phys_bits: int | None,
+    advance: Callable[[int], None] | None = None,
+) -> Report:
     """All findings for `pool`: binding, every map, the blob's own reservations, the physical limit.
 
     A canonical pool (the usual one, and the only one that may hold a million
@@ -226,8 +232,11 @@ def validate(pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry]
     sweeping its ranges. Both give the same findings, in the same order.
     """
     findings = list(pool.problems)
+    step = len(pool.ranges)  # progress: each map, then the blob's own reservations, is one pass
     if pool.canonical:
         findings.extend(_fast_findings(pool, maps, reservations, phys_bits))
+        if advance is not None:
+            advance(step * (len(maps) + 1))
     else:
         ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
         for memory_map in maps:
@@ -235,10 +244,14 @@ def validate(pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry]
             for kind, rule in _OVERLAP_RULES.items():
                 pairs = overlapping_pairs(ranges, memory_map.of_kind(kind))
                 findings.extend(_zone_findings(pairs, rule, memory_map.source))
+            if advance is not None:
+                advance(step)
         pairs = overlapping_pairs(ranges, reservations)
         findings.extend(_zone_findings(pairs, "range-in-memreserve", "the blob's reservations"))
         if phys_bits is not None:
             findings.extend(_above_limit(ranges, phys_bits))
+        if advance is not None:
+            advance(step)
     order = {rule: index for index, rule in enumerate(RULES)}
     map_findings = sorted(
         findings[len(pool.problems) :], key=lambda f: (f.range.base if f.range else -1, order.get(f.rule, len(order)))

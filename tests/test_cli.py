@@ -380,3 +380,47 @@ def test_a_piped_command_does_not_import_rich(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.stderr.strip() == "False", proc.stderr
+
+
+def _on_a_terminal(args: list[str]) -> bytes:
+    """Everything `pmpoolctl ARGS` writes to stdout and stderr when both are a terminal (a pty)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pmpoolctl", *args], stdout=secondary, stderr=secondary, cwd=REPO)
+    os.close(secondary)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(primary, 1 << 16)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    shown = b"".join(chunks)
+    assert proc.wait(timeout=60) == 0, shown[-2000:]
+    return shown
+
+
+def test_long_work_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    """A big batch and a big validation show a rich bar on a terminal; pipes and --json never do."""
+    batch = tmp_path / "batch.txt"
+    batch.write_text("".join(f"{(1 << 40) + i * 0x2000:#x} 4K\n" for i in range(150_000)))
+    blob = tmp_path / "pool.dtb"
+    shutil.copy(EXAMPLES / "pool.dtb", blob)
+
+    assert b"reading /" in _on_a_terminal(["add-range", str(blob), "--from", str(batch)])  # the bar and its label
+    assert len(json.loads(run_cli(["dump", str(blob), "--json"]).stdout)["pool"]["ranges"]) == 150_002
+
+    memmap = tmp_path / "iomem.txt"  # RAM under every range: the check passes, its output is short
+    memmap.write_text("100000000-1ffffffffff : System RAM\n")
+    check = ["validate", str(blob), "--memmap", str(memmap)]
+    piped = subprocess.run([sys.executable, "-m", "pmpoolctl", *check], capture_output=True, cwd=REPO, check=True)
+    assert b"checking" not in piped.stdout + piped.stderr and b"\x1b[" not in piped.stdout + piped.stderr
+    assert b"checking 150002 ranges" in _on_a_terminal(check)
+    as_json = _on_a_terminal([*check, "--json"])
+    assert b"checking" not in as_json and b"\x1b[" not in as_json
+    small = _on_a_terminal(["validate", str(EXAMPLES / "pool.dtb")])
+    assert b"checking" not in small  # quick work: no bar
