@@ -54,13 +54,24 @@ def data_dir() -> Path:
     return DATA
 
 
-def _find_dtc() -> str:
-    path = shutil.which("dtc")
+def _find_tool(name: str) -> str:
+    """A device-tree-compiler tool: missing, it fails the run in CI and skips only on a developer's machine."""
+    path = shutil.which(name)
     if path is None:
         if os.environ.get("CI"):
-            pytest.fail("dtc (device-tree-compiler) is required in CI: it is the oracle for written blobs")
-        pytest.skip("dtc not installed (apt-get install device-tree-compiler); CI installs it and fails without it")
+            pytest.fail(f"{name} (device-tree-compiler) is required in CI: dtc is the oracle for written blobs")
+        pytest.skip(f"{name} not installed (apt-get install device-tree-compiler); CI installs it and fails without it")
     return path
+
+
+def _find_dtc() -> str:
+    return _find_tool("dtc")
+
+
+@pytest.fixture(scope="session")
+def fdtget() -> str:
+    """fdtget (libfdt: linear in siblings, where dtc's checks take ~30 s on 100k)."""
+    return _find_tool("fdtget")
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -429,17 +428,6 @@ def siblings_tree(count: int) -> Tree:
 def header_word(data: bytes, name: str) -> int:
     value: int = struct.unpack_from(">I", data, fdtformat.HEADER_OFFSET[name])[0]
     return value
-
-
-@pytest.fixture(scope="session")
-def fdtget() -> str:
-    """fdtget (libfdt, linear in siblings; dtc's checks take ~30 s on 100k). Packaged with dtc."""
-    path = shutil.which("fdtget")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("fdtget (device-tree-compiler) is required in CI")
-        pytest.skip("fdtget not installed (apt-get install device-tree-compiler)")
-    return path
 
 
 def fdtget_lines(fdtget: str, *args: str | Path) -> list[str]:
