@@ -8,6 +8,7 @@ and an exit code (cli.md: 0 ok, 1 findings/differences, 2 usage, 3 input, 70 bug
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -323,7 +324,7 @@ def _edit(
         change = Change.of(before, after, listed=dry_run)
         # The old ranges are done with: let them go before the new blob is built (16 MB at 1M ranges).
         del before
-        pool.ranges = after
+        pool = dataclasses.replace(pool, ranges=after)
         if not dry_run and (not change.same or out is not None):
             data = with_ranges(blob, pool, after)
             parse_blob(data, target)  # what we write must read back
@@ -522,7 +523,8 @@ def validate_command(
     from pmpoolctl.console import progress
 
     work = 0 if as_json else len(pool.ranges) * (len(maps) + 1)  # --json output never shows a bar
-    with progress(_console(ctx), f"checking {len(pool.ranges)} ranges", work) as advance:
+    console = _console(ctx)
+    with progress(console, f"checking {len(pool.ranges)} ranges", work) as advance:
         result = validate(pool, maps, blob_reservations(blob), phys_bits, advance)
     ok = result.errors == 0 and not (strict and result.warnings)
     if junit_path is not None:
@@ -530,7 +532,7 @@ def validate_command(
     if as_json:
         _print_json(report.validate_json(result, blob.source, ok))
     else:
-        report.render_validate(_console(ctx), result, blob.source, ok)
+        report.render_validate(console, result, blob.source, ok)
     return EXIT_OK if ok else EXIT_FINDINGS
 
 

@@ -29,11 +29,6 @@ class Column:
     right: bool = False
 
 
-def text_cells(values: Sequence[str]) -> Cells:
-    """Cells that are already strings (a small table's, say)."""
-    return lambda start, stop: values[start:stop]
-
-
 def int_cells(values: Sequence[int]) -> Cells:
     """Decimal cells: also JSON's form of an integer."""
     return lambda start, stop: map(str, values[start:stop])
@@ -85,8 +80,10 @@ def write_table(write: Callable[[str], object], columns: Sequence[Column], rows:
             return cells
         return map(str.ljust, cells, repeat(widths[index]))
 
-    write(GAP.join(next(iter(padded(i, [column.title]))) for i, column in enumerate(columns)) + "\n")
+    def lines(cells: Sequence[Iterable[str]]) -> str:
+        return "\n".join(map(GAP.join, zip(*(padded(i, column) for i, column in enumerate(cells))))) + "\n"
+
+    write(lines([[column.title] for column in columns]))
     write("─" * (sum(widths) + len(GAP) * last) + "\n")
     for start, stop in chunks(rows):
-        lines = map(GAP.join, zip(*(padded(i, column.cells(start, stop)) for i, column in enumerate(columns))))
-        write("\n".join(lines) + "\n")
+        write(lines([column.cells(start, stop) for column in columns]))
