@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Benchmarks for pmpoolctl: whole processes, timed against C and Python references.
 
-Run with the project's venv python (`make bench`), so that the `fdt` reference row
-can import `fdt` and `pmpoolctl` is the venv's console script. Standard library only.
+Run with the python of the venv that `make bench` makes (.venv-bench, where
+`pip install .` installed pmpoolctl as users get it, without the import hook of an
+editable install), so that the `fdt` reference row can import `fdt` and
+`pmpoolctl` is that venv's console script. Standard library only.
 
 For each pool size (1k, 10k, 100k, 1M ranges in one `page-ranges` property) the
 script writes DTS text and compiles it with `dtc -I dts -O dtb`, so no pmpoolctl

@@ -143,7 +143,9 @@ def _fail(message: str, code: int) -> NoReturn:
 def _print_json(document: Any) -> None:
     from pmpoolctl.jsonout import write_json
 
-    write_json(sys.stdout.write, document)
+    sys.stdout.flush()  # JSON goes to the byte stream under it
+    write_json(sys.stdout.buffer.write, document)
+    sys.stdout.buffer.flush()
 
 
 def _console(ctx: click.Context) -> Any:

@@ -51,10 +51,10 @@ def size_cells(values: Sequence[int]) -> Cells:
     return cells
 
 
-def chunks(rows: int) -> Iterable[tuple[int, int]]:
-    """[start, stop) row slices of at most CHUNK_ROWS rows."""
-    for start in range(0, rows, CHUNK_ROWS):
-        yield start, min(start + CHUNK_ROWS, rows)
+def chunks(rows: int, size: int = CHUNK_ROWS) -> Iterable[tuple[int, int]]:
+    """[start, stop) row slices of at most `size` rows."""
+    for start in range(0, rows, size):
+        yield start, min(start + size, rows)
 
 
 GAP = "   "  # rich's SIMPLE_HEAD look: one padding space, a space rule, one padding space

@@ -14,7 +14,7 @@ from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, s
 from pmpoolctl.console import Console
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Finding, Severity
-from pmpoolctl.jsonout import Lines, Records, integers, strings
+from pmpoolctl.jsonout import INTEGER, JSON_TEXT, Lines, Records, json_strings
 from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range
@@ -71,8 +71,12 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             "size_dt_strings": header.size_dt_strings,
         },
         "reservations": Records(
-            [("address", integers(blob.reservations.addresses)), ("size", integers(blob.reservations.sizes))],
+            [("address", INTEGER), ("size", INTEGER)],
             len(blob.reservations),
+            lambda start, stop: (
+                blob.reservations.addresses[start:stop].tolist(),
+                blob.reservations.sizes[start:stop].tolist(),
+            ),
         ),
         "pool": None,
     }
@@ -82,14 +86,7 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             "path": pool.path,
             "compatible": pool.compatible,
             "page_size": pool.page_size,
-            "ranges": Records(
-                [
-                    ("base", integers(ranges.bases)),
-                    ("size", integers(ranges.sizes)),
-                    ("end", lambda start, stop: map(add, ranges.bases[start:stop], ranges.sizes[start:stop])),
-                ],
-                len(ranges),
-            ),
+            "ranges": Records(RANGE_FIELDS, len(ranges), _range_columns(ranges)),
             "total_bytes": pool.total_bytes,
             "total_pages": pool.total_pages,
             "other_properties": [
@@ -98,6 +95,17 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             "problems": [{"rule": p.rule, "severity": p.severity.value, "message": p.message} for p in pool.problems],
         }
     return document
+
+
+RANGE_FIELDS = [("base", INTEGER), ("size", INTEGER), ("end", INTEGER)]
+
+
+def _range_columns(ranges: RangeArray) -> Callable[[int, int], tuple[list[int], ...]]:
+    def columns(start: int, stop: int) -> tuple[list[int], ...]:
+        bases, sizes = ranges.bases[start:stop].tolist(), ranges.sizes[start:stop].tolist()
+        return bases, sizes, list(map(add, bases, sizes))
+
+    return columns
 
 
 def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
@@ -249,18 +257,23 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
 def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
     """The `memmap --json` document (schema pmpoolctl.memmap/v1); write it with `jsonout.write_json`."""
     entries = memory_map.entries
-    fields = [
-        ("start", integers([e.start for e in entries])),
-        ("end", integers([e.end for e in entries])),
-        ("type", strings([e.type for e in entries])),
-        ("class", strings([e.kind for e in entries])),
-        ("source", strings([e.source for e in entries])),
-    ]
+    fields = [("start", INTEGER), ("end", INTEGER), ("type", JSON_TEXT), ("class", JSON_TEXT), ("source", JSON_TEXT)]
+
+    def columns(start: int, stop: int) -> tuple[list[Any], ...]:
+        rows = entries[start:stop]
+        return (
+            [e.start for e in rows],
+            [e.end for e in rows],
+            json_strings(e.type for e in rows),
+            json_strings(e.kind for e in rows),
+            json_strings(e.source for e in rows),
+        )
+
     return {
         "schema": MEMMAP_SCHEMA,
         "source": memory_map.source,
         "format": memory_map.format,
-        "entries": Records(fields, len(entries)),
+        "entries": Records(fields, len(entries), columns),
     }
 
 
