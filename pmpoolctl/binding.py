@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pmpoolctl.blob import Buffer
+from pmpoolctl.blob import Buffer, Pieces, Value
 from pmpoolctl.fdtformat import escaped
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.numbers import U64_LIMIT
@@ -168,9 +168,10 @@ def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]
     return findings
 
 
-def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Buffer]]:
+def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Value]]:
     """The pool node's properties with `ranges` written: existing order and extras kept."""
-    encoded = range_array_of(ranges).be_view()
+    parts = range_array_of(ranges).be_parts()
+    encoded: Value = parts[0] if len(parts) == 1 else Pieces(parts)
     if pool is None:
         return [
             (PROP_COMPATIBLE, COMPATIBLE.encode("ascii") + b"\0"),

@@ -460,11 +460,30 @@ def _with(header: Header, **changes: int) -> Header:
 
 
 Buffer = bytes | memoryview  # a property value: a big one is passed as a view, never copied
+
+
+class Pieces:
+    """A property value in pieces (views of the old blob and new bytes), joined once into the new blob."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts: Sequence[Buffer]) -> None:
+        self.parts = tuple(parts)
+        self.size = sum(len(part) for part in self.parts)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+
+Value = Buffer | Pieces  # what encode_node writes as a property's value
 _LARGE_VALUE = 1 << 16
 
 
 def encode_node(
-    name: str, properties: Sequence[tuple[str, Buffer]], strings: bytes, version: int
+    name: str, properties: Sequence[tuple[str, Value]], strings: bytes, version: int
 ) -> tuple[list[Buffer], bytes]:
     """Encode a leaf node with the `fdt` package; return (the node's parts in order, new strings block).
 
@@ -495,12 +514,14 @@ def encode_node(
             tag, text, _ = fdt.PropBytes(prop_name, data=b"").to_dtb(text, 0, version)
             header = bytearray(tag)
             U32.pack_into(header, 4, len(value))  # FDT_PROP, len, nameoff
-            parts.extend((bytes(header), value, bytes(-len(value) % 4)))
+            parts.append(bytes(header))
+            parts.extend(value.parts if isinstance(value, Pieces) else (value,))
+            parts.append(bytes(-len(value) % 4))
     parts.append(bytes(shell[-4:]))
     return parts, text.encode("latin-1")
 
 
-def replace_node(blob: Blob, node: Node, properties: Sequence[tuple[str, Buffer]]) -> bytes:
+def replace_node(blob: Blob, node: Node, properties: Sequence[tuple[str, Value]]) -> bytes:
     """The blob with `node` (a leaf) rewritten to hold `properties`."""
     if node.children:
         raise BindingError(f"{blob.source}: {blob.path(node)} has subnodes; a pool node must not")
@@ -508,7 +529,7 @@ def replace_node(blob: Blob, node: Node, properties: Sequence[tuple[str, Buffer]
     return _splice(blob, node.begin, node.end, parts, strings)
 
 
-def append_child(blob: Blob, parent: Node, name: str, properties: Sequence[tuple[str, Buffer]]) -> bytes:
+def append_child(blob: Blob, parent: Node, name: str, properties: Sequence[tuple[str, Value]]) -> bytes:
     """The blob with a new leaf node as the last child of `parent`."""
     parts, strings = encode_node(name, properties, _strings_block(blob), blob.header.version)
     end_node_tag = parent.end - 4

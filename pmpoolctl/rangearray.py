@@ -24,6 +24,8 @@ from pmpoolctl.ranges import Range, RangeSet
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
 
+Buffer = bytes | memoryview
+
 # For k = 1..7: the bytes whose low k bits are zero, deleted by `translate` to find the others.
 _ZERO_VALUE = bytes(8)
 _LOW_BITS_ZERO = {k: bytes(b for b in range(256) if b & ((1 << k) - 1) == 0) for k in range(1, 8)}
@@ -63,24 +65,32 @@ def _has_zero(values: array[int]) -> bool:
 class RangeArray(Sequence[Range]):
     """Ranges in stored order, as parallel u64 arrays of bases and sizes."""
 
-    __slots__ = ("_total", "bases", "sizes")
+    __slots__ = ("_be_parts", "_total", "bases", "sizes")
 
     def __init__(
-        self, bases: array[int] | None = None, sizes: array[int] | None = None, total: int | None = None
+        self,
+        bases: array[int] | None = None,
+        sizes: array[int] | None = None,
+        total: int | None = None,
+        be_parts: list[Buffer] | None = None,
     ) -> None:
         # The arrays are never changed once a RangeArray holds them; edits make new ones.
         self.bases = _u64_array() if bases is None else bases
         self.sizes = _u64_array() if sizes is None else sizes
         self._total = total
+        # The big-endian pairs as pieces of a blob, when known: the bytes this array was
+        # decoded from, or an edit's runs of them plus its new pairs (see `_Builder`).
+        self._be_parts = be_parts
 
     @classmethod
     def from_be_bytes(cls, data: bytes | memoryview) -> RangeArray:
         """Big-endian (base, size) pairs; trailing bytes short of a pair are ignored."""
+        pairs = memoryview(data)[: len(data) - len(data) % PAIR_BYTES]
         words = _u64_array()
-        words.frombytes(data[: len(data) - len(data) % PAIR_BYTES])
+        words.frombytes(pairs)
         if sys.byteorder == "little":
             words.byteswap()
-        return cls(words[0::2], words[1::2])
+        return cls(words[0::2], words[1::2], be_parts=[pairs])
 
     @classmethod
     def from_ranges(cls, ranges: Iterable[Range]) -> RangeArray:
@@ -92,10 +102,19 @@ class RangeArray(Sequence[Range]):
         return result
 
     def to_be_bytes(self) -> bytes:
-        return self.be_view().tobytes()
+        return b"".join(self.be_parts())
 
-    def be_view(self) -> memoryview:
-        """The big-endian (base, size) pairs as a byte view of a new array (to_be_bytes without its copy)."""
+    def be_parts(self) -> list[Buffer]:
+        """The big-endian (base, size) pairs, in pieces to be joined once.
+
+        After an edit these are runs of the bytes the array was decoded from plus the
+        new pairs, so a one-range edit of a million ranges encodes one pair, not 16 MB.
+        """
+        if self._be_parts is not None:
+            return self._be_parts
+        return [self._be_view()]
+
+    def _be_view(self) -> memoryview:
         words = self.bases + self.sizes  # the right length without a zeroed buffer; overwritten next
         words[0::2] = self.bases
         words[1::2] = self.sizes
@@ -186,7 +205,8 @@ class RangeArray(Sequence[Range]):
         Built front to back: untouched runs of ranges are copied as array slices, and
         each span of `other` is written merged with the ranges it touches.
         """
-        bases, sizes = _u64_array(), _u64_array()
+        out = _Builder(self)
+        bases, sizes = out.bases, out.sizes
         kept = 0  # ranges before this index are written (or merged into what is)
         removed = added = 0  # bytes of the ranges replaced, and of what replaced them
         for span_start, span_end in other.spans():
@@ -203,20 +223,19 @@ class RangeArray(Sequence[Range]):
                 added -= size
                 removed += sum(self.sizes[kept:j])
             else:
-                bases.extend(self.bases[kept:i])
-                sizes.extend(self.sizes[kept:i])
+                out.copy(kept, i)
                 removed += sum(self.sizes[i:j])
             bases.append(start)
             sizes.append(end - start)
             added += end - start
             kept = max(kept, j)
-        bases.extend(self.bases[kept:])
-        sizes.extend(self.sizes[kept:])
-        return RangeArray(bases, sizes, self.total_size - removed + added)
+        out.copy(kept, len(self))
+        return out.result(self.total_size - removed + added)
 
     def difference(self, other: RangeSet) -> RangeArray:
         """Addresses here and not in `other`, built front to back like `union`."""
-        bases, sizes = _u64_array(), _u64_array()
+        out = _Builder(self)
+        bases, sizes = out.bases, out.sizes
         kept = 0
         removed = added = 0  # as in `union`
         for start, end in other.spans():
@@ -234,8 +253,7 @@ class RangeArray(Sequence[Range]):
                 added += sizes[-1]
                 removed += sum(self.sizes[kept:j])
             else:
-                bases.extend(self.bases[kept:i])
-                sizes.extend(self.sizes[kept:i])
+                out.copy(kept, i)
                 removed += sum(self.sizes[i:j])
                 if self.bases[i] < start:
                     bases.append(self.bases[i])
@@ -247,9 +265,8 @@ class RangeArray(Sequence[Range]):
                 sizes.append(last_end - end)
                 added += sizes[-1]
             kept = j
-        bases.extend(self.bases[kept:])
-        sizes.extend(self.sizes[kept:])
-        return RangeArray(bases, sizes, self.total_size - removed + added)
+        out.copy(kept, len(self))
+        return out.result(self.total_size - removed + added)
 
     def first_missing(self, other: RangeSet) -> Range | None:
         """The first canonical piece of `other` that is not in the array, or None."""
@@ -290,6 +307,50 @@ def _common_length(
         else:
             high = middle - 1
     return low
+
+
+class _Builder:
+    """The arrays of an edit's result, written front to back, and its big-endian pieces.
+
+    `copy(i, j)` takes ranges [i, j) of the source unchanged: their values are copied
+    from the source's buffers without a temporary slice, and their big-endian bytes
+    are a view of the source's pieces. Ranges appended to `bases` and `sizes`
+    directly are new; they may be changed or popped until the next copy, and are
+    encoded then (a handful of pairs in a usual edit).
+    """
+
+    __slots__ = ("_new_from", "_parts", "_source", "_source_be", "bases", "sizes")
+
+    def __init__(self, source: RangeArray) -> None:
+        self.bases, self.sizes = _u64_array(), _u64_array()
+        self._source = source
+        parts = source._be_parts
+        # Only the bytes an array was decoded from are one piece that maps index to offset.
+        self._source_be = parts[0] if parts is not None and len(parts) == 1 else None
+        self._parts: list[Buffer] = []
+        self._new_from = 0
+
+    def copy(self, start: int, stop: int) -> None:
+        if start >= stop:
+            return
+        self._encode_new()
+        source = self._source
+        self.bases.frombytes(memoryview(source.bases).cast("B")[start * 8 : stop * 8])
+        self.sizes.frombytes(memoryview(source.sizes).cast("B")[start * 8 : stop * 8])
+        self._new_from = len(self.bases)
+        if self._source_be is not None:
+            self._parts.append(self._source_be[start * PAIR_BYTES : stop * PAIR_BYTES])
+
+    def _encode_new(self) -> None:
+        first = self._new_from
+        if first < len(self.bases) and self._source_be is not None:
+            self._parts.append(RangeArray(self.bases[first:], self.sizes[first:])._be_view())
+        self._new_from = len(self.bases)
+
+    def result(self, total: int) -> RangeArray:
+        self._encode_new()
+        parts = self._parts if self._source_be is not None else None
+        return RangeArray(self.bases, self.sizes, total, be_parts=parts)
 
 
 def range_array_of(ranges: Sequence[Range]) -> RangeArray:

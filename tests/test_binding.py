@@ -15,6 +15,7 @@ from pmpoolctl.binding import (
     encode_u64_pairs,
     pool_properties,
 )
+from pmpoolctl.blob import Pieces
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.numbers import U64_LIMIT, U64_MAX
 from pmpoolctl.ranges import Range, RangeSet
@@ -129,7 +130,14 @@ def test_extra_properties_are_kept_in_order() -> None:
     new_ranges = [Range(0x1000, 0x3000), Range(0x10000, 0x1000)]
     written = pool_properties(pool, new_ranges, pool.page_size)
     assert written == [*properties[:4], ranges_prop(new_ranges), properties[5]]
-    assert list(decode_pool("default_pmpool", written).ranges) == new_ranges
+    assert list(decode_pool("default_pmpool", [(n, bytes(v)) for n, v in written]).ranges) == new_ranges
+
+    # An edit of the decoded ranges is written as pieces: the old bytes kept, the new pair encoded.
+    edited = pool.ranges.union(RangeSet([Range(0x20000, 0x1000)]))
+    written = pool_properties(pool, edited, pool.page_size)
+    value = dict(written)["page-ranges"]
+    assert isinstance(value, Pieces) and len(value.parts) == 2
+    assert bytes(value) == encode_u64_pairs([Range(0x1000, 0x1000), Range(0x20000, 0x1000)])
 
 
 def test_pool_properties_for_a_new_pool() -> None:
@@ -140,7 +148,7 @@ def test_pool_properties_for_a_new_pool() -> None:
         ("page-size", b"\x00\x20\x00\x00"),
         ("page-ranges", encode_u64_pairs(ranges)),
     ]
-    pool = decode_pool("default_pmpool", written)
+    pool = decode_pool("default_pmpool", [(n, bytes(v)) for n, v in written])
     assert pool.problems == []
     assert pool.page_size == 0x200000
     assert list(pool.ranges) == ranges

@@ -442,6 +442,22 @@ def test_difference_is_the_rangeset_difference(scene: Scene) -> None:
 
 
 @FAST
+@given(scenes(), st.sampled_from(["union", "difference"]), st.sampled_from(["union", "difference"]))
+def test_edits_of_decoded_arrays_reuse_the_source_bytes(scene: Scene, first: str, second: str) -> None:
+    """An edit of an array decoded from a blob encodes only its new pairs; the pieces are the whole encoding."""
+    source = scene.array.to_be_bytes()
+    decoded = RangeArray.from_be_bytes(source)
+    once = getattr(decoded, first)(scene.other_set)
+    assert once == getattr(scene.array, first)(scene.other_set)
+    assert once.to_be_bytes() == copy_of(once).to_be_bytes()  # copy_of: no pieces, encoded from the arrays
+    new_pairs = sum(len(p) for p in once.be_parts() if not (isinstance(p, memoryview) and p.obj is source))
+    assert new_pairs <= 16 * (2 * len(scene.other_set.ranges()) + 1)  # only what the edit made is encoded
+    twice = getattr(once, second)(scene.other_set)  # an edit of an edit: pieces of pieces
+    assert twice == getattr(copy_of(once), second)(scene.other_set)
+    assert twice.to_be_bytes() == copy_of(twice).to_be_bytes()
+
+
+@FAST
 @given(scenes())
 def test_first_missing_is_the_first_piece_of_the_difference(scene: Scene) -> None:
     missing = scene.other_set.difference(RangeSet(scene.array)).ranges()
