@@ -84,10 +84,13 @@ pool_option = click.option(
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Settings:
-    debug: bool
-    no_color: bool
+    """Options of the whole run; --quiet and --no-color may also follow the command's name."""
+
+    debug: bool = False
+    no_color: bool = False
+    quiet: bool = False
 
 
 class PmpoolGroup(click.Group):
@@ -148,26 +151,72 @@ def _print_json(document: Any) -> None:
     sys.stdout.buffer.flush()
 
 
+def _settings(ctx: click.Context) -> Settings:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Settings()
+    settings: Settings = root.obj
+    return settings
+
+
 def _console(ctx: click.Context) -> Any:
     from pmpoolctl.console import make_console
 
-    settings: Settings = ctx.find_root().obj
+    settings = _settings(ctx)
     return make_console(no_color=settings.no_color)
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not _settings(ctx).quiet:
+        _settings(ctx).quiet = True
+        # Nothing goes to stdout, whatever writes it (tables, JSON, DTS); errors still go to stderr.
+        devnull = ctx.find_root().with_resource(open(os.devnull, "w"))  # noqa: SIM115 - closed with the context
+        saved = sys.stdout
+        sys.stdout = devnull
+        ctx.find_root().call_on_close(lambda: setattr(sys, "stdout", saved))
+
+
+def _set_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _settings(ctx).no_color = True
+
+
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_quiet,
+    help="Print nothing on stdout; the exit code tells (errors still go to stderr).",
+)
+no_color_option = click.option(
+    "--no-color",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_no_color,
+    help="No colour in output (NO_COLOR is honoured too).",
+)
+
+
+def common_options(function: Any) -> Any:
+    """--quiet and --no-color, which every command takes as well as the group."""
+    return quiet_option(no_color_option(function))
 
 
 @click.group("pmpoolctl", cls=PmpoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="pmpoolctl")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-@click.option("--no-color", is_flag=True, help="No colour in output (NO_COLOR is honoured too).")
+@common_options
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, debug: bool) -> None:
     """Inspect, edit and validate persistent memory pool (pmpool-v1) device-tree blobs.
 
     A pool lists the pages a running kernel has handed to a hypervisor; the
     next kernel, after kexec, must leave them alone. pmpoolctl reads and edits
     the pool node in a .dtb without touching anything else in it.
     """
-    ctx.obj = Settings(debug=debug, no_color=no_color)
+    _settings(ctx).debug = debug
 
 
 def load_blob(path: str) -> Blob:
@@ -198,6 +247,7 @@ def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, fr
 
 
 @cli.command()
+@common_options
 @click.argument("out", metavar="OUT")
 @click.option(
     "--range", "ranges", type=(NUMBER, NUMBER), multiple=True, metavar="BASE SIZE", help="A range to put in the pool."
@@ -256,6 +306,7 @@ def create(
 
 
 @cli.command()
+@common_options
 @click.argument("blob_path", metavar="BLOB")
 @pool_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.dump/v1).")
@@ -348,7 +399,7 @@ def _edit_command(function: Any) -> Any:
             click.option("--from", "from_file", metavar="FILE", help="Ranges from FILE (- for stdin): text or JSON."),
             pool_option,
             click.option("-o", "--output", "out", metavar="OUT", help="Write the result to OUT instead of BLOB."),
-            click.option("--dry-run", is_flag=True, help="Show what would change; write nothing."),
+            click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing."),
             click.pass_context,
         )
     ):
@@ -357,6 +408,7 @@ def _edit_command(function: Any) -> Any:
 
 
 @cli.command("add-range")
+@common_options
 @_edit_command
 @click.option("--merge", is_flag=True, help="Merge ranges that overlap the pool instead of refusing them.")
 def add_range(
@@ -394,6 +446,7 @@ def add_range(
 
 
 @cli.command("remove-range")
+@common_options
 @_edit_command
 @click.option("--ignore-missing", is_flag=True, help="Skip pages that are not in the pool instead of refusing.")
 def remove_range(
@@ -430,6 +483,47 @@ def remove_range(
 
 
 # ---------------------------------------------------------------------------
+# diff
+
+
+@cli.command()
+@common_options
+@click.argument("old_path", metavar="OLD")
+@click.argument("new_path", metavar="NEW")
+@pool_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.diff/v1).")
+@click.pass_context
+def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_json: bool) -> int:
+    """Show how the pool changed from blob OLD to blob NEW.
+
+    Pools are compared as the pages they hold (both sides canonicalised), so
+    only pages that come or go show, with their totals, changed pool
+    properties, and header and reservation-block changes. Exit 0 when the
+    pools are the same, 1 when they differ; header and reservation changes
+    are shown but do not make the pools differ. OLD or NEW may be - for stdin.
+
+    \b
+    Example:
+      pmpoolctl diff /sys/firmware/fdt next.dtb
+      pmpoolctl diff booted.dtb next.dtb --json | jq .added
+      pmpoolctl diff -q booted.dtb next.dtb || echo "the pool changed"
+    """
+    from pmpoolctl import report
+    from pmpoolctl.pooldiff import diff_blobs
+    from pmpoolctl.poolfile import read_pool
+
+    if old_path == STDIN and new_path == STDIN:
+        raise click.UsageError("only one of OLD and NEW can be - (standard input)")
+    old_blob, new_blob = load_blob(old_path), load_blob(new_path)
+    result = diff_blobs(old_blob, read_pool(old_blob, pool_name), new_blob, read_pool(new_blob, pool_name))
+    if as_json:
+        _print_json(report.diff_json(result, old_blob.source, new_blob.source, pool_name))
+    else:
+        report.render_diff(_console(ctx), result, old_blob.source, new_blob.source, pool_name)
+    return EXIT_OK if result.same else EXIT_FINDINGS
+
+
+# ---------------------------------------------------------------------------
 # memmap, validate
 
 memmap_format_option = click.option(
@@ -440,6 +534,7 @@ memmap_format_option = click.option(
 
 
 @cli.command()
+@common_options
 @click.argument("source", metavar="SRC")
 @memmap_format_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.memmap/v1).")
@@ -473,6 +568,7 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
 
 
 @cli.command("validate")
+@common_options
 @click.argument("blob_path", metavar="BLOB")
 @click.option("--memmap", "memmaps", multiple=True, metavar="SRC", help="A memory map to check against (repeatable).")
 @memmap_format_option

@@ -287,12 +287,18 @@ def changed(before: RangeArray, after: RangeArray) -> tuple[list[Range], list[Ra
     An edit changes a few places in a long array: the common head and tail are
     skipped by comparing array slices (C), and only the middle is compared by range.
     """
-    head = _common_length(before, after, lambda a, k: (a.bases[:k], a.sizes[:k]))
-    rest = min(len(before), len(after)) - head
-    tail = _common_length(before, after, lambda a, k: (a.bases[len(a) - k :], a.sizes[len(a) - k :]), rest)
+    head, tail = common_ends(before, after)
     old = set(before[head : len(before) - tail])
     new = set(after[head : len(after) - tail])
     return sorted(old - new), sorted(new - old)
+
+
+def common_ends(a: RangeArray, b: RangeArray) -> tuple[int, int]:
+    """(head, tail): how many ranges `a` and `b` share at their start and, after that, at their end."""
+    head = _common_length(a, b, lambda x, k: (x.bases[:k], x.sizes[:k]))
+    rest = min(len(a), len(b)) - head
+    tail = _common_length(a, b, lambda x, k: (x.bases[len(x) - k :], x.sizes[len(x) - k :]), rest)
+    return head, tail
 
 
 def _common_length(

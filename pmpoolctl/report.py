@@ -21,6 +21,7 @@ from pmpoolctl.ranges import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
     from pmpoolctl.memmap import MapEntry, MemoryMap
+    from pmpoolctl.pooldiff import PoolDiff, PoolSide
     from pmpoolctl.validate import Report
 
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
@@ -293,3 +294,102 @@ def render_memmap(console: Console, memory_map: MemoryMap) -> None:
         Column("source", cells(attrgetter("source"))),
     ]
     _print_table(console, columns, len(entries))
+
+
+# --- diff -----------------------------------------------------------------------
+
+DIFF_SCHEMA = "pmpoolctl.diff/v1"
+
+
+def _side_json(side: PoolSide | None) -> dict[str, Any] | None:
+    if side is None:
+        return None
+    return {
+        "compatible": side.compatible,
+        "page_size": side.page_size,
+        "ranges": len(side.ranges),
+        "total_bytes": side.total_bytes,
+        "total_pages": side.total_bytes // side.page_size,
+        "problems": side.problems,
+    }
+
+
+def _page_range_json(r: Range, page_size: int) -> dict[str, int]:
+    return {**range_json(r), "pages": r.size // page_size}
+
+
+def diff_json(diff: PoolDiff, old_source: str, new_source: str, pool_name: str) -> dict[str, Any]:
+    """The `diff --json` document (schema pmpoolctl.diff/v1); write it with `jsonout.write_json`."""
+    # Addresses removed are pages of the old pool, added ones pages of the new (lists are empty without both).
+    old_page = diff.old.page_size if diff.old else 1
+    new_page = diff.new.page_size if diff.new else 1
+    return {
+        "schema": DIFF_SCHEMA,
+        "old": {"file": old_source, "pool": _side_json(diff.old)},
+        "new": {"file": new_source, "pool": _side_json(diff.new)},
+        "pool": "/" + pool_name,
+        "same": diff.same,
+        "removed": [_page_range_json(r, old_page) for r in diff.removed],
+        "added": [_page_range_json(r, new_page) for r in diff.added],
+        "properties": [
+            {
+                "name": c.name,
+                "old": None if c.old is None else format_value(c.old),
+                "new": None if c.new is None else format_value(c.new),
+            }
+            for c in diff.properties
+        ],
+        "header": [{"field": name, "old": old, "new": new} for name, old, new in diff.header],
+        "reservations": {
+            "removed": [{"address": r.address, "size": r.size} for r in diff.reservations_removed],
+            "added": [{"address": r.address, "size": r.size} for r in diff.reservations_added],
+        },
+    }
+
+
+def _pages(count: int) -> str:
+    return f"{count} {plural(count, 'page', 'pages')}"
+
+
+def _side_text(side: PoolSide) -> str:
+    count, size = len(side.ranges), side.total_bytes
+    return f"{count} {plural(count, 'range', 'ranges')}, {human_size(size)}, {_pages(size // side.page_size)}"
+
+
+def _property_text(value: bytes | None) -> str:
+    if value is None:
+        return "(none)"
+    return format_value(value) if value else "(empty)"
+
+
+def render_diff(console: Console, diff: PoolDiff, old_source: str, new_source: str, pool_name: str) -> None:
+    """`--- OLD`/`+++ NEW`, then the pool's changes (- pages gone, + pages come), header and reservations."""
+    console.print(f"--- {old_source}")
+    console.print(f"+++ {new_source}")
+    path = "/" + pool_name
+    old, new = diff.old, diff.new
+    if old is None and new is None:
+        console.print(f"pool {path}: in neither blob")
+    elif old is None or new is None:
+        present = new if old is None else old
+        assert present is not None
+        console.print(f"pool {path}: {'added' if old is None else 'removed'} ({_side_text(present)})")
+    else:
+        console.print(f"pool {path}: {_side_text(old)} -> {_side_text(new)}")
+        lines = [f"  - {r}  {human_size(r.size)}, {_pages(r.size // old.page_size)}\n" for r in diff.removed]
+        lines += [f"  + {r}  {human_size(r.size)}, {_pages(r.size // new.page_size)}\n" for r in diff.added]
+        console.file.writelines(lines)
+        for change in diff.properties:
+            console.print(f"  {change.name}: {_property_text(change.old)} -> {_property_text(change.new)}")
+    if diff.header:
+        console.print("header: " + ", ".join(f"{name} {old} -> {new}" for name, old, new in diff.header))
+    for sign, entries in (("-", diff.reservations_removed), ("+", diff.reservations_added)):
+        for entry in entries:
+            console.print(f"reservation {sign} {Range(entry.address, entry.size)}  {human_size(entry.size)}")
+    if diff.same:
+        console.print(f"same pool {path}")
+        return
+    what = [f"{len(diff.removed)} {plural(len(diff.removed), 'range', 'ranges')} removed", f"{len(diff.added)} added"]
+    if diff.properties:
+        what.append(f"{len(diff.properties)} {plural(len(diff.properties), 'property', 'properties')} changed")
+    console.print(f"pools differ: {', '.join(what)}", style="bold")

@@ -424,3 +424,27 @@ def test_long_work_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> No
     assert b"checking" not in as_json and b"\x1b[" not in as_json
     small = _on_a_terminal(["validate", str(EXAMPLES / "pool.dtb")])
     assert b"checking" not in small  # quick work: no bar
+
+
+@pytest.mark.parametrize("where", ["before", "after"])  # `pmpoolctl -q CMD` and `pmpoolctl CMD -q`
+def test_quiet_prints_nothing_and_keeps_exit_codes(pool_blob: Path, tmp_path: Path, where: str) -> None:
+    iomem = str(EXAMPLES / "memmap" / "iomem.txt")
+    bad = str(EXAMPLES / "bad-pool.dtb")
+    cases = [
+        (["dump", str(pool_blob)], 0),
+        (["dump", "--json", str(pool_blob)], 0),
+        (["dump", "--dts", str(pool_blob)], 0),
+        (["validate", str(pool_blob), "--memmap", iomem], 0),
+        (["validate", bad, "--memmap", iomem, "--json"], 1),
+        (["memmap", iomem], 0),
+        (["add-range", str(pool_blob), "0x180000000", "64M"], 0),
+    ]
+    for args, code in cases:
+        argv = ["-q", *args] if where == "before" else [*args, "--quiet"]
+        run = run_cli(argv)
+        assert (run.exit_code, run.stdout, run.stderr) == (code, "", ""), argv
+    # the quiet add-range wrote: the pool now holds 64 MiB more
+    assert "before: 2 ranges, 1.06 GiB" in run_cli(["remove-range", str(pool_blob), "0x180000000", "64M", "-n"]).stdout
+    corrupt = tmp_path / "corrupt.dtb"
+    corrupt.write_bytes(b"\xd0\x0d\xfe\xed" + bytes(36))
+    assert_input_error(run_cli(["-q", "dump", str(corrupt)]), str(corrupt))  # errors are never quiet
