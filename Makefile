@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench fuzz fuzz-atheris clean
+.PHONY: demo test lint typecheck unit docs bench fuzz fuzz-atheris clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +28,18 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check pmpoolctl tests benchmarks
-	$(BIN)/ruff format --check pmpoolctl tests benchmarks
+	$(BIN)/ruff check pmpoolctl tests benchmarks docs
+	$(BIN)/ruff format --check pmpoolctl tests benchmarks docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# docs/cli.md from the commands' --help (tests/test_docs.py fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python docs/gen_cli_md.py
 
 # Benchmarks (benchmarks/README.md): e.g. make bench BENCH_ARGS='--sizes 1k,10k' for a quick run.
 # They time pmpoolctl as `pip install .` installs it, in a venv of its own: the editable install of

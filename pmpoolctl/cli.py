@@ -59,6 +59,8 @@ class NumberType(click.ParamType):  # type: ignore[type-arg]
 
 
 NUMBER = NumberType()
+# A path as typed (no checks: the commands name the file in their own errors); shells complete it as a file.
+PATH = click.Path()
 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -101,6 +103,8 @@ class PmpoolGroup(click.Group):
     ) -> NoReturn:
         argv = list(sys.argv[1:] if args is None else args)
         debug = False
+        # `eval "$(_PMPOOLCTL_COMPLETE=bash_source pmpoolctl)"` and friends: click answers and exits.
+        self._main_shell_completion(extra, prog_name or "pmpoolctl")
         try:
             with self.make_context(prog_name or "pmpoolctl", argv, **extra) as ctx:
                 debug = bool(ctx.params.get("debug"))
@@ -215,6 +219,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     A pool lists the pages a running kernel has handed to a hypervisor; the
     next kernel, after kexec, must leave them alone. pmpoolctl reads and edits
     the pool node in a .dtb without touching anything else in it.
+
+    \b
+    Example:
+      pmpoolctl dump /sys/firmware/fdt
+      pmpoolctl add-range next.dtb 0x180000000 64M
+      pmpoolctl validate next.dtb --live --strict --junit pre-kexec.xml
+      pmpoolctl diff /sys/firmware/fdt next.dtb
     """
     _settings(ctx).debug = debug
 
@@ -247,8 +258,7 @@ def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, fr
 
 
 @cli.command()
-@common_options
-@click.argument("out", metavar="OUT")
+@click.argument("out", metavar="OUT", type=PATH)
 @click.option(
     "--range", "ranges", type=(NUMBER, NUMBER), multiple=True, metavar="BASE SIZE", help="A range to put in the pool."
 )
@@ -260,9 +270,10 @@ def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, fr
     callback=_page_size,
     help="The pool's page size.",
 )
-@click.option("--from", "from_blob", metavar="BASE_BLOB", help="Copy this blob and add the pool node to it.")
+@click.option("--from", "from_blob", metavar="BASE_BLOB", type=PATH, help="Copy this blob and add the pool node to it.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @pool_option
+@common_options
 @click.pass_context
 def create(
     ctx: click.Context,
@@ -306,11 +317,11 @@ def create(
 
 
 @cli.command()
-@common_options
-@click.argument("blob_path", metavar="BLOB")
+@click.argument("blob_path", metavar="BLOB", type=PATH)
 @pool_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.dump/v1).")
 @click.option("--dts", "as_dts", is_flag=True, help="Print the whole tree as DTS that dtc compiles back.")
+@common_options
 @click.pass_context
 def dump(ctx: click.Context, blob_path: str, pool_name: str, as_json: bool, as_dts: bool) -> int:
     """Show BLOB's header, reservation block and pool (BLOB may be - for stdin).
@@ -393,12 +404,16 @@ def _edit_command(function: Any) -> Any:
     """The arguments and options both edit commands share."""
     for decorator in reversed(
         (
-            click.argument("blob_path", metavar="BLOB"),
+            click.argument("blob_path", metavar="BLOB", type=PATH),
             click.argument("base", type=NUMBER, required=False),
             click.argument("size", type=NUMBER, required=False),
-            click.option("--from", "from_file", metavar="FILE", help="Ranges from FILE (- for stdin): text or JSON."),
+            click.option(
+                "--from", "from_file", metavar="FILE", type=PATH, help="Ranges from FILE (- for stdin): text or JSON."
+            ),
             pool_option,
-            click.option("-o", "--output", "out", metavar="OUT", help="Write the result to OUT instead of BLOB."),
+            click.option(
+                "-o", "--output", "out", metavar="OUT", type=PATH, help="Write the result to OUT instead of BLOB."
+            ),
             click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing."),
             click.pass_context,
         )
@@ -408,9 +423,9 @@ def _edit_command(function: Any) -> Any:
 
 
 @cli.command("add-range")
-@common_options
 @_edit_command
 @click.option("--merge", is_flag=True, help="Merge ranges that overlap the pool instead of refusing them.")
+@common_options
 def add_range(
     ctx: click.Context,
     blob_path: str,
@@ -446,9 +461,9 @@ def add_range(
 
 
 @cli.command("remove-range")
-@common_options
 @_edit_command
 @click.option("--ignore-missing", is_flag=True, help="Skip pages that are not in the pool instead of refusing.")
+@common_options
 def remove_range(
     ctx: click.Context,
     blob_path: str,
@@ -487,11 +502,11 @@ def remove_range(
 
 
 @cli.command()
-@common_options
-@click.argument("old_path", metavar="OLD")
-@click.argument("new_path", metavar="NEW")
+@click.argument("old_path", metavar="OLD", type=PATH)
+@click.argument("new_path", metavar="NEW", type=PATH)
 @pool_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.diff/v1).")
+@common_options
 @click.pass_context
 def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_json: bool) -> int:
     """Show how the pool changed from blob OLD to blob NEW.
@@ -534,10 +549,10 @@ memmap_format_option = click.option(
 
 
 @cli.command()
-@common_options
-@click.argument("source", metavar="SRC")
+@click.argument("source", metavar="SRC", type=PATH)
 @memmap_format_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.memmap/v1).")
+@common_options
 @click.pass_context
 def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: bool) -> int:
     """Print the memory map in SRC as validate reads it.
@@ -568,9 +583,10 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
 
 
 @cli.command("validate")
-@common_options
-@click.argument("blob_path", metavar="BLOB")
-@click.option("--memmap", "memmaps", multiple=True, metavar="SRC", help="A memory map to check against (repeatable).")
+@click.argument("blob_path", metavar="BLOB", type=PATH)
+@click.option(
+    "--memmap", "memmaps", multiple=True, metavar="SRC", type=PATH, help="A memory map to check against (repeatable)."
+)
 @memmap_format_option
 @click.option(
     "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
@@ -579,7 +595,8 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
 @click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1).")
-@click.option("--junit", "junit_path", metavar="FILE", help="Also write a JUnit XML report to FILE.")
+@click.option("--junit", "junit_path", metavar="FILE", type=PATH, help="Also write a JUnit XML report to FILE.")
+@common_options
 @click.pass_context
 def validate_command(
     ctx: click.Context,

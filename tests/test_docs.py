@@ -1,0 +1,119 @@
+"""The command line as users meet it: generated docs current, examples valid, completion, `python -m`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import click
+import pytest
+
+from pmpoolctl import __version__
+from pmpoolctl.cli import cli
+
+REPO = Path(__file__).parent.parent
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_cli_md", REPO / "docs" / "gen_cli_md.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_cli_md_is_what_help_says() -> None:
+    """docs/cli.md is regenerated from --help (make docs); a help text changed without it fails here."""
+    expected = generator().render()
+    actual = (REPO / "docs" / "cli.md").read_text()
+    assert actual == expected, "docs/cli.md is stale: run `make docs` and commit it"
+
+
+def commands() -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = [("", cli)]
+    with click.Context(cli, info_name="pmpoolctl") as ctx:
+        for name in cli.list_commands(ctx):
+            command = cli.get_command(ctx, name)
+            assert command is not None
+            found.append((name, command))
+    return found
+
+
+def example_lines(command: click.Command) -> list[str]:
+    """The lines under `Example:` in a command's help."""
+    text = command.help or ""
+    _, _, examples = text.partition("Example:")
+    return [line.strip() for line in examples.splitlines() if line.strip().startswith("pmpoolctl")]
+
+
+@pytest.mark.parametrize(("name", "command"), commands(), ids=lambda value: value if isinstance(value, str) else "")
+def test_every_command_has_examples_that_parse(name: str, command: click.Command) -> None:
+    """Each example's pmpoolctl part parses: its command, flags and arguments exist (nothing is run)."""
+    lines = example_lines(command)
+    assert lines, f"pmpoolctl {name} --help has no Example: section"
+    for line in lines:
+        argv = shlex.split(re.split(r"\s(?:\|\|?|&&|;)\s", line)[0])[1:]  # pmpoolctl's part, before | || && ;
+        if name:
+            assert argv[0] == name, line
+        with cli.make_context("pmpoolctl", list(argv), resilient_parsing=False) as root:
+            # click 8.1 keeps the command's name apart in protected_args; 8.2+ in _protected_args
+            rest = [*(root.__dict__.get("protected_args") or root.__dict__.get("_protected_args") or []), *root.args]
+            if not rest:
+                continue
+            found = cli.get_command(root, rest[0])
+            assert found is not None, line
+            with found.make_context(rest[0], rest[1:], parent=root):
+                pass
+
+
+def test_completion_scripts_for_bash_zsh_and_fish() -> None:
+    exe = shutil.which("pmpoolctl", path=str(Path(sys.executable).parent))
+    assert exe is not None, "pmpoolctl is not installed beside this python"
+    markers = {"bash": "complete -o nosort -F", "zsh": "#compdef pmpoolctl", "fish": "--command pmpoolctl"}
+    for shell, marker in markers.items():
+        env = {**os.environ, "_PMPOOLCTL_COMPLETE": f"{shell}_source"}
+        script = subprocess.run([exe], env=env, capture_output=True, text=True, check=True).stdout
+        assert marker in script, (shell, script[:200])
+    # what bash asks when the user presses tab, and what it gets
+    env = {**os.environ, "_PMPOOLCTL_COMPLETE": "bash_complete", "COMP_WORDS": "pmpoolctl d", "COMP_CWORD": "1"}
+    answer = subprocess.run([exe], env=env, capture_output=True, text=True, check=True).stdout
+    assert answer.split() == ["plain,diff", "plain,dump"]
+    env |= {"COMP_WORDS": "pmpoolctl validate next.dtb --memmap-format ", "COMP_CWORD": "4"}
+    answer = subprocess.run([exe], env=env, capture_output=True, text=True, check=True).stdout
+    assert "plain,firmware-memmap" in answer.split()
+    env |= {"COMP_WORDS": "pmpoolctl dump ", "COMP_CWORD": "2"}
+    assert subprocess.run([exe], env=env, capture_output=True, text=True, check=True).stdout.startswith("file,")
+
+
+def test_bash_loads_the_completion_script() -> None:
+    bash = shutil.which("bash")
+    assert bash is not None
+    exe_dir = str(Path(sys.executable).parent)
+    loaded = subprocess.run(
+        [bash, "-c", 'eval "$(_PMPOOLCTL_COMPLETE=bash_source pmpoolctl)" && complete -p pmpoolctl'],
+        env={**os.environ, "PATH": exe_dir + os.pathsep + os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert re.search(r"-F _pmpoolctl_completion pmpoolctl$", loaded.stdout.strip()), loaded.stdout
+
+
+def test_readme_shows_completion_for_every_shell() -> None:
+    readme = (REPO / "README.md").read_text()
+    for shell in ("bash", "zsh", "fish"):
+        assert f"_PMPOOLCTL_COMPLETE={shell}_source" in readme, shell
+
+
+def test_python_dash_m_is_the_same_program() -> None:
+    run = subprocess.run([sys.executable, "-m", "pmpoolctl", "--version"], capture_output=True, text=True, check=False)
+    assert (run.returncode, run.stdout) == (0, f"pmpoolctl, version {__version__}\n")
+    run = subprocess.run([sys.executable, "-m", "pmpoolctl", "nonsense"], capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and run.stderr.startswith("error: No such command 'nonsense'")
