@@ -47,17 +47,20 @@ def _help(command: click.Command, name: str, parent: click.Context | None) -> tu
     return command.get_help(ctx), ctx
 
 
+def _sections(command: click.Command, path: str, parent: click.Context | None) -> list[str]:
+    """The help of `command` and, for a group, of each of its commands, depth first."""
+    text, ctx = _help(command, path.rsplit(" ", 1)[-1], parent)
+    sections = [f"\n## {path}\n\n```text\n{text}\n```\n"]
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            sections += _sections(sub, f"{path} {name}", ctx)
+    return sections
+
+
 def render() -> str:
-    parts = [INTRO]
-    text, root = _help(cli, "pmpoolctl", None)
-    parts.append(f"\n## pmpoolctl\n\n```text\n{text}\n```\n")
-    assert isinstance(cli, click.Group)
-    for name in cli.list_commands(root):
-        command = cli.get_command(root, name)
-        assert command is not None
-        text, _ = _help(command, name, root)
-        parts.append(f"\n## pmpoolctl {name}\n\n```text\n{text}\n```\n")
-    return "".join(parts)
+    return "".join([INTRO, *_sections(cli, "pmpoolctl", None)])
 
 
 def main(argv: list[str] | None = None) -> int:

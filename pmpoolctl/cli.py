@@ -622,36 +622,174 @@ def validate_command(
       pmpoolctl validate next.dtb --live --junit report.xml
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
     """
-    from pmpoolctl import report
     from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
-    from pmpoolctl.files import write_atomic
-    from pmpoolctl.mapsource import LIVE_SOURCES, load_memory_map
     from pmpoolctl.poolfile import require_pool
-    from pmpoolctl.validate import validate
 
     blob = load_blob(blob_path)
     pool = require_pool(blob, pool_name)
-    sources = list(memmaps)
+    # Without a map given, the blob's own memory nodes; its reservations are checked in any case.
+    maps = _memory_maps(memmaps, memmap_format, live) or [blob_memory_map(blob, with_reservations=False)]
+    return _validate_and_report(
+        ctx, pool, maps, blob_reservations(blob), blob.source, phys_bits, strict, as_json, junit_path
+    )
+
+
+def _memory_maps(sources: tuple[str, ...], memmap_format: str | None, live: bool) -> list[Any]:
+    """The maps named by --memmap, and this host's with --live (/sys/firmware/memmap where it exists)."""
+    from pmpoolctl.mapsource import LIVE_SOURCES, load_memory_map
+
+    named = list(sources)
     if live:
-        sources += [s for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s)]
-    if sources:
-        maps = [load_memory_map(source, memmap_format) for source in sources]
-    else:  # the blob's own memory nodes; its reservations are checked below in any case
-        maps = [blob_memory_map(blob, with_reservations=False)]
+        named += [s for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s)]
+    return [load_memory_map(source, memmap_format) for source in named]
+
+
+def _validate_and_report(
+    ctx: click.Context,
+    pool: Any,
+    maps: list[Any],
+    reservations: Sequence[Any],
+    source: str,
+    phys_bits: int | None,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+) -> int:
+    """Shared by validate and kho validate: check, write the JUnit report, print, give the exit code."""
+    from pmpoolctl import report
     from pmpoolctl.console import progress
+    from pmpoolctl.validate import validate
 
     work = 0 if as_json else len(pool.ranges) * (len(maps) + 1)  # --json output never shows a bar
     console = _console(ctx)
     with progress(console, f"checking {len(pool.ranges)} ranges", work) as advance:
-        result = validate(pool, maps, blob_reservations(blob), phys_bits, advance)
+        result = validate(pool, maps, reservations, phys_bits, advance)
     ok = result.errors == 0 and not (strict and result.warnings)
     if junit_path is not None:
-        write_atomic(resolve_target(junit_path), report.junit_xml(result, blob.source, strict))
+        write_atomic(resolve_target(junit_path), report.junit_xml(result, source, strict))
     if as_json:
-        _print_json(report.validate_json(result, blob.source, ok))
+        _print_json(report.validate_json(result, source, ok))
     else:
-        report.render_validate(console, result, blob.source, ok)
+        report.render_validate(console, result, source, ok)
     return EXIT_OK if ok else EXIT_FINDINGS
+
+
+# ---------------------------------------------------------------------------
+# kho
+
+
+@cli.group("kho")
+@common_options
+def kho() -> None:
+    """Inspect and check Linux kexec handover (KHO) state (Linux 6.16+).
+
+    KHO hands state to the next kernel in FDTs whose u64 values are in the
+    CPU's byte order (little-endian on x86 and arm64), which dtc and fdtget
+    print wrongly. PATH is a KHO root FDT, or a directory laid out like
+    /sys/kernel/debug/kho/out (a file fdt and a folder sub_fdts/).
+
+    \b
+    Example:
+      pmpoolctl kho dump /sys/kernel/debug/kho/out
+      pmpoolctl kho validate /sys/kernel/debug/kho/out --live
+    """
+
+
+byte_order_option = click.option(
+    "--byte-order",
+    type=click.Choice(["little", "big"]),
+    default="little",
+    show_default=True,
+    help="Byte order of the u64 values: the CPU's that wrote them.",
+)
+
+
+@kho.command("dump")
+@click.argument("path", metavar="PATH", type=PATH)
+@byte_order_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.kho/v1).")
+@common_options
+@click.pass_context
+def kho_dump(ctx: click.Context, path: str, byte_order: str, as_json: bool) -> int:
+    """Show what the next kernel receives by KHO: the root, every user, memblock's reserve_mem regions.
+
+    \b
+    Example:
+      pmpoolctl kho dump /sys/kernel/debug/kho/out
+      pmpoolctl kho dump kho-out/fdt --json | jq '.subtrees[].reserve_mem'
+    """
+    from pmpoolctl import report
+    from pmpoolctl.kho import load_kho
+
+    state = load_kho(path, byte_order)
+    if as_json:
+        _print_json(report.kho_json(state))
+    else:
+        report.render_kho(_console(ctx), state)
+    return EXIT_OK
+
+
+@kho.command("validate")
+@click.argument("path", metavar="PATH", type=PATH)
+@click.option("--memmap", "memmaps", multiple=True, metavar="SRC", type=PATH, help="A memory map to check against.")
+@memmap_format_option
+@click.option("--live", is_flag=True, help="Check against this host: --memmap /proc/iomem (+ /sys/firmware/memmap).")
+@byte_order_option
+@click.option(
+    "--page-size",
+    type=NUMBER,
+    default=DEFAULT_PAGE_SIZE,
+    show_default=True,
+    callback=_page_size,
+    help="Regions must be aligned to it.",
+)
+@click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Regions must end at or below 2^N.")
+@click.option("--strict", is_flag=True, help="Warnings fail the run too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1).")
+@click.option("--junit", "junit_path", metavar="FILE", type=PATH, help="Also write a JUnit XML report to FILE.")
+@common_options
+@click.pass_context
+def kho_validate(
+    ctx: click.Context,
+    path: str,
+    memmaps: tuple[str, ...],
+    memmap_format: str | None,
+    live: bool,
+    byte_order: str,
+    page_size: int,
+    phys_bits: int | None,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+) -> int:
+    """Check memblock's reserve_mem regions in PATH against the machine's memory maps.
+
+    Each region is held to the pool's map rules (same rule ids: range-outside-ram,
+    range-in-reserved, range-in-kernel, ...), must be page-aligned and must not
+    overlap another. A root compatible this pmpoolctl does not know (kho-v1 and
+    kho-v2 are known) is exit 3: the next kernel may not understand it either.
+
+    \b
+    Example:
+      pmpoolctl kho validate /sys/kernel/debug/kho/out --live --junit kho.xml
+      pmpoolctl kho validate kho-out --memmap iomem.txt --json
+    """
+    from pmpoolctl.kho import KNOWN_COMPATIBLES, as_pool, load_kho
+
+    state = load_kho(path, byte_order)
+    if not state.known:
+        known = ", ".join(KNOWN_COMPATIBLES)
+        raise InputError(
+            f"{state.root_file}: root compatible {state.compatible or '(none)'!r} is not one this pmpoolctl knows "
+            f"({known}); the next kernel may not understand it either"
+        )
+    maps = _memory_maps(memmaps, memmap_format, live)
+    if not maps:
+        raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
+    source = display_name(path)
+    return _validate_and_report(
+        ctx, as_pool(state, page_size), maps, [], source, phys_bits, strict, as_json, junit_path
+    )
 
 
 def main() -> None:

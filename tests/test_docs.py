@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -37,12 +38,19 @@ def test_docs_cli_md_is_what_help_says() -> None:
 
 
 def commands() -> list[tuple[str, click.Command]]:
-    found: list[tuple[str, click.Command]] = [("", cli)]
-    with click.Context(cli, info_name="pmpoolctl") as ctx:
-        for name in cli.list_commands(ctx):
-            command = cli.get_command(ctx, name)
-            assert command is not None
-            found.append((name, command))
+    """Every command and group, by its path after `pmpoolctl` ("" for pmpoolctl itself, "kho dump")."""
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(command: click.Command, path: str, parent: click.Context | None) -> None:
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            with click.Context(command, info_name=path or "pmpoolctl", parent=parent) as ctx:
+                for name in command.list_commands(ctx):
+                    sub = command.get_command(ctx, name)
+                    assert sub is not None
+                    walk(sub, f"{path} {name}".strip(), ctx)
+
+    walk(cli, "", None)
     return found
 
 
@@ -61,16 +69,19 @@ def test_every_command_has_examples_that_parse(name: str, command: click.Command
     for line in lines:
         argv = shlex.split(re.split(r"\s(?:\|\|?|&&|;)\s", line)[0])[1:]  # pmpoolctl's part, before | || && ;
         if name:
-            assert argv[0] == name, line
-        with cli.make_context("pmpoolctl", list(argv), resilient_parsing=False) as root:
-            # click 8.1 keeps the command's name apart in protected_args; 8.2+ in _protected_args
-            rest = [*(root.__dict__.get("protected_args") or root.__dict__.get("_protected_args") or []), *root.args]
-            if not rest:
-                continue
-            found = cli.get_command(root, rest[0])
-            assert found is not None, line
-            with found.make_context(rest[0], rest[1:], parent=root):
-                pass
+            assert " ".join(argv).startswith(name), line
+        with contextlib.ExitStack() as stack:
+            current: click.Command = cli
+            ctx = stack.enter_context(cli.make_context("pmpoolctl", list(argv)))
+            while isinstance(current, click.Group):
+                # click 8.1 keeps the command's name apart in protected_args; 8.2+ in _protected_args
+                rest = [*(ctx.__dict__.get("protected_args") or ctx.__dict__.get("_protected_args") or []), *ctx.args]
+                if not rest:
+                    break
+                sub = current.get_command(ctx, rest[0])
+                assert sub is not None, line
+                current = sub
+                ctx = stack.enter_context(current.make_context(rest[0], rest[1:], parent=ctx))
 
 
 def test_completion_scripts_for_bash_zsh_and_fish() -> None:
