@@ -60,7 +60,7 @@ class NumberType(click.ParamType):  # type: ignore[type-arg]
 
 NUMBER = NumberType()
 # A path as typed (no checks: the commands name the file in their own errors); shells complete it as a file.
-PATH = click.Path()
+PATH = click.Path(readable=False)  # readable=True would check, and refuse with exit 2 instead of our exit 3
 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
