@@ -203,6 +203,17 @@ no_color_option = click.option(
 )
 
 
+def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click options as one decorator, in the order given."""
+
+    def apply(function: Any) -> Any:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
 def common_options(function: Any) -> Any:
     """--quiet and --no-color, which every command takes as well as the group."""
     return quiet_option(no_color_option(function))
@@ -400,26 +411,19 @@ def _edit(
     return EXIT_OK
 
 
-def _edit_command(function: Any) -> Any:
-    """The arguments and options both edit commands share."""
-    for decorator in reversed(
-        (
-            click.argument("blob_path", metavar="BLOB", type=PATH),
-            click.argument("base", type=NUMBER, required=False),
-            click.argument("size", type=NUMBER, required=False),
-            click.option(
-                "--from", "from_file", metavar="FILE", type=PATH, help="Ranges from FILE (- for stdin): text or JSON."
-            ),
-            pool_option,
-            click.option(
-                "-o", "--output", "out", metavar="OUT", type=PATH, help="Write the result to OUT instead of BLOB."
-            ),
-            click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing."),
-            click.pass_context,
-        )
-    ):
-        function = decorator(function)
-    return function
+# The arguments and options both edit commands share.
+_edit_command = _options(
+    click.argument("blob_path", metavar="BLOB", type=PATH),
+    click.argument("base", type=NUMBER, required=False),
+    click.argument("size", type=NUMBER, required=False),
+    click.option(
+        "--from", "from_file", metavar="FILE", type=PATH, help="Ranges from FILE (- for stdin): text or JSON."
+    ),
+    pool_option,
+    click.option("-o", "--output", "out", metavar="OUT", type=PATH, help="Write the result to OUT instead of BLOB."),
+    click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing."),
+    click.pass_context,
+)
 
 
 @cli.command("add-range")
@@ -582,20 +586,34 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
     return value
 
 
+# What validate and kho validate check against, and how they answer: the same flags for both.
+map_options = _options(
+    click.option(
+        "--memmap",
+        "memmaps",
+        multiple=True,
+        metavar="SRC",
+        type=PATH,
+        help="A memory map to check against (repeatable).",
+    ),
+    memmap_format_option,
+    click.option(
+        "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
+    ),
+)
+verdict_options = _options(
+    click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."),
+    click.option("--strict", is_flag=True, help="Warnings fail the run too."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1)."),
+    click.option("--junit", "junit_path", metavar="FILE", type=PATH, help="Also write a JUnit XML report to FILE."),
+)
+
+
 @cli.command("validate")
 @click.argument("blob_path", metavar="BLOB", type=PATH)
-@click.option(
-    "--memmap", "memmaps", multiple=True, metavar="SRC", type=PATH, help="A memory map to check against (repeatable)."
-)
-@memmap_format_option
-@click.option(
-    "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
-)
+@map_options
 @pool_option
-@click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N.")
-@click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1).")
-@click.option("--junit", "junit_path", metavar="FILE", type=PATH, help="Also write a JUnit XML report to FILE.")
+@verdict_options
 @common_options
 @click.pass_context
 def validate_command(
@@ -731,9 +749,7 @@ def kho_dump(ctx: click.Context, path: str, byte_order: str, as_json: bool) -> i
 
 @kho.command("validate")
 @click.argument("path", metavar="PATH", type=PATH)
-@click.option("--memmap", "memmaps", multiple=True, metavar="SRC", type=PATH, help="A memory map to check against.")
-@memmap_format_option
-@click.option("--live", is_flag=True, help="Check against this host: --memmap /proc/iomem (+ /sys/firmware/memmap).")
+@map_options
 @byte_order_option
 @click.option(
     "--page-size",
@@ -743,10 +759,7 @@ def kho_dump(ctx: click.Context, path: str, byte_order: str, as_json: bool) -> i
     callback=_page_size,
     help="Regions must be aligned to it.",
 )
-@click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Regions must end at or below 2^N.")
-@click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1).")
-@click.option("--junit", "junit_path", metavar="FILE", type=PATH, help="Also write a JUnit XML report to FILE.")
+@verdict_options
 @common_options
 @click.pass_context
 def kho_validate(
