@@ -16,7 +16,7 @@ from pmpoolctl.fdtformat import escaped
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.rangearray import PAIR_BYTES, RangeArray, range_array_of
-from pmpoolctl.ranges import Range
+from pmpoolctl.ranges import Range, RangeSet
 
 COMPATIBLE = "pmpool-v1"
 DEFAULT_POOL = "default_pmpool"
@@ -53,6 +53,10 @@ class Pool:
     @property
     def total_pages(self) -> int:
         return self.total_bytes // self.page_size
+
+    def canonical_ranges(self) -> RangeArray:
+        """The ranges as sorted, disjoint, non-touching, non-empty spans (touching ones merged)."""
+        return self.ranges if self.canonical else RangeArray.from_ranges(RangeSet(self.ranges))
 
     def extra_properties(self) -> list[tuple[str, bytes]]:
         """Properties the binding does not define, kept on edit and shown by dump."""

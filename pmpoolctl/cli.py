@@ -34,7 +34,9 @@ from pmpoolctl.files import (
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: each command imports what it runs when it runs
+    from pmpoolctl.binding import Pool
+    from pmpoolctl.memmap import MapEntry, MemoryMap
     from pmpoolctl.rangearray import RangeArray
 
 EXIT_OK = 0
@@ -652,7 +654,7 @@ def validate_command(
     )
 
 
-def _memory_maps(sources: tuple[str, ...], memmap_format: str | None, live: bool) -> list[Any]:
+def _memory_maps(sources: tuple[str, ...], memmap_format: str | None, live: bool) -> list[MemoryMap]:
     """The maps named by --memmap, and this host's with --live (/sys/firmware/memmap where it exists)."""
     from pmpoolctl.mapsource import LIVE_SOURCES, load_memory_map
 
@@ -664,9 +666,9 @@ def _memory_maps(sources: tuple[str, ...], memmap_format: str | None, live: bool
 
 def _validate_and_report(
     ctx: click.Context,
-    pool: Any,
-    maps: list[Any],
-    reservations: Sequence[Any],
+    pool: Pool,
+    maps: list[MemoryMap],
+    reservations: Sequence[MapEntry],
     source: str,
     phys_bits: int | None,
     strict: bool,

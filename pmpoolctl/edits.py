@@ -31,9 +31,7 @@ def editable_ranges(pool: Pool) -> RangeArray:
     for problem in pool.problems:
         if problem.severity is Severity.ERROR:
             raise EditError(f"pool {pool.path} is not valid, refusing to edit it: {problem.message} ({problem.rule})")
-    if pool.canonical:
-        return pool.ranges
-    return RangeArray.from_ranges(RangeSet(pool.ranges))  # touching ranges (a warning) merge
+    return pool.canonical_ranges()  # touching ranges (a warning) merge
 
 
 def plan_add(current: RangeArray, requested: list[Range], page_size: int, merge: bool) -> RangeArray:

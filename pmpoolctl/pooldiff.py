@@ -70,8 +70,7 @@ class PoolDiff:
 def _side(pool: Pool | None) -> PoolSide | None:
     if pool is None:
         return None
-    ranges = pool.ranges if pool.canonical else RangeArray.from_ranges(RangeSet(pool.ranges))
-    return PoolSide(ranges, pool.page_size, pool.compatible, len(pool.problems))
+    return PoolSide(pool.canonical_ranges(), pool.page_size, pool.compatible, len(pool.problems))
 
 
 def address_changes(old: RangeArray, new: RangeArray) -> tuple[list[Range], list[Range]]:

@@ -19,12 +19,11 @@ from itertools import islice
 from operator import add, lt
 from typing import overload
 
+from pmpoolctl.blob import Buffer
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges import Range, RangeSet
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
-
-Buffer = bytes | memoryview
 
 # For k = 1..7: the bytes whose low k bits are zero, deleted by `translate` to find the others.
 _ZERO_VALUE = bytes(8)

@@ -20,7 +20,7 @@ from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
-    from pmpoolctl.kho import KhoState
+    from pmpoolctl.kho import KhoState, SubTree
     from pmpoolctl.memmap import MapEntry, MemoryMap
     from pmpoolctl.pooldiff import PoolDiff, PoolSide
     from pmpoolctl.validate import Report
@@ -401,6 +401,20 @@ def render_diff(console: Console, diff: PoolDiff, old_source: str, new_source: s
 KHO_SCHEMA = "pmpoolctl.kho/v1"
 
 
+def _subtree_json(tree: SubTree) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": tree.name,
+        "address": tree.address,
+        "compatible": tree.compatible,
+        "file": tree.file,
+    }
+    if tree.reserve_mem is not None:  # memblock's, when its sub-FDT was found
+        document["reserve_mem"] = [
+            {"name": r.name, "start": r.start, "size": r.size, "end": r.start + r.size} for r in tree.reserve_mem
+        ]
+    return document
+
+
 def kho_json(state: KhoState) -> dict[str, Any]:
     """The `kho dump --json` document (schema pmpoolctl.kho/v1)."""
     return {
@@ -410,25 +424,7 @@ def kho_json(state: KhoState) -> dict[str, Any]:
         "compatible": state.compatible,
         "known": state.known,
         "preserved_memory_map": state.preserved_memory_map,
-        "subtrees": [
-            {
-                "name": tree.name,
-                "address": tree.address,
-                "compatible": tree.compatible,
-                "file": tree.file,
-                **(
-                    {}
-                    if tree.reserve_mem is None
-                    else {
-                        "reserve_mem": [
-                            {"name": r.name, "start": r.start, "size": r.size, "end": r.start + r.size}
-                            for r in tree.reserve_mem
-                        ]
-                    }
-                ),
-            }
-            for tree in state.subtrees
-        ],
+        "subtrees": [_subtree_json(tree) for tree in state.subtrees],
     }
 
 

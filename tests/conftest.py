@@ -23,6 +23,7 @@ if os.environ.get("CI"):
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 QEMU_TREES = ("qemu-virt-arm64.dtb", "qemu-pseries.dtb", "qemu-virt-riscv64.dtb")
 
 
@@ -37,6 +38,24 @@ def run_cli(args: Sequence[str], stdin: bytes | str | None = None) -> Run:
     """Run pmpoolctl in-process as a user would; stdout and stderr apart."""
     result = CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1"})
     return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def check_golden(name: str, actual: str) -> None:
+    """`actual` is tests/golden/NAME; PMPOOLCTL_UPDATE_GOLDEN=1 rewrites the file (review the diff)."""
+    path = GOLDEN / name
+    if os.environ.get("PMPOOLCTL_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(actual)
+    assert path.exists(), f"no golden file {path}; run with PMPOOLCTL_UPDATE_GOLDEN=1 to create it"
+    assert actual == path.read_text()
+
+
+@pytest.fixture
+def pool_blob(tmp_path: Path) -> Path:
+    """A copy of examples/pool.dtb: 2 MiB at 4 GiB and 1 GiB at 5 GiB, one /memreserve/."""
+    target = tmp_path / "pool.dtb"
+    shutil.copy(EXAMPLES / "pool.dtb", target)
+    return target
 
 
 def assert_input_error(run: Run, *needles: str) -> None:

@@ -16,27 +16,9 @@ from pathlib import Path
 import pytest
 
 from pmpoolctl import __version__
-from tests.conftest import DATA, GOLDEN, Run, assert_input_error, run_cli
+from tests.conftest import DATA, EXAMPLES, Run, assert_input_error, check_golden, run_cli
 
 REPO = Path(__file__).parent.parent
-EXAMPLES = REPO / "examples"
-
-
-def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("PMPOOLCTL_UPDATE_GOLDEN"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(actual)
-    assert path.exists(), f"no golden file {path}; run with PMPOOLCTL_UPDATE_GOLDEN=1 to create it"
-    assert actual == path.read_text()
-
-
-@pytest.fixture
-def pool_blob(tmp_path: Path) -> Path:
-    """A copy of examples/pool.dtb: 2 MiB at 4 GiB and 1 GiB at 5 GiB, one /memreserve/."""
-    target = tmp_path / "pool.dtb"
-    shutil.copy(EXAMPLES / "pool.dtb", target)
-    return target
 
 
 def ok(run: Run) -> Run:

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from pmpoolctl.pooldiff import address_changes
 from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range
-from tests.conftest import assert_input_error, run_cli
-from tests.test_cli import check_golden
+from tests.conftest import assert_input_error, check_golden, run_cli
 
 PAGE = 0x1000
 

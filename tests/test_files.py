@@ -18,13 +18,6 @@ from tests.conftest import assert_input_error, run_cli
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-@pytest.fixture
-def blob(tmp_path: Path) -> Path:
-    target = tmp_path / "pool.dtb"
-    shutil.copy(EXAMPLES / "pool.dtb", target)
-    return target
-
-
 def test_created_file_follows_umask(tmp_path: Path) -> None:
     old = os.umask(0o027)
     try:
@@ -34,27 +27,27 @@ def test_created_file_follows_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "new.dtb").stat().st_mode) == 0o640
 
 
-def test_no_temp_files_left_and_stale_ones_removed(blob: Path) -> None:
-    stale = blob.parent / f".{blob.name}.abc123_x.pmpoolctl-tmp"
+def test_no_temp_files_left_and_stale_ones_removed(pool_blob: Path) -> None:
+    stale = pool_blob.parent / f".{pool_blob.name}.abc123_x.pmpoolctl-tmp"
     stale.write_bytes(b"left by a killed edit")
-    assert run_cli(["add-range", str(blob), "8G", "4K"]).exit_code == 0
-    leftovers = sorted(p.name for p in blob.parent.iterdir())
-    assert leftovers == [f".{blob.name}.lock", blob.name]
+    assert run_cli(["add-range", str(pool_blob), "8G", "4K"]).exit_code == 0
+    leftovers = sorted(p.name for p in pool_blob.parent.iterdir())
+    assert leftovers == [f".{pool_blob.name}.lock", pool_blob.name]
 
 
-def test_dry_run_and_refused_edit_leave_file_untouched(blob: Path) -> None:
-    before = blob.read_bytes()
-    mtime = blob.stat().st_mtime_ns
-    assert run_cli(["add-range", str(blob), "8G", "4K", "--dry-run"]).exit_code == 0
-    assert run_cli(["add-range", str(blob), "4G", "4K"]).exit_code == 3  # overlaps
-    assert blob.read_bytes() == before and blob.stat().st_mtime_ns == mtime
+def test_dry_run_and_refused_edit_leave_file_untouched(pool_blob: Path) -> None:
+    before = pool_blob.read_bytes()
+    mtime = pool_blob.stat().st_mtime_ns
+    assert run_cli(["add-range", str(pool_blob), "8G", "4K", "--dry-run"]).exit_code == 0
+    assert run_cli(["add-range", str(pool_blob), "4G", "4K"]).exit_code == 3  # overlaps
+    assert pool_blob.read_bytes() == before and pool_blob.stat().st_mtime_ns == mtime
 
 
-def test_edit_that_changes_nothing_does_not_rewrite(blob: Path) -> None:
-    mtime = blob.stat().st_mtime_ns
-    inode = blob.stat().st_ino
-    assert run_cli(["add-range", str(blob), "4G", "4K", "--merge"]).exit_code == 0
-    assert (blob.stat().st_mtime_ns, blob.stat().st_ino) == (mtime, inode)
+def test_edit_that_changes_nothing_does_not_rewrite(pool_blob: Path) -> None:
+    mtime = pool_blob.stat().st_mtime_ns
+    inode = pool_blob.stat().st_ino
+    assert run_cli(["add-range", str(pool_blob), "4G", "4K", "--merge"]).exit_code == 0
+    assert (pool_blob.stat().st_mtime_ns, pool_blob.stat().st_ino) == (mtime, inode)
 
 
 def test_write_error_leaves_target_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

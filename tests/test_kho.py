@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_input_error, run_cli
-from tests.test_cli import check_golden
+from tests.conftest import assert_input_error, check_golden, run_cli
 
 REPO = Path(__file__).parent.parent
 EXAMPLE = REPO / "examples" / "kho" / "out"
