@@ -8,7 +8,7 @@ so `dump` can show a broken pool, `validate` can report it, and an edit can refu
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pmpoolctl.blob import Buffer, Pieces, Value
@@ -22,6 +22,7 @@ COMPATIBLE = "pmpool-v1"
 DEFAULT_POOL = "default_pmpool"
 DEFAULT_PAGE_SIZE = 4096
 MIN_PAGE_SIZE = 4096
+MAX_PAGE_SIZE = 1 << 31  # page-size is a u32: its largest power of two
 
 PROP_COMPATIBLE = "compatible"
 PROP_PAGE_SIZE = "page-size"
@@ -152,24 +153,57 @@ def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]
             )
         if r.end > U64_LIMIT:
             findings.append(Finding("range-overflow", Severity.ERROR, f"range at {r.base:#x} ends past 2^64", r))
-    for prev, cur in itertools.pairwise(ranges):
-        if cur.base < prev.base:
-            findings.append(
-                Finding("ranges-unsorted", Severity.ERROR, f"range {cur} comes after {prev}, which starts higher", cur)
-            )
+    # Each order rule is a list of (range, the range it clashes with); findings are made for the
+    # first few only (a reversed pool of 200,000 ranges has 199,999 pairs).
+    unsorted = [(cur, prev) for prev, cur in itertools.pairwise(ranges) if cur.base < prev.base]
+    findings.extend(_summarised(unsorted, _unsorted, "come after a range that starts higher"))
     # Overlap and touching by base order: each range against the furthest end seen so far.
+    overlaps: list[tuple[Range, Range]] = []
+    touching: list[tuple[Range, Range]] = []
     furthest: Range | None = None
     for r in sorted((r for r in ranges if r.size), key=lambda r: r.base):
         if furthest is not None:
             if r.base < furthest.end:
-                findings.append(Finding("range-overlap", Severity.ERROR, f"range {r} overlaps {furthest}", r))
+                overlaps.append((r, furthest))
             elif r.base == furthest.end:
-                findings.append(
-                    Finding("ranges-not-coalesced", Severity.WARNING, f"range {r} touches {furthest}; merge them", r)
-                )
+                touching.append((r, furthest))
         if furthest is None or r.end > furthest.end:
             furthest = r
+    findings.extend(_summarised(overlaps, _overlap, "overlap a range before them"))
+    findings.extend(_summarised(touching, _touching, "touch the range before them"))
     return findings
+
+
+def _unsorted(r: Range, before: Range) -> Finding:
+    return Finding("ranges-unsorted", Severity.ERROR, f"range {r} comes after {before}, which starts higher", r)
+
+
+def _overlap(r: Range, before: Range) -> Finding:
+    return Finding("range-overlap", Severity.ERROR, f"range {r} overlaps {before}", r)
+
+
+def _touching(r: Range, before: Range) -> Finding:
+    return Finding("ranges-not-coalesced", Severity.WARNING, f"range {r} touches {before}; merge them", r)
+
+
+ORDER_FINDINGS_SHOWN = 5  # of each order rule; the rest are one finding with their count
+
+
+def _summarised(
+    pairs: list[tuple[Range, Range]], finding: Callable[[Range, Range], Finding], what: str
+) -> list[Finding]:
+    """Findings for the first few pairs of an order rule, then one that counts the rest.
+
+    A reversed pool is one fault, not 199,999 lines to read; the count is kept
+    (`Finding.count`, JSON `count`) and the first of the rest is named.
+    """
+    if len(pairs) <= ORDER_FINDINGS_SHOWN + 1:
+        return [finding(*pair) for pair in pairs]
+    shown = [finding(*pair) for pair in pairs[:ORDER_FINDINGS_SHOWN]]
+    rest = len(pairs) - ORDER_FINDINGS_SHOWN
+    first = finding(*pairs[ORDER_FINDINGS_SHOWN])
+    message = f"{rest} more ranges {what} ({len(pairs)} in all), the first of them {first.range}"
+    return [*shown, Finding(first.rule, first.severity, message, count=rest)]
 
 
 def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Value]]:

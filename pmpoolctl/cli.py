@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from pmpoolctl import __version__
-from pmpoolctl.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MIN_PAGE_SIZE, valid_pool_name
+from pmpoolctl import exitcodes as exit_code
+from pmpoolctl.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MAX_PAGE_SIZE, MIN_PAGE_SIZE, valid_pool_name
 from pmpoolctl.blob import Blob, build_minimal_blob, parse_blob
-from pmpoolctl.errors import EditError, InputError, NumberError, PmpoolError
+from pmpoolctl.errors import EditError, InputError, NumberError, OutputError, PmpoolError
 from pmpoolctl.files import (
     STDIN,
     decode_text,
@@ -39,11 +43,11 @@ if TYPE_CHECKING:  # annotations only: each command imports what it runs when it
     from pmpoolctl.memmap import MapEntry, MemoryMap
     from pmpoolctl.rangearray import RangeArray
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_INPUT = 3
-EXIT_INTERNAL = 70
+EXIT_OK = exit_code.OK
+EXIT_FINDINGS = exit_code.FINDINGS
+EXIT_USAGE = exit_code.USAGE
+EXIT_INPUT = exit_code.INPUT
+EXIT_INTERNAL = exit_code.INTERNAL
 
 
 class NumberType(click.ParamType):  # type: ignore[type-arg]
@@ -67,13 +71,16 @@ PATH = click.Path(readable=False)  # readable=True would check, and refuse with 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not valid_pool_name(value):
-        raise click.BadParameter(f"'{value}' is not a node name (letters, digits and ,._+- only, no unit address)")
+        shown = display_name(value)
+        raise click.BadParameter(f"'{shown}' is not a node name (letters, digits and ,._+- only, no unit address)")
     return value
 
 
 def _page_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    if value < MIN_PAGE_SIZE or value & (value - 1):
-        raise click.BadParameter(f"{value} is not a power of two of at least {MIN_PAGE_SIZE}")
+    if not MIN_PAGE_SIZE <= value <= MAX_PAGE_SIZE or value & (value - 1):
+        raise click.BadParameter(
+            f"{value} is not a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE:#x} (page-size is a u32)"
+        )
     return value
 
 
@@ -87,14 +94,52 @@ pool_option = click.option(
     help="The pool node, a child of the root.",
 )
 
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class JUnitRequest:
+    """`--junit FILE`: the report that must say how this run ended, whatever ended it."""
+
+    path: str
+    command: str
+    subject: str | None = None  # the blob or KHO state checked, once the command knows it
+
 
 @dataclass
 class Settings:
-    """Options of the whole run; --quiet and --no-color may also follow the command's name."""
+    """One run's state: the global options, and what the exit code must honour.
+
+    `verdict` is the answer of validate or diff once it is known: a report that is
+    then lost (a closed pipe, a full disk) does not change it. `committed` is the
+    file an edit wrote: from then on the run has succeeded, whatever happens to its
+    summary line. `junit` is replaced by an error report when the run fails.
+    """
 
     debug: bool = False
     no_color: bool = False
     quiet: bool = False
+    verdict: int | None = None
+    committed: str | None = None
+    junit: JUnitRequest | None = None
+    saved_handlers: list[tuple[int, Any]] = field(default_factory=list)
+    deferred_signal: int | None = None
+
+    def defer_signals(self) -> None:
+        """From now on SIGINT, SIGTERM and SIGHUP wait: the edit is being committed."""
+        for signum in _DEFERRED_SIGNALS:
+            try:
+                self.saved_handlers.append((signum, signal.signal(signum, self._defer)))
+            except ValueError:  # not the main thread: there is nothing to defer
+                return
+
+    def _defer(self, signum: int, frame: FrameType | None) -> None:
+        self.deferred_signal = signum
+
+    def restore_signals(self) -> None:
+        while self.saved_handlers:
+            signum, handler = self.saved_handlers.pop()
+            signal.signal(signum, handler)
 
 
 class PmpoolGroup(click.Group):
@@ -104,49 +149,124 @@ class PmpoolGroup(click.Group):
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
     ) -> NoReturn:
         argv = list(sys.argv[1:] if args is None else args)
-        debug = False
         # `eval "$(_PMPOOLCTL_COMPLETE=bash_source pmpoolctl)"` and friends: click answers and exits.
         self._main_shell_completion(extra, prog_name or "pmpoolctl")
+        settings = Settings()
         try:
-            with self.make_context(prog_name or "pmpoolctl", argv, **extra) as ctx:
-                debug = bool(ctx.params.get("debug"))
-                code = self.invoke(ctx)
-            sys.exit(code if isinstance(code, int) else EXIT_OK)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
+            code = self._run(settings, prog_name or "pmpoolctl", argv, extra)
+        finally:
+            # Called in-process (a test, a script: args given), the caller's handlers come back.
+            # A real run keeps signals deferred after a commit until the process is gone.
+            if args is not None:
+                settings.restore_signals()
+        sys.exit(code)
+
+    def _run(self, settings: Settings, prog_name: str, argv: list[str], extra: dict[str, Any]) -> int:
+        """The exit code of one run: the command's, or the one its failure maps to (cli.md)."""
+        try:
+            try:
+                with self.make_context(prog_name, argv, obj=settings, **extra) as ctx:
+                    code = self.invoke(ctx)
+            except click.exceptions.Exit as exc:  # --help, --version
+                code = exc.exit_code
+            _flush_stdout()
+            return code if isinstance(code, int) else EXIT_OK
+        except (OutputError, BrokenPipeError) as exc:
+            return _output_lost(settings, exc)
         except click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx is not None else "pmpoolctl"
-            _fail(f"{exc.format_message()} (see '{command} --help')", EXIT_USAGE)
+            command = exc.ctx.command_path if exc.ctx is not None else prog_name
+            return _failed(settings, f"{exc.format_message()} (see '{command} --help')", EXIT_USAGE)
         except click.exceptions.Abort:
-            _fail("aborted", EXIT_INPUT)
+            return _failed(settings, "aborted", EXIT_INPUT)
         except PmpoolError as exc:
-            if debug:
-                import traceback
-
-                traceback.print_exc()
-            _fail(str(exc), exc.exit_code)
-        except BrokenPipeError:
-            # The reader went away (`pmpoolctl dump … | head`): not an error of ours.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(EXIT_OK)
+            _traceback(settings)
+            return _failed(settings, str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            return _failed(settings, "interrupted", exit_code.INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
-            if debug:
-                import traceback
-
-                traceback.print_exc()
-            _fail(
+            _traceback(settings)
+            return _failed(
+                settings,
                 f"internal error: {type(exc).__name__}: {exc} (a bug in pmpoolctl {__version__}; "
                 "rerun with --debug for the traceback)",
                 EXIT_INTERNAL,
             )
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+def _traceback(settings: Settings) -> None:
+    if settings.debug:
+        import traceback
+
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a closed or full stderr loses it, but never changes the exit code."""
+    with contextlib.suppress(Exception):
+        stream = sys.stderr
+        if stream is not None:
+            stream.write(line.replace("\n", " ").replace("\r", " ") + "\n")
+            stream.flush()
+
+
+def _flush_stdout() -> None:
+    stream = sys.stdout
+    if stream is not None:
+        stream.flush()
+
+
+def _failed(settings: Settings, message: str, code: int) -> int:
+    """The exit code of a run that failed with `message`, which is said on stderr.
+
+    A run whose edit was committed has succeeded: what failed after it (printing the
+    summary, a bug in it) is a warning, and the exit code is 0. Any other failure
+    replaces the --junit report with one that records it, so no earlier PASS survives.
+    """
+    if settings.committed is not None:
+        _say(f"warning: {message} (after writing {display_name(settings.committed)}: the edit was made)")
+        return EXIT_OK
+    if settings.junit is not None:
+        problem = _write_junit_error(settings.junit, message, code)
+        if problem is not None:
+            message += f"; and the --junit report could not be written: {problem}"
+    _say(f"error: {message}")
+    return code
+
+
+def _output_lost(settings: Settings, exc: OSError) -> int:
+    """The exit code when standard output failed: the verdict if there was one, never a pass.
+
+    A closed pipe (EPIPE) is what `| head` does: no message, and a passing run ends as a
+    C tool killed by SIGPIPE would (141). Any other failure (a full disk, a closed
+    stdout) is said on stderr; it is exit 3 unless the verdict was already a refusal.
+    """
+    closed_pipe = exc.errno == errno.EPIPE
+    reason = f"standard output: cannot write: {exc.strerror or exc}"
+    if settings.committed is not None:
+        if not closed_pipe:
+            _say(f"warning: {reason} (after writing {display_name(settings.committed)}: the edit was made)")
+        return EXIT_OK
+    if settings.verdict is not None and settings.verdict != EXIT_OK:
+        if not closed_pipe:
+            _say(f"error: {reason}")
+        return settings.verdict
+    if closed_pipe:
+        if settings.junit is not None:
+            _write_junit_error(settings.junit, "standard output was closed before the run's output was written", 141)
+        return exit_code.BROKEN_PIPE
+    return _failed(settings, reason, EXIT_INPUT)
+
+
+def _write_junit_error(request: JUnitRequest, message: str, code: int) -> str | None:
+    """Replace the --junit report with one that records this failure; what went wrong, if that failed."""
+    from pmpoolctl.report import junit_error_xml
+
+    try:
+        write_atomic(resolve_target(request.path), junit_error_xml(request.command, request.subject, message, code))
+    except PmpoolError as exc:
+        return str(exc)
+    return None
 
 
 def _print_json(document: Any) -> None:
@@ -308,6 +428,7 @@ def create(
     from pmpoolctl.poolfile import with_new_pool
     from pmpoolctl.rangearray import RangeArray
 
+    to_stdout = _blob_to_stdout(ctx, out)
     pool_ranges = plan_add(RangeArray(), [Range(b, s) for b, s in ranges], page_size, merge=False)
     if from_blob is not None:
         base = load_blob(from_blob)
@@ -315,13 +436,18 @@ def create(
         cells = (2).to_bytes(4, "big")
         base = parse_blob(build_minimal_blob([("#address-cells", cells), ("#size-cells", cells)]), "<new blob>")
     data = with_new_pool(base, pool_name, pool_ranges, page_size)
-    parse_blob(data, out)  # what we write must read back
+    parse_blob(data, display_name(out))  # what we write must read back
+    if to_stdout:
+        _write_blob_to_stdout(data)
+        return EXIT_OK
     target = resolve_target(out)
     with locked(target):
         if os.path.lexists(out) and not force:
-            raise InputError(f"{out}: exists; use --force to overwrite it")
-        write_atomic(target, data)
-    _console(ctx).print(f"{out}: created with pool /{pool_name}: {len(pool_ranges)} ranges, page size {page_size}")
+            raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
+        _commit(ctx, target, data)
+    _console(ctx).print(
+        f"{display_name(out)}: created with pool /{pool_name}: {len(pool_ranges)} ranges, page size {page_size}"
+    )
     return EXIT_OK
 
 
@@ -387,10 +513,14 @@ def _edit(
     from pmpoolctl.poolfile import require_pool, with_ranges
 
     if blob_path == STDIN and out is None and not dry_run:
-        raise click.UsageError("editing standard input needs -o OUT")
+        raise click.UsageError("editing standard input needs -o OUT (-o - writes the result to standard output)")
+    to_stdout = out is not None and not dry_run and _blob_to_stdout(ctx, out)
+    if blob_path == STDIN and requested_args[2] == STDIN:
+        raise click.UsageError("BLOB and --from cannot both be - (standard input)")
     requested = _requested_ranges(ctx, *requested_args)
-    target = resolve_target(out if out is not None else blob_path)
-    with contextlib.nullcontext() if dry_run else locked(target):  # a dry run reads, so it needs no lock
+    target = "-" if to_stdout else resolve_target(out if out is not None else blob_path)
+    # A dry run, or a result for stdout, only reads: it needs no lock.
+    with contextlib.nullcontext() if dry_run or to_stdout else locked(target):
         blob = load_blob(blob_path)
         pool = require_pool(blob, pool_name)
         try:
@@ -407,10 +537,40 @@ def _edit(
             # Free the old blob and the arrays (32 MB at 1M ranges) before the write needs
             # as much page cache: reused pages are cheaper than new ones, and peak RSS is lower.
             del blob, pool, after
-            parse_blob(data, target)  # what we write must read back
-            write_atomic(target, data)
-    render_change(_console(ctx), out or source, pool_path, change, page_size, dry_run=dry_run)
+            parse_blob(data, display_name(target))  # what we write must read back
+            if to_stdout:
+                _write_blob_to_stdout(data)
+                return EXIT_OK
+            _commit(ctx, target, data)
+    shown = source if out is None else display_name(out)
+    render_change(_console(ctx), shown, pool_path, change, page_size, dry_run=dry_run)
     return EXIT_OK
+
+
+def _blob_to_stdout(ctx: click.Context, out: str) -> bool:
+    """Whether OUT is - (the blob goes to standard output); refuse a terminal or --quiet for it."""
+    if out != STDIN:
+        return False
+    if _settings(ctx).quiet:
+        raise click.UsageError("-o - writes the blob to standard output, which --quiet silences")
+    if sys.stdout is None or sys.stdout.isatty():
+        raise click.UsageError(
+            "refusing to write a binary blob to a terminal: redirect standard output, or give a file"
+        )
+    return True
+
+
+def _write_blob_to_stdout(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _commit(ctx: click.Context, target: str, data: bytes) -> None:
+    """Write the edit: atomically, and from the rename on the run has succeeded (cli.md)."""
+    settings = _settings(ctx)
+    write_atomic(target, data, before_replace=settings.defer_signals)
+    settings.committed = target
 
 
 # The arguments and options both edit commands share.
@@ -607,8 +767,37 @@ verdict_options = _options(
     click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."),
     click.option("--strict", is_flag=True, help="Warnings fail the run too."),
     click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1)."),
-    click.option("--junit", "junit_path", metavar="FILE", type=PATH, help="Also write a JUnit XML report to FILE."),
+    click.option(
+        "--junit",
+        "junit_path",
+        metavar="FILE",
+        type=PATH,
+        is_eager=True,  # known before any other option can fail, so a usage error replaces FILE too
+        callback=lambda ctx, param, value: _remember_junit(ctx, value),
+        help="Also write a JUnit XML report to FILE (an error report when the check cannot run).",
+    ),
 )
+
+
+def _remember_junit(ctx: click.Context, path: str | None) -> str | None:
+    if path is not None:
+        _settings(ctx).junit = JUnitRequest(path, ctx.command_path)
+    return path
+
+
+def _begin_junit(ctx: click.Context, subject: str) -> None:
+    """Before the check: FILE says the run did not finish, until the run's own report replaces it.
+
+    So a run that is killed, or fails in any way, never leaves an older passing report behind.
+    """
+    request = _settings(ctx).junit
+    if request is None:
+        return
+    from pmpoolctl.report import junit_error_xml
+
+    request.subject = subject
+    message = f"{request.command} did not finish (it was killed, or is still running)"
+    write_atomic(resolve_target(request.path), junit_error_xml(request.command, subject, message, None))
 
 
 @cli.command("validate")
@@ -645,6 +834,7 @@ def validate_command(
     from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
     from pmpoolctl.poolfile import require_pool
 
+    _begin_junit(ctx, display_name(blob_path))
     blob = load_blob(blob_path)
     pool = require_pool(blob, pool_name)
     # Without a map given, the blob's own memory nodes; its reservations are checked in any case.
@@ -685,6 +875,7 @@ def _validate_and_report(
     with progress(console, f"checking {len(pool.ranges)} ranges", work) as advance:
         result = validate(pool, maps, reservations, phys_bits, advance)
     ok = result.errors == 0 and not (strict and result.warnings)
+    _settings(ctx).verdict = EXIT_OK if ok else EXIT_FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
         write_atomic(resolve_target(junit_path), report.junit_xml(result, source, strict))
     if as_json:
@@ -789,24 +980,28 @@ def kho_validate(
       pmpoolctl kho validate /sys/kernel/debug/kho/out --live --junit kho.xml
       pmpoolctl kho validate kho-out --memmap iomem.txt --json
     """
-    from pmpoolctl.kho import KNOWN_COMPATIBLES, as_pool, load_kho
+    from pmpoolctl.kho import KNOWN_COMPATIBLES, as_pool, load_kho, require_complete
 
+    if not memmaps and not live:
+        raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
+    source = display_name(path)
+    _begin_junit(ctx, source)
     state = load_kho(path, byte_order)
     if not state.known:
         known = ", ".join(KNOWN_COMPATIBLES)
         raise InputError(
-            f"{state.root_file}: root compatible {state.compatible or '(none)'!r} is not one this pmpoolctl knows "
-            f"({known}); the next kernel may not understand it either"
+            f"{display_name(state.root_file)}: root compatible {state.compatible or '(none)'!r} is not one this "
+            f"pmpoolctl knows ({known}); the next kernel may not understand it either"
         )
+    require_complete(state)
     maps = _memory_maps(memmaps, memmap_format, live)
-    if not maps:
-        raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
-    source = display_name(path)
     return _validate_and_report(
         ctx, as_pool(state, page_size), maps, [], source, phys_bits, strict, as_json, junit_path
     )
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli.main(prog_name="pmpoolctl")
+    """The command, as the console script and `python -m pmpoolctl` run it (see `pmpoolctl.__main__`)."""
+    from pmpoolctl.__main__ import main as entry
+
+    entry()

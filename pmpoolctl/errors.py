@@ -40,6 +40,14 @@ class WriteError(InputError):
     """A file that cannot be written or locked."""
 
 
+class OutputError(OSError):
+    """A write to standard output failed: a closed pipe (EPIPE), a full disk, a closed stdout.
+
+    An OSError, so that the io stack passes it on unchanged; the CLI keeps the run's
+    verdict when only its report was lost (cli.md: the exit code is the verdict).
+    """
+
+
 class NumberError(ValueError):
     """A number argument that is not a valid 64-bit memparse value.
 

@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import BinaryIO
 
@@ -28,7 +28,30 @@ _TEMP_SUFFIX = ".pmpoolctl-tmp"
 
 
 def display_name(path: str) -> str:
-    return "<stdin>" if path == STDIN else path
+    """`path` as messages and reports show it: `<stdin>` for -, and one printable line.
+
+    A name that is not UTF-8 (its bytes arrive as surrogates) shows its bytes as \\xNN;
+    control characters are escaped too, so a name can neither split an `error:` line
+    nor reach a terminal raw.
+    """
+    if path == STDIN:
+        return "<stdin>"
+    if path.isprintable():
+        return path
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def standard_input() -> BinaryIO:
+    """Standard input's bytes; an InputError when the process was started with it closed."""
+    if sys.stdin is None:
+        raise InputError("<stdin>: standard input is closed (nothing to read for -)")
+    return sys.stdin.buffer
 
 
 def read_blob_bytes(path: str) -> bytes:
@@ -39,9 +62,9 @@ def read_blob_bytes(path: str) -> bytes:
     """
     try:
         if path == STDIN:
-            return _read_fdt_prefix(sys.stdin.buffer)
+            return _read_fdt_prefix(standard_input())
         if os.path.isdir(path):
-            raise InputError(f"{path}: is a directory, not a blob")
+            raise InputError(f"{display_name(path)}: is a directory, not a blob")
         with open(path, "rb") as stream:
             return _read_fdt_prefix(stream)
     except OSError as exc:
@@ -68,7 +91,7 @@ def read_input(path: str, limit: int | None = None) -> bytes:
     limit = MAX_TEXT_BYTES if limit is None else limit
     try:
         if path == STDIN:
-            raw = sys.stdin.buffer.read(limit + 1)
+            raw = standard_input().read(limit + 1)
         else:
             with open(path, "rb") as stream:
                 raw = stream.read(limit + 1)
@@ -108,7 +131,9 @@ def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise WriteError(f"{target}: cannot create lock file {lock_path}: {exc.strerror}") from exc
+        raise WriteError(
+            f"{display_name(target)}: cannot create lock file {display_name(lock_path)}: {exc.strerror}"
+        ) from exc
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -117,10 +142,13 @@ def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise WriteError(f"{target}: cannot lock {lock_path}: {exc.strerror}") from exc
+                    raise WriteError(
+                        f"{display_name(target)}: cannot lock {display_name(lock_path)}: {exc.strerror}"
+                    ) from exc
                 if time.monotonic() >= deadline:
                     raise WriteError(
-                        f"{target}: still locked by another edit after {timeout:.0f} s ({lock_path})"
+                        f"{display_name(target)}: still locked by another edit after {timeout:.0f} s "
+                        f"({display_name(lock_path)})"
                     ) from exc
                 time.sleep(0.01)
         _remove_stale_temp_files(directory or ".", base)
@@ -157,16 +185,22 @@ def resolve_target(path: str) -> str:
     except FileNotFoundError:
         return target
     except OSError as exc:
-        raise WriteError(f"{path}: cannot write: {exc.strerror}") from exc
+        raise WriteError(f"{display_name(path)}: cannot write: {exc.strerror}") from exc
     if stat.S_ISDIR(mode):
-        raise WriteError(f"{path}: is a directory, not a blob")
+        raise WriteError(f"{display_name(path)}: is a directory, not a blob")
     if not stat.S_ISREG(mode):
-        raise WriteError(f"{path}: is not a regular file; edits write only regular files")
+        raise WriteError(f"{display_name(path)}: is not a regular file; edits write only regular files")
     return target
 
 
-def write_atomic(target: str, data: bytes) -> None:
-    """Replace `target` with `data` atomically, keeping its mode and owner. Call under `locked`."""
+def write_atomic(target: str, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
+    """Replace `target` with `data` atomically, keeping its mode and owner. Call under `locked`.
+
+    `before_replace` runs once the new file is complete and synced, right before the
+    rename that commits it: the CLI defers signals there, so that an edit it reports
+    as interrupted has not happened. On any failure before the rename (an OSError, a
+    KeyboardInterrupt) the temp file is removed and `target` is as it was.
+    """
     directory, base = os.path.split(target)
     directory = directory or "."
     try:
@@ -174,15 +208,15 @@ def write_atomic(target: str, data: bytes) -> None:
     except FileNotFoundError:
         existing = None
     except OSError as exc:
-        raise WriteError(f"{target}: cannot write: {exc.strerror}") from exc
+        raise WriteError(f"{display_name(target)}: cannot write: {exc.strerror}") from exc
     if existing is not None and not os.path.isfile(target):
-        raise WriteError(f"{target}: is not a regular file")
+        raise WriteError(f"{display_name(target)}: is not a regular file")
     import tempfile
 
     try:
         fd, temp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=_TEMP_SUFFIX, dir=directory)
     except OSError as exc:
-        raise WriteError(f"{target}: cannot write in {directory}: {exc.strerror}") from exc
+        raise WriteError(f"{display_name(target)}: cannot write in {display_name(directory)}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
@@ -196,11 +230,15 @@ def write_atomic(target: str, data: bytes) -> None:
             else:
                 os.fchmod(stream.fileno(), 0o666 & ~_umask())
             os.fsync(stream.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(temp_path, target)
-    except OSError as exc:
+    except BaseException as exc:
         with suppress(OSError):
             os.unlink(temp_path)
-        raise WriteError(f"{target}: cannot write: {exc.strerror or exc}") from exc
+        if isinstance(exc, OSError):
+            raise WriteError(f"{display_name(target)}: cannot write: {exc.strerror or exc}") from exc
+        raise
     _fsync_directory(directory)
 
 

@@ -25,10 +25,23 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One broken rule: its id (cli.md's rule table), severity, the range it is about."""
+    """One broken rule: its id (cli.md's rule table), severity, the range it is about.
+
+    A range that several maps (or several entries of one map) refuse for the same rule
+    is one finding: `conflict` is the first of them, `also` the rest. A finding that
+    stands for many of the same fault (ranges out of order past the first few) has a
+    `count` above 1.
+    """
 
     rule: str
     severity: Severity
     message: str
     range: Range | None = None
     conflict: Conflict | None = None
+    also: tuple[Conflict, ...] = ()
+    count: int = 1
+
+    @property
+    def conflicts(self) -> tuple[Conflict, ...]:
+        """Every conflict, the first one first (none for a finding about the pool's own shape)."""
+        return () if self.conflict is None else (self.conflict, *self.also)

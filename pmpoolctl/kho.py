@@ -70,6 +70,7 @@ class KhoState:
     preserved_memory_map: int
     subtrees: list[SubTree]
     byte_order: str
+    sub_dir: str | None = None  # the sub_fdts/ directory read, if any
 
     @property
     def known(self) -> bool:
@@ -134,7 +135,9 @@ def load_kho(path: str, byte_order: str = "little") -> KhoState:
         root_file = os.path.join(path, ROOT_FILE)
         sub_dir = os.path.join(path, SUB_FDTS)
         if not os.path.isfile(root_file):
-            raise InputError(f"{path}: no root FDT '{ROOT_FILE}' in this directory (expected a kho/out layout)")
+            raise InputError(
+                f"{display_name(path)}: no root FDT '{ROOT_FILE}' in this directory (expected a kho/out layout)"
+            )
         if not os.path.isdir(sub_dir):
             sub_dir = None  # a root alone: users are listed by address, their sub-FDTs unread
     else:
@@ -154,11 +157,34 @@ def load_kho(path: str, byte_order: str = "little") -> KhoState:
         try:
             files = sorted(os.listdir(sub_dir))
         except OSError as exc:
-            raise InputError(f"{sub_dir}: cannot list: {exc.strerror}") from exc
+            raise InputError(f"{display_name(sub_dir)}: cannot list: {exc.strerror}") from exc
         for name in files:
             if name not in named and os.path.isfile(os.path.join(sub_dir, name)):
                 subtrees.append(_subtree(name, None, sub_dir, byte_order))
-    return KhoState(path, root_file, compatible, memory_map, subtrees, byte_order)
+    return KhoState(path, root_file, compatible, memory_map, subtrees, byte_order, sub_dir)
+
+
+def require_complete(state: KhoState) -> None:
+    """Refuse state whose root names a user whose sub-FDT was not read: checking it would check nothing.
+
+    What the root hands over but this copy lacks cannot be held to any rule, so a check
+    of it is never a pass (an InputError, exit 3).
+    """
+    missing = [tree for tree in state.subtrees if tree.address is not None and tree.file is None]
+    if not missing:
+        return
+    names = ", ".join(repr(tree.name) for tree in missing)
+    if state.sub_dir is None:
+        raise InputError(
+            f"{display_name(state.source)}: the root hands over {names}, whose sub-FDTs are not here: "
+            "give the whole kho/out directory (fdt and sub_fdts/), not the root FDT alone"
+        )
+    first = missing[0]
+    raise InputError(
+        f"{display_name(os.path.join(state.sub_dir, first.name))}: missing or not a file: the root hands over "
+        f"{first.name!r} (sub-FDT at {first.address:#x}), which cannot be checked without it"
+        + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "")
+    )
 
 
 def as_pool(state: KhoState, page_size: int) -> Pool:

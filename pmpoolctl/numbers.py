@@ -25,15 +25,26 @@ def parse_number(text: str) -> int:
     match = _NUMBER.match(stripped)
     if match is None:
         if stripped.startswith("-"):
-            raise NumberError(f"'{text}' is negative")
-        raise NumberError(f"'{text}' is not a number (use decimal, 0x hex, and K/M/G/T/P/E)")
+            raise NumberError(f"'{_shown(text)}' is negative")
+        raise NumberError(f"'{_shown(text)}' is not a number (use decimal, 0x hex, and K/M/G/T/P/E)")
     digits, suffix = match.groups()
     if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX":
-        raise NumberError(f"'{text}' has a leading zero (octal to the kernel); write decimal or 0x hex")
+        raise NumberError(f"'{_shown(text)}' has a leading zero (octal to the kernel); write decimal or 0x hex")
+    # Bounded before int(): a u64 has at most 16 hex or 20 decimal digits, and a longer
+    # string is refused whole (Python's int() refuses past 4300 digits with a ValueError).
+    significant = digits[2:].lstrip("0") if digits[:2] in ("0x", "0X") else digits
+    if len(significant) > (16 if digits[:2] in ("0x", "0X") else 20):
+        raise NumberError(f"'{_shown(text)}' does not fit in 64 bits")
     value = int(digits, 0) << _SUFFIX_SHIFT[suffix.lower()]
     if value > U64_MAX:
-        raise NumberError(f"'{text}' does not fit in 64 bits")
+        raise NumberError(f"'{_shown(text)}' does not fit in 64 bits")
     return value
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A number as typed, cut short for a message: a 5000-digit argument is not repeated whole."""
+    cut = text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    return cut if cut.isprintable() else cut.encode("unicode_escape").decode("ascii")  # one line, no controls
 
 
 def hex_address(value: int) -> str:

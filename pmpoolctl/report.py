@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
-from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, size_cells, write_table
+from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, write_table
 from pmpoolctl.console import Console
 from pmpoolctl.dts import format_value
-from pmpoolctl.findings import Finding, Severity
+from pmpoolctl.findings import Conflict, Finding, Severity
 from pmpoolctl.jsonout import INTEGER, JSON_TEXT, Lines, Records, json_strings
 from pmpoolctl.numbers import hex_address, human_size, plural
 from pmpoolctl.rangearray import RangeArray
@@ -28,11 +27,23 @@ if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
 DUMP_SCHEMA = "pmpoolctl.dump/v1"
 
 
-def _print_messages(console: Console, findings: Iterable[Finding]) -> None:
-    """`severity: message [rule]` lines, written in chunks (a broken pool can have a million)."""
-    lines = (f"{f.severity.value}: {f.message} [{f.rule}]\n" for f in findings)
-    while chunk := "".join(itertools.islice(lines, CHUNK_ROWS)):
-        console.file.write(chunk)
+def _finding_cells(findings: Sequence[Finding]) -> Callable[[Callable[[Finding], str]], Cells]:
+    def cells(formatter: Callable[[Finding], str]) -> Cells:  # per chunk: a report can hold a million
+        return lambda start, stop: map(formatter, findings[start:stop])
+
+    return cells
+
+
+def _print_problems(console: Console, problems: Sequence[Finding]) -> None:
+    """A pool's binding problems as a table (never `error:` lines, which read as the tool's own errors)."""
+    cells = _finding_cells(problems)
+    columns = [
+        Column("severity", cells(lambda f: f.severity.value)),
+        Column("rule", cells(attrgetter("rule"))),
+        Column("range", cells(lambda f: str(f.range) if f.range else "")),
+        Column("problem", cells(attrgetter("message"))),
+    ]
+    _print_table(console, columns, len(problems))
 
 
 def _print_table(console: Console, columns: list[Column], rows: int) -> None:
@@ -163,7 +174,11 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     else:
         console.print()
     console.print(f"Total: {len(pool.ranges)} ranges, {_bytes(pool.total_bytes)}, {pool.total_pages} pages")
-    _print_messages(console, pool.problems)
+    if pool.problems:
+        count = len(pool.problems)
+        console.print()
+        console.print(f"The pool breaks the binding: {count} {plural(count, 'problem', 'problems')}")
+        _print_problems(console, pool.problems)
 
 
 # --- validate and memmap ------------------------------------------------------
@@ -177,10 +192,16 @@ def finding_json(finding: Finding) -> dict[str, Any]:
     if finding.range is not None:
         document["range"] = range_json(finding.range)
     if finding.conflict is not None:
-        c = finding.conflict
-        document["conflict"] = {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
+        document["conflict"] = _conflict_json(finding.conflict)
+        document["conflicts"] = [_conflict_json(c) for c in finding.conflicts]  # every map and entry, first first
+    if finding.count > 1:
+        document["count"] = finding.count  # a finding that stands for this many of the same fault
     document["message"] = finding.message
     return document
+
+
+def _conflict_json(c: Conflict) -> dict[str, Any]:
+    return {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
 
 
 def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
@@ -197,8 +218,19 @@ def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
 
 
 def _conflict_text(finding: Finding) -> str:
+    """The first conflict, or for a finding about the pool's own shape what is wrong with it."""
     c = finding.conflict
-    return "" if c is None else f"{c.type} [{c.start:#x}, {c.end:#x})"
+    return finding.message if c is None else f"{c.type} [{c.start:#x}, {c.end:#x})"
+
+
+SOURCES_SHOWN = 3
+
+
+def _sources_text(finding: Finding) -> str:
+    """Where every conflict was read: each map that refuses the range."""
+    sources = list(dict.fromkeys(c.source for c in finding.conflicts))
+    shown = ", ".join(sources[:SOURCES_SHOWN])
+    return shown + (f" (+{len(sources) - SOURCES_SHOWN} more)" if len(sources) > SOURCES_SHOWN else "")
 
 
 def render_validate(console: Console, report: Report, source: str, ok: bool) -> None:
@@ -206,20 +238,15 @@ def render_validate(console: Console, report: Report, source: str, ok: bool) -> 
     count = len(report.pool.ranges)
     console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
     if report.findings:
-        findings = report.findings
-
-        def cells(formatter: Callable[[Finding], str]) -> Cells:  # per chunk: a report can hold a million
-            return lambda start, stop: map(formatter, findings[start:stop])
-
+        cells = _finding_cells(report.findings)
         columns = [
             Column("severity", cells(lambda f: f.severity.value)),
             Column("rule", cells(attrgetter("rule"))),
             Column("range", cells(lambda f: str(f.range) if f.range else "")),
             Column("conflict", cells(_conflict_text)),
-            Column("source", cells(lambda f: f.conflict.source if f.conflict else "")),
+            Column("source", cells(_sources_text)),
         ]
-        _print_table(console, columns, len(findings))
-        _print_messages(console, (f for f in findings if f.conflict is None))  # the table has the others
+        _print_table(console, columns, len(report.findings))
     verdict = "OK" if ok else "FAIL"
     console.print(
         f"{verdict}: {report.errors} {plural(report.errors, 'error', 'errors')}, "
@@ -238,15 +265,16 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
     for finding in report.findings:
         by_rule.setdefault(finding.rule, []).append(finding)
     suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", name=f"pmpoolctl validate {source}", tests=str(len(by_rule)))
+    suite = ET.SubElement(suites, "testsuite", name=_xml_text(f"pmpoolctl validate {source}"), tests=str(len(by_rule)))
     failures = 0
     for rule, findings in by_rule.items():
         case = ET.SubElement(suite, "testcase", classname=f"pmpoolctl.validate.{report.pool.path}", name=rule)
         failing = [f for f in findings if f.severity is Severity.ERROR or strict]
-        text = "\n".join(f"{f.severity.value}: {f.message}" for f in findings)
+        text = _xml_text("\n".join(f"{f.severity.value}: {f.message}" for f in findings))
         if failing:
             failures += 1
-            failure = ET.SubElement(case, "failure", message=f"{len(findings)} finding(s): {findings[0].message}")
+            message = _xml_text(f"{len(findings)} finding(s): {findings[0].message}")
+            failure = ET.SubElement(case, "failure", message=message)
             failure.set("type", rule)
             failure.text = text
         elif findings:
@@ -254,6 +282,35 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
     suite.set("failures", str(failures))
     suite.set("errors", "0")
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+
+
+def junit_error_xml(command: str, subject: str | None, message: str, code: int | None) -> bytes:
+    """JUnit XML for a check that did not reach a verdict: one test case in error, never a pass.
+
+    `code` is the run's exit code, or None for the stand-in written while the check runs.
+    """
+    import xml.etree.ElementTree as ET
+
+    name = f"{command} {subject}" if subject is not None else command
+    suites = ET.Element("testsuites")
+    suite = ET.SubElement(suites, "testsuite", name=_xml_text(name), tests="1", failures="0", errors="1")
+    case = ET.SubElement(suite, "testcase", classname=_xml_text(command.replace(" ", ".")), name="run")
+    error = ET.SubElement(case, "error", message=_xml_text(message))
+    error.set("type", "did-not-finish" if code is None else f"exit-{code}")
+    error.text = _xml_text(message if code is None else f"exit {code}: {message}")
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: other characters (controls, lone surrogates) as \\xNN escapes."""
+    if all(_xml_char(c) for c in text):
+        return text
+    return "".join(c if _xml_char(c) else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" for c in text)
+
+
+def _xml_char(char: str) -> bool:
+    code = ord(char)
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000
 
 
 def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:

@@ -8,6 +8,7 @@ against thousands of entries costs a sort, not ranges x entries.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import itertools
 import operator
@@ -38,6 +39,8 @@ RULES = (
     "range-in-memreserve",
     "range-above-phys-limit",
 )
+
+HOLE = "hole"  # the type of a conflict that is no entry of the map: addresses it does not list
 
 _OVERLAP_RULES = {RESERVED: "range-in-reserved", KERNEL: "range-in-kernel", CRASHKERNEL: "range-in-crashkernel"}
 
@@ -105,10 +108,39 @@ def _first_overlapping(entries: list[MapEntry], starts: list[int], reach: list[i
     return None
 
 
-def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap) -> Iterator[Finding]:
-    ram = _ram_set(memory_map)
-    spans = list(ram.spans())
-    starts, ends = [s for s, _ in spans], [e for _, e in spans]
+@dataclass(frozen=True)
+class _Ram:
+    """A map's RAM as sorted, disjoint, non-touching spans, for bisection."""
+
+    starts: list[int]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, memory_map: MemoryMap) -> _Ram:
+        spans = list(_ram_set(memory_map).spans())
+        return cls([s for s, _ in spans], [e for _, e in spans])
+
+    def touches(self, start: int, end: int) -> bool:
+        """Whether any address of [start, end) is RAM."""
+        index = bisect.bisect_right(self.ends, start)
+        return index < len(self.starts) and self.starts[index] < end
+
+
+def _in_ram(pairs: Iterable[tuple[Range, MapEntry]], ram: _Ram) -> Iterator[tuple[Range, MapEntry]]:
+    """The pairs whose common part is (partly) RAM of the map.
+
+    A reserved entry that carves memory out of RAM (iomem's nested `reserved`, an ACPI
+    table inside RAM in a JSON map) is range-in-reserved; where the map has no RAM under
+    the entry, the range is simply not RAM there, and range-outside-ram says so: one
+    rule for one fault, not two.
+    """
+    for r, entry in pairs:
+        if ram.touches(max(r.base, entry.start), min(r.end, entry.end)):
+            yield r, entry
+
+
+def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap, ram: _Ram) -> Iterator[Finding]:
+    starts, ends = ram.starts, ram.ends
     not_ram = [e for e in memory_map.entries if e.kind != RAM]
     not_ram_starts = [e.start for e in not_ram]
     reach = list(itertools.accumulate((e.end for e in not_ram), max))
@@ -118,7 +150,7 @@ def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap) -> Iterator[Fin
             continue
         first = pieces[0]
         entry = _first_overlapping(not_ram, not_ram_starts, reach, first)
-        conflict = Conflict(first.base, first.end, "hole", memory_map.source) if entry is None else _conflict(entry)
+        conflict = Conflict(first.base, first.end, HOLE, memory_map.source) if entry is None else _conflict(entry)
         missing = sum(p.size for p in pieces)
         what = "a hole in the map" if entry is None else f"'{conflict.type}' ({conflict.source})"
         yield Finding(
@@ -148,16 +180,15 @@ def _ram_set(memory_map: MemoryMap) -> RangeSet:
     return RangeSet.from_sorted_spans((e.start, e.end) for e in ram_entries)
 
 
-def _ranges_outside(ranges: RangeArray, memory_map: MemoryMap) -> list[Range]:
+def _ranges_outside(ranges: RangeArray, ram: _Ram) -> list[Range]:
     """The ranges of a canonical array that are not inside one RAM span: a few bisections per span.
 
     Sorted, disjoint ranges whose bases fall in a span [s, e) are one block of the
     array, and only the block's last range can reach past e.
     """
-    ram = _ram_set(memory_map)
     bases = ranges.bases
     inside: list[tuple[int, int]] = []  # [i, j) blocks of ranges wholly inside RAM
-    for start, end in ram.spans():
+    for start, end in zip(ram.starts, ram.ends):
         i, j = bisect.bisect_left(bases, start), bisect.bisect_left(bases, end)
         if i < j and bases[j - 1] + ranges.sizes[j - 1] > end:
             j -= 1
@@ -205,11 +236,14 @@ def _fast_findings(
     ranges = pool.ranges
     findings: list[Finding] = []
     for memory_map in maps:
-        outside = _ranges_outside(ranges, memory_map)
+        ram = _Ram.of(memory_map)
+        outside = _ranges_outside(ranges, ram)
         if outside:
-            findings.extend(_outside_ram(outside, memory_map))
+            findings.extend(_outside_ram(outside, memory_map, ram))
         for kind, rule in _OVERLAP_RULES.items():
             pairs = _zone_pairs(ranges, memory_map.of_kind(kind))
+            if kind == RESERVED:
+                pairs = _in_ram(pairs, ram)
             findings.extend(_zone_findings(pairs, rule, memory_map.source))
     findings.extend(_zone_findings(_zone_pairs(ranges, reservations), "range-in-memreserve", "the blob's reservations"))
     if phys_bits is not None and ranges:
@@ -240,9 +274,12 @@ def validate(
     else:
         ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
         for memory_map in maps:
-            findings.extend(_outside_ram(ranges, memory_map))
+            ram = _Ram.of(memory_map)
+            findings.extend(_outside_ram(ranges, memory_map, ram))
             for kind, rule in _OVERLAP_RULES.items():
                 pairs = overlapping_pairs(ranges, memory_map.of_kind(kind))
+                if kind == RESERVED:
+                    pairs = _in_ram(pairs, ram)
                 findings.extend(_zone_findings(pairs, rule, memory_map.source))
             if advance is not None:
                 advance(step)
@@ -254,9 +291,41 @@ def validate(
             advance(step)
     order = {rule: index for index, rule in enumerate(RULES)}
     map_findings = sorted(
-        findings[len(pool.problems) :], key=lambda f: (f.range.base if f.range else -1, order.get(f.rule, len(order)))
+        merged(findings[len(pool.problems) :]),
+        key=lambda f: (f.range.base if f.range else -1, order.get(f.rule, len(order))),
     )
     return Report(pool, maps, findings[: len(pool.problems)] + map_findings)
+
+
+ALSO_SHOWN = 3  # conflicts beyond the first that a merged finding's message names
+
+
+def merged(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per range and rule, in the order first found: every map and entry that refuses it.
+
+    Eight ranges outside RAM checked against two maps are eight findings, each naming
+    both maps, not sixteen; JSON keeps every conflict (`conflicts`).
+    """
+    groups: dict[tuple[Range | None, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.range, finding.rule), []).append(finding)
+    return [group[0] if len(group) == 1 else _merge(group) for group in groups.values()]
+
+
+def _merge(group: list[Finding]) -> Finding:
+    first = group[0]
+    rest = [c for f in group for c in f.conflicts][1:]
+    named = "; ".join(map(_conflict_text, rest[:ALSO_SHOWN]))
+    more = f" and {len(rest) - ALSO_SHOWN} more" if len(rest) > ALSO_SHOWN else ""
+    message = f"{first.message}; also {named}{more}" if rest else first.message
+    return dataclasses.replace(first, message=message, also=tuple(rest))
+
+
+def _conflict_text(conflict: Conflict) -> str:
+    where = f"[{conflict.start:#x}, {conflict.end:#x})"
+    if conflict.type == HOLE:
+        return f"a hole {where} in {conflict.source}"
+    return f"'{conflict.type}' {where} ({conflict.source})"
 
 
 def _above_limit(ranges: Iterable[Range], phys_bits: int) -> Iterator[Finding]:

@@ -82,12 +82,16 @@ def test_parse_number_accepts(text: str, value: int) -> None:
         ("0o17", "not a number"),
         ("\u0664\u0660\u0669\u0666", "not a number"),  # Arabic-Indic 4096: int() takes it; ASCII only here
         ("4096\x00", "not a number"),
+        ("4096\n0x1000", "not a number"),
     ],
 )
 def test_parse_number_refuses(text: str, reason: str) -> None:
     with pytest.raises(NumberError, match=reason) as info:
         parse_number(text)
-    assert f"'{text}'" in str(info.value)  # the message quotes what was given
+    # The message quotes what was given, as one printable line (a NUL or newline is escaped).
+    shown = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    assert f"'{shown}'" in str(info.value)
+    assert str(info.value).isprintable()
 
 
 def test_number_error_is_a_value_error() -> None:

@@ -51,7 +51,7 @@ def test_wheel_metadata(wheel: Path) -> None:
     assert metadata.get_payload()  # the README is the long description
     assert f"{info}/licenses/LICENSE" in archive.namelist()
     entry_points = archive.read(f"{info}/entry_points.txt").decode()
-    assert "[console_scripts]\npmpoolctl = pmpoolctl.cli:main" in entry_points
+    assert "[console_scripts]\npmpoolctl = pmpoolctl.__main__:main" in entry_points
 
 
 def test_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:

@@ -146,6 +146,18 @@ def crash_map(tmp_path: Path) -> Path:
     return path
 
 
+RESERVED_LINE = "  28000000-28ffffff : reserved\n"
+
+
+@pytest.fixture
+def reserved_map(tmp_path: Path) -> Path:
+    """The real iomem with a memblock reservation nested under System RAM (as arm64 lists them), on line 11."""
+    lines = IOMEM.read_text().splitlines(keepends=True)
+    path = tmp_path / "iomem-reserved.txt"
+    path.write_text("".join([*lines[:10], RESERVED_LINE, *lines[10:]]))
+    return path
+
+
 @dataclass(frozen=True)
 class Case:
     """One planted fault: the pool, the map, the expected findings (conflict sources as format strings)."""
@@ -187,13 +199,11 @@ CORPUS: dict[str, Case] = {
         [(0xC0000000, PAGE)],
         [("range-outside-ram", "error", (0xC0000000, PAGE), (0xC0000000, 0xC0001000, "hole", "{iomem}"))],
     ),
-    # Companion: a top-level Reserved entry of /proc/iomem is never RAM as well.
+    # Memory reserved inside RAM; a top-level Reserved entry is not RAM at all (range-outside-ram, see below).
     "range-in-reserved": Case(
-        [(0xEEC00000, PAGE)],
-        [
-            ("range-outside-ram", "error", (0xEEC00000, PAGE), (0xEEC00000, 0xFEC00000, "Reserved", "{iomem}:12")),
-            ("range-in-reserved", "error", (0xEEC00000, PAGE), (0xEEC00000, 0xFEC00000, "Reserved", "{iomem}:12")),
-        ],
+        [(0x28FFF000, 2 * PAGE)],
+        [("range-in-reserved", "error", (0x28FFF000, 2 * PAGE), (0x28000000, 0x29000000, "reserved", "{reserved}:11"))],
+        memmap="{reserved}",
     ),
     "range-in-kernel": Case(
         [(0x1000000, PAGE)],
@@ -237,10 +247,10 @@ def test_corpus_covers_every_rule_of_cli_md() -> None:
 
 
 @pytest.mark.parametrize("rule", list(CORPUS))
-def test_planted_fault(rule: str, blobs: Blobs, crash_map: Path) -> None:
+def test_planted_fault(rule: str, blobs: Blobs, crash_map: Path, reserved_map: Path) -> None:
     case = CORPUS[rule]
     blob = blobs.pool(case.ranges, **case.options)
-    names = {"iomem": str(IOMEM), "crash": str(crash_map), "blob": str(blob)}
+    names = {"iomem": str(IOMEM), "crash": str(crash_map), "reserved": str(reserved_map), "blob": str(blob)}
     memmap = case.memmap.format(**names)
     document = validate_json(blob, "--memmap", memmap, *case.args, exit_code=case.exit_code)
     expected = [
@@ -326,10 +336,24 @@ def test_empty_pool_is_clean(blobs: Blobs) -> None:
 def test_findings_from_several_rules_at_once(blobs: Blobs) -> None:
     blob = blobs.pool([(0x1000000, PAGE), (0xC0000000, PAGE), (0xC0000000, PAGE), (IN_RAM + 1, PAGE)])
     document = validate_json(blob, "--memmap", str(IOMEM), exit_code=1)
+    # The range given twice is outside RAM once: one finding per range and rule.
     assert Counter(f["rule"] for f in document["findings"]) == Counter(
-        {"range-in-kernel": 1, "range-outside-ram": 2, "range-overlap": 1, "range-unaligned": 1}
+        {"range-in-kernel": 1, "range-outside-ram": 1, "range-overlap": 1, "range-unaligned": 1}
     )
-    assert document["summary"] == {"ranges": 4, "errors": 5, "warnings": 0}
+    assert document["summary"] == {"ranges": 4, "errors": 4, "warnings": 0}
+
+
+def test_a_top_level_reserved_entry_is_outside_ram_once(blobs: Blobs) -> None:
+    """iomem's top-level Reserved is not RAM: one finding (range-outside-ram naming it), not one per rule."""
+    document = validate_json(blobs.pool([(0xEEC00000, PAGE)]), "--memmap", str(IOMEM), exit_code=1)
+    assert findings_of(document) == [
+        (
+            "range-outside-ram",
+            "error",
+            range_json(0xEEC00000, PAGE),
+            conflict_json(0xEEC00000, 0xFEC00000, "Reserved", f"{IOMEM}:12"),
+        )
+    ]
 
 
 # --- boundaries of the real map ---------------------------------------------------------------------------------------
@@ -344,13 +368,24 @@ def covered(base: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return cursor >= end
 
 
+def touches(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s < end and start < e for s, e in spans)
+
+
 def oracle(base: int, end: int, entries: list[MapEntry]) -> Counter[tuple[str, Any]]:
-    """The findings one map should give for [base, end): brute force over its entries."""
+    """The (rule, conflict) pairs one map should give for [base, end): brute force over its entries.
+
+    A reserved entry counts for range-in-reserved only where it lies in RAM: where the map
+    has no RAM under it, the range is outside RAM, and that one rule says so.
+    """
     expected: Counter[tuple[str, Any]] = Counter()
-    if not covered(base, end, [(e.start, e.end) for e in entries if e.kind == "ram"]):
+    ram = [(e.start, e.end) for e in entries if e.kind == "ram"]
+    if not covered(base, end, ram):
         expected[("range-outside-ram", None)] += 1
     for e in entries:
         if e.kind != "ram" and e.start < end and base < e.end:
+            if e.kind == "reserved" and not touches(max(base, e.start), min(end, e.end), ram):
+                continue
             expected[(RULE_OF_KIND[e.kind], (e.start, e.end, e.type, e.source))] += 1
     return expected
 
@@ -372,11 +407,17 @@ def outside_ram_conflict_is_sound(conflict: dict[str, Any], base: int, end: int,
 
 
 def observed(document: dict[str, Any]) -> Counter[tuple[str, Any]]:
+    """(rule, conflict) pairs of a report: every conflict of each finding, and one finding per range and rule."""
     result: Counter[tuple[str, Any]] = Counter()
+    keys = [(json.dumps(f.get("range")), f["rule"]) for f in document["findings"]]
+    assert len(keys) == len(set(keys)), keys
     for f in document["findings"]:
-        c = f.get("conflict")
-        key = None if f["rule"] == "range-outside-ram" else (c["start"], c["end"], c["type"], c["source"])
-        result[(f["rule"], key)] += 1
+        if f["rule"] == "range-outside-ram":
+            result[(f["rule"], None)] += 1
+            continue
+        assert f["conflicts"][0] == f["conflict"]
+        for c in f["conflicts"]:
+            result[(f["rule"], (c["start"], c["end"], c["type"], c["source"]))] += 1
     return result
 
 
@@ -441,7 +482,6 @@ def test_boundaries_named_by_hand(blobs: Blobs) -> None:
             0x0,
             [
                 ("range-outside-ram", "error", range_json(0, PAGE), conflict_json(0, 0x1000, "Reserved", f"{IOMEM}:1")),
-                ("range-in-reserved", "error", range_json(0, PAGE), conflict_json(0, 0x1000, "Reserved", f"{IOMEM}:1")),
             ],
         ),
         (
@@ -449,12 +489,6 @@ def test_boundaries_named_by_hand(blobs: Blobs) -> None:
             [
                 (
                     "range-outside-ram",
-                    "error",
-                    range_json(0x9F000, PAGE),
-                    conflict_json(0x9FC00, 0x100000, "Reserved", f"{IOMEM}:3"),
-                ),
-                (
-                    "range-in-reserved",
                     "error",
                     range_json(0x9F000, PAGE),
                     conflict_json(0x9FC00, 0x100000, "Reserved", f"{IOMEM}:3"),
@@ -540,16 +574,18 @@ def test_several_maps_every_one_counts(blobs: Blobs) -> None:
         {"source": str(FIRMWARE), "format": "firmware-memmap", "entries": 5},
         {"source": str(DMESG), "format": "e820", "entries": 6},
     ]
-    # RAM in firmware-memmap (entry 0), reserved in iomem (line 1) and after dmesg's e820 update (line 19).
+    # RAM in firmware-memmap (entry 0), reserved in iomem (line 1) and after dmesg's e820 update (line 19):
+    # one finding that names both maps that refuse it.
     r = range_json(0, PAGE)
-    assert findings_of(document) == sort_findings(
-        [
-            ("range-outside-ram", "error", r, conflict_json(0, PAGE, "Reserved", f"{IOMEM}:1")),
-            ("range-in-reserved", "error", r, conflict_json(0, PAGE, "Reserved", f"{IOMEM}:1")),
-            ("range-outside-ram", "error", r, conflict_json(0, PAGE, "reserved", f"{DMESG}:19")),
-            ("range-in-reserved", "error", r, conflict_json(0, PAGE, "reserved", f"{DMESG}:19")),
-        ]
-    )
+    assert findings_of(document) == [
+        ("range-outside-ram", "error", r, conflict_json(0, PAGE, "Reserved", f"{IOMEM}:1"))
+    ]
+    (finding,) = document["findings"]
+    assert finding["conflicts"] == [
+        conflict_json(0, PAGE, "Reserved", f"{IOMEM}:1"),
+        conflict_json(0, PAGE, "reserved", f"{DMESG}:19"),
+    ]
+    assert str(DMESG) in finding["message"] and str(IOMEM) in finding["message"]
     alone = validate_json(blob, "--memmap", str(FIRMWARE), exit_code=0)
     assert alone["findings"] == []
 
@@ -615,12 +651,9 @@ def test_outside_ram_conflict_names_the_reserved_entry_not_a_hole(blobs: Blobs, 
     )
     document = validate_json(blobs.pool([(0x300000, PAGE)]), "--memmap", str(path), exit_code=1)
     r = range_json(0x300000, PAGE)
-    assert findings_of(document) == sort_findings(
-        [
-            ("range-outside-ram", "error", r, conflict_json(0x200000, 0x400000, "Reserved", f"{path}#1")),
-            ("range-in-reserved", "error", r, conflict_json(0x200000, 0x400000, "Reserved", f"{path}#1")),
-        ]
-    )
+    assert findings_of(document) == [
+        ("range-outside-ram", "error", r, conflict_json(0x200000, 0x400000, "Reserved", f"{path}#1"))
+    ]
 
 
 # --- the blob's own map, --live --------------------------------------------------------------------------------------
@@ -929,6 +962,7 @@ def test_ranges_across_a_boundary_give_the_right_rules(layout: Layout, data: st.
     entries = layout.memory_map.entries
     expected = oracle(base, end, entries)
     actual: Counter[tuple[str, Any]] = Counter()
+    assert len({f.rule for f in report.findings}) == len(report.findings)  # one finding per range and rule
     for f in report.findings:
         assert f.range == Range(base, end - base)
         assert f.conflict is not None
@@ -939,7 +973,8 @@ def test_ranges_across_a_boundary_give_the_right_rules(layout: Layout, data: st.
                 {"start": c.start, "end": c.end, "type": c.type, "source": c.source}, base, end, layout.memory_map
             )
         else:
-            actual[(f.rule, (c.start, c.end, c.type, c.source))] += 1
+            for c in f.conflicts:
+                actual[(f.rule, (c.start, c.end, c.type, c.source))] += 1
     assert actual == expected
     # Anything but a range inside RAM clear of every zone is caught.
     inside_safe = any(s <= base and end <= e for s, e in _safe_union(layout))
