@@ -7,7 +7,9 @@ import json
 import subprocess
 import time
 from array import array
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -61,7 +63,7 @@ def canonical(pages: set[int]) -> RangeArray:
     return RangeArray.from_ranges(ranges)
 
 
-def pages_of(ranges: list[Range]) -> set[int]:
+def pages_of(ranges: Iterable[Range]) -> set[int]:
     return {page for r in ranges for page in range(r.base // PAGE, r.end // PAGE)}
 
 
@@ -214,9 +216,8 @@ BROKEN_ALIKE = {
 }
 
 
-def _side_rules(document: dict[str, object], side: str) -> list[str]:
-    pool_json = document[side]["pool"]  # type: ignore[index]
-    return [f["rule"] for f in pool_json["findings"]]  # type: ignore[index]
+def _side_rules(document: dict[str, Any], side: str) -> list[str]:
+    return [f["rule"] for f in document[side]["pool"]["findings"]]
 
 
 @pytest.mark.parametrize("damage", list(DAMAGED))
@@ -389,5 +390,5 @@ def test_a_pool_against_itself_damaged_is_never_same(pages: set[int], how: str, 
     result = diff_blobs(blob_, old, blob_, new)
     assert not result.same
     assert result.broken == ["old" if old_damaged else "new"]
-    assert pages_of(list(result.added)) == pages_of(list(result.removed)) == set()  # the same addresses
+    assert pages_of(result.added) == pages_of(result.removed) == set()  # the same addresses
     assert diff_blobs(blob_, decoded(good), blob_, decoded(good)).same
