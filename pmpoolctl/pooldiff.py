@@ -85,7 +85,7 @@ class PoolDiff:
 
     @property
     def broken(self) -> list[str]:
-        """ "old" and/or "new": the sides whose pool breaks the binding (each is a difference)."""
+        """The sides ("old", "new") whose pool breaks the binding: each is a difference."""
         return [name for name, side in (("old", self.old), ("new", self.new)) if side is not None and side.broken]
 
     @property
