@@ -392,3 +392,14 @@ def test_a_pool_against_itself_damaged_is_never_same(pages: set[int], how: str, 
     assert result.broken == ["old" if old_damaged else "new"]
     assert pages_of(result.added) == pages_of(result.removed) == set()  # the same addresses
     assert diff_blobs(blob_, decoded(good), blob_, decoded(good)).same
+
+
+def test_broken_pool_text_golden(dtc: str, tmp_path: Path) -> None:
+    """The whole text of a diff whose new side is broken (errors and a warning) and adds a half page."""
+    old = blob(dtc, tmp_path, "old.dtb", GOOD)
+    new = blob(
+        dtc, tmp_path, "new.dtb", pool((0x400000, 0x1000), (0x200000, 0x1000), (0x401000, 0x1000), (0x500000, 0x800))
+    )
+    run = run_cli(["diff", str(old), str(new)])
+    assert run.exit_code == 1 and run.stderr == ""
+    check_golden("diff-broken.txt", run.stdout.replace(str(tmp_path), "TMP"))
