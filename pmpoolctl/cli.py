@@ -679,9 +679,14 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 
     Pools are compared as the pages they hold (both sides canonicalised), so
     only pages that come or go show, with their totals, changed pool
-    properties, and header and reservation-block changes. Exit 0 when the
-    pools are the same, 1 when they differ; header and reservation changes
-    are shown but do not make the pools differ. OLD or NEW may be - for stdin.
+    properties, and header and reservation-block changes; a pool that appears
+    or disappears shows all its pages. Exit 0 when the pools are the same, 1
+    when they differ; header and reservation changes are shown but do not make
+    the pools differ. A pool that breaks the binding (an error: unsorted,
+    overlapping, unaligned ranges, a bad compatible or page-size) is always a
+    difference, with its problems listed; warnings (touching ranges) are
+    listed but are not one. Exit 3 when neither blob has the pool. OLD or NEW
+    may be - for stdin.
 
     \b
     Example:
@@ -690,13 +695,13 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
       pmpoolctl diff -q booted.dtb next.dtb || echo "the pool changed"
     """
     from pmpoolctl import report
-    from pmpoolctl.pooldiff import diff_blobs
-    from pmpoolctl.poolfile import read_pool
+    from pmpoolctl.pooldiff import diff_blobs, read_pools
 
     if old_path == STDIN and new_path == STDIN:
         raise click.UsageError("only one of OLD and NEW can be - (standard input)")
     old_blob, new_blob = load_blob(old_path), load_blob(new_path)
-    result = diff_blobs(old_blob, read_pool(old_blob, pool_name), new_blob, read_pool(new_blob, pool_name))
+    old_pool, new_pool = read_pools(old_blob, new_blob, pool_name)
+    result = diff_blobs(old_blob, old_pool, new_blob, new_pool)
     if as_json:
         _print_json(report.diff_json(result, old_blob.source, new_blob.source, pool_name))
     else:

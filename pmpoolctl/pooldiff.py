@@ -2,8 +2,15 @@
 
 Both pools are compared as sets of addresses (their canonical form), so a range
 split in two, or two touching ranges merged, is no change; a grown range shows
-as the pages added. Header fields and the reservation block are compared too
-and reported, but only the pool decides whether the blobs differ (cli.md).
+as the pages added, and a pool that appears (or disappears) as all its pages
+added (or removed). A pool that breaks the binding (an error-level finding:
+unsorted, overlapping, unaligned, bad compatible or page-size, a torn
+`page-ranges`) is a difference even when its addresses are the same, and even
+against itself: canonicalising must not hide what the next kernel would read.
+Warnings (touching ranges) are reported but do not by themselves make the pools
+differ. Header fields and the reservation block are compared too and reported,
+but only the pool decides whether the blobs differ (cli.md). Two blobs of which
+neither has the pool are an input error: "same" about nothing is no verdict.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ from dataclasses import dataclass, field
 
 from pmpoolctl.binding import PROP_COMPATIBLE, PROP_PAGE_RANGES, Pool
 from pmpoolctl.blob import Blob, Reservation
+from pmpoolctl.errors import InputError
+from pmpoolctl.findings import Finding, Severity
+from pmpoolctl.poolfile import read_pool
 from pmpoolctl.rangearray import RangeArray, common_ends
-from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.ranges import RangeSet
 
 HEADER_FIELDS = (
     "version",
@@ -31,16 +41,26 @@ HEADER_FIELDS = (
 
 @dataclass(frozen=True)
 class PoolSide:
-    """One side's pool, summed up; None-valued when the blob has no pool node."""
+    """One side's pool, summed up (a side is None when its blob has no pool node)."""
 
-    ranges: RangeArray  # canonical
+    ranges: RangeArray  # canonical: the addresses the pool holds, what is compared
+    stored: int  # how many ranges the blob's page-ranges holds (differs from len(ranges) when not canonical)
     page_size: int
     compatible: str | None
-    problems: int  # binding findings of the stored form (a broken pool still diffs by its addresses)
+    findings: list[Finding]  # the binding's findings of the stored form (a broken pool still diffs by addresses)
 
     @property
     def total_bytes(self) -> int:
         return self.ranges.total_size
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def broken(self) -> bool:
+        """An error-level binding finding: the pool is a difference whatever its addresses."""
+        return self.errors > 0
 
 
 @dataclass(frozen=True)
@@ -54,27 +74,44 @@ class PropertyChange:
 class PoolDiff:
     old: PoolSide | None
     new: PoolSide | None
-    removed: list[Range] = field(default_factory=list)  # addresses only in the old pool
-    added: list[Range] = field(default_factory=list)  # addresses only in the new pool
+    # Addresses only in the old pool, and only in the new one, as canonical arrays: a pool that
+    # appears or disappears is all of its pages, its own array (a million ranges, no Range objects).
+    removed: RangeArray = field(default_factory=RangeArray)
+    added: RangeArray = field(default_factory=RangeArray)
     properties: list[PropertyChange] = field(default_factory=list)  # every pool property but page-ranges
     header: list[tuple[str, int, int]] = field(default_factory=list)  # (field, old, new)
     reservations_removed: list[Reservation] = field(default_factory=list)
     reservations_added: list[Reservation] = field(default_factory=list)
 
     @property
+    def broken(self) -> list[str]:
+        """The sides ("old", "new") whose pool breaks the binding: each is a difference."""
+        return [name for name, side in (("old", self.old), ("new", self.new)) if side is not None and side.broken]
+
+    @property
     def same(self) -> bool:
-        """The pools hold the same pages with the same properties (or neither blob has one)."""
-        return (self.old is None) == (self.new is None) and not (self.removed or self.added or self.properties)
+        """Both blobs have the pool, it holds the same pages with the same properties, and neither is broken."""
+        if self.old is None or self.new is None:
+            return False  # one appears or disappears (`read_pools` refuses two blobs without it)
+        return not (self.removed or self.added or self.properties or self.broken)
 
 
 def _side(pool: Pool | None) -> PoolSide | None:
     if pool is None:
         return None
-    return PoolSide(pool.canonical_ranges(), pool.page_size, pool.compatible, len(pool.problems))
+    return PoolSide(pool.canonical_ranges(), len(pool.ranges), pool.page_size, pool.compatible, pool.problems)
 
 
-def address_changes(old: RangeArray, new: RangeArray) -> tuple[list[Range], list[Range]]:
-    """(addresses only in `old`, addresses only in `new`) of two canonical arrays, as canonical ranges.
+def read_pools(old_blob: Blob, new_blob: Blob, name: str) -> tuple[Pool | None, Pool | None]:
+    """The pool `/name` of each blob; InputError when neither has it (there is nothing to compare)."""
+    old, new = read_pool(old_blob, name), read_pool(new_blob, name)
+    if old is None and new is None:
+        raise InputError(f"{old_blob.source}, {new_blob.source}: neither blob has a pool node /{name}")
+    return old, new
+
+
+def address_changes(old: RangeArray, new: RangeArray) -> tuple[RangeArray, RangeArray]:
+    """(addresses only in `old`, addresses only in `new`) of two canonical arrays, as canonical arrays.
 
     Ranges both arrays hold at their head and tail are skipped at C speed; only the
     middle, where the edits are, is compared address by address.
@@ -82,7 +119,10 @@ def address_changes(old: RangeArray, new: RangeArray) -> tuple[list[Range], list
     head, tail = common_ends(old, new)
     old_middle = RangeSet(old[head : len(old) - tail])
     new_middle = RangeSet(new[head : len(new) - tail])
-    return old_middle.difference(new_middle).ranges(), new_middle.difference(old_middle).ranges()
+    return (
+        RangeArray.from_ranges(old_middle.difference(new_middle).ranges()),
+        RangeArray.from_ranges(new_middle.difference(old_middle).ranges()),
+    )
 
 
 def _properties(pool: Pool | None) -> dict[str, bytes]:
@@ -108,10 +148,13 @@ def _reservation_changes(old: Blob, new: Blob) -> tuple[list[Reservation], list[
 
 def diff_blobs(old_blob: Blob, old_pool: Pool | None, new_blob: Blob, new_pool: Pool | None) -> PoolDiff:
     old, new = _side(old_pool), _side(new_pool)
-    removed: list[Range] = []
-    added: list[Range] = []
+    removed, added = RangeArray(), RangeArray()
     if old is not None and new is not None:
         removed, added = address_changes(old.ranges, new.ranges)
+    elif old is not None:
+        removed = old.ranges  # the pool disappears: every page it held goes
+    elif new is not None:
+        added = new.ranges  # the pool appears: every page it holds comes
     header = [
         (name, getattr(old_blob.header, name), getattr(new_blob.header, name))
         for name in HEADER_FIELDS
