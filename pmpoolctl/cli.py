@@ -702,11 +702,13 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
     old_blob, new_blob = load_blob(old_path), load_blob(new_path)
     old_pool, new_pool = read_pools(old_blob, new_blob, pool_name)
     result = diff_blobs(old_blob, old_pool, new_blob, new_pool)
+    code = EXIT_OK if result.same else EXIT_FINDINGS
+    _settings(ctx).verdict = code  # from here on, only the verdict decides
     if as_json:
         _print_json(report.diff_json(result, old_blob.source, new_blob.source, pool_name))
     else:
         report.render_diff(_console(ctx), result, old_blob.source, new_blob.source, pool_name)
-    return EXIT_OK if result.same else EXIT_FINDINGS
+    return code
 
 
 # ---------------------------------------------------------------------------

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
-from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, write_table
+from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, size_cells, write_table
 from pmpoolctl.console import Console
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Conflict, Finding, Severity

@@ -305,16 +305,29 @@ def test_range_counts_are_what_the_blob_holds(dtc: str, tmp_path: Path) -> None:
 
 
 def test_a_long_list_of_findings_is_cut_short_in_text_but_whole_in_json(tmp_path: Path) -> None:
+    count = 50  # every range misaligned: a finding per range
+    good = _library_blob(tmp_path, "good.dtb", RangeArray.from_ranges(Range(i * 0x4000, PAGE) for i in range(count)))
+    misaligned = RangeArray.from_ranges(Range(i * 0x4000 + 0x800, PAGE) for i in range(count))
+    broken = _library_blob(tmp_path, "misaligned.dtb", misaligned)
+    run = run_cli(["diff", str(good), str(broken)])
+    assert run.exit_code == 1
+    assert sum(line.startswith("  error range-unaligned: ") for line in run.stdout.splitlines()) == DIFF_FINDINGS_SHOWN
+    assert f"  ... and {count - DIFF_FINDINGS_SHOWN} more (--json lists every one)" in run.stdout
+    document = json.loads(run_cli(["diff", "--json", str(good), str(broken)]).stdout)
+    assert _side_rules(document, "new") == ["range-unaligned"] * count
+
+
+def test_a_reversed_pool_is_a_few_findings_and_a_count(tmp_path: Path) -> None:
+    """Order problems are one fault: the first five, then one finding that counts the rest."""
     count = 50
     reversed_pool = RangeArray.from_ranges(Range((count - i) * 0x2000, PAGE) for i in range(count))
     good = _library_blob(tmp_path, "good.dtb", RangeArray.from_ranges(sorted(reversed_pool)))
     broken = _library_blob(tmp_path, "reversed.dtb", reversed_pool)
-    run = run_cli(["diff", str(good), str(broken)])
-    assert run.exit_code == 1
-    assert sum(line.startswith("  error ranges-unsorted: ") for line in run.stdout.splitlines()) == DIFF_FINDINGS_SHOWN
-    assert f"  ... and {count - 1 - DIFF_FINDINGS_SHOWN} more (--json lists every one)" in run.stdout
     document = json.loads(run_cli(["diff", "--json", str(good), str(broken)]).stdout)
-    assert _side_rules(document, "new") == ["ranges-unsorted"] * (count - 1)
+    findings = document["new"]["pool"]["findings"]
+    assert [f["rule"] for f in findings] == ["ranges-unsorted"] * 6
+    assert findings[-1]["count"] == count - 1 - 5 and "range" not in findings[-1]
+    assert f"{count - 1 - 5} more ranges come after a range that starts higher" in findings[-1]["message"]
 
 
 def _library_blob(tmp_path: Path, name: str, ranges: RangeArray, page_size: int = PAGE) -> Path:
