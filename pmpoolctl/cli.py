@@ -119,19 +119,32 @@ class Settings:
     debug: bool = False
     no_color: bool = False
     quiet: bool = False
+    json: bool = False  # --json: a failure is a pmpoolctl.error/v1 document on stdout too
     verdict: int | None = None
     committed: str | None = None
     junit: JUnitRequest | None = None
     saved_handlers: list[tuple[int, Any]] = field(default_factory=list)
     deferred_signal: int | None = None
+    standalone: bool = False  # the process is this run (the command), not a test or a script calling it
 
     def defer_signals(self) -> None:
-        """From now on SIGINT, SIGTERM and SIGHUP wait: the edit is being committed."""
+        """From now on SIGINT, SIGTERM and SIGHUP wait: the edit is being committed.
+
+        In the command's own process they are blocked until it exits, so that not even
+        the interpreter's shutdown (which gives signals their default action back) can
+        let one end the process after the rename, as if the edit had failed.
+        """
         for signum in _DEFERRED_SIGNALS:
             try:
                 self.saved_handlers.append((signum, signal.signal(signum, self._defer)))
             except ValueError:  # not the main thread: there is nothing to defer
                 return
+        self.hold_signals()
+
+    def hold_signals(self) -> None:
+        """Block SIGINT, SIGTERM and SIGHUP for the rest of a standalone run: the exit code is decided."""
+        if self.standalone:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
 
     def _defer(self, signum: int, frame: FrameType | None) -> None:
         self.deferred_signal = signum
@@ -151,7 +164,7 @@ class PmpoolGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         # `eval "$(_PMPOOLCTL_COMPLETE=bash_source pmpoolctl)"` and friends: click answers and exits.
         self._main_shell_completion(extra, prog_name or "pmpoolctl")
-        settings = Settings()
+        settings = Settings(standalone=args is None)
         try:
             code = self._run(settings, prog_name or "pmpoolctl", argv, extra)
         finally:
@@ -159,6 +172,7 @@ class PmpoolGroup(click.Group):
             # A real run keeps signals deferred after a commit until the process is gone.
             if args is not None:
                 settings.restore_signals()
+        settings.hold_signals()  # a Ctrl-C now, while the interpreter shuts down, cannot change the exit code
         sys.exit(code)
 
     def _run(self, settings: Settings, prog_name: str, argv: list[str], extra: dict[str, Any]) -> int:
@@ -231,7 +245,18 @@ def _failed(settings: Settings, message: str, code: int) -> int:
         if problem is not None:
             message += f"; and the --junit report could not be written: {problem}"
     _say(f"error: {message}")
+    if settings.json and not settings.quiet:
+        _print_error_json(message, code)
     return code
+
+
+ERROR_SCHEMA = "pmpoolctl.error/v1"
+
+
+def _print_error_json(message: str, code: int) -> None:
+    """The failure as JSON on stdout, for a script that reads only stdout (cli.md)."""
+    with contextlib.suppress(OSError):  # a stdout that fails has had its say already
+        _print_json({"schema": ERROR_SCHEMA, "exit_code": code, "message": message})
 
 
 def _output_lost(settings: Settings, exc: OSError) -> int:
@@ -323,6 +348,19 @@ no_color_option = click.option(
     callback=_set_no_color,
     help="No colour in output (NO_COLOR is honoured too).",
 )
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        _settings(ctx).json = True
+    return value
+
+
+def json_option(schema: str) -> Callable[[Any], Any]:
+    """--json: the output as `schema`; a failed run prints a pmpoolctl.error/v1 document instead."""
+    return click.option(
+        "--json", "as_json", is_flag=True, is_eager=True, callback=_remember_json, help=f"Print JSON (schema {schema})."
+    )
 
 
 def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -458,7 +496,7 @@ def create(
 @cli.command()
 @click.argument("blob_path", metavar="BLOB", type=PATH)
 @pool_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.dump/v1).")
+@json_option("pmpoolctl.dump/v1")
 @click.option("--dts", "as_dts", is_flag=True, help="Print the whole tree as DTS that dtc compiles back.")
 @common_options
 @click.pass_context
@@ -671,7 +709,7 @@ def remove_range(
 @click.argument("old_path", metavar="OLD", type=PATH)
 @click.argument("new_path", metavar="NEW", type=PATH)
 @pool_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.diff/v1).")
+@json_option("pmpoolctl.diff/v1")
 @common_options
 @click.pass_context
 def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_json: bool) -> int:
@@ -724,7 +762,7 @@ memmap_format_option = click.option(
 @cli.command()
 @click.argument("source", metavar="SRC", type=PATH)
 @memmap_format_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.memmap/v1).")
+@json_option("pmpoolctl.memmap/v1")
 @common_options
 @click.pass_context
 def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: bool) -> int:
@@ -773,7 +811,7 @@ map_options = _options(
 verdict_options = _options(
     click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."),
     click.option("--strict", is_flag=True, help="Warnings fail the run too."),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.validate/v1)."),
+    json_option("pmpoolctl.validate/v1"),
     click.option(
         "--junit",
         "junit_path",
@@ -925,7 +963,7 @@ byte_order_option = click.option(
 @kho.command("dump")
 @click.argument("path", metavar="PATH", type=PATH)
 @byte_order_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema pmpoolctl.kho/v1).")
+@json_option("pmpoolctl.kho/v1")
 @common_options
 @click.pass_context
 def kho_dump(ctx: click.Context, path: str, byte_order: str, as_json: bool) -> int:

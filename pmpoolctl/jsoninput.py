@@ -15,8 +15,20 @@ def load_json(text: str, source: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
-    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, deep nesting
-        raise InputError(f"{source}: unreadable JSON: {exc}") from exc
+    except ValueError as exc:  # an integer past Python's 4300-digit limit for int()
+        what = "a number of more than 4300 digits (a u64 has 20)" if "digits" in str(exc) else str(exc)
+        raise InputError(f"{source}: unreadable JSON: {what}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{source}: unreadable JSON: nested too deeply") from exc
+
+
+def json_text(value: str, where: str) -> str:
+    """A JSON string that is Unicode text: `"\\ud800"` (a lone surrogate) decodes, but is no text to show."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{where}: not Unicode text (a lone surrogate \\u{ord(value[exc.start]):04x})") from exc
+    return value
 
 
 def json_integer(value: Any, where: str, maximum: int = U64_MAX) -> int:

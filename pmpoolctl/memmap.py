@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from pmpoolctl.errors import InputError, NumberError
 from pmpoolctl.files import numbered_lines
-from pmpoolctl.jsoninput import json_integer, load_json
+from pmpoolctl.jsoninput import json_integer, json_text, load_json
 from pmpoolctl.numbers import U64_LIMIT, parse_number
 
 RAM = "ram"
@@ -248,6 +248,7 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
             raise InputError(f'{where}: needs "end" or "size"')
         if end <= start or end > U64_LIMIT:
             raise InputError(f"{where}: [{start:#x}, {end:#x}) is empty or past 2^64")
+        json_text(item["type"], f"{where} type")
         kind = item.get("class", classify(item["type"]))
         if kind not in (RAM, RESERVED, KERNEL, CRASHKERNEL):
             raise InputError(f"{where}: unknown class {kind!r}")

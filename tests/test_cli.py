@@ -293,10 +293,13 @@ def test_batch_error_names_file_and_line(pool_blob: Path, tmp_path: Path) -> Non
 def test_usage_errors_are_exit_2_with_one_line(args: list[str], needle: str) -> None:
     run = run_cli(args)
     assert run.exit_code == 2, (run.stdout, run.stderr)
-    assert run.stdout == ""
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
     assert needle in lines[0]
+    if "--json" in args:  # the same error, for a script that reads stdout
+        assert json.loads(run.stdout) == {"schema": "pmpoolctl.error/v1", "exit_code": 2, "message": lines[0][7:]}
+    else:
+        assert run.stdout == ""
 
 
 def test_internal_error_is_exit_70_and_debug_shows_traceback(pool_blob: Path, monkeypatch: pytest.MonkeyPatch) -> None:

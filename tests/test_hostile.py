@@ -220,12 +220,17 @@ def hostile(
 
 
 def assert_refused(outcome: Outcome, *needles: str) -> None:
-    """Exit 3 (checked already): one `error:` line naming what it should, nothing on stdout."""
+    """Exit 3 (checked already): one `error:` line naming what it should; on stdout nothing, or with
+    --json the same error as a pmpoolctl.error/v1 document."""
     lines = outcome.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), outcome.describe()
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
-    assert outcome.stdout() == b"", outcome.describe()
+    if " --json" in outcome.command:
+        document = json.loads(outcome.stdout())
+        assert document == {"schema": "pmpoolctl.error/v1", "exit_code": 3, "message": lines[0][len("error: ") :]}
+    else:
+        assert outcome.stdout() == b"", outcome.describe()
 
 
 @pytest.fixture(scope="module", autouse=True)
