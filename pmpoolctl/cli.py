@@ -65,8 +65,31 @@ class NumberType(click.ParamType):  # type: ignore[type-arg]
 
 
 NUMBER = NumberType()
-# A path as typed (no checks: the commands name the file in their own errors); shells complete it as a file.
-PATH = click.Path(readable=False)  # readable=True would check, and refuse with exit 2 instead of our exit 3
+
+
+class PathType(click.Path):
+    """A path as typed; shells complete it as a file.
+
+    Only what can never name a file is refused here (a NUL byte, text the file system
+    cannot encode: from a script, as argv cannot hold them); whether the file can be read
+    is the command's to say, with its own exit 3 (readable=True would make that exit 2).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(readable=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                encoded = os.fsencode(value)
+            except UnicodeEncodeError:
+                self.fail(f"'{display_name(value)}' is not a file name (not encodable text)", param, ctx)
+            if b"\0" in encoded:
+                self.fail(f"'{display_name(value)}' is not a file name (it holds a NUL byte)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = PathType()
 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -38,7 +38,10 @@ def display_name(path: str) -> str:
         return "<stdin>"
     if path.isprintable():
         return path
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    try:
+        text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (from a script, not argv)
+        text = path
     return "".join(c if c.isprintable() else _escape_char(c) for c in text)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.files import numbered_lines
+from pmpoolctl.files import display_name, numbered_lines
 from pmpoolctl.jsoninput import json_integer, json_text, load_json
 from pmpoolctl.numbers import U64_LIMIT, parse_number
 
@@ -131,9 +131,16 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
 def read_firmware_memmap(directory: str) -> MemoryMap:
     """A `/sys/firmware/memmap` directory: entries N/{start,end,type}, inclusive ends, any order."""
     try:
-        names = sorted((n for n in os.listdir(directory) if n.isdigit()), key=int)
+        listed = os.listdir(directory)
     except OSError as exc:
         raise InputError(f"{directory}: cannot read: {exc.strerror}") from exc
+    # The kernel names entries by a decimal index; `²` and `٣` are digits to str.isdigit() but no index.
+    strange = [n for n in listed if n.isdigit() and not n.isascii()]
+    if strange:
+        raise InputError(
+            f"{display_name(os.path.join(directory, strange[0]))}: not an entry of the kernel's (0, 1, 2, ...)"
+        )
+    names = sorted((n for n in listed if n.isascii() and n.isdigit()), key=int)
     if not names:
         raise InputError(f"{directory}: no numbered entries: not a /sys/firmware/memmap directory")
     entries: list[MapEntry] = []

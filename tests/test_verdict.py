@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pmpoolctl.blob import build_minimal_blob, parse_blob
 from pmpoolctl.poolfile import with_new_pool
@@ -682,3 +684,42 @@ def test_a_failed_json_run_prints_an_error_document(args: list[str], code: int) 
         "message": run.stderr[len("error: ") :].strip(),
     }
     assert run_cli(["-q", *args]).stdout == ""  # --quiet: nothing on stdout, as always
+
+
+@pytest.mark.parametrize("name", ["²", "٣", "1²"])
+def test_firmware_memmap_entry_that_is_no_decimal_index(tmp_path: Path, name: str) -> None:
+    """`²`.isdigit() is True and int('²') raises: an entry name the kernel never writes is an input error."""
+    for entry in ("0", name):
+        (tmp_path / entry).mkdir()
+        for field, value in (("start", "0x0"), ("end", "0xfff"), ("type", "System RAM")):
+            (tmp_path / entry / field).write_text(value + "\n")
+    run = run_cli(["memmap", str(tmp_path)])
+    if name.isdigit():
+        assert_input_error(run, name, "not an entry")
+    else:  # not a digit string at all: not an entry, and the numbered ones are read
+        assert run.exit_code == 0
+
+
+# Arguments as a script or a confused user might give them: every command, every option, odd values.
+_WORDS = [
+    "{good}", "{bad}", "{copy}", "-", "{iomem}", "{kho}", "{kho}/fdt", "/nonexistent", "{tmp}", "/dev/null",
+    "0", "4096", "0x1000", "1" + "0" * 30, "-1", "2M", "4G", "0x", "", "\x00", "a\nb", "\ud800", "\udcff", "²",
+    "9" * 5000, "16E", "little", "iomem", "e820", "json", "dtb", "default_pmpool", "bad/name",
+    "--json", "--dts", "--pool", "--memmap", "--memmap-format", "--live", "--phys-bits", "--strict", "--junit",
+    "--merge", "--ignore-missing", "-o", "--dry-run", "--from", "--page-size", "--range", "--force",
+    "--byte-order", "-q", "--no-color", "--debug",
+]  # fmt: skip
+_COMMANDS = [["dump"], ["validate"], ["diff"], ["memmap"], ["add-range"], ["remove-range"], ["create"], ["kho", "dump"]]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(_COMMANDS), st.lists(st.sampled_from(_WORDS), max_size=7))
+def test_no_arguments_make_a_bug_or_a_traceback(tmp_path: Path, command: list[str], words: list[str]) -> None:
+    copy = tmp_path / "copy.dtb"
+    shutil.copy(GOOD, copy)
+    names = {"good": GOOD, "bad": BAD, "copy": copy, "iomem": IOMEM, "kho": KHO, "tmp": tmp_path}
+    args = [*command, *(w.format(**names) if "{" in w else w for w in words)]
+    run = run_cli(args)
+    assert run.exit_code in (0, 1, 2, 3), (args, run.exit_code, run.stderr)
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr, (args, run.stderr)
+    assert len(run.stderr.splitlines()) <= 1, (args, run.stderr)
