@@ -134,28 +134,23 @@ def sort_findings(items: list[tuple[str, str, Any, Any]]) -> list[tuple[str, str
 
 # --- the planted-fault corpus -----------------------------------------------------------------------------------------
 
-CRASH_LINE = "  20000000-2fffffff : Crash kernel\n"
+def iomem_with_line_11(path: Path, line: str) -> Path:
+    """The real iomem with `line` nested under System RAM as its line 11."""
+    lines = IOMEM.read_text().splitlines(keepends=True)
+    path.write_text("".join([*lines[:10], line, *lines[10:]]))
+    return path
 
 
 @pytest.fixture
 def crash_map(tmp_path: Path) -> Path:
-    """The real iomem with a crashkernel=256M reservation nested under System RAM, on line 11."""
-    lines = IOMEM.read_text().splitlines(keepends=True)
-    path = tmp_path / "iomem-crash.txt"
-    path.write_text("".join([*lines[:10], CRASH_LINE, *lines[10:]]))
-    return path
-
-
-RESERVED_LINE = "  28000000-28ffffff : reserved\n"
+    """A crashkernel=256M reservation."""
+    return iomem_with_line_11(tmp_path / "iomem-crash.txt", "  20000000-2fffffff : Crash kernel\n")
 
 
 @pytest.fixture
 def reserved_map(tmp_path: Path) -> Path:
-    """The real iomem with a memblock reservation nested under System RAM (as arm64 lists them), on line 11."""
-    lines = IOMEM.read_text().splitlines(keepends=True)
-    path = tmp_path / "iomem-reserved.txt"
-    path.write_text("".join([*lines[:10], RESERVED_LINE, *lines[10:]]))
-    return path
+    """A memblock reservation inside RAM, as arm64 lists them."""
+    return iomem_with_line_11(tmp_path / "iomem-reserved.txt", "  28000000-28ffffff : reserved\n")
 
 
 @dataclass(frozen=True)
