@@ -9,7 +9,7 @@ from pmpoolctl.blob import parse_blob
 from pmpoolctl.dtmemory import blob_memory_map
 from pmpoolctl.errors import InputError
 from pmpoolctl.fdtformat import FDT_MAGIC, U32
-from pmpoolctl.files import STDIN, decode_text, display_name, read_blob_bytes, read_input
+from pmpoolctl.files import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.memmap import MemoryMap, parse_e820, parse_iomem, parse_json_map, read_firmware_memmap
 
 LIVE_SOURCES = ("/proc/iomem", "/sys/firmware/memmap")
@@ -60,8 +60,8 @@ def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
 
 def _starts_with_fdt(path: str) -> bool:
     try:
-        with open(path, "rb") as stream:
+        with open_input(path) as stream:  # a FIFO is refused, never waited on
             head = stream.read(4)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
     return len(head) == 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC
