@@ -123,12 +123,13 @@ def test_a_planted_target_symlink_is_refused(shared: Path, private: Path, kind: 
     precious = private / "precious.dtb"
     before = precious.read_bytes()
     link = planted_link(shared / "next.dtb", precious)
-    args: list[str | Path] = {
+    commands: dict[str, list[str | Path]] = {
         "output": ["add-range", GOOD, "8G", "4K", "-o", link],
         "junit": ["validate", GOOD, "--memmap", IOMEM, "--junit", link],
         "create": ["create", link, "--force"],
         "blob": ["add-range", link, "8G", "4K"],
-    }[kind]
+    }
+    args = commands[kind]
     refused(pmpoolctl(args), "refusing to follow the symlink", "protected_symlinks", str(link))
     assert precious.read_bytes() == before
     assert listing(private) == ["precious.dtb"]
@@ -156,11 +157,12 @@ def test_a_link_in_a_private_directory_is_followed_whoever_owns_it(tmp_path: Pat
 def test_a_planted_regular_file_is_not_replaced(shared: Path) -> None:
     """protected_regular: root must not take over (and keep the owner of) a file another user put there."""
     planted = planted_file(shared / "next.dtb", b"not yours")
-    for args in (
+    commands: list[list[str | Path]] = [
         ["add-range", GOOD, "8G", "4K", "-o", planted],
         ["validate", GOOD, "--memmap", IOMEM, "--junit", planted],
         ["create", planted, "--force"],
-    ):
+    ]
+    for args in commands:
         refused(pmpoolctl(args), "protected_regular")
         assert planted.read_bytes() == b"not yours" and planted.stat().st_uid == ATTACKER
 
@@ -182,8 +184,7 @@ def test_a_symlink_retargeted_during_the_edit_does_not_move_a_pool(
     link.symlink_to(first)
 
     from pmpoolctl import cli as cli_module
-
-    real = cli_module.resolve_target
+    from pmpoolctl.safefile import resolve_target as real
 
     def resolve_then_retarget(path: str) -> str:
         resolved = real(path)
