@@ -550,7 +550,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 memmap_format_option = click.option(
     "--memmap-format",
     type=click.Choice(["iomem", "firmware-memmap", "e820", "json", "dtb"]),
-    help="The format of every memory map given (detected when not given).",
+    help="The format of every memory map given (detected when not given; FORMAT:SRC names one map's).",
 )
 
 
@@ -563,13 +563,16 @@ memmap_format_option = click.option(
 def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: bool) -> int:
     """Print the memory map in SRC as validate reads it.
 
-    SRC is /proc/iomem text, a /sys/firmware/memmap directory, kernel-log
-    e820 lines, JSON or a .dtb; - reads stdin.
+    SRC is /proc/iomem text, a /sys/firmware/memmap directory, a kernel log
+    (dmesg, journalctl -k, syslog: the last boot's e820 table), JSON or a .dtb;
+    - reads stdin. FORMAT:SRC names the format (e820:boot.log); a file whose
+    name starts that way is ./e820:x.
 
     \b
     Example:
       pmpoolctl memmap /proc/iomem
       dmesg | pmpoolctl memmap - --json
+      pmpoolctl memmap e820:/var/log/kern.log
     """
     from pmpoolctl import report
     from pmpoolctl.mapsource import load_memory_map
@@ -596,11 +599,14 @@ map_options = _options(
         multiple=True,
         metavar="SRC",
         type=PATH,
-        help="A memory map to check against (repeatable).",
+        help="A memory map to check against (repeatable); FORMAT:SRC names its format (e820:boot.log).",
     ),
     memmap_format_option,
     click.option(
-        "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
+        "--live",
+        is_flag=True,
+        help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap, and ranges must "
+        "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise.",
     ),
 )
 verdict_options = _options(
@@ -643,8 +649,10 @@ def validate_command(
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
     """
     from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
+    from pmpoolctl.mapsource import live_phys_bits
     from pmpoolctl.poolfile import require_pool
 
+    phys_bits = live_phys_bits(phys_bits, live)
     blob = load_blob(blob_path)
     pool = require_pool(blob, pool_name)
     # Without a map given, the blob's own memory nodes; its reservations are checked in any case.
@@ -790,7 +798,9 @@ def kho_validate(
       pmpoolctl kho validate kho-out --memmap iomem.txt --json
     """
     from pmpoolctl.kho import KNOWN_COMPATIBLES, as_pool, load_kho
+    from pmpoolctl.mapsource import live_phys_bits
 
+    phys_bits = live_phys_bits(phys_bits, live)
     state = load_kho(path, byte_order)
     if not state.known:
         known = ", ".join(KNOWN_COMPATIBLES)

@@ -1,4 +1,11 @@
-"""A blob's own memory map: `/memory*` nodes, `/reserved-memory` children, the reservation block."""
+"""A blob's own memory map, as the kernel reads it (drivers/of/fdt.c, drivers/of/of_reserved_mem.c).
+
+RAM is the `/memory*` nodes that are available (`status` absent, "okay" or "ok"), each by its
+`linux,usable-memory` when it has one, else by its `reg`. Reserved is the reservation block and
+the `reg` of `/reserved-memory` children. A child with `size` and no `reg` is placed by the
+kernel at boot, anywhere inside its `alloc-ranges`: those ranges are `dynamic` entries, and one
+without `alloc-ranges` may go anywhere, so its entry is the whole address space.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import overload
 
 from pmpoolctl.blob import Blob, Node
 from pmpoolctl.errors import InputError
-from pmpoolctl.memmap import RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
+from pmpoolctl.memmap import DYNAMIC, RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT
 
 # The devicetree specification's defaults when a node does not say.
@@ -28,9 +35,11 @@ def _cells(blob: Blob, node: Node, name: str, default: int) -> int:
     return int.from_bytes(value, "big")
 
 
-def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> list[tuple[int, int]]:
-    """(start, end) pairs of a node's `reg`, read by the parent's cell counts."""
-    prop = node.property("reg")
+def reg_entries(
+    blob: Blob, node: Node, address_cells: int, size_cells: int, name: str = "reg"
+) -> list[tuple[int, int]]:
+    """(start, end) pairs of a node's `reg` (or another (address, size) list), read by the parent's cell counts."""
+    prop = node.property(name)
     if prop is None:
         return []
     value = blob.value(prop)
@@ -38,7 +47,7 @@ def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> 
     path = blob.path(node)
     if len(value) % stride:
         raise InputError(
-            f"{blob.source}: {path} reg has length {len(value)}, which is not a multiple of {stride} "
+            f"{blob.source}: {path} {name} has length {len(value)}, which is not a multiple of {stride} "
             f"(4*(#address-cells (= {address_cells}) + #size-cells (= {size_cells}))) (at byte offset {prop.offset:#x})"
         )
     pairs: list[tuple[int, int]] = []
@@ -48,7 +57,7 @@ def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> 
         size = int.from_bytes(value[at + split : at + stride], "big")
         if start + size > U64_LIMIT:
             raise InputError(
-                f"{blob.source}: {path} reg entry at {start:#x} ends past 2^64 (at byte offset {prop.offset:#x})"
+                f"{blob.source}: {path} {name} entry at {start:#x} ends past 2^64 (at byte offset {prop.offset:#x})"
             )
         if size:
             pairs.append((start, start + size))
@@ -56,7 +65,7 @@ def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> 
 
 
 class ReservationEntries(Sequence[MapEntry]):
-    """The reservation block as map entries, then `/reserved-memory` children.
+    """The reservation block as map entries, then `/reserved-memory` children (static and dynamic).
 
     A block may hold a million entries; each MapEntry is made when it is asked for,
     and `starts` lets the validator order them without making any.
@@ -93,7 +102,7 @@ class ReservationEntries(Sequence[MapEntry]):
 
 
 def blob_reservations(blob: Blob) -> ReservationEntries:
-    """The reservation block and `/reserved-memory` children: memory the next kernel must not use."""
+    """The reservation block and `/reserved-memory` children: memory the next kernel must not use, or may take."""
     children: list[MapEntry] = []
     reserved = blob.child(blob.root, "reserved-memory")
     if reserved is not None:
@@ -102,11 +111,29 @@ def blob_reservations(blob: Blob) -> ReservationEntries:
         ac = _cells(blob, reserved, "#address-cells", root_ac)
         sc = _cells(blob, reserved, "#size-cells", root_sc)
         for child in blob.children(reserved):
-            for start, end in reg_entries(blob, child, ac, sc):
-                children.append(
-                    MapEntry(start, end, f"reserved-memory/{child.name}", RESERVED, f"{blob.source}:{blob.path(child)}")
-                )
+            children.extend(_reserved_child(blob, child, ac, sc))
     return ReservationEntries(blob, children)
+
+
+def _reserved_child(blob: Blob, child: Node, ac: int, sc: int) -> list[MapEntry]:
+    """A `/reserved-memory` child's entries: its `reg`, or where the kernel may place it.
+
+    A child with `status = "disabled"` is skipped by the kernel; it is kept here all the
+    same (reserved is the safe side when the firmware may still use it).
+    """
+    where, name = f"{blob.source}:{blob.path(child)}", f"reserved-memory/{child.name}"
+    if child.property("reg") is not None or child.property("size") is None:
+        return [MapEntry(start, end, name, RESERVED, where) for start, end in reg_entries(blob, child, ac, sc)]
+    if child.property("alloc-ranges") is None:
+        return [MapEntry(0, U64_LIMIT, f"{name} (dynamic, anywhere)", DYNAMIC, where)]
+    areas = reg_entries(blob, child, ac, sc, "alloc-ranges")
+    return [MapEntry(start, end, f"{name} (dynamic)", DYNAMIC, where) for start, end in areas]
+
+
+def _available(blob: Blob, node: Node) -> bool:
+    """The kernel's of_fdt_device_is_available(): no `status`, or one that reads "okay" or "ok"."""
+    prop = node.property("status")
+    return prop is None or blob.value(prop).split(b"\0", 1)[0] in (b"okay", b"ok")
 
 
 def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
@@ -117,11 +144,18 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
     for node in blob.children(blob.root):
         device_type = node.property("device_type")
         is_memory = device_type is not None and blob.value(device_type) == b"memory\0"
-        if is_memory or node.name == "memory" or node.name.startswith("memory@"):
-            for start, end in reg_entries(blob, node, ac, sc):
-                entries.append(MapEntry(start, end, "memory", RAM, f"{blob.source}:{blob.path(node)}"))
+        if not (is_memory or node.name == "memory" or node.name.startswith("memory@")) or not _available(blob, node):
+            continue
+        # The kernel reads linux,usable-memory instead of reg when the node has it (kdump kernels).
+        name = "linux,usable-memory" if node.property("linux,usable-memory") is not None else "reg"
+        for start, end in reg_entries(blob, node, ac, sc, name):
+            entries.append(
+                MapEntry(start, end, "memory" if name == "reg" else name, RAM, f"{blob.source}:{blob.path(node)}")
+            )
     if not entries:
-        raise InputError(f"{blob.source}: no /memory nodes with a reg: the blob has no memory map")
+        raise InputError(
+            f"{blob.source}: no /memory nodes that are available and have a reg: the blob has no memory map"
+        )
     if with_reservations:
         entries.extend(blob_reservations(blob))
     return MemoryMap(blob.source, "dtb", sorted_entries(entries))

@@ -16,6 +16,7 @@ U64_LIMIT = 1 << 64
 U64_MAX = U64_LIMIT - 1
 
 _SUFFIX_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+_MAX_DECIMAL_DIGITS = 20
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)\Z")
 
 
@@ -30,6 +31,9 @@ def parse_number(text: str) -> int:
     digits, suffix = match.groups()
     if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX":
         raise NumberError(f"'{text}' has a leading zero (octal to the kernel); write decimal or 0x hex")
+    if len(digits) > _MAX_DECIMAL_DIGITS and digits[1:2] not in ("x", "X"):
+        # Python refuses (and is quadratic on) long decimal strings; 2^64 has 20 digits.
+        raise NumberError(f"'{text[:40]}' does not fit in 64 bits")
     value = int(digits, 0) << _SUFFIX_SHIFT[suffix.lower()]
     if value > U64_MAX:
         raise NumberError(f"'{text}' does not fit in 64 bits")

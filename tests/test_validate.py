@@ -48,8 +48,14 @@ CLI_MD_RULES = {
     "range-in-crashkernel": "error",
     "range-in-memreserve": "error",
     "range-above-phys-limit": "error",
+    "range-in-dynamic-reserved": "warning",
 }
-RULE_OF_KIND = {"reserved": "range-in-reserved", "kernel": "range-in-kernel", "crashkernel": "range-in-crashkernel"}
+RULE_OF_KIND = {
+    "reserved": "range-in-reserved",
+    "kernel": "range-in-kernel",
+    "crashkernel": "range-in-crashkernel",
+    "dynamic": "range-in-dynamic-reserved",
+}
 
 
 def dts(
@@ -159,6 +165,11 @@ class Case:
 
 
 IN_RAM = 0x100000000  # the real map's RAM above 4 GiB: no zone, no reservation, no hole near it
+CMA_NODE = (
+    "\treserved-memory {\n\t\t#address-cells = <2>;\n\t\t#size-cells = <2>;\n\t\tranges;\n"
+    '\t\tlinux,cma {\n\t\t\tcompatible = "shared-dma-pool";\n\t\t\treusable;\n'
+    "\t\t\tsize = <0x0 0x4000000>;\n\t\t\talloc-ranges = <0x1 0x0 0x0 0x40000000>;\n\t\t};\n\t};\n"
+)
 
 CORPUS: dict[str, Case] = {
     "binding-invalid": Case(
@@ -227,6 +238,25 @@ CORPUS: dict[str, Case] = {
         [(0x400000000, PAGE)],
         [("range-above-phys-limit", "error", (0x400000000, PAGE), None)],
         args=("--phys-bits", "34"),
+    ),
+    # A CMA pool the kernel places at boot somewhere in [4 GiB, 5 GiB): a warning, exit 0 without --strict.
+    "range-in-dynamic-reserved": Case(
+        [(IN_RAM + 0x3FFFF000, PAGE)],
+        [
+            (
+                "range-in-dynamic-reserved",
+                "warning",
+                (IN_RAM + 0x3FFFF000, PAGE),
+                (
+                    IN_RAM,
+                    IN_RAM + 0x40000000,
+                    "reserved-memory/linux,cma (dynamic)",
+                    "{blob}:/reserved-memory/linux,cma",
+                ),
+            )
+        ],
+        options={"nodes": CMA_NODE},
+        exit_code=0,
     ),
 }
 
@@ -728,7 +758,7 @@ def check_junit(root: ET.Element, document: dict[str, Any], strict: bool) -> Non
     suite = suites[0]
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == list(CLI_MD_RULES)
-    assert suite.get("tests") == "13"
+    assert suite.get("tests") == str(len(CLI_MD_RULES))
     failing_rules = {
         f["rule"] for f in document["findings"] if f["severity"] == "error" or (strict and f["severity"] == "warning")
     }
