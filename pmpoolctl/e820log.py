@@ -52,8 +52,8 @@ _HEADERS = {
 _HEX_SPAN = r"0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\]"
 _TABLE_LINE = re.compile(r"(" + "|".join(_TABLE_OF) + r"): \[(mem|gap) " + _HEX_SPAN)
 _UPDATE_LINE = re.compile(r"e820: (update|remove) \[mem " + _HEX_SPAN)
-# An e820 line that is not at the start of its message has a prefix this reader does not know:
-# refused, never skipped (a skipped `usable ==> reserved` would leave RAM that is not).
+# An e820 line that does not read (cut short, or behind a prefix this reader does not know) is
+# refused, never skipped: a skipped `usable ==> reserved` would leave RAM that is not.
 _MARKERS = ("BIOS-e820: [", "e820: update [", "e820: remove [", "user: [mem", "extended: [mem", "modified: [mem")
 
 # Each update/remove line visits every segment; this bounds a hostile log's cost to seconds.
@@ -153,8 +153,8 @@ class _Reader:
             self.start_table(lineno, table)
         elif any(marker in message for marker in _MARKERS):
             raise InputError(
-                f"{self.source}:{lineno}: an e820 line behind a prefix this reader does not know: {message[:80]!r}; "
-                "give the kernel's lines as dmesg, syslog or journalctl print them"
+                f"{self.source}:{lineno}: an e820 line not as the kernel prints it (cut short, or behind a prefix "
+                f"this reader does not know): {message[:80]!r}; give lines as dmesg, syslog or journalctl print them"
             )
 
     def table_line(self, lineno: int, match: re.Match[str], rest: str) -> None:

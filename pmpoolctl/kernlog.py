@@ -15,9 +15,10 @@ import re
 _BEFORE_SYSLOG = re.compile(r"(?:<\d{1,3}>)?(?:\d{4}-\d\d-\d\dT[0-9:.,+\-Z]{8,40} )?")
 # A syslog or journal prefix ends in " kernel: " within this many characters (date, host name).
 _SYSLOG_WINDOW = 320
-# What may come after it: a dmesg -x facility, then bracketed stamps (seconds, a dmesg -T date,
-# a caller id), each short, and a few of them, never a whole line of brackets.
-_AFTER_SYSLOG = re.compile(r"(?:[a-z]{2,8} *:[a-z]{2,8} *: )?(?:\[[^\]]{0,62}\] *){0,4}")
+# What may come after it: a dmesg -x facility, then bracketed stamps (seconds, a dmesg -T date, a
+# caller id as in `[    0.000000][    T1] `), each short, a few of them, and a space after them
+# (`[Firmware Bug]: ` is the message's own).
+_AFTER_SYSLOG = re.compile(r"(?:[a-z]{2,8} *:[a-z]{2,8} *: )?(?:(?:\[[^\]]{0,62}\]){1,4} +){0,2}")
 
 # journalctl prints these between boots; they are not kernel messages.
 JOURNAL_BOOT_SEPARATORS = ("-- Boot ", "-- Reboot --")
@@ -36,8 +37,8 @@ _LOG_LINE = re.compile(
 
 
 def kernel_message(line: str) -> str:
-    """The message of a captured kernel log line, without its prefixes and trailing white space."""
-    text = line.rstrip()
+    """The message of a captured kernel log line, without its prefixes and the white space around it."""
+    text = line.strip()  # a pasted log may come indented; kernel lines have no meaning in white space
     before = _BEFORE_SYSLOG.match(text)  # every part is optional: these always match
     at = before.end() if before else 0
     syslog = text.find(" kernel: ", at, at + _SYSLOG_WINDOW)

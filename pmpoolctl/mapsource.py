@@ -99,11 +99,12 @@ _ADDRESS_SIZES = re.compile(r"address sizes\s*:\s*(\d{1,3}) bits physical")
 _CPUINFO_HEAD = 1 << 20  # the first CPU's block holds the line; a machine's whole file is a few MB
 
 
-def cpu_phys_bits(path: str = CPUINFO) -> int | None:
-    """The CPU's physical address width (`address sizes : 46 bits physical`), or None where cpuinfo has none.
+def cpu_phys_bits(path: str | None = None) -> int | None:
+    """The CPU's physical address width (`address sizes : 46 bits physical`) in cpuinfo (CPUINFO), or None.
 
-    x86 prints the line; arm64 and others do not, and then there is no limit to apply.
+    x86 prints the line; arm64 and others do not, and then there is no width to hold ranges to.
     """
+    path = path or CPUINFO
     try:
         with open(path, "rb") as stream:
             head = stream.read(_CPUINFO_HEAD).decode("utf-8", "replace")
@@ -122,8 +123,6 @@ def cpu_phys_bits(path: str = CPUINFO) -> int | None:
     return int(match[1])
 
 
-def live_phys_bits(given: int | None, live: bool, cpuinfo: str = CPUINFO) -> int | None:
+def live_phys_bits(given: int | None, live: bool) -> int | None:
     """--phys-bits as given; under --live without it, the width of this host's CPU."""
-    if given is not None or not live:
-        return given
-    return cpu_phys_bits(cpuinfo)
+    return given if given is not None or not live else cpu_phys_bits()

@@ -83,11 +83,18 @@ def classify(type_word: str) -> str:
 
 
 def inclusive_span(start: int, last: int, where: str) -> tuple[int, int]:
+    """[start, last + 1) of an inclusive span that fits in 64 bits, or an InputError naming `where`."""
     if last >= U64_LIMIT:
-        raise InputError(f"{where}: address {last:#x} does not fit in 64 bits")
+        raise InputError(f"{where}: address {_short_hex(last)} does not fit in 64 bits")
     if last < start:
-        raise InputError(f"{where}: end {last:#x} is below start {start:#x}")
+        raise InputError(f"{where}: end {last:#x} is below start {_short_hex(start)}")
     return start, last + 1
+
+
+def _short_hex(value: int) -> str:
+    """Hex, cut to 20 digits: a hostile line's million-digit number does not fill the error line."""
+    text = f"{value:#x}"
+    return text if len(text) <= 22 else f"{text[:22]}… ({value.bit_length()} bits)"
 
 
 # --- /proc/iomem ------------------------------------------------------------

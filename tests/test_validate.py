@@ -714,6 +714,7 @@ def test_a_blob_as_the_memory_map(blobs: Blobs) -> None:
 
 def test_live_uses_the_live_sources(blobs: Blobs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(IOMEM), str(FIRMWARE)))
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(MEMMAP / "cpuinfo-arm64.txt"))  # not this host's
     document = validate_json(blobs.pool([(0x0, PAGE)]), "--live", exit_code=1)
     assert document["memmaps"] == [
         {"source": str(IOMEM), "format": "iomem", "entries": 13},
@@ -730,6 +731,36 @@ def test_live_uses_the_live_sources(blobs: Blobs, monkeypatch: pytest.MonkeyPatc
     # An unreadable /proc/iomem is an input error, not a silently empty map.
     monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(tmp_path / "no-iomem"), str(FIRMWARE)))
     assert_input_error(run_cli(["validate", str(blobs.pool([(IN_RAM, PAGE)])), "--live"]), str(tmp_path / "no-iomem"))
+
+
+def test_live_knows_the_cpu(blobs: Blobs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under --live, a range past the CPU's physical address width is refused as with --phys-bits N."""
+    ram_to_2_pow_48 = tmp_path / "iomem.txt"
+    ram_to_2_pow_48.write_text("00001000-ffffffffffff : System RAM\n")
+    monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(ram_to_2_pow_48), str(tmp_path / "no-such-dir")))
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(MEMMAP / "cpuinfo-x86.txt"))  # 46 bits physical
+    above = blobs.pool([(1 << 46, PAGE)])
+    document = validate_json(above, "--live", exit_code=1)
+    assert [(f["rule"], f["range"]["base"]) for f in document["findings"]] == [("range-above-phys-limit", 1 << 46)]
+    assert "2^46" in document["findings"][0]["message"]
+    # The last page below 2^46 is fine; --phys-bits says otherwise when given; a map by file says nothing of the CPU.
+    validate_json(blobs.pool([((1 << 46) - PAGE, PAGE)]), "--live", exit_code=0)
+    validate_json(above, "--live", "--phys-bits", "48", exit_code=0)
+    validate_json(above, "--memmap", str(ram_to_2_pow_48), exit_code=0)
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(MEMMAP / "cpuinfo-arm64.txt"))  # no width: no limit
+    validate_json(above, "--live", exit_code=0)
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(ram_to_2_pow_48))  # no "address sizes" line either
+    validate_json(above, "--live", exit_code=0)
+    # kho validate holds its regions to the same width: the example's end near 2^34.15.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\naddress sizes\t: 34 bits physical, 48 bits virtual\n")
+    monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(IOMEM), str(FIRMWARE)))
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(cpuinfo))
+    kho = ["kho", "validate", str(EXAMPLES / "kho" / "out"), "--live", "--json"]
+    run = run_cli(kho)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert {f["rule"] for f in json.loads(run.stdout)["findings"]} == {"range-above-phys-limit"}
+    assert run_cli([*kho, "--phys-bits", "35"]).exit_code == 0
 
 
 def test_pool_option_and_missing_pool(blobs: Blobs) -> None:
