@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.files import numbered_lines
+from pmpoolctl.files import decode_text, numbered_lines, read_input
 from pmpoolctl.jsoninput import json_integer, load_json
 from pmpoolctl.numbers import U64_LIMIT, parse_number
 
@@ -172,19 +172,7 @@ def read_firmware_memmap(directory: str) -> MemoryMap:
 
 def _read_attribute(path: str) -> str:
     """A sysfs attribute read whole (never a first part of it taken for the value), stripped."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(SYSFS_ATTRIBUTE_LIMIT + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
-    if len(data) > SYSFS_ATTRIBUTE_LIMIT:
-        raise InputError(f"{path}: longer than {SYSFS_ATTRIBUTE_LIMIT} bytes: not a sysfs attribute")
-    if b"\0" in data:
-        raise InputError(f"{path}: binary data, not text (NUL at byte offset {data.index(0):#x})")
-    try:
-        return data.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
+    return decode_text(read_input(path, SYSFS_ATTRIBUTE_LIMIT), path).strip()
 
 
 # --- JSON -------------------------------------------------------------------

@@ -13,15 +13,12 @@ from pmpoolctl.errors import InputError
 from pmpoolctl.kernlog import kernel_message
 from pmpoolctl.memmap import MemoryMap
 from tests.conftest import DATA, assert_input_error, run_cli
+from tests.conftest import map_rows as rows
 
 CORPUS = DATA / "memmap" / "e820"
 POOL_DTB = Path(__file__).parent.parent / "examples" / "pool.dtb"
 LOGS = sorted(CORPUS.glob("*.log"))
 U64 = 1 << 64
-
-
-def rows(memory_map: MemoryMap) -> list[tuple[int, int, str, str, str]]:
-    return [(e.start, e.end, e.type, e.kind, e.source) for e in memory_map.entries]
 
 
 def spans(memory_map: MemoryMap) -> list[tuple[int, int, str]]:

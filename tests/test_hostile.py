@@ -1058,7 +1058,7 @@ def test_firmware_memmap_long_attribute_is_refused(long_attribute: Path, tmp_pat
         "sysfs attribute of 10 MiB", ["memmap", long_attribute], inputs=[], expected=3, workdir=tmp_path
     ) as run:
         assert run.seconds < LINE_SECONDS, run.describe()
-        assert_refused(run, str(attribute), "4096 bytes")
+        assert_refused(run, str(attribute), "4096-byte limit")
 
 
 def test_firmware_memmap_many_entries(many_entries: Path, tmp_path: Path) -> None:

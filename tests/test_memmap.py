@@ -27,6 +27,7 @@ from pmpoolctl.mapsource import load_memory_map
 from pmpoolctl.memmap import MapEntry, MemoryMap, parse_iomem, parse_json_map, read_firmware_memmap
 from pmpoolctl.report import memmap_json
 from tests.conftest import DATA, assert_input_error, run_cli
+from tests.conftest import map_rows as rows
 
 MEMMAP = DATA / "memmap"
 IOMEM = MEMMAP / "iomem.txt"
@@ -71,10 +72,6 @@ DMESG_ENTRIES = [
     (0xEEC00000, 0xFEC00000, "reserved", "reserved", 8),
     (0x100000000, 0x640000000, "usable", "ram", 9),
 ]
-
-
-def rows(memory_map: MemoryMap) -> list[tuple[int, int, str, str, str]]:
-    return [(e.start, e.end, e.type, e.kind, e.source) for e in memory_map.entries]
 
 
 def at_lines(source: str, expected: list[tuple[int, int, str, str, int]]) -> list[tuple[int, int, str, str, str]]:
@@ -333,7 +330,7 @@ def test_firmware_memmap_attribute_is_read_whole_or_refused(tmp_path: Path) -> N
     directory = write_firmware_memmap(tmp_path / "m", {"0": ("0x" + "0" * 4094 + "1000", "0x1fff", "System RAM")})
     message = input_error(lambda: read_firmware_memmap(str(directory)))
     assert message.startswith(os.path.join(str(directory), "0", "start") + ": ")
-    assert "4096 bytes" in message
+    assert "4096-byte limit" in message
     # Up to a page, the whole value counts: 4096 bytes of it are read, not a first part.
     (directory / "0" / "start").write_text("0x" + "0" * 4089 + "1000\n")  # 4096 bytes
     assert rows(read_firmware_memmap(str(directory)))[0][:2] == (0x1000, 0x2000)
