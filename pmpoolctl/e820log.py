@@ -7,8 +7,8 @@ What the kernel prints (arch/x86/kernel/e820.c):
   `WHO: [mem %#018Lx-%#018Lx] TYPE` with an inclusive end. Each table is the whole of the
   kernel's table at that moment, so the last one printed replaces everything before it;
 - `e820: update [mem …] OLD ==> NEW` and `e820: remove [mem …] [TYPE]` change it after that,
-  in order (some address the kexec copy of the table; they only ever take RAM away, so applying
-  them is the safe side);
+  in order (a few address the kexec copy of the table instead, and only ever take RAM away
+  there: applying them too is the safe side);
 - up to 6.x the types are `usable`, `reserved`, `ACPI data`, …; since the 2025-26 x86 boot
   rework two spaces, then `System RAM`, `device reserved`, …, and `WHO: [gap …]` lines between
   entries, which are not entries. Types are compared with their white space collapsed.
@@ -176,8 +176,7 @@ class _Reader:
         type_word = self.types.get(rest) or self.type_word(rest)
         if not type_word:
             raise InputError(f"{self.source}:{lineno}: an e820 table line without a type")
-        kind = RAM if type_word in RAM_TYPES else RESERVED
-        self.boot.segments.append(MapEntry(start, end, type_word, kind, f"{self.source}:{lineno}"))
+        self.boot.segments.append(MapEntry(start, end, type_word, _kind(type_word), f"{self.source}:{lineno}"))
 
     def update_line(self, where: str, match: re.Match[str], rest: str) -> None:
         self.open = None
