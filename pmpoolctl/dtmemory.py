@@ -10,7 +10,7 @@ without `alloc-ranges` may go anywhere, so its entry is the whole address space.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import overload
 
 from pmpoolctl.blob import Blob, Node
@@ -37,31 +37,34 @@ def _cells(blob: Blob, node: Node, name: str, default: int) -> int:
 
 def reg_entries(
     blob: Blob, node: Node, address_cells: int, size_cells: int, name: str = "reg"
-) -> list[tuple[int, int]]:
-    """(start, end) pairs of a node's `reg` (or another (address, size) list), read by the parent's cell counts."""
+) -> Iterator[tuple[int, int]]:
+    """(start, end) pairs of a node's `reg` (or another (address, size) list), read by the parent's cell counts.
+
+    The length is checked at once; the pairs are read as they are taken (a million of them
+    need not be a list beside the entries made of them).
+    """
     prop = node.property(name)
     if prop is None:
-        return []
+        return iter(())
     value = blob.value(prop)
     stride = 4 * (address_cells + size_cells)
-    path = blob.path(node)
+    where = f"{blob.source}: {blob.path(node)} {name}"
     if len(value) % stride:
         raise InputError(
-            f"{blob.source}: {path} {name} has length {len(value)}, which is not a multiple of {stride} "
+            f"{where} has length {len(value)}, which is not a multiple of {stride} "
             f"(4*(#address-cells (= {address_cells}) + #size-cells (= {size_cells}))) (at byte offset {prop.offset:#x})"
         )
-    pairs: list[tuple[int, int]] = []
-    split = 4 * address_cells
+    return _pairs(value, 4 * address_cells, stride, f"(at byte offset {prop.offset:#x})", where)
+
+
+def _pairs(value: bytes, split: int, stride: int, offset: str, where: str) -> Iterator[tuple[int, int]]:
     for at in range(0, len(value), stride):
         start = int.from_bytes(value[at : at + split], "big")
         size = int.from_bytes(value[at + split : at + stride], "big")
         if start + size > U64_LIMIT:
-            raise InputError(
-                f"{blob.source}: {path} {name} entry at {start:#x} ends past 2^64 (at byte offset {prop.offset:#x})"
-            )
+            raise InputError(f"{where} entry at {start:#x} ends past 2^64 {offset}")
         if size:
-            pairs.append((start, start + size))
-    return pairs
+            yield start, start + size
 
 
 class ReservationEntries(Sequence[MapEntry]):
@@ -148,10 +151,10 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
             continue
         # The kernel reads linux,usable-memory instead of reg when the node has it (kdump kernels).
         name = "linux,usable-memory" if node.property("linux,usable-memory") is not None else "reg"
-        for start, end in reg_entries(blob, node, ac, sc, name):
-            entries.append(
-                MapEntry(start, end, "memory" if name == "reg" else name, RAM, f"{blob.source}:{blob.path(node)}")
-            )
+        type_word, where = "memory" if name == "reg" else name, f"{blob.source}:{blob.path(node)}"
+        entries.extend(
+            MapEntry(start, end, type_word, RAM, where) for start, end in reg_entries(blob, node, ac, sc, name)
+        )
     if not entries:
         raise InputError(
             f"{blob.source}: no /memory nodes that are available and have a reg: the blob has no memory map"
