@@ -931,13 +931,15 @@ def check_parses_or_input_error(read: Callable[[], MemoryMap], what: str) -> Non
 
 @pytest.mark.parametrize(
     ("name", "reader"),
-    [("iomem", parse_iomem), ("e820", parse_e820), ("json", parse_json_map)],
+    [("iomem", parse_iomem), ("e820", parse_e820), ("e820-corpus", parse_e820), ("json", parse_json_map)],
 )
 def test_corrupt_text_maps(name: str, reader: Callable[[str, str], MemoryMap]) -> None:
     if name == "iomem":
         text = IOMEM.read_text()
     elif name == "e820":
         text = DMESG.read_text()
+    elif name == "e820-corpus":  # every log of tests/data/memmap/e820 in one: boots, both vocabularies, CRLF
+        text = "".join(path.read_bytes().decode() for path in sorted((MEMMAP / "e820").glob("*.log")))
     else:
         text = json_text(memmap_json(parse_iomem(IOMEM.read_text(), "iomem.txt")))
     reader(text, "fixture")  # the unmutated text reads

@@ -761,6 +761,9 @@ def test_live_knows_the_cpu(blobs: Blobs, monkeypatch: pytest.MonkeyPatch, tmp_p
     assert run.exit_code == 1, run.stdout + run.stderr
     assert {f["rule"] for f in json.loads(run.stdout)["findings"]} == {"range-above-phys-limit"}
     assert run_cli([*kho, "--phys-bits", "35"]).exit_code == 0
+    # A cpuinfo that does not read is an input error naming its line, not a guess.
+    cpuinfo.write_text("processor\t: 0\naddress sizes\t: 99 bits physical, 48 bits virtual\n")
+    assert_input_error(run_cli(["validate", str(above), "--live"]), f"{cpuinfo}:2:", "address sizes")
 
 
 def test_pool_option_and_missing_pool(blobs: Blobs) -> None:
