@@ -790,7 +790,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 memmap_format_option = click.option(
     "--memmap-format",
     type=click.Choice(["iomem", "firmware-memmap", "e820", "json", "dtb"]),
-    help="The format of every memory map given (detected when not given).",
+    help="The format of every memory map given (detected when not given; FORMAT:SRC names one map's).",
 )
 
 
@@ -803,13 +803,16 @@ memmap_format_option = click.option(
 def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: bool) -> int:
     """Print the memory map in SRC as validate reads it.
 
-    SRC is /proc/iomem text, a /sys/firmware/memmap directory, kernel-log
-    e820 lines, JSON or a .dtb; - reads stdin.
+    SRC is /proc/iomem text, a /sys/firmware/memmap directory, a kernel log
+    (dmesg, journalctl -k, syslog: the last boot's e820 table), JSON or a .dtb;
+    - reads stdin. FORMAT:SRC names the format (e820:boot.log); a file whose
+    name starts that way is ./e820:x.
 
     \b
     Example:
       pmpoolctl memmap /proc/iomem
       dmesg | pmpoolctl memmap - --json
+      pmpoolctl memmap e820:/var/log/kern.log
     """
     from pmpoolctl import report
     from pmpoolctl.mapsource import load_memory_map
@@ -836,11 +839,14 @@ map_options = _options(
         multiple=True,
         metavar="SRC",
         type=PATH,
-        help="A memory map to check against (repeatable).",
+        help="A memory map to check against (repeatable); FORMAT:SRC names its format (e820:boot.log).",
     ),
     memmap_format_option,
     click.option(
-        "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
+        "--live",
+        is_flag=True,
+        help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap, and ranges must "
+        "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise.",
     ),
 )
 verdict_options = _options(
@@ -912,8 +918,10 @@ def validate_command(
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
     """
     from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
+    from pmpoolctl.mapsource import live_phys_bits
     from pmpoolctl.poolfile import require_pool
 
+    phys_bits = live_phys_bits(phys_bits, live)
     _begin_junit(ctx, display_name(blob_path))
     blob = load_blob(blob_path)
     pool = require_pool(blob, pool_name)
@@ -1061,11 +1069,13 @@ def kho_validate(
       pmpoolctl kho validate kho-out --memmap iomem.txt --json
     """
     from pmpoolctl.kho import KNOWN_COMPATIBLES, as_pool, load_kho, require_complete
+    from pmpoolctl.mapsource import live_phys_bits
 
     if not memmaps and not live:
         raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
     source = display_name(path)
     _begin_junit(ctx, source)
+    phys_bits = live_phys_bits(phys_bits, live)
     state = load_kho(path, byte_order)
     if not state.known:
         known = ", ".join(KNOWN_COMPATIBLES)

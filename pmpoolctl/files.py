@@ -146,7 +146,8 @@ def read_input(path: str, limit: int | None = None) -> bytes:
     except OSError as exc:
         raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
     if len(raw) > limit:
-        raise InputError(f"{display_name(path)}: larger than the {limit >> 20} MiB limit")
+        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
+        raise InputError(f"{display_name(path)}: larger than the {size} limit")
     return raw
 
 
