@@ -388,7 +388,8 @@ class _Reader:
                 seen_names[-1].add(prop_name)
                 if prop_name in _PHANDLE_NAMES:
                     self._check_phandle(nodes, stack[-1], prop_name, data, offset, length, phandles)
-                current.properties.append(Property(prop_name, offset, value_offset, length))
+                if prop_name != "name" or not self._redundant_name(nodes, stack[-1], value_offset, length, offset):
+                    current.properties.append(Property(prop_name, offset, value_offset, length))
                 offset = align4(value_offset + length)
             elif tag == FDT_END:
                 if stack:
@@ -417,6 +418,23 @@ class _Reader:
         for other in nodes[index].properties:
             if other.name in _PHANDLE_NAMES and U32.unpack_from(data, other.value_offset)[0] != value:
                 raise self.fail(f"'phandle' and 'linux,phandle' of {where} differ", offset + 12)
+
+    def _redundant_name(self, nodes: list[Node], index: int, value_offset: int, length: int, offset: int) -> bool:
+        """dtc's name_is_string and name_properties checks: a `name` property must be one string, the
+        node's name without its unit address. dtc refuses any other and drops this one from the tree
+        it reads (it is redundant), so the tree shown here drops it too; its bytes stay in the blob."""
+        value = self.data[value_offset : value_offset + length]
+        where = self._path(nodes, index)
+        if not value.endswith(b"\0") or b"\0" in value[:-1]:
+            raise self.fail(f"'name' in {where} is not a string (dtc's name_is_string check)", offset)
+        basename = nodes[index].name.split("@", 1)[0]
+        if value[:-1] != basename.encode("ascii"):
+            raise self.fail(
+                f'\'name\' in {where} is "{escaped(value[:-1])}", not the node\'s name "{basename}" '
+                "(dtc's name_properties check)",
+                offset,
+            )
+        return True
 
     @staticmethod
     def _path(nodes: list[Node], index: int) -> str:

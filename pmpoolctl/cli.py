@@ -29,6 +29,7 @@ from pmpoolctl.files import STDIN, decode_text, display_name, read_blob_bytes, r
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
 from pmpoolctl.safefile import locked, resolve_target, write_atomic, write_file
+from pmpoolctl.text import printable
 
 if TYPE_CHECKING:  # annotations only: each command imports what it runs when it runs
     from pmpoolctl.binding import Pool
@@ -235,7 +236,7 @@ def _say(line: str) -> None:
     with contextlib.suppress(Exception):
         stream = sys.stderr
         if stream is not None:
-            stream.write(line.replace("\n", " ").replace("\r", " ") + "\n")
+            stream.write(printable(line) + "\n")  # the parts are escaped already; this keeps it one line
             stream.flush()
 
 
