@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -38,9 +39,16 @@ class Run:
     stderr: str
 
 
+def _runner() -> CliRunner:
+    """A runner that keeps stderr apart: click 8.2+ always does, 8.1 (Debian 12's, make test-oldest) on request."""
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg,unused-ignore]  # click 8.1 only
+    return CliRunner()
+
+
 def run_cli(args: Sequence[str], stdin: bytes | str | None = None) -> Run:
     """Run pmpoolctl in-process as a user would; stdout and stderr apart."""
-    result = CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1"})
+    result = _runner().invoke(cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1"})
     return Run(result.exit_code, result.stdout, result.stderr)
 
 

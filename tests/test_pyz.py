@@ -1,0 +1,207 @@
+"""The single-file build (make pyz, tools/build_pyz.py): one file that runs where python3 >= 3.10 is all there is.
+
+The pyz is built here from the wheels tools/pyz-requirements.txt pins (pip download, checked by sha256)
+with bytecode for every python 3.10+ this machine has, and run by each under `-I -S`: no site-packages,
+no user site, no PYTHON* variables, so nothing installed can help it. It must answer as the installed
+package does.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pmpoolctl import __version__
+from tests.conftest import EXAMPLES, run_cli
+
+REPO = Path(__file__).parent.parent
+MINORS = ["3.10", "3.11", "3.12", "3.13"]
+MINIMUM = "3.10"  # setup.cfg's python_requires: CI must have it
+
+
+def builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_pyz", REPO / "tools" / "build_pyz.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def interpreter(minor: str) -> str | None:
+    """A python `minor` (e.g. "3.10") on this machine: on PATH, in /usr/bin, or one of pyenv's versions."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [shutil.which(f"python{minor}"), f"/usr/bin/python{minor}"]
+    candidates += [str(p) for p in sorted(pyenv.glob(f"{minor}.*/bin/python{minor}"))]
+    for candidate in candidates:
+        if candidate is None or not os.access(candidate, os.X_OK):
+            continue
+        probe = [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        run = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if run.returncode == 0 and run.stdout.strip() == minor:
+            return candidate
+    return None
+
+
+def need(minor: str) -> str:
+    python = interpreter(minor)
+    if python is None:
+        if os.environ.get("CI") and minor == MINIMUM:
+            pytest.fail(f"python{minor}, the oldest python pmpoolctl supports, is needed in CI")
+        pytest.skip(f"no python{minor} on this machine")
+    return python
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned wheels, as make pyz fetches them (pip's cache makes every run after the first offline)."""
+    directory = tmp_path_factory.mktemp("wheels")
+    requirements = str(REPO / "tools" / "pyz-requirements.txt")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "-q", "--no-deps"]
+    fetch = [*pip, "--only-binary", ":all:", "--require-hashes", "-r", requirements, "-d", str(directory)]
+    subprocess.run(fetch, check=True, capture_output=True)
+    return directory
+
+
+def build(wheels: Path, out: Path, pythons: list[str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(REPO / "tools" / "build_pyz.py"), "--wheels", str(wheels), "-o", str(out)]
+    for python in pythons:
+        command += ["--bytecode", python]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def pyz(wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist") / "pmpoolctl.pyz"
+    pythons = [python for python in map(interpreter, MINORS) if python is not None]
+    run = build(wheels, out, pythons)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def demo_commands(tmp_path: Path) -> list[list[str]]:
+    """make demo's commands, a validation as the pre-kexec hook runs it, and edits (which import fdt)."""
+    pool, bad, iomem = EXAMPLES / "pool.dtb", EXAMPLES / "bad-pool.dtb", EXAMPLES / "memmap" / "iomem.txt"
+    new = tmp_path / "new.dtb"
+    return [
+        ["--version"],
+        ["dump", str(pool)],
+        ["add-range", str(pool), "0x180000000", "64M", "--dry-run"],
+        ["validate", str(pool), "--memmap", str(iomem)],
+        ["validate", str(bad), "--memmap", str(iomem)],
+        ["validate", str(pool), "--memmap", str(iomem), "--strict", "--json", "--junit", str(tmp_path / "r.xml")],
+        ["create", str(new), "--range", "0x100000000", "2M"],
+        ["add-range", str(new), "0x180000000", "64M"],
+        ["dump", "--json", str(new)],
+    ]
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_pyz_runs_with_nothing_installed(pyz: Path, minor: str, tmp_path: Path) -> None:
+    python = need(minor)
+    expected, actual = tmp_path / "installed", tmp_path / "pyz"
+    for work in (expected, actual):
+        work.mkdir()
+    for installed_args, pyz_args in zip(demo_commands(expected), demo_commands(actual)):
+        ran = run_cli(installed_args)
+        proc = subprocess.run([python, "-I", "-S", str(pyz), *pyz_args], capture_output=True, text=True, check=False)
+        assert (proc.returncode, proc.stderr) == (ran.exit_code, ran.stderr), pyz_args
+        assert proc.stdout.replace(str(actual), str(expected)) == ran.stdout, pyz_args
+    assert (actual / "new.dtb").read_bytes() == (expected / "new.dtb").read_bytes()
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_pyz_starts_from_its_bytecode_for_each_python(pyz: Path, minor: str) -> None:
+    """Every module a run imports comes from the bytecode tree for the running python: nothing is compiled."""
+    python = need(minor)
+    proc = subprocess.run([python, "-I", "-S", "-v", str(pyz), "--version"], capture_output=True, text=True, check=True)
+    imports = dict(re.findall(r"^import '([\w.]+)' # (.*)$", proc.stderr, re.M))
+    tag = f"cpython-{minor.replace('.', '')}"
+    ours = {name: where for name, where in imports.items() if name.split(".")[0] in ("pmpoolctl", "click")}
+    assert "pmpoolctl.cli" in ours and "click.core" in ours
+    for name, where in ours.items():
+        assert f"{pyz}/bytecode/{tag}/" in where, (name, where)
+
+
+def test_pyz_uses_its_own_packages_whatever_is_installed(pyz: Path, tmp_path: Path) -> None:
+    """A click on PYTHONPATH, and this environment's site-packages, are never what the pyz imports."""
+    (tmp_path / "click").mkdir()
+    (tmp_path / "click" / "__init__.py").write_text("raise SystemExit('the wrong click')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-v", str(pyz), "--version"], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == f"pmpoolctl, version {__version__}\n"
+    assert re.search(rf"^import 'click' # <zipimporter object \"{re.escape(str(pyz))}/", proc.stderr, re.M)
+
+
+def test_pyz_runs_as_a_command(pyz: Path) -> None:
+    """Its first line is `#!/usr/bin/env python3`, and it is executable: install it as /usr/local/bin/pmpoolctl."""
+    assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n") and os.access(pyz, os.X_OK)
+    link = pyz.parent / "pmpoolctl"
+    link.symlink_to(pyz)
+    proc = subprocess.run([str(link), "--version"], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout) == (0, f"pmpoolctl, version {__version__}\n"), proc.stderr
+
+
+def test_pyz_on_an_older_python_says_what_it_needs(pyz: Path) -> None:
+    python = interpreter("3.9")
+    if python is None:
+        pytest.skip("no python3.9 on this machine")
+    proc = subprocess.run([python, "-I", "-S", str(pyz), "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 70
+    assert proc.stderr.startswith("error: pmpoolctl needs Python 3.10 or newer; ") and proc.stderr.count("\n") == 1
+
+
+def test_pyz_holds_the_pinned_packages_and_their_licences(pyz: Path, wheels: Path) -> None:
+    names = set(zipfile.ZipFile(pyz).namelist())
+    modules = {f"site/pmpoolctl/{p.name}" for p in (REPO / "pmpoolctl").glob("*.py")}
+    assert modules <= names, modules - names
+    assert f"site/pmpoolctl-{__version__}.dist-info/LICENSE" in names
+    pins = builder().pinned_wheels(REPO / "tools" / "pyz-requirements.txt")
+    for name, (version, _) in pins.items():
+        (info,) = {n.split("/")[1] for n in names if n.lower().startswith(f"site/{name}-{version}.dist-info/")}
+        licences = [n for n in names if n.startswith(f"site/{info}/") and re.search(r"LICEN[CS]E|COPYING", n)]
+        assert licences, f"{name}: no licence file in the pyz"
+    assert {"click", "fdt", "markdown_it_py", "mdurl", "pygments", "rich"} == set(pins)
+
+
+def test_pyz_is_reproducible_and_its_sha256_printed(wheels: Path, tmp_path: Path) -> None:
+    """Two builds from the same wheels (copied anew, other timestamps) with the same interpreter: the same bytes."""
+    outputs = []
+    for attempt in ("a", "b"):
+        copy = tmp_path / f"wheels-{attempt}"
+        shutil.copytree(wheels, copy, copy_function=shutil.copy if attempt == "b" else shutil.copy2)
+        out = tmp_path / attempt / "pmpoolctl.pyz"
+        run = build(copy, out, [sys.executable])
+        assert run.returncode == 0, run.stderr
+        digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        assert f"{digest}  {out}\n" in run.stdout
+        assert (out.parent / "pmpoolctl.pyz.sha256").read_text() == f"{digest}  pmpoolctl.pyz\n"
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_builder_refuses_a_wheel_that_is_not_the_pinned_one(wheels: Path, tmp_path: Path) -> None:
+    tampered = tmp_path / "wheels"
+    shutil.copytree(wheels, tampered)
+    (rich,) = tampered.glob("rich-*.whl")
+    rich.write_bytes(rich.read_bytes() + b"\0")
+    run = build(tampered, tmp_path / "pmpoolctl.pyz", [])
+    assert run.returncode == 1 and "is not the one pinned" in run.stderr
+    rich.unlink()
+    run = build(tampered, tmp_path / "pmpoolctl.pyz", [])
+    assert run.returncode == 1 and "0 wheels of rich" in run.stderr
+    assert not (tmp_path / "pmpoolctl.pyz").exists()
