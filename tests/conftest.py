@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -50,6 +53,16 @@ def run_cli(args: Sequence[str], stdin: bytes | str | None = None) -> Run:
     """Run pmpoolctl in-process as a user would; stdout and stderr apart."""
     result = _runner().invoke(cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1"})
     return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of the repository (docs/gen_cli_md.py, tools/*.py) as a module, to test its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def check_golden(name: str, actual: str) -> None:

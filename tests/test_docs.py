@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import shlex
@@ -11,28 +10,20 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import click
 import pytest
 
 from pmpoolctl import __version__
 from pmpoolctl.cli import cli
+from tests.conftest import load_script
 
 REPO = Path(__file__).parent.parent
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_cli_md", REPO / "docs" / "gen_cli_md.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_docs_cli_md_is_what_help_says() -> None:
     """docs/cli.md is regenerated from --help (make docs); a help text changed without it fails here."""
-    expected = generator().render()
+    expected = load_script(REPO / "docs" / "gen_cli_md.py").render()
     actual = (REPO / "docs" / "cli.md").read_text()
     assert actual == expected, "docs/cli.md is stale: run `make docs` and commit it"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import os
 import re
 import shutil
@@ -18,24 +17,15 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from pmpoolctl import __version__
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, load_script, run_cli
 
 REPO = Path(__file__).parent.parent
 MINORS = ["3.10", "3.11", "3.12", "3.13"]
 MINIMUM = "3.10"  # setup.cfg's python_requires: CI must have it
-
-
-def builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_pyz", REPO / "tools" / "build_pyz.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @functools.cache
@@ -170,7 +160,7 @@ def test_pyz_holds_the_pinned_packages_and_their_licences(pyz: Path, wheels: Pat
     modules = {f"site/pmpoolctl/{p.name}" for p in (REPO / "pmpoolctl").glob("*.py")}
     assert modules <= names, modules - names
     assert f"site/pmpoolctl-{__version__}.dist-info/LICENSE" in names
-    pins = builder().pinned_wheels(REPO / "tools" / "pyz-requirements.txt")
+    pins = load_script(REPO / "tools" / "build_pyz.py").pinned_wheels(REPO / "tools" / "pyz-requirements.txt")
     for name, (version, _) in pins.items():
         (info,) = {n.split("/")[1] for n in names if n.lower().startswith(f"site/{name}-{version}.dist-info/")}
         licences = [n for n in names if n.startswith(f"site/{info}/") and re.search(r"LICEN[CS]E|COPYING", n)]
