@@ -139,3 +139,21 @@ def dtc_decompile(dtc_path: str, blob: Path | bytes) -> tuple[str, str]:
         name = "<stdin>"
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout.decode(), proc.stderr.decode().replace(name, "BLOB")
+
+
+@pytest.fixture(scope="session")
+def pyz_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels tools/pyz-requirements.txt pins, fetched by their sha256 (tests/pyzbuild.py)."""
+    from tests.pyzbuild import fetch_wheels
+
+    directory = tmp_path_factory.mktemp("pyz-wheels")
+    fetch_wheels(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def pyz(pyz_wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/pmpoolctl.pyz as make pyz builds it, with bytecode for every python 3.10+ on this machine."""
+    from tests.pyzbuild import build_for_every_python
+
+    return build_for_every_python(pyz_wheels, tmp_path_factory.mktemp("dist") / "pmpoolctl.pyz")

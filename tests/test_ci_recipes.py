@@ -8,6 +8,7 @@ fake kexec that records its arguments instead of rebooting anything.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -349,14 +350,19 @@ def test_yaml_subset_parser() -> None:
             parse_yaml(beyond)
 
 
-# The CI jobs: each runs in a scratch checkout that holds a blob and a memory map at the paths the job names.
+# The CI jobs: each runs in a scratch checkout that holds a blob, a memory map and the pyz at the paths the
+# job names, with the pyz's real sha256 set as the user sets it. Nothing else in them is changed.
 
 
 def tool_shims(tmp_path: Path, *recorded: str) -> Path:
-    """A bin directory for PATH: `pmpoolctl` runs this checkout's; each tool in `recorded` only logs its arguments."""
+    """A bin directory for PATH: `pmpoolctl` runs this checkout's, `python3` this python (3.10+, whatever the
+    machine's python3 is); each tool in `recorded` only logs its arguments."""
     bin_dir = tmp_path / "shims"
     bin_dir.mkdir(exist_ok=True)
-    shims = {"pmpoolctl": f'exec {shlex.quote(sys.executable)} -m pmpoolctl "$@"'}
+    shims = {
+        "pmpoolctl": f'exec {shlex.quote(sys.executable)} -m pmpoolctl "$@"',
+        "python3": f'exec {shlex.quote(sys.executable)} "$@"',
+    }
     for name in recorded:
         shims[name] = f'printf "%s\\n" "$*" >> {shlex.quote(str(tmp_path / (name + ".log")))}'
     for name, body in shims.items():
@@ -365,10 +371,13 @@ def tool_shims(tmp_path: Path, *recorded: str) -> Path:
     return bin_dir
 
 
-def checkout(tmp_path: Path, blob: Path, memmap: Path, blob_at: str, memmap_at: str) -> Path:
-    """A scratch copy of a user's repository holding the blob and the captured memory map where the job looks."""
+INSTALLERS = ("pip", "pip3", "pipx", "uv")  # shimmed in the jobs' runs: a job that installs anything fails
+
+
+def checkout(tmp_path: Path, files: dict[str, Path]) -> Path:
+    """A scratch copy of a user's repository holding each file where the job looks (path in the repo: source)."""
     repo = tmp_path / "repo"
-    for source, relative in ((blob, blob_at), (memmap, memmap_at)):
+    for relative, source in files.items():
         assert not Path(relative).is_absolute(), f"{relative}: the job's default should be a path in the repository"
         target = repo / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -385,11 +394,28 @@ def junit_failures(report: Path) -> int:
     return failures
 
 
+PYZ_CHECK = 'echo "$PMPOOLCTL_SHA256  $PMPOOLCTL_PYZ" | sha256sum --check --strict'
+
+
 def junit_argument(command: str) -> str:
+    """The report of a job's validate line, which runs the pyz it checked, isolated (-I)."""
     words = shlex.split(command)
-    assert words[:2] == ["pmpoolctl", "validate"], command
+    assert words[:4] == ["python3", "-I", "$PMPOOLCTL_PYZ", "validate"], command
     assert "--strict" in words and "--memmap" in words, command
     return words[words.index("--junit") + 1]
+
+
+def job_environment(variables: dict[str, Yaml], pyz: Path, blob: Path, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The job's variables with the pyz's sha256 as a user sets it, PATH with the shims, and the scratch checkout."""
+    env = {**os.environ, **{key: as_str(value) for key, value in variables.items()}}
+    env["PMPOOLCTL_SHA256"] = hashlib.sha256(pyz.read_bytes()).hexdigest()
+    repo = checkout(tmp_path, {env["BLOB"]: blob, env["MEMMAP"]: EXAMPLE_IOMEM, env["PMPOOLCTL_PYZ"]: pyz})
+    env["PATH"] = f"{tool_shims(tmp_path, *INSTALLERS)}:{env['PATH']}"
+    return env, repo
+
+
+def installed_nothing(tmp_path: Path) -> bool:
+    return not any((tmp_path / f"{name}.log").exists() for name in INSTALLERS)
 
 
 def github_workflow() -> tuple[dict[str, Yaml], list[dict[str, Yaml]]]:
@@ -403,26 +429,24 @@ def github_workflow() -> tuple[dict[str, Yaml], list[dict[str, Yaml]]]:
 def test_github_actions_workflow_structure() -> None:
     job, steps = github_workflow()
     env = as_map(job["env"])
-    assert set(env) == {"BLOB", "MEMMAP"}
+    assert set(env) == {"BLOB", "MEMMAP", "PMPOOLCTL_PYZ", "PMPOOLCTL_SHA256"}
     uses = [as_str(step["uses"]).split("@")[0] for step in steps if "uses" in step]
-    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-artifact"]
+    assert uses == ["actions/checkout", "actions/upload-artifact"]
     runs = [as_str(step["run"]) for step in steps if "run" in step]
-    assert runs[0].startswith("pip install ")
-    validate = [run for run in runs if run.startswith("pmpoolctl validate")]
-    assert len(validate) == 1
+    assert runs[0] == PYZ_CHECK, "the pyz is checked before anything runs it"
+    assert len(runs) == 2
     upload = steps[-1]
     assert upload["if"] == "always()"  # the report is uploaded when validation fails too
-    assert as_map(upload["with"])["path"] == junit_argument(validate[0])
+    assert as_map(upload["with"])["path"] == junit_argument(runs[1])
     for run in runs:
         assert "${{" not in run, "runs as a plain shell line: expressions are not emulated here"
 
 
-def run_github_steps(tmp_path: Path, blob: Path) -> subprocess.CompletedProcess[str]:
+def run_github_steps(tmp_path: Path, pyz: Path, blob: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
     """The `run:` steps in order, each in `bash -e` (GitHub's default shell), stopping at the first failure."""
     job, steps = github_workflow()
-    env = {**os.environ, **{key: as_str(value) for key, value in as_map(job["env"]).items()}}
-    repo = checkout(tmp_path, blob, EXAMPLE_IOMEM, env["BLOB"], env["MEMMAP"])
-    env["PATH"] = f"{tool_shims(tmp_path, 'pip')}:{env['PATH']}"
+    env, repo = job_environment(as_map(job["env"]), pyz, blob, tmp_path)
+    env.update(overrides)
     proc = subprocess.CompletedProcess[str]([], 0, "", "")
     for step in steps:
         if "run" in step:
@@ -430,20 +454,39 @@ def run_github_steps(tmp_path: Path, blob: Path) -> subprocess.CompletedProcess[
             proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=repo, check=False)
             if proc.returncode != 0:
                 break
-    assert (tmp_path / "pip.log").read_text().split() == ["install", "pmpoolctl"]
+    assert installed_nothing(tmp_path)
     return proc
 
 
-def test_github_actions_steps_pass_a_good_blob(tmp_path: Path) -> None:
-    proc = run_github_steps(tmp_path, GOOD_BLOB)
+def test_github_actions_steps_pass_a_good_blob(tmp_path: Path, pyz: Path) -> None:
+    proc = run_github_steps(tmp_path, pyz, GOOD_BLOB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 0
 
 
-def test_github_actions_steps_fail_a_bad_blob_and_leave_the_report(tmp_path: Path) -> None:
-    proc = run_github_steps(tmp_path, BAD_BLOB)
+def test_github_actions_steps_fail_a_bad_blob_and_leave_the_report(tmp_path: Path, pyz: Path) -> None:
+    proc = run_github_steps(tmp_path, pyz, BAD_BLOB)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 3  # kernel, memreserve, outside-ram
+
+
+def test_github_actions_steps_refuse_a_pyz_that_is_not_the_pinned_one(tmp_path: Path, pyz: Path) -> None:
+    """A pyz replaced in the repository, or the sha256 left as shipped: the job fails before anything runs."""
+    replaced = tmp_path / "replaced"
+    replaced.mkdir()
+    other = tmp_path / "other.pyz"
+    other.write_bytes(pyz.read_bytes() + b"\n")
+    pinned = hashlib.sha256(pyz.read_bytes()).hexdigest()
+    proc = run_github_steps(replaced, other, GOOD_BLOB, PMPOOLCTL_SHA256=pinned)
+    assert proc.returncode == 1 and "FAILED" in proc.stdout, proc.stdout + proc.stderr
+    assert not (replaced / "repo" / "pmpool-report.xml").exists()
+
+    job, _ = github_workflow()
+    shipped = tmp_path / "as-shipped"
+    shipped.mkdir()
+    proc = run_github_steps(shipped, pyz, GOOD_BLOB, PMPOOLCTL_SHA256=as_str(as_map(job["env"])["PMPOOLCTL_SHA256"]))
+    assert proc.returncode == 1 and "no properly formatted" in proc.stderr, proc.stdout + proc.stderr
+    assert not (shipped / "repo" / "pmpool-report.xml").exists()
 
 
 def gitlab_job() -> dict[str, Yaml]:
@@ -455,11 +498,11 @@ def gitlab_job() -> dict[str, Yaml]:
 def test_gitlab_ci_job_structure() -> None:
     job = gitlab_job()
     variables = as_map(job["variables"])
-    assert set(variables) == {"BLOB", "MEMMAP", "PMPOOLCTL_INSTALL"}
+    assert set(variables) == {"BLOB", "MEMMAP", "PMPOOLCTL_PYZ", "PMPOOLCTL_SHA256"}
     assert as_str(job["image"]).startswith("python:3")
     script = [as_str(line) for line in as_list(job["script"])]
     assert len(script) == 2
-    assert script[0].startswith("python3 -m pip install ") and script[0].endswith(' "$PMPOOLCTL_INSTALL"')
+    assert script[0] == PYZ_CHECK, "the pyz is checked before anything runs it"
     report = junit_argument(script[1])
     artifacts = as_map(job["artifacts"])
     assert artifacts["when"] == "always"  # the report is kept, and shown, when validation fails too
@@ -467,30 +510,135 @@ def test_gitlab_ci_job_structure() -> None:
     assert as_list(artifacts["paths"]) == [report]
 
 
-def run_gitlab_script(tmp_path: Path, blob: Path) -> subprocess.CompletedProcess[str]:
+def run_gitlab_script(tmp_path: Path, pyz: Path, blob: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
     """The job's script as GitLab runs it: its lines in one shell that stops at the first failure."""
     job = gitlab_job()
-    env = {**os.environ, **{key: as_str(value) for key, value in as_map(job["variables"]).items()}}
-    repo = checkout(tmp_path, blob, EXAMPLE_IOMEM, env["BLOB"], env["MEMMAP"])
-    env["PATH"] = f"{tool_shims(tmp_path, 'python3')}:{env['PATH']}"
+    env, repo = job_environment(as_map(job["variables"]), pyz, blob, tmp_path)
+    env.update(overrides)
     script = "\n".join(as_str(line) for line in as_list(job["script"]))
     proc = subprocess.run([SH, "-e", "-c", script], capture_output=True, text=True, env=env, cwd=repo, check=False)
-    install = (tmp_path / "python3.log").read_text().split()
-    assert install[:3] == ["-m", "pip", "install"] and install[-1] == env["PMPOOLCTL_INSTALL"]
+    assert installed_nothing(tmp_path)
     return proc
 
 
-def test_gitlab_ci_script_passes_a_good_blob(tmp_path: Path) -> None:
-    proc = run_gitlab_script(tmp_path, GOOD_BLOB)
+def test_gitlab_ci_script_passes_a_good_blob(tmp_path: Path, pyz: Path) -> None:
+    proc = run_gitlab_script(tmp_path, pyz, GOOD_BLOB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 0
 
 
-def test_gitlab_ci_script_fails_a_bad_blob_and_leaves_the_report(tmp_path: Path) -> None:
-    proc = run_gitlab_script(tmp_path, BAD_BLOB)
+def test_gitlab_ci_script_fails_a_bad_blob_and_leaves_the_report(tmp_path: Path, pyz: Path) -> None:
+    proc = run_gitlab_script(tmp_path, pyz, BAD_BLOB)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "range-in-kernel" in proc.stdout
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 3  # kernel, memreserve, outside-ram
+
+
+def test_gitlab_ci_script_refuses_a_pyz_that_is_not_the_pinned_one(tmp_path: Path, pyz: Path) -> None:
+    shipped = as_str(as_map(gitlab_job()["variables"])["PMPOOLCTL_SHA256"])
+    proc = run_gitlab_script(tmp_path, pyz, GOOD_BLOB, PMPOOLCTL_SHA256=shipped)
+    assert proc.returncode == 1 and "no properly formatted" in proc.stderr, proc.stdout + proc.stderr
+    assert not (tmp_path / "repo" / "pmpool-report.xml").exists()
+
+
+# No recipe installs a name from a package registry that is not pinned to a version and a hash: whoever
+# registers that name (or a new version of it) would run code in every job and on every host that uses it.
+
+RECIPES = [*sorted(p for p in CI.iterdir() if p.is_file()), ROOT / "README.md"]
+_INSTALL = re.compile(r"\b(?:pip3?|pipx|uv pip|python3? -m pip)\s+install\b")
+# pip options that take a value, so that the value is not read as what is installed
+_VALUE_OPTIONS = {
+    "-c", "--constraint", "-t", "--target", "--prefix", "--root", "-i", "--index-url", "--extra-index-url",
+    "-f", "--find-links", "--python", "--platform", "--python-version", "--implementation", "--abi",
+    "--only-binary", "--no-binary", "--cache-dir", "--log", "--src", "--progress-bar", "--global-option",
+    "--config-settings", "-C", "--upgrade-strategy", "--report",
+}  # fmt: skip
+
+
+def unpinned_installs(text: str) -> list[str]:
+    """The lines of `text` that install something by name without `==VERSION` and a hash."""
+    found = []
+    for line in text.splitlines():
+        match = _INSTALL.search(line)
+        if match is None:
+            continue
+        try:
+            words = shlex.split(line[match.end() :], comments=True)
+        except ValueError:
+            found.append(line)  # unbalanced quotes: not read, so not trusted
+            continue
+        hashed = "--require-hashes" in words or any(word.startswith("--hash=") for word in words)
+        unsafe = False
+        skip = False
+        for word in words:
+            if skip:
+                skip = False
+            elif word in ("&&", "||", ";", "|") or word.startswith("`"):
+                break
+            elif word in ("-r", "--requirement"):
+                unsafe |= not hashed
+                skip = True
+            elif word in _VALUE_OPTIONS:
+                skip = True
+            elif word.startswith("-"):
+                continue
+            elif "://" in word:
+                unsafe |= not hashed and "sha256=" not in word
+            elif word.startswith((".", "/", "~")) or "/" in word:
+                continue  # a path: nothing is looked up by name
+            else:
+                unsafe |= not ("==" in word and hashed)
+        if unsafe:
+            found.append(line.strip())
+    return found
+
+
+def test_unpinned_installs_are_found() -> None:
+    unpinned = [
+        "pip install pmpoolctl",
+        "- run: pip install pmpoolctl     # or: pip install ./path/to/pmpoolctl",
+        '- python3 -m pip install --quiet --disable-pip-version-check "$PMPOOLCTL_INSTALL"',
+        "pipx install pmpoolctl==0.1.0",
+        "pip install 'pmpoolctl>=0.1' --hash=sha256:00",
+        "/opt/pmpoolctl/bin/pip install pmpoolctl",
+        "uv pip install -r requirements.txt",
+        "pip install git+https://example.org/pmpoolctl",
+        "pip install --target /opt/x rich",
+    ]
+    assert unpinned_installs("\n".join(unpinned)) == [line.strip() for line in unpinned]
+    pinned = [
+        "pip install .",
+        "pipx install .          # an isolated install",
+        "pip install ./tools/pmpoolctl-0.1.0-py3-none-any.whl",
+        "pip install --require-hashes -r requirements.txt",
+        "pip install pmpoolctl==0.1.0 --hash=sha256:00 --no-deps",
+        "pip install -r reqs.txt --require-hashes",
+        "the text says pip installs nothing here",
+    ]
+    assert unpinned_installs("\n".join(pinned)) == []
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_recipe_installs_an_unpinned_name(recipe: Path) -> None:
+    assert unpinned_installs(recipe.read_text()) == []
+
+
+def test_host_install_lines_check_the_pyz_before_installing_it() -> None:
+    readme = (CI / "README.md").read_text()
+    check = readme.index('echo "SHA256  pmpoolctl.pyz" | sha256sum --check --strict')
+    assert check < readme.index("install -m 0755 pmpoolctl.pyz /usr/local/bin/pmpoolctl")
+
+
+def test_hook_runs_the_pyz_installed_as_pmpoolctl(tmp_path: Path, fake_kexec: Path, pyz: Path) -> None:
+    """The host as the install lines leave it: the pyz on PATH as `pmpoolctl`, the hook's default PMPOOLCTL."""
+    shutil.copy(pyz, fake_kexec / "pmpoolctl")
+    (fake_kexec / "pmpoolctl").chmod(0o755)
+    blob = make_blob(tmp_path, "0x100000000")
+    proc = run_hook(tmp_path, fake_kexec, str(blob), "-l", "/boot/vmlinuz", PMPOOLCTL="pmpoolctl")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "kexec-called").read_text() == "-l /boot/vmlinuz\n"
+    bad = make_blob(tmp_path, "0x1000000")
+    assert run_hook(tmp_path, fake_kexec, str(bad), "-l", "/boot/vmlinuz", PMPOOLCTL="pmpoolctl").returncode == 1
 
 
 # The systemd unit: parsed as systemd reads it, verified by systemd-analyze where the machine has it,

@@ -8,7 +8,6 @@ package does.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
@@ -22,62 +21,9 @@ import pytest
 
 from pmpoolctl import __version__
 from tests.conftest import EXAMPLES, load_script, run_cli
+from tests.pyzbuild import MINORS, build, interpreter, need
 
 REPO = Path(__file__).parent.parent
-MINORS = ["3.10", "3.11", "3.12", "3.13"]
-MINIMUM = "3.10"  # setup.cfg's python_requires: CI must have it
-
-
-@functools.cache
-def interpreter(minor: str) -> str | None:
-    """A python `minor` (e.g. "3.10") on this machine: on PATH, in /usr/bin, or one of pyenv's versions."""
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = [shutil.which(f"python{minor}"), f"/usr/bin/python{minor}"]
-    candidates += [str(p) for p in sorted(pyenv.glob(f"{minor}.*/bin/python{minor}"))]
-    for candidate in candidates:
-        if candidate is None or not os.access(candidate, os.X_OK):
-            continue
-        probe = [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
-        run = subprocess.run(probe, capture_output=True, text=True, check=False)
-        if run.returncode == 0 and run.stdout.strip() == minor:
-            return candidate
-    return None
-
-
-def need(minor: str) -> str:
-    python = interpreter(minor)
-    if python is None:
-        if os.environ.get("CI") and minor == MINIMUM:
-            pytest.fail(f"python{minor}, the oldest python pmpoolctl supports, is needed in CI")
-        pytest.skip(f"no python{minor} on this machine")
-    return python
-
-
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The pinned wheels, as make pyz fetches them (pip's cache makes every run after the first offline)."""
-    directory = tmp_path_factory.mktemp("wheels")
-    requirements = str(REPO / "tools" / "pyz-requirements.txt")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "-q", "--no-deps"]
-    fetch = [*pip, "--only-binary", ":all:", "--require-hashes", "-r", requirements, "-d", str(directory)]
-    subprocess.run(fetch, check=True, capture_output=True)
-    return directory
-
-
-def build(wheels: Path, out: Path, pythons: list[str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, str(REPO / "tools" / "build_pyz.py"), "--wheels", str(wheels), "-o", str(out)]
-    for python in pythons:
-        command += ["--bytecode", python]
-    return subprocess.run(command, capture_output=True, text=True, check=False)
-
-
-@pytest.fixture(scope="module")
-def pyz(wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist") / "pmpoolctl.pyz"
-    pythons = [python for python in map(interpreter, MINORS) if python is not None]
-    run = build(wheels, out, pythons)
-    assert run.returncode == 0, run.stderr
-    return out
 
 
 def demo_commands(tmp_path: Path) -> list[list[str]]:
@@ -155,7 +101,7 @@ def test_pyz_on_an_older_python_says_what_it_needs(pyz: Path) -> None:
     assert proc.stderr.startswith("error: pmpoolctl needs Python 3.10 or newer; ") and proc.stderr.count("\n") == 1
 
 
-def test_pyz_holds_the_pinned_packages_and_their_licences(pyz: Path, wheels: Path) -> None:
+def test_pyz_holds_the_pinned_packages_and_their_licences(pyz: Path) -> None:
     names = set(zipfile.ZipFile(pyz).namelist())
     modules = {f"site/pmpoolctl/{p.name}" for p in (REPO / "pmpoolctl").glob("*.py")}
     assert modules <= names, modules - names
@@ -168,12 +114,12 @@ def test_pyz_holds_the_pinned_packages_and_their_licences(pyz: Path, wheels: Pat
     assert {"click", "fdt", "markdown_it_py", "mdurl", "pygments", "rich"} == set(pins)
 
 
-def test_pyz_is_reproducible_and_its_sha256_printed(wheels: Path, tmp_path: Path) -> None:
+def test_pyz_is_reproducible_and_its_sha256_printed(pyz_wheels: Path, tmp_path: Path) -> None:
     """Two builds from the same wheels (copied anew, other timestamps) with the same interpreter: the same bytes."""
     outputs = []
     for attempt in ("a", "b"):
         copy = tmp_path / f"wheels-{attempt}"
-        shutil.copytree(wheels, copy, copy_function=shutil.copy if attempt == "b" else shutil.copy2)
+        shutil.copytree(pyz_wheels, copy, copy_function=shutil.copy if attempt == "b" else shutil.copy2)
         out = tmp_path / attempt / "pmpoolctl.pyz"
         run = build(copy, out, [sys.executable])
         assert run.returncode == 0, run.stderr
@@ -184,9 +130,9 @@ def test_pyz_is_reproducible_and_its_sha256_printed(wheels: Path, tmp_path: Path
     assert outputs[0] == outputs[1]
 
 
-def test_builder_refuses_a_wheel_that_is_not_the_pinned_one(wheels: Path, tmp_path: Path) -> None:
+def test_builder_refuses_a_wheel_that_is_not_the_pinned_one(pyz_wheels: Path, tmp_path: Path) -> None:
     tampered = tmp_path / "wheels"
-    shutil.copytree(wheels, tampered)
+    shutil.copytree(pyz_wheels, tampered)
     (rich,) = tampered.glob("rich-*.whl")
     rich.write_bytes(rich.read_bytes() + b"\0")
     run = build(tampered, tmp_path / "pmpoolctl.pyz", [])
