@@ -70,7 +70,7 @@ test-oldest: $(OLDEST_STAMP)
 # Files generated from the command tree, committed (tests fail when one is stale): docs/cli.md,
 # the man pages in man/ and the shell completions in completions/.
 docs: $(STAMP) man completions
-	$(BIN)/python docs/gen_cli_md.py
+	$(BIN)/python tools/gen_cli_md.py
 
 man: $(STAMP)
 	$(BIN)/python tools/gen_man.py

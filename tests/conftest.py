@@ -56,7 +56,13 @@ def run_cli(args: Sequence[str], stdin: bytes | str | None = None) -> Run:
 
 
 def load_script(path: Path) -> ModuleType:
-    """A script of the repository (docs/gen_cli_md.py, tools/*.py) as a module, to test its functions."""
+    """A script of the repository (tools/*.py) as a module, to test its functions; it imports its neighbours
+    (tools/generated.py) as it does when run, from its own directory."""
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
+    loaded = sys.modules.get(path.stem)  # already imported by a neighbour: the same module, not a second copy
+    if loaded is not None and Path(getattr(loaded, "__file__", "")).resolve() == path.resolve():
+        return loaded
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -103,14 +109,19 @@ def data_dir() -> Path:
     return DATA
 
 
-def _find_tool(name: str) -> str:
-    """A device-tree-compiler tool: missing, it fails the run in CI and skips only on a developer's machine."""
-    path = shutil.which(name)
-    if path is None:
+def required(found: str | None, what: str, hint: str) -> str:
+    """`found`, a tool or interpreter that a test needs; when it is None the test fails in CI (whose .ci/run
+    installs it) and is skipped only on a developer's machine."""
+    if found is None:
         if os.environ.get("CI"):
-            pytest.fail(f"{name} (device-tree-compiler) is required in CI: dtc is the oracle for written blobs")
-        pytest.skip(f"{name} not installed (apt-get install device-tree-compiler); CI installs it and fails without it")
-    return path
+            pytest.fail(f"{what} is required in CI ({hint})")
+        pytest.skip(f"{what} not installed ({hint}); CI installs it and fails without it")
+    return found
+
+
+def _find_tool(name: str) -> str:
+    """A device-tree-compiler tool: dtc is the oracle for written blobs."""
+    return required(shutil.which(name), name, "apt-get install device-tree-compiler")
 
 
 def _find_dtc() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pmpoolctl.exitcodes import MEANINGS
-from tests.conftest import load_script
+from tests.conftest import load_script, required
 
 REPO = Path(__file__).parent.parent
 MAN = REPO / "man"
@@ -19,11 +19,12 @@ GEN = load_script(REPO / "tools" / "gen_man.py")
 
 def test_man_pages_are_what_the_commands_say() -> None:
     """A help text changed without `make man` fails here (as docs/cli.md does in test_docs)."""
-    assert GEN.stale(GEN.pages()) == [], "man/ is stale: run `make man` and commit it"
+    stale = load_script(REPO / "tools" / "generated.py").stale(GEN.OUTPUT)
+    assert stale == [], "man/ is stale: run `make man` and commit it"
 
 
 def test_one_page_for_each_command() -> None:
-    pages = GEN.walk(GEN.cli, "pmpoolctl", None)
+    pages = GEN.walk()
     expected = {f"{page.path.replace(' ', '-')}.1" for page in pages}
     assert {path.name for path in MAN.glob("*.1")} == expected
     assert {"pmpoolctl.1", "pmpoolctl-validate.1", "pmpoolctl-kho-dump.1"} <= expected
@@ -31,11 +32,7 @@ def test_one_page_for_each_command() -> None:
 
 def render(page: Path) -> subprocess.CompletedProcess[str]:
     """The page as groff prints it for a terminal (plain text: no bold, underline or colour), with every warning."""
-    groff = shutil.which("groff")
-    if groff is None:
-        if os.environ.get("CI"):
-            pytest.fail("groff is needed in CI (Debian: groff-base; .ci/run installs it)")
-        pytest.skip("groff not installed (Debian: apt install groff-base)")
+    groff = required(shutil.which("groff"), "groff", "apt-get install groff-base")
     command = [groff, "-man", "-Tutf8", "-ww", "-P-cbou", str(page)]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C.UTF-8"}, check=False)
 
@@ -55,7 +52,7 @@ def test_pmpoolctl_1_has_the_exit_status_and_every_commands_examples() -> None:
     for code, meaning in MEANINGS.items():
         assert f"{code} {' '.join(meaning.split())}" in flat, code
     examples = text.split("\nEXAMPLES\n")[1].split("\nEXIT STATUS\n")[0]
-    for page in GEN.walk(GEN.cli, "pmpoolctl", None):
+    for page in GEN.walk():
         for line in GEN.help_blocks(page.command)[1]:
             assert f"       {line}\n" in examples, line  # verbatim: quotes, backslashes and all
 

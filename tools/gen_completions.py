@@ -15,11 +15,11 @@ it changes only with click's templates. Where a distribution puts them:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from click.shell_completion import get_completion_class
+from generated import Output, main
 
 from pmpoolctl.cli import cli
 
@@ -27,40 +27,17 @@ COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
 FILES = {"bash": "pmpoolctl.bash", "zsh": "_pmpoolctl", "fish": "pmpoolctl.fish"}
 
 
-def scripts() -> dict[str, str]:
-    """Every completion script, by file name."""
+def scripts() -> dict[Path, str]:
+    """Every completion script, by its file."""
     found = {}
     for shell, name in FILES.items():
         completion = get_completion_class(shell)
         assert completion is not None, shell
-        found[name] = completion(cli, {}, "pmpoolctl", "_PMPOOLCTL_COMPLETE").source()
+        found[COMPLETIONS / name] = completion(cli, {}, "pmpoolctl", "_PMPOOLCTL_COMPLETE").source()
     return found
 
 
-def stale(expected: dict[str, str]) -> list[str]:
-    return [
-        name
-        for name, text in expected.items()
-        if not (COMPLETIONS / name).exists() or (COMPLETIONS / name).read_text() != text
-    ]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when stale")
-    args = parser.parse_args(argv)
-    expected = scripts()
-    if args.check:
-        wrong = stale(expected)
-        if wrong:
-            print(f"{COMPLETIONS}: stale: {', '.join(wrong)}: run `make completions`", file=sys.stderr)
-        return 1 if wrong else 0
-    COMPLETIONS.mkdir(exist_ok=True)
-    for name, text in expected.items():
-        (COMPLETIONS / name).write_text(text)
-    print(f"wrote {', '.join(expected)} in {COMPLETIONS}")
-    return 0
-
+OUTPUT = Output(scripts, "completions")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(OUTPUT, __doc__))
