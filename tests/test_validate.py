@@ -134,6 +134,7 @@ def sort_findings(items: list[tuple[str, str, Any, Any]]) -> list[tuple[str, str
 
 # --- the planted-fault corpus -----------------------------------------------------------------------------------------
 
+
 def iomem_with_line_11(path: Path, line: str) -> Path:
     """The real iomem with `line` nested under System RAM as its line 11."""
     lines = IOMEM.read_text().splitlines(keepends=True)
