@@ -84,7 +84,7 @@ def test_dump_text_golden() -> None:
 def test_root_file_alone_lists_users_by_address() -> None:
     document = json.loads(run_cli(["kho", "dump", "--json", str(EXAMPLE / "fdt")]).stdout)
     assert document["subtrees"] == [
-        {"name": "memblock", "address": 0x117150000, "compatible": None, "file": None},
+        {"name": "memblock", "address": 0x117150000, "size": None, "format": None, "compatible": None, "file": None},
     ]
 
 
@@ -192,8 +192,8 @@ def test_overlap_with_a_region_that_is_not_the_neighbour(dtc: str, tmp_path: Pat
 
 
 def test_unknown_compatible_is_exit_3(dtc: str, tmp_path: Path) -> None:
-    tree = kho_tree(dtc, tmp_path / "out", GOOD, compatible="kho-v3")
-    assert_input_error(run_cli(["kho", "validate", str(tree), "--memmap", str(IOMEM)]), "kho-v3", "kho-v1, kho-v2")
+    tree = kho_tree(dtc, tmp_path / "out", GOOD, compatible="kho-v9")
+    assert_input_error(run_cli(["kho", "validate", str(tree), "--memmap", str(IOMEM)]), "kho-v9", "kho-v1, kho-v2")
     dumped = json.loads(run_cli(["kho", "dump", "--json", str(tree)]).stdout)  # dump still shows it
     assert dumped["known"] is False and dumped["subtrees"][0]["address"] == 0x117150000
 
