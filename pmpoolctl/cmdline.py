@@ -144,25 +144,25 @@ class NextCmdline:
     kho_text: str | None = None  # that argument, for messages
 
 
-def _reserve_mem(value: bytes | None) -> tuple[bytes | None, int, int] | str:
-    """(name, size, align) of a reserve_mem= value, or why the kernel refuses it."""
+def _reserve_mem(value: bytes | None) -> tuple[bytes | None, int, int, str | None]:
+    """(name, size, align, None) of a reserve_mem= value, or (name or None, 0, 0, why the kernel refuses it)."""
     if value is None:
-        return "no value"
+        return None, 0, 0, "no value"
     size, used = memparse(value)
     if not size or not used:
-        return "SIZE is missing or 0"
+        return None, 0, 0, "SIZE is missing or 0"
     if value[used : used + 1] != b":":
-        return "no ':' after SIZE"
+        return None, 0, 0, "no ':' after SIZE"
     align, align_used = memparse(value[used + 1 :])
     rest = value[used + 1 + align_used :]
     if rest[:1] != b":":
-        return "no ':' after ALIGN"
+        return None, 0, 0, "no ':' after ALIGN"
     name = rest[1:]
     if not name or len(name) >= RESERVE_MEM_NAME_SIZE:
-        return f"NAME must be 1 to {RESERVE_MEM_NAME_SIZE - 1} bytes"
+        return name, 0, 0, f"NAME must be 1 to {RESERVE_MEM_NAME_SIZE - 1} bytes"
     if all(byte in _SPACE for byte in name):
-        return "NAME is only white space"
-    return name, size, max(align, SMP_CACHE_BYTES)
+        return name, 0, 0, "NAME is only white space"
+    return name, size, max(align, SMP_CACHE_BYTES), None
 
 
 def parse_next_cmdline(cmdline: bytes, source: str) -> NextCmdline:
@@ -179,16 +179,12 @@ def parse_next_cmdline(cmdline: bytes, source: str) -> NextCmdline:
 
 
 def _add_request(parsed: NextCmdline, value: bytes | None, text: str) -> None:
-    if len(parsed.requests) >= RESERVE_MEM_MAX_ENTRIES:
-        parsed.refused.append((None, text, f"the kernel keeps at most {RESERVE_MEM_MAX_ENTRIES} reserve_mem regions"))
-        return
-    result = _reserve_mem(value)
-    if isinstance(result, str):
-        parsed.refused.append((None, text, result))
-        return
-    name, size, align = result
-    assert name is not None
-    if name in parsed.requests:
-        parsed.refused.append((name, text, "its NAME was used by an earlier reserve_mem="))
+    name, size, align, refused = _reserve_mem(value)
+    if refused is None and len(parsed.requests) >= RESERVE_MEM_MAX_ENTRIES:  # the kernel checks this first
+        refused = f"the kernel keeps at most {RESERVE_MEM_MAX_ENTRIES} reserve_mem regions"
+    if refused is None and name in parsed.requests:
+        refused = "its NAME was used by an earlier reserve_mem="
+    if refused is not None or name is None:
+        parsed.refused.append((name, text, refused or "refused"))
         return
     parsed.requests[name] = ReserveMemRequest(name, size, align, text)

@@ -95,13 +95,21 @@ def kho_out(
     scratch: list[tuple[int, int]] | None = None,
     finalize: str | None = None,
     addresses: dict[str, int] | None = None,
+    memblock: bytes | None = None,
 ) -> Path:
-    """A kho/out directory as `version`'s kernel lays it out; returns `where`."""
+    """A kho/out directory as `version`'s kernel lays it out; returns `where`.
+
+    `regions` go to memblock's sub-FDT (or `memblock` is that sub-FDT's bytes), `luo` adds
+    a LUO FDT, `metadata` replaces the kexec-metadata blob, `addresses` move sub-blobs.
+    """
     shape = layout(version)
     at = {"memblock": MEMBLOCK_AT, "LUO": LUO_AT, "kexec-metadata": METADATA_AT, **(addresses or {})}
     subs = where / "sub_fdts"
     subs.mkdir(parents=True, exist_ok=True)
-    compile_dts(dtc, memblock_dts(GOOD if regions is None else regions), subs / "memblock")
+    if memblock is not None:  # a sub-FDT built byte by byte (names DTS cannot spell)
+        (subs / "memblock").write_bytes(memblock)
+    else:
+        compile_dts(dtc, memblock_dts(GOOD if regions is None else regions), subs / "memblock")
     names = ["memblock"]
     if luo:
         compile_dts(dtc, luo_dts(), subs / "LUO")
@@ -117,3 +125,53 @@ def kho_out(
     if shape.finalize:
         (where / "finalize").write_text((finalize if finalize is not None else "1") + "\n")
     return where
+
+
+Node = tuple[bytes, list[tuple[bytes, bytes]], list["Node"]]  # name, properties, children
+
+
+def fdt_bytes(root: Node) -> bytes:
+    """An FDT laid out as libfdt's sequential writer lays it out, for names DTS cannot spell (`dm:log`)."""
+    strings = bytearray()
+    offsets: dict[bytes, int] = {}
+    structure = bytearray()
+
+    def pad() -> None:
+        structure.extend(bytes(-len(structure) % 4))
+
+    def node(name: bytes, properties: list[tuple[bytes, bytes]], children: list[Node]) -> None:
+        structure.extend(struct.pack(">I", 1) + name + b"\0")
+        pad()
+        for prop, value in properties:
+            if prop not in offsets:
+                offsets[prop] = len(strings)
+                strings.extend(prop + b"\0")
+            structure.extend(struct.pack(">III", 3, len(value), offsets[prop]) + value)
+            pad()
+        for child in children:
+            node(*child)
+        structure.extend(struct.pack(">I", 2))
+
+    node(*root)
+    structure.extend(struct.pack(">I", 9))
+    header_size, reservations = 40, bytes(16)
+    off_struct = header_size + len(reservations)
+    off_strings = off_struct + len(structure)
+    total = off_strings + len(strings)
+    header = struct.pack(
+        ">10I", 0xD00DFEED, total, off_struct, off_strings, header_size, 17, 16, 0, len(strings), len(structure)
+    )
+    return header + reservations + bytes(structure) + bytes(strings)
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "little")
+
+
+def memblock_fdt(regions: list[tuple[bytes, int, int]]) -> bytes:
+    """memblock's sub-FDT with the names the command line gave (any bytes but NUL: the kernel's rule)."""
+    children: list[Node] = [
+        (name, [(b"compatible", b"reserve-mem-v1\0"), (b"start", u64(start)), (b"size", u64(size))], [])
+        for name, start, size in regions
+    ]
+    return fdt_bytes((b"", [(b"compatible", b"memblock-v1\0")], children))

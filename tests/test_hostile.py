@@ -26,6 +26,7 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -1109,3 +1110,22 @@ def test_generated_siblings_are_valid(shapes: Path, siblings_blob: Path, dtc: st
     assert warnings == ""
     assert len(SIBLING_NODE.findall(source.encode())) == 1000
     assert len(fdtget_lines(fdtget, "-l", siblings_blob, "/")) == SIBLINGS + 1
+
+
+# ---------------------------------------------------------------------------
+# A kernel image that is a decompression bomb (--next-kernel)
+
+
+def test_kernel_image_bomb_is_refused(tmp_path: Path) -> None:
+    """600 MiB of zeros in 650 KB of gzip as a bzImage payload: refused at the limit, streamed, never held."""
+    from pmpoolctl.kernelimage import MAX_DECOMPRESSED
+    from tests.test_kernel_image import bzimage
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(16 << 20)
+    image = tmp_path / "bzImage"
+    image.write_bytes(bzimage(b"".join([*(compressor.compress(zeros) for _ in range(38)), compressor.flush()])))
+    pool, iomem = REPO / "examples" / "pool.dtb", REPO / "examples" / "memmap" / "iomem.txt"
+    args: list[str | Path] = ["validate", pool, "--memmap", iomem, "--next-kernel", image]
+    with hostile("kernel-image bomb", args, inputs=[image], expected=3, workdir=tmp_path) as outcome:
+        assert_refused(outcome, str(image), f"decompresses past {MAX_DECOMPRESSED >> 20} MiB")
