@@ -628,6 +628,8 @@ AUDIT_COMMANDS: list[list[str]] = [
     ["memmap", "-"],
     ["kho", "dump", "{kho}"],
     ["kho", "validate", "{kho}", "--memmap", "{iomem}"],
+    ["kho", "validate", "{kho}", "--memmap", "{iomem}", "--next-cmdline", "reserve_mem=64M:4K:n1 kho=on", "--json"],
+    ["validate", "{good}", "--kho", "{kho}"],
     ["add-range", "{copy}", "8G", "4K"],
     ["add-range", "{copy}", "--from", "-"],
     ["remove-range", "{copy}", "0x100000000", "4K", "-o", "-"],
@@ -708,8 +710,12 @@ _WORDS = [
     "--json", "--dts", "--pool", "--memmap", "--memmap-format", "--live", "--phys-bits", "--strict", "--junit",
     "--merge", "--ignore-missing", "-o", "--dry-run", "--from", "--page-size", "--range", "--force",
     "--byte-order", "-q", "--no-color", "--debug",
+    "--kho", "--next-kernel", "--next-cmdline", "--booted", "@-", "@{iomem}", "reserve_mem=64M:4K:n1", "kho=on",
 ]  # fmt: skip
-_COMMANDS = [["dump"], ["validate"], ["diff"], ["memmap"], ["add-range"], ["remove-range"], ["create"], ["kho", "dump"]]
+_COMMANDS = [
+    ["dump"], ["validate"], ["diff"], ["memmap"], ["add-range"], ["remove-range"], ["create"], ["kho", "dump"],
+    ["kho", "validate"],
+]  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
