@@ -12,8 +12,10 @@ arm64). `kho_out()` lays a directory out like /sys/kernel/debug/kho/out of a ver
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,3 +177,16 @@ def memblock_fdt(regions: list[tuple[bytes, int, int]]) -> bytes:
         for name, start, size in regions
     ]
     return fdt_bytes((b"", [(b"compatible", b"memblock-v1\0")], children))
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.khotrees DIR`: write the kho-v3 example (examples/kho/v3-out) into DIR."""
+    if len(argv) != 1:
+        print("usage: python -m tests.khotrees DIR", file=sys.stderr)
+        return 2
+    kho_out(shutil.which("dtc") or "dtc", Path(argv[0]), "kho-v3", luo=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -206,3 +206,27 @@ def test_validate_needs_a_memory_map_and_writes_junit(dtc: str, tmp_path: Path) 
     run = run_cli(["kho", "validate", str(tree), "--memmap", str(IOMEM), "--junit", str(report)])
     assert run.exit_code == 1 and "range-in-kernel" in run.stdout
     assert 'type="range-in-kernel"' in report.read_text()
+
+
+# --- the kho-v3 example ----------------------------------------------------------------------------------------------
+
+V3_EXAMPLE = REPO / "examples" / "kho" / "v3-out"
+
+
+def test_the_kho_v3_example_is_what_the_builder_writes(dtc: str, tmp_path: Path) -> None:
+    """examples/kho/v3-out is `python -m tests.khotrees examples/kho/v3-out`: rebuilt, it is the same bytes."""
+    from tests.khotrees import kho_out
+
+    rebuilt = kho_out(dtc, tmp_path / "v3-out", "kho-v3", luo=True)
+    files = sorted(p.relative_to(V3_EXAMPLE) for p in V3_EXAMPLE.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*") if p.is_file())
+    for name in files:
+        assert (V3_EXAMPLE / name).read_bytes() == (rebuilt / name).read_bytes(), name
+
+
+def test_the_kho_v3_example_dumps_as_the_readme_shows() -> None:
+    run = run_cli(["kho", "dump", str(V3_EXAMPLE)])
+    assert run.exit_code == 0
+    text = run.stdout.replace(str(REPO) + "/", "")
+    check_golden("kho-dump-v3.txt", text)
+    assert text in (REPO / "README.md").read_text()
