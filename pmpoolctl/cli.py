@@ -1025,8 +1025,12 @@ def _validate_and_report(
     junit_path: str | None,
     zones: Sequence[Zone] = (),
     extra: Sequence[Finding] = (),
+    notes: Sequence[str] = (),
 ) -> int:
-    """Shared by validate and kho validate: check, write the JUnit report, print, give the exit code."""
+    """Shared by validate and kho validate: check, write the JUnit report, print, give the exit code.
+
+    `notes` say what could not be checked (shown with the report, never as an `error:` line).
+    """
     from pmpoolctl import report
     from pmpoolctl.console import progress
     from pmpoolctl.validate import validate
@@ -1040,9 +1044,9 @@ def _validate_and_report(
     if junit_path is not None:
         write_atomic(resolve_target(junit_path), report.junit_xml(result, source, strict))
     if as_json:
-        _print_json(report.validate_json(result, source, ok))
+        _print_json(report.validate_json(result, source, ok, notes))
     else:
-        report.render_validate(console, result, source, ok)
+        report.render_validate(console, result, source, ok, notes)
     return EXIT_OK if ok else EXIT_FINDINGS
 
 
@@ -1217,9 +1221,14 @@ def kho_validate(
         from pmpoolctl.nextkernel import cmdline_findings, kho_default
 
         extra += cmdline_findings(state, cmdline, kho_default(image))
-    zones = [scratch_zone(state)] if state.scratch else []
+    zones = [scratch_zone(state)]
+    notes = []
+    if state.scratch is None:
+        notes.append(
+            f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked"
+        )
     return _validate_and_report(
-        ctx, as_pool(state, page_size), maps, [], source, phys_bits, strict, as_json, junit_path, zones, extra
+        ctx, as_pool(state, page_size), maps, [], source, phys_bits, strict, as_json, junit_path, zones, extra, notes
     )
 
 

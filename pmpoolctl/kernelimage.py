@@ -258,17 +258,20 @@ def _pieces(kind: str, chunks: Iterable[bytes], path: str) -> Iterator[bytes]:
 _ERRORS = (zlib.error, lzma.LZMAError, OSError, ValueError, EOFError, RuntimeError)
 
 
-def _decompress_into(scanner: _Scanner, kind: str, chunks: Iterable[bytes], path: str, strict: bool) -> bool:
-    """Feed the decompressed stream to `scanner`; whether any of it decompressed.
+def _decompress_into(
+    scanner: _Scanner, kind: str, chunks: Iterable[bytes], path: str, strict: bool, budget: int | None = None
+) -> int:
+    """Feed the decompressed stream to `scanner`; how many bytes it decompressed to.
 
-    Output past MAX_DECOMPRESSED is an InputError (a bomb), and so is, when `strict`
-    (a payload a header points at), a stream that does not decompress to its end.
+    Output past `budget` (MAX_DECOMPRESSED) is an InputError (a bomb), and so is, when
+    `strict` (a payload a header points at), a stream that does not decompress to its end.
     """
+    limit = MAX_DECOMPRESSED if budget is None else budget
     total = 0
     try:
         for piece in _pieces(kind, chunks, path):
             total += len(piece)
-            if total > MAX_DECOMPRESSED:
+            if total > limit:
                 raise InputError(
                     f"{display_name(path)}: the {kind} payload decompresses past {MAX_DECOMPRESSED >> 20} MiB: "
                     "not a kernel (a decompression bomb?)"
@@ -277,7 +280,7 @@ def _decompress_into(scanner: _Scanner, kind: str, chunks: Iterable[bytes], path
     except _ERRORS as exc:
         if strict:
             raise InputError(f"{display_name(path)}: the {kind} payload does not decompress: {exc}") from exc
-    return total > 0
+    return total
 
 
 def _kind_of(head: bytes) -> str | None:
@@ -377,9 +380,12 @@ def _scan_embedded(scanner: _Scanner, stream: BinaryIO, path: str) -> str:
         previous, position = data[-8:], position + len(chunk)
     unavailable: NoDecompressor | None = None
     decompressed: list[str] = []
+    budget = MAX_DECOMPRESSED  # for all the streams together: sixteen near-bombs are one bomb
     for offset, kind in sorted(offsets)[:MAX_EMBEDDED_STREAMS]:
         try:
-            if _decompress_into(scanner, kind, _read_chunks(stream, offset, None), path, strict=False):
+            produced = _decompress_into(scanner, kind, _read_chunks(stream, offset, None), path, False, budget)
+            budget -= produced
+            if produced:
                 decompressed.append(kind)
         except NoDecompressor as exc:
             unavailable = unavailable or exc  # said only when no other stream holds the kernel

@@ -204,8 +204,8 @@ def _conflict_json(c: Conflict) -> dict[str, Any]:
     return {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
 
 
-def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
-    """The `validate --json` document (schema pmpoolctl.validate/v1)."""
+def validate_json(report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The `validate --json` document (schema pmpoolctl.validate/v1); `notes` say what was not checked."""
     return {
         "schema": VALIDATE_SCHEMA,
         "file": source,
@@ -214,6 +214,7 @@ def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
         "memmaps": [{"source": m.source, "format": m.format, "entries": len(m.entries)} for m in report.maps],
         "findings": Lines(map(finding_json, report.findings)),
         "summary": {"ranges": len(report.pool.ranges), "errors": report.errors, "warnings": report.warnings},
+        "notes": list(notes),
     }
 
 
@@ -233,10 +234,12 @@ def _sources_text(finding: Finding) -> str:
     return shown + (f" (+{len(sources) - SOURCES_SHOWN} more)" if len(sources) > SOURCES_SHOWN else "")
 
 
-def render_validate(console: Console, report: Report, source: str, ok: bool) -> None:
+def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
     maps = ", ".join(f"{m.source} ({m.format}, {len(m.entries)} entries)" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
     console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
+    for note in notes:
+        console.print(f"note: {note}")
     if report.findings:
         cells = _finding_cells(report.findings)
         columns = [

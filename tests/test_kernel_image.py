@@ -180,6 +180,17 @@ def test_the_bomb_limit_holds_for_every_decompressor(
     assert_input_error(run, str(path), f"{kind} payload decompresses past 1 MiB")
 
 
+def test_the_bomb_limit_holds_for_all_embedded_streams_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Streams tried in an image of no known layout share one budget: three of 600 KiB pass 1 MiB together."""
+    monkeypatch.setattr(kernelimage, "MAX_DECOMPRESSED", 1 << 20)
+    path = tmp_path / "wrapped"
+    path.write_bytes(b"MZ no known layout" + b"".join(FILLER + gzip.compress(bytes(600 << 10)) for _ in range(3)))
+    run = run_cli(["validate", str(POOL), "--memmap", str(IOMEM), "--next-kernel", str(path)])
+    assert_input_error(run, str(path), "decompresses past 1 MiB")
+
+
 def test_a_payload_that_does_not_decompress(tmp_path: Path) -> None:
     good = gzip.compress(vmlinux(*V3_NEEDS))
     corrupt = good[:40] + bytes(200) + good[240:]

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import assert_input_error, check_golden, run_cli
+from tests.khotrees import compile_dts, le
 
 REPO = Path(__file__).parent.parent
 EXAMPLE = REPO / "examples" / "kho" / "out"
 IOMEM = REPO / "examples" / "memmap" / "iomem.txt"  # RAM 0x100000000-0x63fffffff, the kernel at 0x1000000
-
-
-def le(value: int) -> str:
-    """A native little-endian u64 as DTS bytes: what the kernel writes on x86 and arm64."""
-    return "[" + " ".join(f"{b:02x}" for b in value.to_bytes(8, "little")) + "]"
-
-
-def compile_dts(dtc: str, source: str, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([dtc, "-I", "dts", "-O", "dtb", "-o", str(out), "-"], input=source.encode(), check=True)
-    return out
 
 
 def kho_tree(

@@ -234,7 +234,15 @@ def test_kho_in_has_no_scratch(dtc: str, tmp_path: Path) -> None:
     (incoming / "scratch_phys").unlink()
     (incoming / "scratch_len").unlink()
     assert dump(incoming)["scratch"] is None
-    assert check(incoming)[0] == 0
+    run = run_cli(["kho", "validate", str(incoming), "--memmap", str(IOMEM), "--json"])
+    assert run.exit_code == 0 and json.loads(run.stdout)["notes"] == [
+        f"{incoming} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked"
+    ]
+    text = run_cli(["kho", "validate", str(incoming), "--memmap", str(IOMEM)]).stdout
+    assert "\nnote: " in text and "range-in-kho-scratch is not checked" in text
+    out = kho_out(dtc, tmp_path / "out", "kho-v3")
+    run = run_cli(["kho", "validate", str(out), "--memmap", str(IOMEM), "--json"])
+    assert json.loads(run.stdout)["notes"] == []
 
 
 @pytest.mark.parametrize(
