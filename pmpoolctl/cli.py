@@ -25,18 +25,10 @@ from pmpoolctl import exitcodes as exit_code
 from pmpoolctl.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MAX_PAGE_SIZE, MIN_PAGE_SIZE, valid_pool_name
 from pmpoolctl.blob import Blob, build_minimal_blob, parse_blob
 from pmpoolctl.errors import EditError, InputError, NumberError, OutputError, PmpoolError
-from pmpoolctl.files import (
-    STDIN,
-    decode_text,
-    display_name,
-    locked,
-    read_blob_bytes,
-    read_input,
-    resolve_target,
-    write_atomic,
-)
+from pmpoolctl.files import STDIN, decode_text, display_name, read_blob_bytes, read_input
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
+from pmpoolctl.safefile import locked, resolve_target, write_atomic, write_file
 
 if TYPE_CHECKING:  # annotations only: each command imports what it runs when it runs
     from pmpoolctl.binding import Pool
@@ -315,7 +307,7 @@ def _write_junit_error(request: JUnitRequest, message: str, code: int) -> str | 
     from pmpoolctl.report import junit_error_xml
 
     try:
-        write_atomic(resolve_target(request.path), junit_error_xml(request.command, request.subject, message, code))
+        write_file(request.path, junit_error_xml(request.command, request.subject, message, code))
     except PmpoolError as exc:
         return str(exc)
     return None
@@ -428,8 +420,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     _settings(ctx).debug = debug
 
 
-def load_blob(path: str) -> Blob:
-    return parse_blob(read_blob_bytes(path), display_name(path))
+def load_blob(path: str, source: str | None = None) -> Blob:
+    """The blob in `path` (- for stdin), named `source` (the path as shown) in messages."""
+    shown = display_name(path) if source is None else source
+    return parse_blob(read_blob_bytes(path, shown), shown)
 
 
 def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, from_file: str | None) -> list[Range]:
@@ -611,10 +605,17 @@ def _edit(
     if blob_path == STDIN and requested_args[2] == STDIN:
         raise click.UsageError("BLOB and --from cannot both be - (standard input)")
     requested = _requested_ranges(ctx, *requested_args)
-    target = "-" if to_stdout else resolve_target(out if out is not None else blob_path)
-    # A dry run, or a result for stdout, only reads: it needs no lock.
-    with contextlib.nullcontext() if dry_run or to_stdout else locked(target):
-        blob = load_blob(blob_path)
+    # The file written is resolved once, and an edit in place reads exactly that file under its
+    # lock (a symlink retargeted meanwhile cannot move the pool into another file). A blob that
+    # is only read (-o names another file) is read before the lock is taken: no lock is held
+    # while an input is still to be read.
+    target = None if dry_run or to_stdout else resolve_target(out if out is not None else blob_path)
+    in_place = target is not None and (out is None or _same_file(blob_path, target))
+    blob = None if in_place else load_blob(blob_path)
+    with contextlib.nullcontext() if target is None else locked(target):
+        if blob is None:
+            assert target is not None
+            blob = load_blob(target, display_name(blob_path))
         pool = require_pool(blob, pool_name)
         try:
             before = editable_ranges(pool)
@@ -630,14 +631,25 @@ def _edit(
             # Free the old blob and the arrays (32 MB at 1M ranges) before the write needs
             # as much page cache: reused pages are cheaper than new ones, and peak RSS is lower.
             del blob, pool, after
-            parse_blob(data, display_name(target))  # what we write must read back
-            if to_stdout:
+            parse_blob(data, display_name(out or blob_path))  # what we write must read back
+            if target is None:  # -o -
                 _write_blob_to_stdout(data)
                 return EXIT_OK
             _commit(ctx, target, data)
     shown = source if out is None else display_name(out)
     render_change(_console(ctx), shown, pool_path, change, page_size, dry_run=dry_run)
     return EXIT_OK
+
+
+def _same_file(path: str, target: str) -> bool:
+    """Whether `path` names the file `target` (a hard link, another path): then it is read under the lock."""
+    if path == STDIN:
+        return False
+    try:
+        one, other = os.stat(path), os.stat(target)
+    except OSError:
+        return False
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
 
 def _blob_to_stdout(ctx: click.Context, out: str) -> bool:
@@ -810,7 +822,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 memmap_format_option = click.option(
     "--memmap-format",
     type=click.Choice(["iomem", "firmware-memmap", "e820", "json", "dtb"]),
-    help="The format of every memory map given (detected when not given).",
+    help="The format of every memory map given (detected when not given; FORMAT:SRC names one map's).",
 )
 
 
@@ -823,13 +835,16 @@ memmap_format_option = click.option(
 def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: bool) -> int:
     """Print the memory map in SRC as validate reads it.
 
-    SRC is /proc/iomem text, a /sys/firmware/memmap directory, kernel-log
-    e820 lines, JSON or a .dtb; - reads stdin.
+    SRC is /proc/iomem text, a /sys/firmware/memmap directory, a kernel log
+    (dmesg, journalctl -k, syslog: the last boot's e820 table), JSON or a .dtb;
+    - reads stdin. FORMAT:SRC names the format (e820:boot.log); a file whose
+    name starts that way is ./e820:x.
 
     \b
     Example:
       pmpoolctl memmap /proc/iomem
       dmesg | pmpoolctl memmap - --json
+      pmpoolctl memmap e820:/var/log/kern.log
     """
     from pmpoolctl import report
     from pmpoolctl.mapsource import load_memory_map
@@ -856,11 +871,14 @@ map_options = _options(
         multiple=True,
         metavar="SRC",
         type=PATH,
-        help="A memory map to check against (repeatable).",
+        help="A memory map to check against (repeatable); FORMAT:SRC names its format (e820:boot.log).",
     ),
     memmap_format_option,
     click.option(
-        "--live", is_flag=True, help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap."
+        "--live",
+        is_flag=True,
+        help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap, and ranges must "
+        "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise.",
     ),
 )
 verdict_options = _options(
@@ -897,7 +915,7 @@ def _begin_junit(ctx: click.Context, subject: str) -> None:
 
     request.subject = subject
     message = f"{request.command} did not finish (it was killed, or is still running)"
-    write_atomic(resolve_target(request.path), junit_error_xml(request.command, subject, message, None))
+    write_file(request.path, junit_error_xml(request.command, subject, message, None))
 
 
 byte_order_option = click.option(
@@ -967,8 +985,10 @@ def validate_command(
     """
     from pmpoolctl.binding import COMPATIBLE
     from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
+    from pmpoolctl.mapsource import live_phys_bits
     from pmpoolctl.poolfile import require_pool
 
+    phys_bits = live_phys_bits(phys_bits, live)
     _begin_junit(ctx, display_name(blob_path))
     blob = load_blob(blob_path)
     pool = require_pool(blob, pool_name)
@@ -1042,7 +1062,7 @@ def _validate_and_report(
     ok = result.errors == 0 and not (strict and result.warnings)
     _settings(ctx).verdict = EXIT_OK if ok else EXIT_FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
-        write_atomic(resolve_target(junit_path), report.junit_xml(result, source, strict))
+        write_file(junit_path, report.junit_xml(result, source, strict))
     if as_json:
         _print_json(report.validate_json(result, source, ok, notes))
     else:
@@ -1199,11 +1219,13 @@ def kho_validate(
       pmpoolctl kho validate kho-out --live --next-cmdline @next-cmdline.txt --next-kernel /boot/vmlinuz-next
     """
     from pmpoolctl.kho.checks import as_pool, scratch_zone, state_findings
+    from pmpoolctl.mapsource import live_phys_bits
 
     if not memmaps and not live:
         raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
     source = display_name(path)
     _begin_junit(ctx, source)
+    phys_bits = live_phys_bits(phys_bits, live)
     cmdline = None if next_cmdline is None else _next_cmdline(next_cmdline)
     state = _checked_kho(path, byte_order)
     maps = _memory_maps(memmaps, memmap_format, live)

@@ -1,14 +1,21 @@
-"""A blob's own memory map: `/memory*` nodes, `/reserved-memory` children, the reservation block."""
+"""A blob's own memory map, as the kernel reads it (drivers/of/fdt.c, drivers/of/of_reserved_mem.c).
+
+RAM is the `/memory*` nodes that are available (`status` absent, "okay" or "ok"), each by its
+`linux,usable-memory` when it has one, else by its `reg`. Reserved is the reservation block and
+the `reg` of `/reserved-memory` children. A child with `size` and no `reg` is placed by the
+kernel at boot, anywhere inside its `alloc-ranges`: those ranges are `dynamic` entries, and one
+without `alloc-ranges` may go anywhere, so its entry is the whole address space.
+"""
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import overload
 
 from pmpoolctl.blob import Blob, Node
 from pmpoolctl.errors import InputError
-from pmpoolctl.memmap import RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
+from pmpoolctl.memmap import DYNAMIC, RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT
 
 # The devicetree specification's defaults when a node does not say.
@@ -28,35 +35,40 @@ def _cells(blob: Blob, node: Node, name: str, default: int) -> int:
     return int.from_bytes(value, "big")
 
 
-def reg_entries(blob: Blob, node: Node, address_cells: int, size_cells: int) -> list[tuple[int, int]]:
-    """(start, end) pairs of a node's `reg`, read by the parent's cell counts."""
-    prop = node.property("reg")
+def reg_entries(
+    blob: Blob, node: Node, address_cells: int, size_cells: int, name: str = "reg"
+) -> Iterator[tuple[int, int]]:
+    """(start, end) pairs of a node's `reg` (or another (address, size) list), read by the parent's cell counts.
+
+    The length is checked at once; the pairs are read as they are taken (a million of them
+    need not be a list beside the entries made of them).
+    """
+    prop = node.property(name)
     if prop is None:
-        return []
+        return iter(())
     value = blob.value(prop)
     stride = 4 * (address_cells + size_cells)
-    path = blob.path(node)
+    where = f"{blob.source}: {blob.path(node)} {name}"
     if len(value) % stride:
         raise InputError(
-            f"{blob.source}: {path} reg has length {len(value)}, which is not a multiple of {stride} "
+            f"{where} has length {len(value)}, which is not a multiple of {stride} "
             f"(4*(#address-cells (= {address_cells}) + #size-cells (= {size_cells}))) (at byte offset {prop.offset:#x})"
         )
-    pairs: list[tuple[int, int]] = []
-    split = 4 * address_cells
+    return _pairs(value, 4 * address_cells, stride, f"(at byte offset {prop.offset:#x})", where)
+
+
+def _pairs(value: bytes, split: int, stride: int, offset: str, where: str) -> Iterator[tuple[int, int]]:
     for at in range(0, len(value), stride):
         start = int.from_bytes(value[at : at + split], "big")
         size = int.from_bytes(value[at + split : at + stride], "big")
         if start + size > U64_LIMIT:
-            raise InputError(
-                f"{blob.source}: {path} reg entry at {start:#x} ends past 2^64 (at byte offset {prop.offset:#x})"
-            )
+            raise InputError(f"{where} entry at {start:#x} ends past 2^64 {offset}")
         if size:
-            pairs.append((start, start + size))
-    return pairs
+            yield start, start + size
 
 
 class ReservationEntries(Sequence[MapEntry]):
-    """The reservation block as map entries, then `/reserved-memory` children.
+    """The reservation block as map entries, then `/reserved-memory` children (static and dynamic).
 
     A block may hold a million entries; each MapEntry is made when it is asked for,
     and `starts` lets the validator order them without making any.
@@ -93,7 +105,7 @@ class ReservationEntries(Sequence[MapEntry]):
 
 
 def blob_reservations(blob: Blob) -> ReservationEntries:
-    """The reservation block and `/reserved-memory` children: memory the next kernel must not use."""
+    """The reservation block and `/reserved-memory` children: memory the next kernel must not use, or may take."""
     children: list[MapEntry] = []
     reserved = blob.child(blob.root, "reserved-memory")
     if reserved is not None:
@@ -102,11 +114,29 @@ def blob_reservations(blob: Blob) -> ReservationEntries:
         ac = _cells(blob, reserved, "#address-cells", root_ac)
         sc = _cells(blob, reserved, "#size-cells", root_sc)
         for child in blob.children(reserved):
-            for start, end in reg_entries(blob, child, ac, sc):
-                children.append(
-                    MapEntry(start, end, f"reserved-memory/{child.name}", RESERVED, f"{blob.source}:{blob.path(child)}")
-                )
+            children.extend(_reserved_child(blob, child, ac, sc))
     return ReservationEntries(blob, children)
+
+
+def _reserved_child(blob: Blob, child: Node, ac: int, sc: int) -> list[MapEntry]:
+    """A `/reserved-memory` child's entries: its `reg`, or where the kernel may place it.
+
+    A child with `status = "disabled"` is skipped by the kernel; it is kept here all the
+    same (reserved is the safe side when the firmware may still use it).
+    """
+    where, name = f"{blob.source}:{blob.path(child)}", f"reserved-memory/{child.name}"
+    if child.property("reg") is not None or child.property("size") is None:
+        return [MapEntry(start, end, name, RESERVED, where) for start, end in reg_entries(blob, child, ac, sc)]
+    if child.property("alloc-ranges") is None:
+        return [MapEntry(0, U64_LIMIT, f"{name} (dynamic, anywhere)", DYNAMIC, where)]
+    areas = reg_entries(blob, child, ac, sc, "alloc-ranges")
+    return [MapEntry(start, end, f"{name} (dynamic)", DYNAMIC, where) for start, end in areas]
+
+
+def _available(blob: Blob, node: Node) -> bool:
+    """The kernel's of_fdt_device_is_available(): no `status`, or one that reads "okay" or "ok"."""
+    prop = node.property("status")
+    return prop is None or blob.value(prop).split(b"\0", 1)[0] in (b"okay", b"ok")
 
 
 def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
@@ -117,11 +147,18 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
     for node in blob.children(blob.root):
         device_type = node.property("device_type")
         is_memory = device_type is not None and blob.value(device_type) == b"memory\0"
-        if is_memory or node.name == "memory" or node.name.startswith("memory@"):
-            for start, end in reg_entries(blob, node, ac, sc):
-                entries.append(MapEntry(start, end, "memory", RAM, f"{blob.source}:{blob.path(node)}"))
+        if not (is_memory or node.name == "memory" or node.name.startswith("memory@")) or not _available(blob, node):
+            continue
+        # The kernel reads linux,usable-memory instead of reg when the node has it (kdump kernels).
+        name = "linux,usable-memory" if node.property("linux,usable-memory") is not None else "reg"
+        type_word, where = "memory" if name == "reg" else name, f"{blob.source}:{blob.path(node)}"
+        entries.extend(
+            MapEntry(start, end, type_word, RAM, where) for start, end in reg_entries(blob, node, ac, sc, name)
+        )
     if not entries:
-        raise InputError(f"{blob.source}: no /memory nodes with a reg: the blob has no memory map")
+        raise InputError(
+            f"{blob.source}: no /memory nodes that are available and have a reg: the blob has no memory map"
+        )
     if with_reservations:
         entries.extend(blob_reservations(blob))
     return MemoryMap(blob.source, "dtb", sorted_entries(entries))

@@ -1,30 +1,20 @@
-"""Reading inputs and writing files safely.
+"""Reading inputs: blobs, text maps and batches, standard input; how a path is shown.
 
-A write takes an exclusive lock on a sidecar file that outlives the rename
-(`.NAME.lock` beside the target; locking the target itself protects nothing, as
-the next writer opens the renamed file), writes a temp file in the same
-directory, fsyncs it, gives it the target's mode and owner, renames it over the
-target and fsyncs the directory. A crash leaves the old file or the new one.
+Writing is `safefile`'s.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import stat
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from pmpoolctl.errors import InputError, WriteError
-from pmpoolctl.fdtformat import FDT_MAGIC, MAX_BLOB_SIZE, U32
+from pmpoolctl.errors import InputError
+from pmpoolctl.fdtformat import FDT_MAGIC, HEADER_OFFSET, HEADER_SIZE_V17, MAX_BLOB_SIZE, READ_VERSIONS, U32
 
 STDIN = "-"
-LOCK_TIMEOUT_SECONDS = 30.0
-_TEMP_SUFFIX = ".pmpoolctl-tmp"
 
 
 def display_name(path: str) -> str:
@@ -57,33 +47,88 @@ def standard_input() -> BinaryIO:
     return sys.stdin.buffer
 
 
-def read_blob_bytes(path: str) -> bytes:
+def open_input(path: str, shown: str | None = None) -> BinaryIO:
+    """`path` opened for reading, refused unless it is a regular file.
+
+    A FIFO would block the read for ever (holding a lock, if one is taken), and a
+    device or socket is never a blob, map or batch; the file is opened without
+    blocking and checked by its descriptor, so what is read is what was checked.
+    /proc and /sys files are regular files.
+    """
+    shown = display_name(path) if shown is None else shown
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{shown}: is a directory, not a file to read")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{shown}: is not a regular file ({_kind(mode)}); only regular files are read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, which would block"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
+def read_blob_bytes(path: str, shown: str | None = None) -> bytes:
     """A blob's bytes: the header's totalsize of them when the header says so.
 
     Only totalsize bytes are read, so a dump buffer behind the blob (or a huge
-    file) costs nothing; the reader checks the rest.
+    file) costs nothing; the reader checks the rest. `shown` names the file in
+    errors when it is not `path` (an edit reads a symlink's resolved target).
     """
+    shown = display_name(path) if shown is None else shown
     try:
         if path == STDIN:
             return _read_fdt_prefix(standard_input())
-        if os.path.isdir(path):
-            raise InputError(f"{display_name(path)}: is a directory, not a blob")
-        with open(path, "rb") as stream:
+        with open_input(path, shown) as stream:
             return _read_fdt_prefix(stream)
     except OSError as exc:
-        raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
+        raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc
+
+
+_CHUNK = 1 << 20
 
 
 def _read_fdt_prefix(stream: BinaryIO) -> bytes:
+    """The header, then at most the totalsize it claims, read as it arrives.
+
+    A stream (a pipe) is read a chunk at a time, so a header that claims 4 GiB costs
+    the bytes that really come, not an allocation of what it claims; a claim past the
+    1 GiB limit is not read at all (the reader refuses it from the header).
+    """
     read = stream.read
-    head = read(8)
-    if len(head) == 8 and U32.unpack_from(head, 0)[0] == FDT_MAGIC:
-        wanted = min(U32.unpack_from(head, 4)[0], MAX_BLOB_SIZE + 1)
-        if stream.seekable():  # one read into one buffer: `head + rest` would copy a 16 MB blob again
-            stream.seek(-8, os.SEEK_CUR)
-            return read(max(wanted, 40))
-        return head + read(max(wanted - 8, 32))
-    return head + read(64)  # enough for the reader to say what is wrong
+    head = read(HEADER_SIZE_V17)
+    if len(head) < HEADER_SIZE_V17 or U32.unpack_from(head, 0)[0] != FDT_MAGIC:
+        return head + read(64)  # enough for the reader to say what is wrong
+    claimed = U32.unpack_from(head, HEADER_OFFSET["totalsize"])[0]
+    version = U32.unpack_from(head, HEADER_OFFSET["version"])[0]
+    if claimed > MAX_BLOB_SIZE or version not in READ_VERSIONS:
+        return head  # the reader refuses the header as it is: the body is not worth reading
+    wanted = max(claimed, HEADER_SIZE_V17)
+    if stream.seekable():  # one read into one buffer: `head + rest` would copy a 16 MB blob again
+        stream.seek(-len(head), os.SEEK_CUR)
+        return read(wanted)
+    data = bytearray(head)
+    while len(data) < wanted:
+        chunk = read(min(_CHUNK, wanted - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 MAX_TEXT_BYTES = 256 << 20  # a million-line map or batch is ~60 MB
@@ -96,12 +141,13 @@ def read_input(path: str, limit: int | None = None) -> bytes:
         if path == STDIN:
             raw = standard_input().read(limit + 1)
         else:
-            with open(path, "rb") as stream:
+            with open_input(path) as stream:
                 raw = stream.read(limit + 1)
     except OSError as exc:
         raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
     if len(raw) > limit:
-        raise InputError(f"{display_name(path)}: larger than the {limit >> 20} MiB limit")
+        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
+        raise InputError(f"{display_name(path)}: larger than the {size} limit")
     return raw
 
 
@@ -124,141 +170,3 @@ def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
             end = len(text)
         yield lineno, text[start:end]
         start, lineno = end + 1, lineno + 1
-
-
-@contextmanager
-def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Hold an exclusive lock for edits of `target` (a resolved path)."""
-    directory, base = os.path.split(target)
-    lock_path = os.path.join(directory or ".", f".{base}.lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise WriteError(
-            f"{display_name(target)}: cannot create lock file {display_name(lock_path)}: {exc.strerror}"
-        ) from exc
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise WriteError(
-                        f"{display_name(target)}: cannot lock {display_name(lock_path)}: {exc.strerror}"
-                    ) from exc
-                if time.monotonic() >= deadline:
-                    raise WriteError(
-                        f"{display_name(target)}: still locked by another edit after {timeout:.0f} s "
-                        f"({display_name(lock_path)})"
-                    ) from exc
-                time.sleep(0.01)
-        _remove_stale_temp_files(directory or ".", base)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _remove_stale_temp_files(directory: str, base: str) -> None:
-    """Temp files of an edit of this file that was killed; safe to remove while we hold the lock.
-
-    Only names `mkstemp` gives this file's edits (its 8 random characters between
-    prefix and suffix) match: `.a.dtb.next.XXXXXXXX...` belongs to `a.dtb.next`,
-    whose edit may be running under its own lock.
-    """
-    import glob  # imported by the commands that write, not by every start-up
-
-    random_part = "[a-z0-9_]" * 8
-    pattern = os.path.join(glob.escape(directory), f".{glob.escape(base)}.{random_part}{_TEMP_SUFFIX}")
-    for stale in glob.glob(pattern):
-        with suppress(OSError):
-            os.unlink(stale)
-
-
-def resolve_target(path: str) -> str:
-    """The file an edit of `path` writes: a symlink's target, so the link survives.
-
-    Refuses a target that exists and is not a regular file: reading a FIFO would
-    block for ever, and a device or directory must never be replaced.
-    """
-    target = os.path.realpath(path)
-    try:
-        mode = os.stat(target).st_mode
-    except FileNotFoundError:
-        return target
-    except OSError as exc:
-        raise WriteError(f"{display_name(path)}: cannot write: {exc.strerror}") from exc
-    if stat.S_ISDIR(mode):
-        raise WriteError(f"{display_name(path)}: is a directory, not a blob")
-    if not stat.S_ISREG(mode):
-        raise WriteError(f"{display_name(path)}: is not a regular file; edits write only regular files")
-    return target
-
-
-def write_atomic(target: str, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
-    """Replace `target` with `data` atomically, keeping its mode and owner. Call under `locked`.
-
-    `before_replace` runs once the new file is complete and synced, right before the
-    rename that commits it: the CLI defers signals there, so that an edit it reports
-    as interrupted has not happened. On any failure before the rename (an OSError, a
-    KeyboardInterrupt) the temp file is removed and `target` is as it was.
-    """
-    directory, base = os.path.split(target)
-    directory = directory or "."
-    try:
-        existing: os.stat_result | None = os.stat(target)
-    except FileNotFoundError:
-        existing = None
-    except OSError as exc:
-        raise WriteError(f"{display_name(target)}: cannot write: {exc.strerror}") from exc
-    if existing is not None and not os.path.isfile(target):
-        raise WriteError(f"{display_name(target)}: is not a regular file")
-    import tempfile
-
-    try:
-        fd, temp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=_TEMP_SUFFIX, dir=directory)
-    except OSError as exc:
-        raise WriteError(f"{display_name(target)}: cannot write in {display_name(directory)}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            if existing is not None:
-                # Owner first: chown clears setuid/setgid, so the mode must come after it.
-                if (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
-                    with suppress(PermissionError):  # not root: the file becomes ours, as with any editor
-                        os.fchown(stream.fileno(), existing.st_uid, existing.st_gid)
-                os.fchmod(stream.fileno(), existing.st_mode & 0o7777)
-            else:
-                os.fchmod(stream.fileno(), 0o666 & ~_umask())
-            os.fsync(stream.fileno())
-        if before_replace is not None:
-            before_replace()
-        os.replace(temp_path, target)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(temp_path)
-        if isinstance(exc, OSError):
-            raise WriteError(f"{display_name(target)}: cannot write: {exc.strerror or exc}") from exc
-        raise
-    _fsync_directory(directory)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the rename is done
-    finally:
-        os.close(fd)

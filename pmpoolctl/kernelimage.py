@@ -27,14 +27,13 @@ from __future__ import annotations
 import bz2
 import lzma
 import os
-import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from pmpoolctl.errors import InputError
-from pmpoolctl.files import display_name
+from pmpoolctl.files import display_name, open_input
 
 MAX_IMAGE_BYTES = 2 << 30  # a vmlinux with debug information is about 1 GiB
 MAX_DECOMPRESSED = 512 << 20  # a kernel's decompressed image is 30-200 MiB
@@ -291,21 +290,14 @@ def _kind_of(head: bytes) -> str | None:
 
 
 def _open(path: str) -> tuple[BinaryIO, int]:
-    name = display_name(path)
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(mode):
-        raise InputError(f"{name}: not a regular file (a kernel image is a file)")
-    try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    """The image opened (a regular file, or refused: a FIFO would block), and its size, within the limit."""
+    stream = open_input(path)
     size = os.fstat(stream.fileno()).st_size
     if size > MAX_IMAGE_BYTES:
         stream.close()
-        raise InputError(f"{name}: {size} bytes, larger than the {MAX_IMAGE_BYTES >> 30} GiB limit for a kernel image")
+        raise InputError(
+            f"{display_name(path)}: {size} bytes, larger than the {MAX_IMAGE_BYTES >> 30} GiB limit for a kernel image"
+        )
     return stream, size
 
 

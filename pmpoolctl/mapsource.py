@@ -1,4 +1,4 @@
-"""Reading a memory-map source of any format: detect the format, read, parse."""
+"""Reading a memory-map source of any format: name or detect the format, read, parse; the CPU's width."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import re
 
 from pmpoolctl.blob import parse_blob
 from pmpoolctl.dtmemory import blob_memory_map
+from pmpoolctl.e820log import parse_e820
 from pmpoolctl.errors import InputError
 from pmpoolctl.fdtformat import FDT_MAGIC, U32
-from pmpoolctl.files import STDIN, decode_text, display_name, read_blob_bytes, read_input
-from pmpoolctl.memmap import MemoryMap, parse_e820, parse_iomem, parse_json_map, read_firmware_memmap
+from pmpoolctl.files import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.kernlog import is_comment, looks_like_log_line
+from pmpoolctl.memmap import FORMATS, MemoryMap, parse_iomem, parse_json_map, read_firmware_memmap
 
 LIVE_SOURCES = ("/proc/iomem", "/sys/firmware/memmap")
+CPUINFO = "/proc/cpuinfo"
 
-_KERNEL_LOG_LINE = re.compile(r"\s*\[\s*\d+\.\d+\]")
 _IOMEM_FIRST = re.compile(r"\s*[0-9a-fA-F]+-[0-9a-fA-F]+ : ")
 
 
@@ -23,17 +25,43 @@ def detect_format(head: bytes) -> str | None:
     if len(head) >= 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC:
         return "dtb"
     text = head.decode("utf-8", "replace")
-    if _KERNEL_LOG_LINE.match(text) or "BIOS-e820:" in text:
+    first = _first_line(text)
+    if looks_like_log_line(first) or "BIOS-e820:" in text:
         return "e820"  # a timestamped log line starts with '[' too: test it before JSON
-    if text.lstrip()[:1] in ("[", "{"):
+    if first.lstrip()[:1] in ("[", "{"):
         return "json"
-    if _IOMEM_FIRST.match(text):
+    if _IOMEM_FIRST.match(first):
         return "iomem"
     return None
 
 
-def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
-    """The memory map in `path` (a file, a directory, or - for stdin)."""
+def _first_line(text: str) -> str:
+    """The first line that is not blank or a `#` note (JSON has neither, so it is its first line)."""
+    for line in text.splitlines():
+        if line.strip() and not is_comment(line):
+            return line
+    return ""
+
+
+def split_format(spec: str) -> tuple[str, str | None]:
+    """`FORMAT:PATH` as (PATH, FORMAT) when FORMAT is a format's name; any other SRC is a path as it is.
+
+    So `e820:boot.log` is boot.log read as a kernel log, and a file whose name starts with
+    `e820:` is named `./e820:x`.
+    """
+    name, colon, path = spec.partition(":")
+    if colon and path and name in FORMATS:
+        return path, name
+    return spec, None
+
+
+def load_memory_map(spec: str, forced_format: str | None = None) -> MemoryMap:
+    """The memory map in `spec` (a file, a directory, or - for stdin, after an optional `FORMAT:`).
+
+    A format named in `spec` wins over `forced_format` (--memmap-format, for every source).
+    """
+    path, named_format = split_format(spec)
+    forced_format = named_format or forced_format
     name = display_name(path)
     if path != STDIN and os.path.isdir(path):
         if forced_format not in (None, "firmware-memmap"):
@@ -60,8 +88,41 @@ def load_memory_map(path: str, forced_format: str | None = None) -> MemoryMap:
 
 def _starts_with_fdt(path: str) -> bool:
     try:
-        with open(path, "rb") as stream:
+        with open_input(path) as stream:  # a FIFO is refused, never waited on
             head = stream.read(4)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
     return len(head) == 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC
+
+
+_ADDRESS_SIZES = re.compile(r"address sizes\s*:\s*(\d{1,3}) bits physical")
+_CPUINFO_HEAD = 1 << 20  # the first CPU's block holds the line; a machine's whole file is a few MB
+
+
+def cpu_phys_bits(path: str | None = None) -> int | None:
+    """The CPU's physical address width (`address sizes : 46 bits physical`) in cpuinfo (CPUINFO), or None.
+
+    x86 prints the line; arm64 and others do not, and then there is no width to hold ranges to.
+    """
+    path = path or CPUINFO
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_CPUINFO_HEAD).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    at = head.find("address sizes")
+    if at < 0:
+        return None
+    match = _ADDRESS_SIZES.match(head, at)
+    if match is None or not 1 <= int(match[1]) <= 64:
+        lineno, end = head.count("\n", 0, at) + 1, head.find("\n", at)
+        line = head[at : end if end >= 0 else len(head)]
+        raise InputError(f"{path}:{lineno}: not 'address sizes : N bits physical' with N from 1 to 64: {line[:60]!r}")
+    return int(match[1])
+
+
+def live_phys_bits(given: int | None, live: bool) -> int | None:
+    """--phys-bits as given; under --live without it, the width of this host's CPU."""
+    return given if given is not None or not live else cpu_phys_bits()

@@ -1,9 +1,12 @@
 """Memory maps: every source format read into one normalised form.
 
 A map is a list of half-open entries [start, end) with the type word the source
-used, a class (`ram`, `reserved`, or the forbidden zones inside RAM: `kernel`,
-`crashkernel`) and the source and line it came from, so a finding can point at
-the line that caused it. Readers raise InputError naming the file and line.
+used, a class (`ram`, `reserved`, the forbidden zones inside RAM: `kernel`,
+`crashkernel`, and `dynamic`: where the kernel may place a /reserved-memory region
+of its choosing) and the source and line it came from, so a finding can point at
+the line that caused it. Readers raise InputError naming the file and line. This
+module reads /proc/iomem, /sys/firmware/memmap and JSON; `e820log` kernel logs and
+`dtmemory` blobs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.files import display_name, numbered_lines
+from pmpoolctl.files import decode_text, display_name, numbered_lines, read_input
 from pmpoolctl.jsoninput import json_integer, json_text, load_json
 from pmpoolctl.numbers import U64_LIMIT, parse_number
 
@@ -23,6 +26,8 @@ RAM = "ram"
 RESERVED = "reserved"
 KERNEL = "kernel"
 CRASHKERNEL = "crashkernel"
+DYNAMIC = "dynamic"
+KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC)
 
 FORMATS = ("iomem", "firmware-memmap", "e820", "json", "dtb")
 
@@ -51,7 +56,7 @@ class MapEntry(NamedTuple):
     start: int
     end: int
     type: str
-    kind: str  # RAM, RESERVED, KERNEL or CRASHKERNEL
+    kind: str  # one of KINDS
     source: str  # "file:line"
 
 
@@ -60,6 +65,7 @@ class MemoryMap:
     source: str
     format: str
     entries: list[MapEntry]
+    note: str = ""  # how the map was chosen, when the source held more (a log's last boot)
 
     def of_kind(self, kind: str) -> list[MapEntry]:
         return [e for e in self.entries if e.kind == kind]
@@ -76,12 +82,19 @@ def classify(type_word: str) -> str:
     return RESERVED
 
 
-def _inclusive(start: int, last: int, where: str) -> tuple[int, int]:
+def inclusive_span(start: int, last: int, where: str) -> tuple[int, int]:
+    """[start, last + 1) of an inclusive span that fits in 64 bits, or an InputError naming `where`."""
     if last >= U64_LIMIT:
-        raise InputError(f"{where}: address {last:#x} does not fit in 64 bits")
+        raise InputError(f"{where}: address {_short_hex(last)} does not fit in 64 bits")
     if last < start:
-        raise InputError(f"{where}: end {last:#x} is below start {start:#x}")
+        raise InputError(f"{where}: end {last:#x} is below start {_short_hex(start)}")
     return start, last + 1
+
+
+def _short_hex(value: int) -> str:
+    """Hex, cut to 20 digits: a hostile line's million-digit number does not fill the error line."""
+    text = f"{value:#x}"
+    return text if len(text) <= 22 else f"{text[:22]}… ({value.bit_length()} bits)"
 
 
 # --- /proc/iomem ------------------------------------------------------------
@@ -96,7 +109,7 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
     all_zero = True
     types: dict[str, str] = {}  # one string per type word, not one per line
     for lineno, line in numbered_lines(text):
-        if not line.strip():
+        if not line.strip() or line.lstrip().startswith("#"):  # blank, or a note added to a capture
             continue
         where = f"{source}:{lineno}"
         match = _IOMEM_LINE.match(line.rstrip())
@@ -107,7 +120,7 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
             raise InputError(f"{where}: nested by {len(indent)} spaces under {len(parents)} levels")
         depth = len(indent) // 2
         del parents[depth:]
-        start, end = _inclusive(int(start_hex, 16), int(end_hex, 16), where)
+        start, end = inclusive_span(int(start_hex, 16), int(end_hex, 16), where)
         if start or end > 1:
             all_zero = False
         name = types.setdefault(name.strip(), name.strip())
@@ -128,6 +141,10 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
 # --- /sys/firmware/memmap ---------------------------------------------------
 
 
+# An attribute is one page at most (sysfs); an entry's are a few bytes. Longer is not sysfs.
+SYSFS_ATTRIBUTE_LIMIT = 4096
+
+
 def read_firmware_memmap(directory: str) -> MemoryMap:
     """A `/sys/firmware/memmap` directory: entries N/{start,end,type}, inclusive ends, any order."""
     try:
@@ -140,98 +157,39 @@ def read_firmware_memmap(directory: str) -> MemoryMap:
         raise InputError(
             f"{display_name(os.path.join(directory, strange[0]))}: not an entry of the kernel's (0, 1, 2, ...)"
         )
-    names = sorted((n for n in listed if n.isascii() and n.isdigit()), key=int)
+    names = sorted((n for n in listed if n.isascii() and n.isdigit()), key=int)  # the kernel's "%d"
     if not names:
         raise InputError(f"{directory}: no numbered entries: not a /sys/firmware/memmap directory")
     entries: list[MapEntry] = []
     for name in names:
-        fields: dict[str, str] = {}
-        for field_name in ("start", "end", "type"):
-            path = os.path.join(directory, name, field_name)
-            try:
-                with open(path, encoding="utf-8", errors="replace") as stream:
-                    fields[field_name] = stream.read(4096).strip()
-            except OSError as exc:
-                raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+        start_text, end_text, type_word = (
+            _read_attribute(os.path.join(directory, name, field)) for field in ("start", "end", "type")
+        )
         where = os.path.join(directory, name)
         try:
-            start, last = parse_number(fields["start"]), parse_number(fields["end"])
+            start, last = parse_number(start_text), parse_number(end_text)
         except NumberError as exc:
             raise InputError(f"{where}: {exc}") from exc
-        start, end = _inclusive(start, last, where)
-        entries.append(MapEntry(start, end, fields["type"], classify(fields["type"]), where))
+        start, end = inclusive_span(start, last, where)
+        entries.append(MapEntry(start, end, type_word, classify(type_word), where))
     entries.sort(key=lambda e: (e.start, e.end))
     return MemoryMap(directory, "firmware-memmap", entries)
 
 
-# --- kernel log e820 lines --------------------------------------------------
-
-_TIMESTAMP = r"(?:\[\s*[0-9.]+\]\s*)?"
-_MEM = r"\[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\]"
-_E820_MAP = re.compile(_TIMESTAMP + r"BIOS-e820: " + _MEM + r" (.+?)\s*\Z")
-_E820_UPDATE = re.compile(_TIMESTAMP + r"e820: update " + _MEM + r" (.+?) ==> (.+?)\s*\Z")
-# The kernel logs `e820: remove [mem …]` with no type when it removes any type (check_type false).
-_E820_REMOVE = re.compile(_TIMESTAMP + r"e820: remove " + _MEM + r"(?: (.+?))?\s*\Z")
-
-
-# Each update/remove line visits every segment; this bounds a hostile log's cost to seconds.
-MAX_E820_WORK = 20_000_000
-
-
-def _e820_kind(type_word: str) -> str:
-    return RAM if type_word == "usable" else RESERVED
-
-
-def parse_e820(text: str, source: str) -> MemoryMap:
-    """Kernel log lines: the BIOS-e820 map, then `e820: update`/`remove` applied in order."""
-    segments: list[MapEntry] = []
-    seen_map = False
-    work = 0  # segments visited by update/remove lines: each visits them all
-    for lineno, line in numbered_lines(text):
-        where = f"{source}:{lineno}"
-        if (match := _E820_MAP.search(line)) is not None:
-            start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
-            segments.append(MapEntry(start, end, match[3], _e820_kind(match[3]), where))
-            seen_map = True
-        elif (match := _E820_UPDATE.search(line) or _E820_REMOVE.search(line)) is not None:
-            work += len(segments)
-            if work > MAX_E820_WORK:
-                raise InputError(
-                    f"{where}: too many e820 update/remove lines for a table of {len(segments)} entries "
-                    "(a kernel's e820 table holds a few thousand); not a kernel log"
-                )
-            start, end = _inclusive(int(match[1], 16), int(match[2], 16), where)
-            new_type = match[4] if match.re is _E820_UPDATE else None
-            segments = _retype(segments, start, end, match[3], new_type, where)
-    if not seen_map:
-        raise InputError(f"{source}: no 'BIOS-e820: [mem …] TYPE' lines: not an e820 kernel log")
-    segments.sort(key=lambda e: (e.start, e.end))
-    return MemoryMap(source, "e820", segments)
-
-
-def _retype(
-    segments: list[MapEntry], start: int, end: int, old_type: str | None, new_type: str | None, where: str
-) -> list[MapEntry]:
-    """The segments with [start, end) of `old_type` (None: any) given `new_type` (None: removed)."""
-    result: list[MapEntry] = []
-    for seg in segments:
-        if (old_type is not None and seg.type != old_type) or seg.end <= start or end <= seg.start:
-            result.append(seg)
-            continue
-        if seg.start < start:
-            result.append(MapEntry(seg.start, start, seg.type, seg.kind, seg.source))
-        if new_type is not None:
-            result.append(MapEntry(max(seg.start, start), min(seg.end, end), new_type, _e820_kind(new_type), where))
-        if end < seg.end:
-            result.append(MapEntry(end, seg.end, seg.type, seg.kind, seg.source))
-    return result
+def _read_attribute(path: str) -> str:
+    """A sysfs attribute read whole (never a first part of it taken for the value), stripped."""
+    return decode_text(read_input(path, SYSFS_ATTRIBUTE_LIMIT), path).strip()
 
 
 # --- JSON -------------------------------------------------------------------
 
 
 def parse_json_map(text: str, source: str) -> MemoryMap:
-    """`[{"start", "end" or "size", "type"}]`, exclusive ends; also `memmap --json` output."""
+    """`[{"start", "end" or "size", "type", "class"?}]`, exclusive ends; also `memmap --json` output.
+
+    Numbers are JSON integers or number strings ("0x1000", "4G"); `class` (one of KINDS)
+    is taken as given, and without it the type decides (System RAM and usable are RAM).
+    """
     document = load_json(text, source)
     if isinstance(document, dict) and isinstance(document.get("entries"), list):
         document = document["entries"]
@@ -249,6 +207,8 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
         start = json_integer(item["start"], f"{where} start", U64_LIMIT)
         if "end" in item:
             end = json_integer(item["end"], f"{where} end", U64_LIMIT)
+            if "size" in item and json_integer(item["size"], f"{where} size", U64_LIMIT) != end - start:
+                raise InputError(f'{where}: "size" is not "end" - "start"')
         elif "size" in item:
             end = start + json_integer(item["size"], f"{where} size", U64_LIMIT)
         else:
@@ -257,8 +217,8 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
             raise InputError(f"{where}: [{start:#x}, {end:#x}) is empty or past 2^64")
         json_text(item["type"], f"{where} type")
         kind = item.get("class", classify(item["type"]))
-        if kind not in (RAM, RESERVED, KERNEL, CRASHKERNEL):
-            raise InputError(f"{where}: unknown class {kind!r}")
+        if kind not in KINDS:
+            raise InputError(f"{where}: unknown class {str(kind)[:40]!r} (one of {', '.join(KINDS)})")
         entries.append(MapEntry(start, end, item["type"], kind, f"{source}#{index}"))
     if not entries:
         raise InputError(f"{source}: no entries")

@@ -23,8 +23,7 @@ from pmpoolctl.blob import Blob, Reservation
 from pmpoolctl.errors import InputError
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.poolfile import read_pool
-from pmpoolctl.rangearray import RangeArray, common_ends
-from pmpoolctl.ranges import RangeSet
+from pmpoolctl.rangearray import RangeArray, common_ends, subtract
 
 HEADER_FIELDS = (
     "version",
@@ -117,12 +116,9 @@ def address_changes(old: RangeArray, new: RangeArray) -> tuple[RangeArray, Range
     middle, where the edits are, is compared address by address.
     """
     head, tail = common_ends(old, new)
-    old_middle = RangeSet(old[head : len(old) - tail])
-    new_middle = RangeSet(new[head : len(new) - tail])
-    return (
-        RangeArray.from_ranges(old_middle.difference(new_middle).ranges()),
-        RangeArray.from_ranges(new_middle.difference(old_middle).ranges()),
-    )
+    old_middle = old[head : len(old) - tail]
+    new_middle = new[head : len(new) - tail]
+    return subtract(old_middle, new_middle), subtract(new_middle, old_middle)
 
 
 def _properties(pool: Pool | None) -> dict[str, bytes]:

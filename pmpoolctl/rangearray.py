@@ -280,6 +280,42 @@ class RangeArray(Sequence[Range]):
         return None
 
 
+def subtract(a: RangeArray, b: RangeArray) -> RangeArray:
+    """Addresses in canonical `a` and not in canonical `b`, as a canonical array.
+
+    One sweep over both arrays' u64 values: no Range objects and no lists of ints, so the
+    difference of two pools of a million ranges each costs arrays, not a gigabyte of objects.
+    """
+    a_bases, a_sizes, b_bases, b_sizes = a.bases, a.sizes, b.bases, b.sizes
+    out_bases, out_sizes = _u64_array(), _u64_array()
+    add_base, add_size = out_bases.append, out_sizes.append
+    j, count = 0, len(b_bases)
+    total = 0
+    for i in range(len(a_bases)):
+        start = a_bases[i]
+        end = start + a_sizes[i]
+        while j < count and b_bases[j] + b_sizes[j] <= start:  # spans of `b` wholly before this range
+            j += 1
+        cursor = start
+        k = j
+        while k < count and b_bases[k] < end:
+            cut = b_bases[k]
+            if cut > cursor:
+                add_base(cursor)
+                add_size(cut - cursor)
+                total += cut - cursor
+            cursor = cut + b_sizes[k]
+            if cursor >= end:  # this span reaches into the next range too: keep it for that one
+                break
+            k += 1
+        j = k
+        if cursor < end:
+            add_base(cursor)
+            add_size(end - cursor)
+            total += end - cursor
+    return RangeArray(out_bases, out_sizes, total)
+
+
 def changed(before: RangeArray, after: RangeArray) -> tuple[list[Range], list[Range]]:
     """(ranges only in `before`, ranges only in `after`) of two canonical arrays.
 

@@ -211,11 +211,29 @@ def validate_json(report: Report, source: str, ok: bool, notes: Sequence[str] = 
         "file": source,
         "pool": report.pool.path,
         "ok": ok,
-        "memmaps": [{"source": m.source, "format": m.format, "entries": len(m.entries)} for m in report.maps],
+        "memmaps": [_memmap_summary(m) for m in report.maps],
         "findings": Lines(map(finding_json, report.findings)),
         "summary": {"ranges": len(report.pool.ranges), "errors": report.errors, "warnings": report.warnings},
         "notes": list(notes),
     }
+
+
+def _memmap_summary(memory_map: MemoryMap) -> dict[str, Any]:
+    """A map in validate's JSON; `note` only when the source held more than the map (a log's last boot)."""
+    summary: dict[str, Any] = {
+        "source": memory_map.source,
+        "format": memory_map.format,
+        "entries": len(memory_map.entries),
+    }
+    if memory_map.note:
+        summary["note"] = memory_map.note
+    return summary
+
+
+def _memmap_label(memory_map: MemoryMap) -> str:
+    """`FORMAT, N entries[, NOTE]`: how a map is named in text output."""
+    note = f", {memory_map.note}" if memory_map.note else ""
+    return f"{memory_map.format}, {len(memory_map.entries)} entries{note}"
 
 
 def _conflict_text(finding: Finding) -> str:
@@ -235,7 +253,7 @@ def _sources_text(finding: Finding) -> str:
 
 
 def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
-    maps = ", ".join(f"{m.source} ({m.format}, {len(m.entries)} entries)" for m in report.maps) or "no memory map"
+    maps = ", ".join(f"{m.source} ({_memmap_label(m)})" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
     console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
     for note in notes:
@@ -331,17 +349,16 @@ def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
             json_strings(e.source for e in rows),
         )
 
-    return {
-        "schema": MEMMAP_SCHEMA,
-        "source": memory_map.source,
-        "format": memory_map.format,
-        "entries": Records(fields, len(entries), columns),
-    }
+    document: dict[str, Any] = {"schema": MEMMAP_SCHEMA, "source": memory_map.source, "format": memory_map.format}
+    if memory_map.note:
+        document["note"] = memory_map.note
+    document["entries"] = Records(fields, len(entries), columns)
+    return document
 
 
 def render_memmap(console: Console, memory_map: MemoryMap) -> None:
     entries = memory_map.entries
-    console.print(f"{memory_map.source}: {memory_map.format}, {len(entries)} entries")
+    console.print(f"{memory_map.source}: {_memmap_label(memory_map)}")
 
     def cells(formatter: Callable[[MapEntry], str]) -> Cells:  # made per chunk, never for all rows at once
         return lambda start, stop: map(formatter, entries[start:stop])

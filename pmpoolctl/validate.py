@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pmpoolctl.binding import Pool
 from pmpoolctl.dtmemory import ReservationEntries
 from pmpoolctl.findings import Conflict, Finding, Severity
-from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
+from pmpoolctl.memmap import CRASHKERNEL, DYNAMIC, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.numbers import human_size
 from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range, RangeSet
@@ -38,6 +38,7 @@ RULES = (
     "range-in-crashkernel",
     "range-in-memreserve",
     "range-above-phys-limit",
+    "range-in-dynamic-reserved",
     "range-in-kho-scratch",
     "range-in-kho-preserved",
     "kho-not-finalized",
@@ -48,7 +49,14 @@ RULES = (
 
 HOLE = "hole"  # the type of a conflict that is no entry of the map: addresses it does not list
 
-_OVERLAP_RULES = {RESERVED: "range-in-reserved", KERNEL: "range-in-kernel", CRASHKERNEL: "range-in-crashkernel"}
+_OVERLAP_RULES = {
+    RESERVED: "range-in-reserved",
+    KERNEL: "range-in-kernel",
+    CRASHKERNEL: "range-in-crashkernel",
+    DYNAMIC: "range-in-dynamic-reserved",
+}
+# Where the kernel *may* place a region of its choosing: a warning (an error with --strict).
+_WARNING_RULES = frozenset({"range-in-dynamic-reserved"})
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,7 @@ def _in_ram(pairs: Iterable[tuple[Range, MapEntry]], ram: _Ram) -> Iterator[tupl
 
 def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap, ram: _Ram) -> Iterator[Finding]:
     starts, ends = ram.starts, ram.ends
-    not_ram = [e for e in memory_map.entries if e.kind != RAM]
+    not_ram = [e for e in memory_map.entries if e.kind not in (RAM, DYNAMIC)]  # dynamic areas lie over RAM
     not_ram_starts = [e.start for e in not_ram]
     reach = list(itertools.accumulate((e.end for e in not_ram), max))
     for r in ranges:
@@ -180,10 +188,13 @@ def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap, ram: _Ram) -> I
 
 def _zone_findings(pairs: Iterable[tuple[Range, MapEntry]], rule: str, where: str) -> Iterator[Finding]:
     for r, entry in pairs:
+        # The blob's reservations hold dynamic /reserved-memory areas among the static ones.
+        entry_rule = _OVERLAP_RULES[DYNAMIC] if entry.kind == DYNAMIC else rule
         yield Finding(
-            rule,
-            Severity.ERROR,
-            f"range {r} overlaps '{entry.type}' [{entry.start:#x}, {entry.end:#x}) of {where} ({entry.source})",
+            entry_rule,
+            Severity.WARNING if entry_rule in _WARNING_RULES else Severity.ERROR,
+            f"range {r} overlaps '{entry.type}' [{entry.start:#x}, {entry.end:#x}) of {where} ({entry.source})"
+            + (", where the kernel may place that region" if entry.kind == DYNAMIC else ""),
             r,
             _conflict(entry),
         )

@@ -8,12 +8,16 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import settings
 
 from pmpoolctl.cli import cli
+
+if TYPE_CHECKING:
+    from pmpoolctl.memmap import MemoryMap
 
 # CI runs the same examples every time (a red CI must be reproducible); developers'
 # runs stay random and keep hypothesis' database of past failures.
@@ -56,6 +60,11 @@ def pool_blob(tmp_path: Path) -> Path:
     target = tmp_path / "pool.dtb"
     shutil.copy(EXAMPLES / "pool.dtb", target)
     return target
+
+
+def map_rows(memory_map: MemoryMap) -> list[tuple[int, int, str, str, str]]:
+    """(start, end, type, class, source) of every entry of a memory map, to compare whole."""
+    return [(e.start, e.end, e.type, e.kind, e.source) for e in memory_map.entries]
 
 
 def assert_input_error(run: Run, *needles: str) -> None:

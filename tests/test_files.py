@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pmpoolctl.errors import WriteError
-from pmpoolctl.files import locked, write_atomic
+from pmpoolctl.safefile import locked, write_atomic
 from tests.conftest import assert_input_error, run_cli
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -67,7 +67,7 @@ def test_write_error_leaves_target_and_no_temp(tmp_path: Path, monkeypatch: pyte
 def test_lock_is_exclusive_and_times_out(tmp_path: Path) -> None:
     target = str(tmp_path / "t.bin")
     code = (
-        "import sys; from pmpoolctl.files import locked\n"
+        "import sys; from pmpoolctl.safefile import locked\n"
         "from pmpoolctl.errors import WriteError\n"
         "try:\n"
         f"    with locked({target!r}, timeout=0.2): pass\n"

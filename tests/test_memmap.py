@@ -20,12 +20,14 @@ import pytest
 
 from pmpoolctl.blob import parse_blob
 from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
+from pmpoolctl.e820log import parse_e820
 from pmpoolctl.errors import InputError
 from pmpoolctl.jsonout import json_text
 from pmpoolctl.mapsource import load_memory_map
-from pmpoolctl.memmap import MapEntry, MemoryMap, parse_e820, parse_iomem, parse_json_map, read_firmware_memmap
+from pmpoolctl.memmap import MapEntry, MemoryMap, parse_iomem, parse_json_map, read_firmware_memmap
 from pmpoolctl.report import memmap_json
 from tests.conftest import DATA, assert_input_error, run_cli
+from tests.conftest import map_rows as rows
 
 MEMMAP = DATA / "memmap"
 IOMEM = MEMMAP / "iomem.txt"
@@ -70,10 +72,6 @@ DMESG_ENTRIES = [
     (0xEEC00000, 0xFEC00000, "reserved", "reserved", 8),
     (0x100000000, 0x640000000, "usable", "ram", 9),
 ]
-
-
-def rows(memory_map: MemoryMap) -> list[tuple[int, int, str, str, str]]:
-    return [(e.start, e.end, e.type, e.kind, e.source) for e in memory_map.entries]
 
 
 def at_lines(source: str, expected: list[tuple[int, int, str, str, int]]) -> list[tuple[int, int, str, str, str]]:
@@ -227,6 +225,19 @@ def test_iomem_blank_lines_and_crlf_are_tolerated() -> None:
     ]
 
 
+def test_iomem_comment_lines_of_a_capture_are_skipped() -> None:
+    """A `#` note added to a saved copy is no entry (an iomem line never starts with `#`)."""
+    text = (
+        "# host 17, read as root\r\n00001000-00001fff : System RAM\r\n"
+        "  # the kernel, below\n  00001000-000017ff : Kernel code\n"
+    )
+    assert rows(parse_iomem(text, "m")) == [
+        (0x1000, 0x2000, "System RAM", "ram", "m:2"),
+        (0x1000, 0x1800, "Kernel code", "kernel", "m:4"),
+    ]
+    assert parse_iomem("# 0-ffffffff : System RAM\n00001000-00001fff : Reserved\n", "m").of_kind("ram") == []
+
+
 def test_iomem_read_without_root_is_an_error() -> None:
     zeroed = re.sub(r"[0-9a-f]+-[0-9a-f]+ :", lambda m: "00000000-00000000 :", IOMEM.read_text())
     message = input_error(lambda: parse_iomem(zeroed, "iomem.txt"))
@@ -312,6 +323,40 @@ def test_firmware_memmap_errors(tmp_path: Path) -> None:
     assert os.path.join(str(directory), "0", "type") in input_error(lambda: read_firmware_memmap(str(directory)))
 
     assert "missing" in input_error(lambda: read_firmware_memmap(str(tmp_path / "missing")))
+
+
+def test_firmware_memmap_attribute_is_read_whole_or_refused(tmp_path: Path) -> None:
+    """A value longer than one page was cut at 4096 characters and read as a wrong number; now refused."""
+    directory = write_firmware_memmap(tmp_path / "m", {"0": ("0x" + "0" * 4094 + "1000", "0x1fff", "System RAM")})
+    message = input_error(lambda: read_firmware_memmap(str(directory)))
+    assert message.startswith(os.path.join(str(directory), "0", "start") + ": ")
+    assert "4096-byte limit" in message
+    # Up to a page, the whole value counts: 4096 bytes of it are read, not a first part.
+    (directory / "0" / "start").write_text("0x" + "0" * 4089 + "1000\n")  # 4096 bytes
+    assert rows(read_firmware_memmap(str(directory)))[0][:2] == (0x1000, 0x2000)
+
+
+def test_firmware_memmap_attribute_bytes(tmp_path: Path) -> None:
+    directory = write_firmware_memmap(tmp_path / "m", {"0": ("0x0", "0xfff", "System RAM")})
+    (directory / "0" / "type").write_bytes(b"System\xffRAM\n")
+    assert "not UTF-8" in input_error(lambda: read_firmware_memmap(str(directory)))
+    (directory / "0" / "type").write_bytes(b"System RAM\0")
+    assert "NUL" in input_error(lambda: read_firmware_memmap(str(directory)))
+
+
+def test_firmware_memmap_entry_names_are_ascii_digits(tmp_path: Path) -> None:
+    """`"²".isdigit()` is True and `int("²")` raises: such a name was exit 70. The kernel never writes
+    one, so a copy that holds one is refused (skipping it could drop a reserved region); other names
+    (a README beside the entries) are no entries and are skipped."""
+    directory = write_firmware_memmap(tmp_path / "m", {"0": ("0x0", "0xfff", "System RAM")})
+    (directory / "README").write_text("a copy of /sys/firmware/memmap\n")
+    assert rows(read_firmware_memmap(str(directory))) == [
+        (0, 0x1000, "System RAM", "ram", os.path.join(str(directory), "0"))
+    ]
+    for odd in ("\u00b2", "\u0663"):  # SUPERSCRIPT TWO, ARABIC-INDIC DIGIT THREE
+        (directory / odd).mkdir()
+        assert_input_error(run_cli(["memmap", str(directory)]), odd, "not an entry")
+        (directory / odd).rmdir()
 
 
 # --- e820 kernel log, crafted --------------------------------------------------------------------------------------
@@ -486,6 +531,66 @@ def test_json_errors_name_the_entry(text: str, needles: list[str]) -> None:
         assert needle in message, (needle, message)
 
 
+def test_json_class_is_honoured_for_every_class() -> None:
+    text = json.dumps(
+        [
+            {"start": 0, "end": 4096, "type": "memory", "class": "ram"},
+            {"start": 4096, "end": 8192, "type": "System RAM", "class": "reserved"},
+            {"start": 8192, "end": 12288, "type": "x", "class": "kernel"},
+            {"start": 12288, "end": 16384, "type": "y", "class": "crashkernel"},
+            {
+                "start": 0,
+                "end": U64,
+                "type": "reserved-memory/cma (dynamic, anywhere)",
+                "class": "dynamic",
+            },
+        ]
+    )
+    assert [(e.type, e.kind) for e in parse_json_map(text, "m.json").entries] == [
+        ("memory", "ram"),
+        ("reserved-memory/cma (dynamic, anywhere)", "dynamic"),
+        ("System RAM", "reserved"),
+        ("x", "kernel"),
+        ("y", "crashkernel"),
+    ]
+
+
+def test_json_size_and_end_must_agree() -> None:
+    text = '[{"start": 4096, "end": 8192, "size": 4096, "type": "System RAM"}]'
+    assert rows(parse_json_map(text, "m.json")) == [(4096, 8192, "System RAM", "ram", "m.json#0")]
+    message = input_error(lambda: parse_json_map(text.replace('"size": 4096', '"size": 8192'), "m.json"))
+    assert "entry 0" in message and "size" in message
+
+
+def test_json_round_trip_of_every_class(dtc: str, tmp_path: Path) -> None:
+    """`memmap --json` read back as `--memmap` is the same map, dynamic areas and forbidden zones included."""
+    cma = "size = <0x0 0x4000000>;\n\t\t\talloc-ranges = <0x0 0x80000000 0x0 0x40000000>;"
+    blob = compile_dts(dtc, DTB_2_2.replace("size = <0x0 0x4000000>;", cma), tmp_path / "m.dtb")
+    iomem = tmp_path / "iomem.txt"
+    iomem.write_text(
+        "00100000-bfffffff : System RAM\n  01000000-01ffffff : Kernel code\n  20000000-2fffffff : Crash kernel\n"
+    )
+    for source in (blob, IOMEM, iomem):
+        first = run_cli(["memmap", str(source), "--json"])
+        assert first.exit_code == 0, first.stderr
+        path = tmp_path / "map.json"
+        path.write_text(first.stdout)
+        second = run_cli(["memmap", str(path), "--json"])
+        assert second.exit_code == 0, second.stderr
+        strip = [{k: v for k, v in e.items() if k != "source"} for e in json.loads(first.stdout)["entries"]]
+        assert [{k: v for k, v in e.items() if k != "source"} for e in json.loads(second.stdout)["entries"]] == strip
+        classes = {e["class"] for e in strip}
+        assert classes <= {"ram", "reserved", "kernel", "crashkernel", "dynamic"}
+    assert "dynamic" in {e["class"] for e in json.loads(run_cli(["memmap", str(blob), "--json"]).stdout)["entries"]}
+
+
+def test_json_decimal_number_string_too_long_for_python(tmp_path: Path) -> None:
+    """A 5000-digit decimal *string* went to int() and out as ValueError: exit 70. It does not fit in 64 bits."""
+    path = tmp_path / "m.json"
+    path.write_text('[{"start": "' + "1" * 5000 + '", "end": 4096, "type": "System RAM"}]')
+    assert_input_error(run_cli(["memmap", str(path)]), f"{path}: entry 0 start", "64 bits")
+
+
 def test_json_integer_too_long_for_python_is_an_input_error(tmp_path: Path) -> None:
     """Python refuses to convert integers of more than 4300 digits; that must not be exit 70."""
     path = tmp_path / "m.json"
@@ -559,6 +664,8 @@ def test_dtb_map_two_cells(dtc: str, tmp_path: Path) -> None:
     memory_map = blob_memory_map(parse_blob(path.read_bytes(), "m.dtb"))
     assert memory_map.format == "dtb"
     assert rows(memory_map) == [
+        # linux,cma has a size and no reg: the kernel places it, with no alloc-ranges anywhere at all.
+        (0, U64, "reserved-memory/linux,cma (dynamic, anywhere)", "dynamic", "m.dtb:/reserved-memory/linux,cma"),
         (0x80000000, 0x80010000, "/memreserve/", "reserved", "m.dtb:memreserve[0]"),
         (0x80000000, 0xC0000000, "memory", "ram", "m.dtb:/memory@80000000"),
         (
@@ -577,6 +684,7 @@ def test_dtb_map_two_cells(dtc: str, tmp_path: Path) -> None:
     assert [(e.start, e.end) for e in blob_reservations(parse_blob(path.read_bytes(), "m.dtb"))] == [
         (0x80000000, 0x80010000),
         (0x81000000, 0x81200000),
+        (0, U64),
     ]
 
 
@@ -704,9 +812,9 @@ def test_timestamped_kernel_log_line_is_e820_not_json(tmp_path: Path) -> None:
 
 
 def test_memmap_format_forces_the_reader(tmp_path: Path) -> None:
-    # e820 lines deep in a journal (no timestamps, past the detection window) are not detected…
+    # e820 lines deep in a file that does not start like a log (past the detection window) are not detected…
     path = tmp_path / "journal"
-    path.write_text("Nov 26 20:37:00 host kernel: hello\n" * 200 + "kernel: " + E820_PLAIN)
+    path.write_text("hello\n" * 1000 + "kernel: " + E820_PLAIN)
     assert_input_error(run_cli(["memmap", str(path)]), str(path), "--memmap-format")
     # …but read when named.
     document = memmap_document(str(path), "--memmap-format", "e820")
@@ -822,13 +930,15 @@ def check_parses_or_input_error(read: Callable[[], MemoryMap], what: str) -> Non
 
 @pytest.mark.parametrize(
     ("name", "reader"),
-    [("iomem", parse_iomem), ("e820", parse_e820), ("json", parse_json_map)],
+    [("iomem", parse_iomem), ("e820", parse_e820), ("e820-corpus", parse_e820), ("json", parse_json_map)],
 )
 def test_corrupt_text_maps(name: str, reader: Callable[[str, str], MemoryMap]) -> None:
     if name == "iomem":
         text = IOMEM.read_text()
     elif name == "e820":
         text = DMESG.read_text()
+    elif name == "e820-corpus":  # every log of tests/data/memmap/e820 in one: boots, both vocabularies, CRLF
+        text = "".join(path.read_bytes().decode() for path in sorted((MEMMAP / "e820").glob("*.log")))
     else:
         text = json_text(memmap_json(parse_iomem(IOMEM.read_text(), "iomem.txt")))
     reader(text, "fixture")  # the unmutated text reads

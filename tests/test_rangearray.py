@@ -27,7 +27,7 @@ import pmpoolctl.validate as validate_module
 from pmpoolctl.binding import Pool, canonical_findings, decode_pool
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap, parse_iomem
-from pmpoolctl.rangearray import RangeArray, _all_aligned, changed
+from pmpoolctl.rangearray import RangeArray, _all_aligned, changed, subtract
 from pmpoolctl.ranges import Range, RangeSet
 from pmpoolctl.validate import validate
 
@@ -439,6 +439,19 @@ def test_difference_is_the_rangeset_difference(scene: Scene) -> None:
     assert list(result) == RangeSet(arr).difference(scene.other_set).ranges()
     assert list(result) == scene.space.ranges(scene.pool - scene.other)
     assert_canonical(result, scene.space)
+
+
+@FAST
+@given(scenes())
+def test_subtract_of_two_arrays_is_the_set_difference(scene: Scene) -> None:
+    """diff's sweep over two canonical arrays, against the cells and RangeSet, both ways round."""
+    arr, other = scene.array, scene.space.array(scene.other)
+    for one, two, cells in ((arr, other, scene.pool - scene.other), (other, arr, scene.other - scene.pool)):
+        result = subtract(one, two)
+        assert list(result) == scene.space.ranges(cells)
+        assert list(result) == RangeSet(one).difference(RangeSet(two)).ranges()
+        assert result.total_size == sum(r.size for r in result)
+        assert_canonical(result, scene.space)
 
 
 @FAST

@@ -49,6 +49,7 @@ CLI_MD_RULES = {
     "range-in-crashkernel": "error",
     "range-in-memreserve": "error",
     "range-above-phys-limit": "error",
+    "range-in-dynamic-reserved": "warning",
     "range-in-kho-scratch": "error",
     "range-in-kho-preserved": "error",
     "kho-not-finalized": "error",
@@ -65,7 +66,12 @@ PLANTED_ELSEWHERE = {
     "abi-unknown-to-next-kernel": "test_kernel_image.py",
     "kho-not-requested": "test_kho_rules.py",
 }
-RULE_OF_KIND = {"reserved": "range-in-reserved", "kernel": "range-in-kernel", "crashkernel": "range-in-crashkernel"}
+RULE_OF_KIND = {
+    "reserved": "range-in-reserved",
+    "kernel": "range-in-kernel",
+    "crashkernel": "range-in-crashkernel",
+    "dynamic": "range-in-dynamic-reserved",
+}
 
 
 def dts(
@@ -183,6 +189,11 @@ class Case:
 
 
 IN_RAM = 0x100000000  # the real map's RAM above 4 GiB: no zone, no reservation, no hole near it
+CMA_NODE = (
+    "\treserved-memory {\n\t\t#address-cells = <2>;\n\t\t#size-cells = <2>;\n\t\tranges;\n"
+    '\t\tlinux,cma {\n\t\t\tcompatible = "shared-dma-pool";\n\t\t\treusable;\n'
+    "\t\t\tsize = <0x0 0x4000000>;\n\t\t\talloc-ranges = <0x1 0x0 0x0 0x40000000>;\n\t\t};\n\t};\n"
+)
 
 CORPUS: dict[str, Case] = {
     "binding-invalid": Case(
@@ -249,6 +260,25 @@ CORPUS: dict[str, Case] = {
         [(0x400000000, PAGE)],
         [("range-above-phys-limit", "error", (0x400000000, PAGE), None)],
         args=("--phys-bits", "34"),
+    ),
+    # A CMA pool the kernel places at boot somewhere in [4 GiB, 5 GiB): a warning, exit 0 without --strict.
+    "range-in-dynamic-reserved": Case(
+        [(IN_RAM + 0x3FFFF000, PAGE)],
+        [
+            (
+                "range-in-dynamic-reserved",
+                "warning",
+                (IN_RAM + 0x3FFFF000, PAGE),
+                (
+                    IN_RAM,
+                    IN_RAM + 0x40000000,
+                    "reserved-memory/linux,cma (dynamic)",
+                    "{blob}:/reserved-memory/linux,cma",
+                ),
+            )
+        ],
+        options={"nodes": CMA_NODE},
+        exit_code=0,
     ),
 }
 
@@ -732,6 +762,7 @@ def test_a_blob_as_the_memory_map(blobs: Blobs) -> None:
 
 def test_live_uses_the_live_sources(blobs: Blobs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(IOMEM), str(FIRMWARE)))
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(MEMMAP / "cpuinfo-arm64.txt"))  # not this host's
     document = validate_json(blobs.pool([(0x0, PAGE)]), "--live", exit_code=1)
     assert document["memmaps"] == [
         {"source": str(IOMEM), "format": "iomem", "entries": 13},
@@ -748,6 +779,39 @@ def test_live_uses_the_live_sources(blobs: Blobs, monkeypatch: pytest.MonkeyPatc
     # An unreadable /proc/iomem is an input error, not a silently empty map.
     monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(tmp_path / "no-iomem"), str(FIRMWARE)))
     assert_input_error(run_cli(["validate", str(blobs.pool([(IN_RAM, PAGE)])), "--live"]), str(tmp_path / "no-iomem"))
+
+
+def test_live_knows_the_cpu(blobs: Blobs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under --live, a range past the CPU's physical address width is refused as with --phys-bits N."""
+    ram_to_2_pow_48 = tmp_path / "iomem.txt"
+    ram_to_2_pow_48.write_text("00001000-ffffffffffff : System RAM\n")
+    monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(ram_to_2_pow_48), str(tmp_path / "no-such-dir")))
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(MEMMAP / "cpuinfo-x86.txt"))  # 46 bits physical
+    above = blobs.pool([(1 << 46, PAGE)])
+    document = validate_json(above, "--live", exit_code=1)
+    assert [(f["rule"], f["range"]["base"]) for f in document["findings"]] == [("range-above-phys-limit", 1 << 46)]
+    assert "2^46" in document["findings"][0]["message"]
+    # The last page below 2^46 is fine; --phys-bits says otherwise when given; a map by file says nothing of the CPU.
+    validate_json(blobs.pool([((1 << 46) - PAGE, PAGE)]), "--live", exit_code=0)
+    validate_json(above, "--live", "--phys-bits", "48", exit_code=0)
+    validate_json(above, "--memmap", str(ram_to_2_pow_48), exit_code=0)
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(MEMMAP / "cpuinfo-arm64.txt"))  # no width: no limit
+    validate_json(above, "--live", exit_code=0)
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(ram_to_2_pow_48))  # no "address sizes" line either
+    validate_json(above, "--live", exit_code=0)
+    # kho validate holds its regions to the same width: the example's end near 2^34.15.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\naddress sizes\t: 34 bits physical, 48 bits virtual\n")
+    monkeypatch.setattr(pmpoolctl.mapsource, "LIVE_SOURCES", (str(IOMEM), str(FIRMWARE)))
+    monkeypatch.setattr(pmpoolctl.mapsource, "CPUINFO", str(cpuinfo))
+    kho = ["kho", "validate", str(EXAMPLES / "kho" / "out"), "--live", "--json"]
+    run = run_cli(kho)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert {f["rule"] for f in json.loads(run.stdout)["findings"]} == {"range-above-phys-limit"}
+    assert run_cli([*kho, "--phys-bits", "35"]).exit_code == 0
+    # A cpuinfo that does not read is an input error naming its line, not a guess.
+    cpuinfo.write_text("processor\t: 0\naddress sizes\t: 99 bits physical, 48 bits virtual\n")
+    assert_input_error(run_cli(["validate", str(above), "--live"]), f"{cpuinfo}:2:", "address sizes")
 
 
 def test_pool_option_and_missing_pool(blobs: Blobs) -> None:

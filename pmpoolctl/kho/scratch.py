@@ -37,8 +37,6 @@ class ScratchArea:
 def _values(path: str) -> list[tuple[int, int]]:
     """(line number, value) of each line of one scratch file."""
     name = display_name(path)
-    if not os.path.isfile(path):  # a FIFO would block the read, a directory is no list
-        raise InputError(f"{name}: not a regular file")
     text = decode_text(read_input(path, _MAX_SCRATCH_BYTES), name)
     values: list[tuple[int, int]] = []
     lines = list(numbered_lines(text))

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 from dataclasses import dataclass, field
 
 from pmpoolctl.blob import KERNEL_NAMES, Blob, Node, parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.fdtformat import FDT_MAGIC, U32
-from pmpoolctl.files import display_name, read_blob_bytes
+from pmpoolctl.files import display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.kho import abi as kho_abi
 from pmpoolctl.kho import blobs
 from pmpoolctl.kho.abi import PROP_DATA, PROP_FDT, PROP_MEMORY_MAP, PROP_SIZE, RootCompatible
@@ -115,7 +114,7 @@ def _sub_fdt_compatibles(blob: Blob) -> tuple[str, ...]:
 def _read_sub_blob(path: str, base: SubBlob, raw_allowed: bool, byte_order: str) -> SubBlob:
     name = display_name(path)
     try:
-        with open(path, "rb") as stream:
+        with open_input(path, name) as stream:  # a regular file, or refused (a FIFO would block)
             file_size = os.fstat(stream.fileno()).st_size
             head = stream.read(min(file_size, _RAW_READ_LIMIT))
     except OSError as exc:
@@ -189,13 +188,7 @@ def _read_finalize(path: str) -> bool | None:
     if not os.path.lexists(finalize):
         return None
     name = display_name(finalize)
-    if not os.path.isfile(finalize):
-        raise InputError(f"{name}: not a regular file")
-    try:
-        with open(finalize, "rb") as stream:
-            text = stream.read(64).decode("ascii", "replace").strip()
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    text = read_input(finalize, 64).decode("ascii", "replace").strip()
     if text not in ("0", "1"):
         raise InputError(f"{name}:1: {text[:20]!r} is not 0 or 1 (the kernel prints whether KHO is finalized)")
     return text == "1"
@@ -277,12 +270,8 @@ def _with_file(user: SubBlob, name: bytes, sub_dir: str | None, raw_allowed: boo
     if sub_dir is None or file_name is None:
         return user
     path = os.path.join(sub_dir, file_name)
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
+    if not os.path.lexists(path):
         return user  # not here: listed by address; require_complete refuses to check without it
-    if not stat.S_ISREG(mode):
-        raise InputError(f"{display_name(path)}: not a regular file")
     return _read_sub_blob(path, user, raw_allowed, byte_order)
 
 
