@@ -221,3 +221,26 @@ def test_junit_has_a_case_per_rule_and_fails_the_kho_ones(dtc: str, tmp_path: Pa
     failed = {c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None}
     assert failed == {"kho-not-finalized", "range-in-kho-scratch", "reserve-mem-not-requested"}
     assert "kho-not-requested" in run.stdout and "warning" in run.stdout
+
+
+def test_zones_give_the_same_findings_on_the_fast_path_and_the_sweep() -> None:
+    """validate() checks a canonical pool by bisection and any other by a sweep: zones must not tell them apart."""
+    from pmpoolctl.binding import Pool
+    from pmpoolctl.memmap import RESERVED, MapEntry
+    from pmpoolctl.rangearray import RangeArray
+    from pmpoolctl.ranges import Range
+    from pmpoolctl.validate import Zone, validate
+
+    ranges = RangeArray.from_ranges([Range(0x100000, 0x3000), Range(0x200000, 0x1000), Range(0x400000, 0x2000)])
+    entries = [
+        MapEntry(0x101000, 0x102000, "KHO scratch", RESERVED, "s:1"),
+        MapEntry(0x3FF000, 0x401000, "x", RESERVED, "s:2"),
+    ]
+    zone = Zone("range-in-kho-scratch", "the scratch areas", entries)
+    fast = validate(Pool("p", [], "pmpool-v1", 0x1000, ranges, canonical=True), [], [], None, zones=[zone])
+    sweep = validate(Pool("p", [], "pmpool-v1", 0x1000, ranges), [], [], None, zones=[zone])
+    assert fast.findings == sweep.findings
+    assert [(f.rule, f.range) for f in fast.findings] == [
+        ("range-in-kho-scratch", Range(0x100000, 0x3000)),
+        ("range-in-kho-scratch", Range(0x400000, 0x2000)),
+    ]
