@@ -8,6 +8,7 @@ import gzip
 import json
 import lzma
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -229,3 +230,24 @@ def test_an_image_of_no_known_layout_with_nothing_in_it(tmp_path: Path) -> None:
     assert run.exit_code == 1
     (finding,) = json.loads(run.stdout)["findings"]
     assert "unknown layout" in finding["message"] and "'pmpool-v1'" in finding["message"]
+
+
+def test_damaged_images_are_a_verdict_or_one_error_line(tmp_path: Path) -> None:
+    """Seeded damage to every layout's image (its header first): never a traceback, never exit 70."""
+    rng = random.Random(16)
+    kernel = vmlinux(*V3_NEEDS, "pmpool-v1", config="CONFIG_KEXEC_HANDOVER=y\n")
+    images = {layout: make(kernel) for layout, make in LAYOUTS.items()}
+    path = tmp_path / "image"
+    for _ in range(150):
+        data = bytearray(images[rng.choice(sorted(images))])
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(min(len(data), 0x400)) if rng.random() < 0.5 else rng.randrange(len(data))
+            if rng.random() < 0.7:
+                data[at] = rng.randrange(256)
+            else:
+                del data[at:]
+                data += rng.randbytes(rng.randint(0, 64))
+        path.write_bytes(bytes(data))
+        run = run_cli(["validate", str(POOL), "--memmap", str(IOMEM), "--next-kernel", str(path)])
+        assert run.exit_code in (0, 1, 3), (run.exit_code, run.stderr)
+        assert "internal error" not in run.stderr and len(run.stderr.splitlines()) <= 1, run.stderr

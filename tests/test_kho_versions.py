@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +273,41 @@ def test_malformed_scratch_files_are_exit_3(
 def test_finalize_that_is_not_0_or_1_is_exit_3(dtc: str, tmp_path: Path) -> None:
     out = kho_out(dtc, tmp_path / "out", "kho-v1", finalize="maybe")
     assert_input_error(run_cli(["kho", "dump", str(out)]), "finalize:1", "'maybe'")
+
+
+# --- any damage: a verdict or one error line, never a bug -------------------------------------------------------------
+
+
+def _mutated(rng: random.Random, data: bytes) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        if choice < 0.6 and out:
+            out[rng.randrange(len(out))] = rng.randrange(256)
+        elif choice < 0.8:
+            del out[rng.randrange(len(out) + 1) :]
+        else:
+            at = rng.randrange(len(out) + 1)
+            out[at:at] = rng.randbytes(rng.randint(1, 16))
+    return bytes(out)
+
+
+def test_damaged_kho_state_is_a_verdict_or_one_error_line(dtc: str, tmp_path: Path) -> None:
+    """Seeded byte flips, cuts and insertions in every file of a kho-v3 directory, through every KHO command."""
+    source = kho_out(dtc, tmp_path / "source", "kho-v3", luo=True)
+    files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
+    rng = random.Random(16)
+    for case in range(120):
+        copy = tmp_path / f"case{case}"
+        shutil.copytree(source, copy)
+        target = copy / rng.choice(files)
+        target.write_bytes(_mutated(rng, target.read_bytes()))
+        for args in (
+            ["kho", "dump", "--json", str(copy)],
+            ["kho", "validate", str(copy), "--memmap", str(IOMEM), "--next-cmdline", "reserve_mem=64M:4K:r1"],
+            ["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(IOMEM), "--kho", str(copy)],
+        ):
+            run = run_cli(args)
+            assert run.exit_code in (0, 1, 3), (target, args, run.exit_code, run.stderr)
+            assert "internal error" not in run.stderr and len(run.stderr.splitlines()) <= 1, (target, run.stderr)
+        shutil.rmtree(copy)
