@@ -530,7 +530,7 @@ def _booted_or_path(path: str | None, booted: bool, what: str) -> None:
 
 
 @cli.command()
-@click.argument("blob_path", metavar="BLOB", type=PATH, required=False)
+@click.argument("blob_path", metavar="[BLOB]", type=PATH, required=False)
 @pool_option
 @json_option("pmpoolctl.dump/v1")
 @click.option("--dts", "as_dts", is_flag=True, help="Print the whole tree as DTS that dtc compiles back.")
@@ -1109,7 +1109,7 @@ def kho() -> None:
 
 
 @kho.command("dump")
-@click.argument("path", metavar="PATH", type=PATH, required=False)
+@click.argument("path", metavar="[PATH]", type=PATH, required=False)
 @byte_order_option
 @json_option("pmpoolctl.kho/v1")
 @booted_option
