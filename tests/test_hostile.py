@@ -26,6 +26,7 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -1329,3 +1330,22 @@ def test_stdin_blob_claiming_more_than_it_sends(tmp_path: Path, claim: int, sent
     # Held to the bound of no input at all (150 MiB): the claim is not allocated, and what is read is what came.
     with hostile("stdin blob claiming more", ["dump", "-"], inputs=[], expected=3, workdir=tmp_path, feed=feed) as run:
         assert_refused(run, "<stdin>", needle)
+
+
+# ---------------------------------------------------------------------------
+# A kernel image that is a decompression bomb (--next-kernel)
+
+
+def test_kernel_image_bomb_is_refused(tmp_path: Path) -> None:
+    """600 MiB of zeros in 650 KB of gzip as a bzImage payload: refused at the limit, streamed, never held."""
+    from pmpoolctl.kernelimage import MAX_DECOMPRESSED
+    from tests.test_kernel_image import bzimage
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(16 << 20)
+    image = tmp_path / "bzImage"
+    image.write_bytes(bzimage(b"".join([*(compressor.compress(zeros) for _ in range(38)), compressor.flush()])))
+    pool, iomem = REPO / "examples" / "pool.dtb", REPO / "examples" / "memmap" / "iomem.txt"
+    args: list[str | Path] = ["validate", pool, "--memmap", iomem, "--next-kernel", image]
+    with hostile("kernel-image bomb", args, inputs=[image], expected=3, workdir=tmp_path) as outcome:
+        assert_refused(outcome, str(image), f"decompresses past {MAX_DECOMPRESSED >> 20} MiB")
