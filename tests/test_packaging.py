@@ -109,7 +109,7 @@ def wheel_facts(wheel: Path) -> WheelFacts:
 
 def test_wheel_holds_every_module_and_the_type_marker(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {f"pmpoolctl/{p.name}" for p in (REPO / "pmpoolctl").glob("*.py")}
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "pmpoolctl").rglob("*.py")}
     assert modules <= names, modules - names
     assert "pmpoolctl/py.typed" in names
     assert not any(name.startswith(("tests/", "benchmarks/", "docs/", "tools/")) for name in names)

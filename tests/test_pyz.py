@@ -40,6 +40,7 @@ def demo_commands(tmp_path: Path) -> list[list[str]]:
         ["create", str(new), "--range", "0x100000000", "2M"],
         ["add-range", str(new), "0x180000000", "64M"],
         ["dump", "--json", str(new)],
+        ["kho", "dump", str(EXAMPLES / "kho" / "out")],  # a subpackage of pmpoolctl
     ]
 
 
@@ -103,7 +104,8 @@ def test_pyz_on_an_older_python_says_what_it_needs(pyz: Path) -> None:
 
 def test_pyz_holds_the_pinned_packages_and_their_licences(pyz: Path) -> None:
     names = set(zipfile.ZipFile(pyz).namelist())
-    modules = {f"site/pmpoolctl/{p.name}" for p in (REPO / "pmpoolctl").glob("*.py")}
+    modules = {f"site/{p.relative_to(REPO).as_posix()}" for p in (REPO / "pmpoolctl").rglob("*.py")}
+    assert "site/pmpoolctl/kho/__init__.py" in modules  # subpackages too
     assert modules <= names, modules - names
     assert f"site/pmpoolctl-{__version__}.dist-info/LICENSE" in names
     pins = load_script(REPO / "tools" / "build_pyz.py").pinned_wheels(REPO / "tools" / "pyz-requirements.txt")

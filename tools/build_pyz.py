@@ -116,9 +116,10 @@ def find_wheels(directory: Path, pins: dict[str, tuple[str, set[str]]]) -> list[
 
 
 def package_files() -> dict[str, bytes]:
-    """pmpoolctl from this checkout, with the .dist-info that importlib.metadata and licences want."""
-    files = {f"pmpoolctl/{p.name}": p.read_bytes() for p in sorted(PACKAGE.iterdir()) if p.suffix == ".py"}
-    files["pmpoolctl/py.typed"] = (PACKAGE / "py.typed").read_bytes()
+    """pmpoolctl (and its subpackages) from this checkout, with the .dist-info that importlib.metadata and
+    licences want."""
+    sources = [p for p in sorted(PACKAGE.rglob("*.py")) if "__pycache__" not in p.parts] + [PACKAGE / "py.typed"]
+    files = {p.relative_to(REPO).as_posix(): p.read_bytes() for p in sources}
     version = re.search(r'^__version__ = "([^"]+)"', (PACKAGE / "__init__.py").read_text(), re.M)
     if version is None:
         raise BuildError("no __version__ in pmpoolctl/__init__.py")
