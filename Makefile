@@ -100,7 +100,7 @@ pyz-demo: pyz
 BENCH_ARGS ?=
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
-$(BENCH_STAMP): setup.cfg pyproject.toml $(wildcard pmpoolctl/*.py)
+$(BENCH_STAMP): setup.cfg pyproject.toml $(wildcard pmpoolctl/*.py pmpoolctl/*/*.py)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet .
