@@ -17,6 +17,9 @@ U64_MAX = U64_LIMIT - 1
 
 _SUFFIX_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)\Z")
+# The numbers `parse_number` reads just as `int(text, 0)` does (0x hex of at most 16 digits, decimal
+# without a leading zero, no suffix), for batches to match a chunk of them at once and convert in C.
+PLAIN_NUMBER = r"(?:0[xX][0-9a-fA-F]{1,16}|[1-9][0-9]{0,19}|0)"
 
 
 def parse_number(text: str) -> int:

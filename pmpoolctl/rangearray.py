@@ -22,43 +22,13 @@ from typing import overload
 from pmpoolctl.blob import Buffer
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.u64lanes import all_aligned, has_zero
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
-
-# For k = 1..7: the bytes whose low k bits are zero, deleted by `translate` to find the others.
-_ZERO_VALUE = bytes(8)
-_LOW_BITS_ZERO = {k: bytes(b for b in range(256) if b & ((1 << k) - 1) == 0) for k in range(1, 8)}
 
 
 def _u64_array(values: Iterable[int] = ()) -> array[int]:
     return array("Q", values)
-
-
-def _all_aligned(values: array[int], alignment: int) -> bool:
-    """True when every value is a multiple of `alignment` (a power of two), looking only at low bytes."""
-    bits = alignment.bit_length() - 1
-    raw = values.tobytes()
-    little = sys.byteorder == "little"
-    for byte in range(bits // 8 + (1 if bits % 8 else 0)):
-        lane = raw[byte if little else 7 - byte :: 8]  # that byte of every value
-        low_bits = min(bits - 8 * byte, 8)
-        if low_bits == 8:
-            if lane.count(0) != len(lane):
-                return False
-        elif lane.translate(None, _LOW_BITS_ZERO[low_bits]):
-            return False
-    return True
-
-
-def _has_zero(values: array[int]) -> bool:
-    """True when a value is 0: eight zero bytes on a value boundary (`min` would make a million ints)."""
-    raw = values.tobytes()
-    at = raw.find(_ZERO_VALUE)
-    while at >= 0:
-        if at % 8 == 0:
-            return True
-        at = raw.find(_ZERO_VALUE, at + 8 - at % 8)
-    return False
 
 
 class RangeArray(Sequence[Range]):
@@ -151,6 +121,10 @@ class RangeArray(Sequence[Range]):
         """base + size of each range (may be 2**64 or more in a broken pool)."""
         return map(add, self.bases, self.sizes)
 
+    def spans(self) -> Iterator[tuple[int, int]]:
+        """(base, end) of each range, as `RangeSet.spans` gives them."""
+        return zip(self.bases, self.ends())
+
     @property
     def total_size(self) -> int:
         """Bytes in all ranges; summed once (a million sizes take milliseconds), edits derive theirs."""
@@ -167,7 +141,7 @@ class RangeArray(Sequence[Range]):
         bases, sizes = self.bases, self.sizes
         if not bases:
             return True
-        if _has_zero(sizes) or not (_all_aligned(bases, page_size) and _all_aligned(sizes, page_size)):
+        if has_zero(sizes) or not (all_aligned(bases, page_size) and all_aligned(sizes, page_size)):
             return False
         # Each end strictly below the next base: sorted, disjoint and not touching in one pass.
         if not all(map(lt, self.ends(), islice(bases, 1, None))):
@@ -198,7 +172,7 @@ class RangeArray(Sequence[Range]):
             return self[i + 1]
         return None
 
-    def union(self, other: RangeSet) -> RangeArray:
+    def union(self, other: Spans) -> RangeArray:
         """Addresses in either; the result is canonical (touching ranges merge).
 
         Built front to back: untouched runs of ranges are copied as array slices, and
@@ -231,13 +205,23 @@ class RangeArray(Sequence[Range]):
         out.copy(kept, len(self))
         return out.result(self.total_size - removed + added)
 
-    def difference(self, other: RangeSet) -> RangeArray:
-        """Addresses here and not in `other`, built front to back like `union`."""
+    def difference(self, other: Spans) -> RangeArray:
+        """Addresses here and not in `other`, built front to back like `union`.
+
+        A run of spans that are exactly ranges here, one after the other (a batch removing
+        what a batch added), is skipped in one step: compared in C by `same_run`.
+        """
+        cuts = other if isinstance(other, RangeArray) else RangeArray.from_ranges(other)
+        cut_bases, cut_sizes = cuts.bases, cuts.sizes
         out = _Builder(self)
         bases, sizes = out.bases, out.sizes
         kept = 0
         removed = added = 0  # as in `union`
-        for start, end in other.spans():
+        t = 0
+        while t < len(cut_bases):
+            start = cut_bases[t]
+            end = start + cut_sizes[t]
+            t += 1
             i = bisect.bisect_right(self.bases, start) - 1
             if i < 0 or self._end(i) <= start:
                 i += 1
@@ -253,6 +237,11 @@ class RangeArray(Sequence[Range]):
                 removed += sum(self.sizes[kept:j])
             else:
                 out.copy(kept, i)
+                if start == self.bases[i] and end == self._end(i):  # range i goes whole, and the run after it
+                    run = 1 + same_run(self, i + 1, cuts, t)
+                    removed += sum(self.sizes[i : i + run])
+                    kept, t = i + run, t + run - 1
+                    continue
                 removed += sum(self.sizes[i:j])
                 if self.bases[i] < start:
                     bases.append(self.bases[i])
@@ -267,7 +256,7 @@ class RangeArray(Sequence[Range]):
         out.copy(kept, len(self))
         return out.result(self.total_size - removed + added)
 
-    def first_missing(self, other: RangeSet) -> Range | None:
+    def first_missing(self, other: Spans) -> Range | None:
         """The first canonical piece of `other` that is not in the array, or None."""
         for start, end in other.spans():
             i = bisect.bisect_right(self.bases, start) - 1
@@ -278,6 +267,34 @@ class RangeArray(Sequence[Range]):
                 gap_end = self.bases[i + 1] if i + 1 < len(self) else end
                 return Range.span(self._end(i), min(end, gap_end))
         return None
+
+
+Spans = RangeArray | RangeSet  # canonical ranges an edit takes: both give `spans()`
+
+
+def same_run(a: RangeArray, i: int, b: RangeArray, t: int) -> int:
+    """How many ranges a[i:] and b[t:] share exactly, from their first: galloping, slices compared in C."""
+    limit = min(len(a) - i, len(b) - t)
+    if limit <= 0 or a.bases[i] != b.bases[t] or a.sizes[i] != b.sizes[t]:
+        return 0
+    views = [memoryview(x) for x in (a.bases, a.sizes, b.bases, b.sizes)]
+
+    def same(start: int, stop: int) -> bool:  # a[i + start : i + stop] == b[t + start : t + stop]
+        a_bases, a_sizes, b_bases, b_sizes = views
+        return (
+            a_bases[i + start : i + stop] == b_bases[t + start : t + stop]
+            and a_sizes[i + start : i + stop] == b_sizes[t + start : t + stop]
+        )
+
+    done, step = 1, 1
+    while done + step <= limit and same(done, done + step):  # double while the run goes on
+        done += step
+        step *= 2
+    while step > 1:  # then the first difference (or the limit) is within [done, done + step)
+        step //= 2
+        if done + step <= limit and same(done, done + step):
+            done += step
+    return done
 
 
 def subtract(a: RangeArray, b: RangeArray) -> RangeArray:

@@ -27,8 +27,9 @@ import pmpoolctl.validate as validate_module
 from pmpoolctl.binding import Pool, canonical_findings, decode_pool
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap, parse_iomem
-from pmpoolctl.rangearray import RangeArray, _all_aligned, changed, subtract
+from pmpoolctl.rangearray import RangeArray, changed, subtract
 from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.u64lanes import all_aligned
 from pmpoolctl.validate import validate
 
 TOP = 1 << 64
@@ -411,7 +412,7 @@ def aligned_cases(draw: st.DrawFn) -> tuple[list[int], int]:
 @given(aligned_cases())
 def test_all_aligned_is_every_value_a_multiple(case: tuple[list[int], int]) -> None:
     values, alignment = case
-    assert _all_aligned(array("Q", values), alignment) == all(v % alignment == 0 for v in values)
+    assert all_aligned(array("Q", values), alignment) == all(v % alignment == 0 for v in values)
 
 
 # --- 3. edits and queries on canonical arrays --------------------------------------------------------------------

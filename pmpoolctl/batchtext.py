@@ -1,0 +1,84 @@
+"""Text batches, `BASE SIZE` lines, parsed into u64 arrays a chunk of lines at a time.
+
+A chunk (about a megabyte, cut at a newline) that is nothing but lines of two plain
+numbers, hex or decimal without suffixes as scripts write them, is checked by one
+anchored regex and converted by C loops. Any other chunk (comments, suffixes, blank
+lines, a mistake) takes the exact path, line by line with `parse_number`, whose errors
+name FILE:LINE. Both read a line alike: the plain shape is a part of what
+`parse_number` accepts, and a value past 64 bits sends its chunk to the exact path.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Callable
+from itertools import repeat
+
+from pmpoolctl.errors import InputError, NumberError
+from pmpoolctl.numbers import PLAIN_NUMBER, parse_number
+from pmpoolctl.rangearray import RangeArray
+
+CHUNK_CHARS = 1 << 20
+
+_PLAIN_LINE = rf"[ \t]*{PLAIN_NUMBER}[ \t]+{PLAIN_NUMBER}[ \t\r]*"
+_SCRIPT_LINE = rf"{PLAIN_NUMBER} {PLAIN_NUMBER}"  # as printf writes them: twice as fast to match
+# Lines that are all `BASE SIZE`, the last maybe without its newline. Linear: a number is
+# followed by a character it cannot contain, so no part of a line can match two ways.
+_PLAIN_CHUNKS = [re.compile(rf"(?:{line}\n)*(?:{line})?") for line in (_SCRIPT_LINE, _PLAIN_LINE)]
+_FEW_SIZES = 8  # at least this many lines a size, on average: convert each size once
+
+
+def parse_text_batch(text: str, source: str, advance: Callable[[int], None] | None = None) -> RangeArray:
+    """The ranges of `BASE SIZE` lines in `text` (from `source`); `advance(lines)` after each chunk."""
+    bases, sizes = array("Q"), array("Q")
+    start, lineno = 0, 1
+    while start < len(text):
+        end = text.find("\n", start + CHUNK_CHARS)
+        end = len(text) if end < 0 else end + 1
+        chunk = text[start:end]
+        lines = _read_plain(chunk, bases, sizes)
+        if lines is None:
+            _read_lines(chunk, lineno, source, bases, sizes)
+            lines = chunk.count("\n")
+        if advance is not None:
+            advance(lines)
+        start, lineno = end, lineno + lines
+    return RangeArray(bases, sizes)
+
+
+def _read_plain(chunk: str, bases: array[int], sizes: array[int]) -> int | None:
+    """Append the chunk's ranges if it has the plain shape and its values fit: how many lines it has, or None."""
+    if not any(pattern.fullmatch(chunk) for pattern in _PLAIN_CHUNKS):
+        return None
+    tokens = chunk.split()
+    try:
+        chunk_bases = array("Q", map(int, tokens[0::2], repeat(0)))
+        size_tokens = tokens[1::2]
+        distinct = set(size_tokens)
+        if len(distinct) * _FEW_SIZES <= len(size_tokens):  # a batch repeats a few sizes: a dict lookup each
+            value_of = {token: int(token, 0) for token in distinct}
+            chunk_sizes = array("Q", map(value_of.__getitem__, size_tokens))
+        else:
+            chunk_sizes = array("Q", map(int, size_tokens, repeat(0)))
+    except OverflowError:  # a 20-digit decimal past 2**64 - 1: the exact path says so
+        return None
+    bases.extend(chunk_bases)
+    sizes.extend(chunk_sizes)
+    return len(size_tokens) - (0 if chunk.endswith("\n") else 1)  # every line holds a range
+
+
+def _read_lines(chunk: str, first_lineno: int, source: str, bases: array[int], sizes: array[int]) -> None:
+    """Append the chunk's ranges line by line, as the command line reads numbers; errors name the line."""
+    for lineno, line in enumerate(chunk.split("\n"), first_lineno):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise InputError(f"{source}:{lineno}: expected 'BASE SIZE', found {len(fields)} fields")
+        try:
+            base, size = parse_number(fields[0]), parse_number(fields[1])
+        except NumberError as exc:
+            raise InputError(f"{source}:{lineno}: {exc}") from exc
+        bases.append(base)
+        sizes.append(size)
