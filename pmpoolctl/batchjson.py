@@ -46,11 +46,9 @@ def _read_plain(text: str) -> RangeArray | None:
     if opening is None or closing is None or closing.start() < opening.end():
         return None
     start, stop = opening.end(), closing.start()  # the entries, between the brackets
-    if _BLANK.fullmatch(text, start, stop):
-        return RangeArray()
     bases, sizes = array("Q"), array("Q")
     entries = _FIRST_ENTRIES
-    while start < stop:
+    while not _BLANK.fullmatch(text, start, stop):  # whitespace only before the closing bracket: done
         end = text.find("}", start + CHUNK_CHARS, stop)  # a chunk ends with an entry
         end = stop if end < 0 else end + 1
         if entries.fullmatch(text, start, end) is None:

@@ -21,10 +21,13 @@ from pmpoolctl.rangearray import RangeArray
 
 CHUNK_CHARS = 1 << 20
 
-_PLAIN_LINE = rf"[ \t]*{PLAIN_NUMBER}[ \t]+{PLAIN_NUMBER}[ \t\r]*"
-_SCRIPT_LINE = rf"{PLAIN_NUMBER} {PLAIN_NUMBER}"  # as printf writes them: twice as fast to match
+# A size may have a suffix too (`2M`): sizes repeat, so each distinct one is read once, by parse_number.
+_PLAIN_SIZE = rf"{PLAIN_NUMBER}[kKmMgGtTpPeE]?"
+_PLAIN_LINE = rf"[ \t]*{PLAIN_NUMBER}[ \t]+{_PLAIN_SIZE}[ \t\r]*"
+_SCRIPT_LINE = rf"{PLAIN_NUMBER} {_PLAIN_SIZE}"  # as printf writes them: twice as fast to match
 # Lines that are all `BASE SIZE`, the last maybe without its newline. Linear: a number is
-# followed by a character it cannot contain, so no part of a line can match two ways.
+# followed by a character it cannot contain, so a line matches one way (but for a hex
+# digit e that may be read as the suffix E, one step back; parse_number reads it as a digit).
 _PLAIN_CHUNKS = [re.compile(rf"(?:{line}\n)*(?:{line})?") for line in (_SCRIPT_LINE, _PLAIN_LINE)]
 _FEW_SIZES = 8  # at least this many lines a size, on average: convert each size once
 
@@ -52,16 +55,16 @@ def _read_plain(chunk: str, bases: array[int], sizes: array[int]) -> int | None:
     if not any(pattern.fullmatch(chunk) for pattern in _PLAIN_CHUNKS):
         return None
     tokens = chunk.split()
+    size_tokens = tokens[1::2]
     try:
         chunk_bases = array("Q", map(int, tokens[0::2], repeat(0)))
-        size_tokens = tokens[1::2]
         distinct = set(size_tokens)
         if len(distinct) * _FEW_SIZES <= len(size_tokens):  # a batch repeats a few sizes: a dict lookup each
-            value_of = {token: int(token, 0) for token in distinct}
+            value_of = {token: parse_number(token) for token in distinct}
             chunk_sizes = array("Q", map(value_of.__getitem__, size_tokens))
         else:
             chunk_sizes = array("Q", map(int, size_tokens, repeat(0)))
-    except OverflowError:  # a 20-digit decimal past 2**64 - 1: the exact path says so
+    except (OverflowError, ValueError, NumberError):  # past 64 bits, or a suffix int() refuses: the exact path
         return None
     bases.extend(chunk_bases)
     sizes.extend(chunk_sizes)
