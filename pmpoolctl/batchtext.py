@@ -55,20 +55,25 @@ def _read_plain(chunk: str, bases: array[int], sizes: array[int]) -> int | None:
     if not any(pattern.fullmatch(chunk) for pattern in _PLAIN_CHUNKS):
         return None
     tokens = chunk.split()
-    size_tokens = tokens[1::2]
     try:
         chunk_bases = array("Q", map(int, tokens[0::2], repeat(0)))
-        distinct = set(size_tokens)
-        if len(distinct) * _FEW_SIZES <= len(size_tokens):  # a batch repeats a few sizes: a dict lookup each
-            value_of = {token: parse_number(token) for token in distinct}
-            chunk_sizes = array("Q", map(value_of.__getitem__, size_tokens))
-        else:
-            chunk_sizes = array("Q", map(int, size_tokens, repeat(0)))
+        chunk_sizes = _plain_sizes(tokens[1::2])
     except (OverflowError, ValueError, NumberError):  # past 64 bits, or a suffix int() refuses: the exact path
         return None
     bases.extend(chunk_bases)
     sizes.extend(chunk_sizes)
-    return len(size_tokens) - (0 if chunk.endswith("\n") else 1)  # every line holds a range
+    return len(chunk_sizes) - (0 if chunk.endswith("\n") else 1)  # every line holds a range
+
+
+def _plain_sizes(tokens: list[str]) -> array[int]:
+    """A plain chunk's sizes: batches repeat a few, so each distinct one is read once, by parse_number."""
+    if tokens.count(tokens[0]) == len(tokens):  # one size for every line, the usual batch
+        return array("Q", [parse_number(tokens[0])]) * len(tokens)
+    distinct = set(tokens)
+    if len(distinct) * _FEW_SIZES <= len(tokens):
+        value_of = {token: parse_number(token) for token in distinct}
+        return array("Q", map(value_of.__getitem__, tokens))
+    return array("Q", map(int, tokens, repeat(0)))
 
 
 def _read_lines(chunk: str, first_lineno: int, source: str, bases: array[int], sizes: array[int]) -> None:
