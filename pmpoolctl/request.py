@@ -62,9 +62,10 @@ def in_order(request: RangeArray) -> RangeArray:
     bases, sizes = request.bases, request.sizes
     if all(map(lt, bases, islice(bases, 1, None))):
         return request
+    if sizes == array("Q", sizes[:1]) * len(sizes):  # one size for all (compared in C): only the bases move
+        return RangeArray(array("Q", sorted(bases)), sizes)
     order = list(range(len(bases)))
-    if sizes.count(sizes[0]) != len(sizes):  # sorted by size first, the (stable) sort by base keeps that for ties
-        order.sort(key=sizes.__getitem__)
+    order.sort(key=sizes.__getitem__)  # sorted by size first, the (stable) sort by base keeps that for ties
     order.sort(key=bases.__getitem__)
     return RangeArray(array("Q", map(bases.__getitem__, order)), array("Q", map(sizes.__getitem__, order)))
 
