@@ -1,10 +1,10 @@
 """Text batches, `BASE SIZE` lines, parsed into u64 arrays a chunk of lines at a time.
 
 A chunk (about a megabyte, cut at a newline) that is nothing but lines of two plain
-numbers, hex or decimal without suffixes as scripts write them, is checked by one
-anchored regex and converted by C loops. Any other chunk (comments, suffixes, blank
-lines, a mistake) takes the exact path, line by line with `parse_number`, whose errors
-name FILE:LINE. Both read a line alike: the plain shape is a part of what
+numbers as scripts write them (hex or decimal; a size may have a K/M/G... suffix) is
+checked by one anchored regex and converted by C loops. Any other chunk (comments,
+blank lines, a mistake) takes the exact path, line by line with `parse_number`, whose
+errors name FILE:LINE. Both read a line alike: the plain shape is a part of what
 `parse_number` accepts, and a value past 64 bits sends its chunk to the exact path.
 """
 

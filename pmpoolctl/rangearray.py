@@ -333,16 +333,39 @@ def subtract(a: RangeArray, b: RangeArray) -> RangeArray:
     return RangeArray(out_bases, out_sizes, total)
 
 
-def changed(before: RangeArray, after: RangeArray) -> tuple[list[Range], list[Range]]:
-    """(ranges only in `before`, ranges only in `after`) of two canonical arrays.
+def changed(before: RangeArray, after: RangeArray) -> tuple[RangeArray, RangeArray]:
+    """(ranges only in `before`, ranges only in `after`) of two canonical arrays, in order.
 
-    An edit changes a few places in a long array: the common head and tail are
-    skipped by comparing array slices (C), and only the middle is compared by range.
+    An edit changes a few places in a long array: the common head and tail are skipped
+    by comparing array slices (C). In the middle, each range of the smaller side is
+    looked up in the larger by bisection (a canonical array has one range a base), and
+    the larger side's ranges between two found are copied as slices: a batch of ten
+    million ranges shown by `--dry-run` costs arrays, not ten million Range objects.
     """
     head, tail = common_ends(before, after)
-    old = set(before[head : len(before) - tail])
-    new = set(after[head : len(after) - tail])
-    return sorted(old - new), sorted(new - old)
+    old, new = before[head : len(before) - tail], after[head : len(after) - tail]
+    if len(old) <= len(new):
+        return _unmatched(old, new)
+    new_only, old_only = _unmatched(new, old)
+    return old_only, new_only
+
+
+def _unmatched(small: RangeArray, large: RangeArray) -> tuple[RangeArray, RangeArray]:
+    """(ranges of `small` not in `large`, ranges of `large` not in `small`), walking `small`."""
+    small_only, large_only = RangeArray(), RangeArray()
+    kept = 0  # ranges of `large` before this index are matched or copied
+    for base, size in zip(small.bases, small.sizes):
+        i = bisect.bisect_left(large.bases, base, kept)
+        if i < len(large) and large.bases[i] == base and large.sizes[i] == size:
+            large_only.bases.extend(large.bases[kept:i])
+            large_only.sizes.extend(large.sizes[kept:i])
+            kept = i + 1
+        else:
+            small_only.bases.append(base)
+            small_only.sizes.append(size)
+    large_only.bases.extend(large.bases[kept:])
+    large_only.sizes.extend(large.sizes[kept:])
+    return small_only, large_only
 
 
 def common_ends(a: RangeArray, b: RangeArray) -> tuple[int, int]:
