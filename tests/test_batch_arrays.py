@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from unittest.mock import patch
@@ -61,6 +61,16 @@ def exact_paths_only() -> Iterator[None]:
         patch.object(batchjson, "_read_plain", lambda text: None),
     ):
         yield
+
+
+def assert_paths_agree(text: str, chunk: int) -> None:
+    """The same ranges or the same error message with plain chunks as with the exact paths only."""
+    with chunks_of(chunk):
+        fast = outcome(lambda: parse_batch(text, "batch"))
+        with exact_paths_only():
+            exact = outcome(lambda: parse_batch(text, "batch"))
+    event(fast[0])
+    assert fast == exact
 
 
 # --- text ----------------------------------------------------------------------------------------------------------
@@ -114,12 +124,7 @@ def text_batches(draw: st.DrawFn) -> str:
 @PROPERTY
 @given(text_batches(), st.integers(1, 80))
 def test_text_plain_chunks_read_as_the_exact_lines_do(text: str, chunk: int) -> None:
-    with chunks_of(chunk):
-        fast = outcome(lambda: parse_batch(text, "batch.txt"))
-        with exact_paths_only():
-            exact = outcome(lambda: parse_batch(text, "batch.txt"))
-    event(fast[0])
-    assert fast == exact
+    assert_paths_agree(text, chunk)
 
 
 @PROPERTY
@@ -196,12 +201,7 @@ def json_batches(draw: st.DrawFn) -> str:
 @PROPERTY
 @given(json_batches(), st.integers(1, 80))
 def test_json_plain_chunks_read_as_json_loads_does(text: str, chunk: int) -> None:
-    with chunks_of(chunk):
-        fast = outcome(lambda: parse_batch(text, "b.json"))
-        with exact_paths_only():
-            exact = outcome(lambda: parse_batch(text, "b.json"))
-    event(fast[0])
-    assert fast == exact
+    assert_paths_agree(text, chunk)
 
 
 @PROPERTY
@@ -343,30 +343,27 @@ def expected(run: Callable[[], list[Range]]) -> Outcome:
     return result
 
 
+Plan = Callable[[RangeArray, Sequence[Range], int, bool], RangeArray]
+PlanBefore = Callable[[list[Range], list[Range], int, bool], list[Range]]
+PLANS: dict[str, tuple[Plan, PlanBefore]] = {
+    "add": (plan_add, plan_add_before),  # the flag: --merge
+    "remove": (plan_remove, plan_remove_before),  # the flag: --ignore-missing
+}
+
+
+@pytest.mark.parametrize("kind", list(PLANS))
 @PROPERTY
 @given(edits(), st.booleans())
-def test_plan_add_on_arrays_is_the_plan_from_before(
-    edit: tuple[list[Range], list[Range], RangeArray], merge: bool
+def test_plans_on_arrays_are_the_plans_from_before(
+    kind: str, edit: tuple[list[Range], list[Range], RangeArray], flag: bool
 ) -> None:
+    plan, plan_before = PLANS[kind]
     pool, requested, parsed = edit
     current = RangeArray.from_ranges(pool)
-    got = outcome(lambda: plan_add(current, parsed, PAGE, merge))
-    event(f"add: {got[0]}, {'request larger' if len(requested) > len(pool) else 'pool larger'}")
-    assert got == expected(lambda: plan_add_before(pool, requested, PAGE, merge))
+    got = outcome(lambda: plan(current, parsed, PAGE, flag))
+    event(f"{got[0]}, {'request larger' if len(requested) > len(pool) else 'pool larger'}")
+    assert got == expected(lambda: plan_before(pool, requested, PAGE, flag))
     assert list(current) == pool  # the edit made new arrays
-
-
-@PROPERTY
-@given(edits(), st.booleans())
-def test_plan_remove_on_arrays_is_the_plan_from_before(
-    edit: tuple[list[Range], list[Range], RangeArray], ignore: bool
-) -> None:
-    pool, requested, parsed = edit
-    current = RangeArray.from_ranges(pool)
-    got = outcome(lambda: plan_remove(current, parsed, PAGE, ignore))
-    event(f"remove: {got[0]}, {'request larger' if len(requested) > len(pool) else 'pool larger'}")
-    assert got == expected(lambda: plan_remove_before(pool, requested, PAGE, ignore))
-    assert list(current) == pool
 
 
 @pytest.mark.parametrize("ignore", [False, True])

@@ -921,30 +921,22 @@ def remove_batch(shapes: Path) -> Path:
     return write(shapes, "remove-batch-1m.txt", batch_text(RANGE_BASE, RANGES))
 
 
-def test_million_line_batch_add(map_pool_blob: Path, add_batch: Path, tmp_path: Path) -> None:
+def batch_edit(shape: str, command: str, blob: Path, batch: Path, tmp_path: Path) -> bytes:
+    """`COMMAND BLOB --from BATCH -o OUT` measured and held to the bounds; OUT's bytes."""
     out = tmp_path / "out.dtb"
-    with hostile(
-        "1M-line batch",
-        ["add-range", map_pool_blob, "--from", add_batch, "-o", out],
-        inputs=[map_pool_blob, add_batch],
-        expected=0,
-        workdir=tmp_path,
-    ):
+    args: list[str | Path] = [command, blob, "--from", batch, "-o", out]
+    with hostile(shape, args, inputs=[blob, batch], expected=0, workdir=tmp_path):
         pass
-    assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, BATCH_LINES) in out.read_bytes()
+    return out.read_bytes()
+
+
+def test_million_line_batch_add(map_pool_blob: Path, add_batch: Path, tmp_path: Path) -> None:
+    edited = batch_edit("1M-line batch", "add-range", map_pool_blob, add_batch, tmp_path)
+    assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, BATCH_LINES) in edited
 
 
 def test_million_line_batch_remove(million_ranges_blob: Path, remove_batch: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out.dtb"
-    with hostile(
-        "1M-line batch",
-        ["remove-range", million_ranges_blob, "--from", remove_batch, "-o", out],
-        inputs=[million_ranges_blob, remove_batch],
-        expected=0,
-        workdir=tmp_path,
-    ):
-        pass
-    edited = out.read_bytes()
+    edited = batch_edit("1M-line batch", "remove-range", million_ranges_blob, remove_batch, tmp_path)
     pool = edited.index(begin_token(POOL.encode()))
     assert header_word(edited, "size_dt_struct") < 200 and pool > 0  # an empty page-ranges left
 
@@ -981,30 +973,14 @@ def one_range_blob(shapes: Path) -> Path:
 
 
 def test_ten_million_line_batch_add(map_pool_blob: Path, add_batch_10m: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out.dtb"
-    with hostile(
-        "10M-line batch",
-        ["add-range", map_pool_blob, "--from", add_batch_10m, "-o", out],
-        inputs=[map_pool_blob, add_batch_10m],
-        expected=0,
-        workdir=tmp_path,
-    ):
-        pass
-    assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, TEN_MILLION) in out.read_bytes()
+    edited = batch_edit("10M-line batch", "add-range", map_pool_blob, add_batch_10m, tmp_path)
+    assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, TEN_MILLION) in edited
 
 
 def test_ten_million_holes_removed_from_one_range(one_range_blob: Path, add_batch_10m: Path, tmp_path: Path) -> None:
     """The pool is the smaller side: its one range is walked, and the 10M gaps between the holes made in C."""
-    out = tmp_path / "out.dtb"
-    with hostile(
-        "10M-line batch",
-        ["remove-range", one_range_blob, "--from", add_batch_10m, "-o", out],
-        inputs=[one_range_blob, add_batch_10m],
-        expected=0,
-        workdir=tmp_path,
-    ):
-        pass
-    assert strided_pairs(BATCH_BASE + 0x1000, 0x2000, 0x1000, TEN_MILLION) in out.read_bytes()
+    edited = batch_edit("10M-line batch", "remove-range", one_range_blob, add_batch_10m, tmp_path)
+    assert strided_pairs(BATCH_BASE + 0x1000, 0x2000, 0x1000, TEN_MILLION) in edited
 
 
 # ---------------------------------------------------------------------------
