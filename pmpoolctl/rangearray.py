@@ -25,6 +25,7 @@ from pmpoolctl.ranges import Range, RangeSet
 from pmpoolctl.u64lanes import all_aligned, has_zero
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
+_MAX_PIECES = 4096  # an edit's result in more pieces than this is encoded whole (see `_Builder`)
 
 
 def _u64_array(values: Iterable[int] = ()) -> array[int]:
@@ -397,10 +398,12 @@ class _Builder:
     from the source's buffers without a temporary slice, and their big-endian bytes
     are a view of the source's pieces. Ranges appended to `bases` and `sizes`
     directly are new; they may be changed or popped until the next copy, and are
-    encoded then (a handful of pairs in a usual edit).
+    encoded by `result` (a handful of pairs in a usual edit). An edit of many places
+    (a batch of 100k ranges into the gaps of a pool) has no pieces: its result is
+    encoded whole, in one C pass, cheaper than joining a piece for each place.
     """
 
-    __slots__ = ("_new_from", "_parts", "_source", "_source_be", "bases", "sizes")
+    __slots__ = ("_new_from", "_pieces", "_source", "_source_be", "bases", "sizes")
 
     def __init__(self, source: RangeArray) -> None:
         self.bases, self.sizes = _u64_array(), _u64_array()
@@ -408,30 +411,36 @@ class _Builder:
         parts = source._be_parts
         # Only the bytes an array was decoded from are one piece that maps index to offset.
         self._source_be = parts[0] if parts is not None and len(parts) == 1 else None
-        self._parts: list[Buffer] = []
+        self._pieces: list[Buffer | tuple[int, int]] = []  # views of the source, or [first, last) of new ranges
         self._new_from = 0
 
     def copy(self, start: int, stop: int) -> None:
         if start >= stop:
             return
-        self._encode_new()
+        self._note_new()
         source = self._source
         self.bases.frombytes(memoryview(source.bases).cast("B")[start * 8 : stop * 8])
         self.sizes.frombytes(memoryview(source.sizes).cast("B")[start * 8 : stop * 8])
         self._new_from = len(self.bases)
         if self._source_be is not None:
-            self._parts.append(self._source_be[start * PAIR_BYTES : stop * PAIR_BYTES])
+            self._pieces.append(self._source_be[start * PAIR_BYTES : stop * PAIR_BYTES])
 
-    def _encode_new(self) -> None:
+    def _note_new(self) -> None:
         first = self._new_from
         if first < len(self.bases) and self._source_be is not None:
-            self._parts.append(RangeArray(self.bases[first:], self.sizes[first:])._be_view())
+            self._pieces.append((first, len(self.bases)))  # fixed from here on: only appends follow
         self._new_from = len(self.bases)
 
     def result(self, total: int) -> RangeArray:
-        self._encode_new()
-        parts = self._parts if self._source_be is not None else None
+        self._note_new()
+        parts = None
+        if self._source_be is not None and len(self._pieces) <= _MAX_PIECES:
+            parts = [self._encoded(piece) if isinstance(piece, tuple) else piece for piece in self._pieces]
         return RangeArray(self.bases, self.sizes, total, be_parts=parts)
+
+    def _encoded(self, new: tuple[int, int]) -> Buffer:
+        first, last = new
+        return RangeArray(self.bases[first:last], self.sizes[first:last])._be_view()
 
 
 def range_array_of(ranges: Sequence[Range]) -> RangeArray:
