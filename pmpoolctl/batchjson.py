@@ -1,9 +1,9 @@
 """JSON batches, a list of `{"base": …, "size": …}`, parsed into u64 arrays.
 
 The usual document, objects of exactly "base" then "size" whose values are integers
-or plain number strings ("0x1000", "4096"), is checked by anchored regexes a chunk of
-entries at a time and its numbers converted by C loops: it never becomes a million
-dicts. Any other document is loaded by `json` and read entry by entry, with the errors
+or plain number strings ("0x1000", "4096", a size "2M" too), is checked by anchored
+regexes a chunk of entries at a time and its numbers converted by C loops: it never
+becomes a million dicts. Any other document is loaded by `json` and read entry by entry, with the errors
 that name the entry; a value past 64 bits sends the whole document there too.
 """
 
@@ -13,17 +13,20 @@ import re
 from array import array
 from itertools import repeat
 
-from pmpoolctl.errors import InputError
+from pmpoolctl.errors import InputError, NumberError
 from pmpoolctl.jsoninput import json_integer, load_json
-from pmpoolctl.numbers import PLAIN_NUMBER
+from pmpoolctl.numbers import PLAIN_NUMBER, PLAIN_SIZE, parse_repeated
 from pmpoolctl.rangearray import RangeArray
 
 CHUNK_CHARS = 1 << 20
 
 _WS = r"[ \t\n\r]*"  # JSON's whitespace
-# A JSON integer, or a string `parse_number` reads as `int(text, 0)` does (no suffix, no spaces).
-_PLAIN_VALUE = rf'(?:0|[1-9][0-9]{{0,19}}|"{PLAIN_NUMBER}")'
-_ENTRY = rf'\{{{_WS}"base"{_WS}:{_WS}{_PLAIN_VALUE}{_WS},{_WS}"size"{_WS}:{_WS}{_PLAIN_VALUE}{_WS}\}}'
+# Values: JSON integers, or strings `parse_number` reads as `int(text, 0)` does (a size may have a suffix).
+_JSON_INTEGER = r"(?:0|[1-9][0-9]{0,19})"
+_ENTRY = (
+    rf'\{{{_WS}"base"{_WS}:{_WS}(?:{_JSON_INTEGER}|"{PLAIN_NUMBER}"){_WS},'
+    rf'{_WS}"size"{_WS}:{_WS}(?:{_JSON_INTEGER}|"{PLAIN_SIZE}"){_WS}\}}'
+)
 # The entries, a chunk of them at a time: the first chunk, and each after it (from the comma on).
 # Linear: a token is followed by a character it cannot contain, so no part matches two ways.
 _FIRST_ENTRIES = re.compile(rf"{_WS}{_ENTRY}(?:{_WS},{_WS}{_ENTRY})*{_WS}")
@@ -31,7 +34,7 @@ _MORE_ENTRIES = re.compile(rf"(?:{_WS},{_WS}{_ENTRY})+{_WS}")
 _BLANK = re.compile(_WS)
 _OPEN = re.compile(rf"{_WS}\[")
 _CLOSE = re.compile(rf"\]{_WS}\Z")
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")  # the values, in order: the keys hold no digit
+_NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]+|[0-9]+)[kKmMgGtTpPeE]?")  # the values, in order: the keys hold no digit
 
 
 def parse_json_batch(text: str, source: str) -> RangeArray:
@@ -53,12 +56,14 @@ def _read_plain(text: str) -> RangeArray | None:
         end = stop if end < 0 else end + 1
         if entries.fullmatch(text, start, end) is None:
             return None
+        tokens = _NUMBER.findall(text, start, end)
         try:
-            values = array("Q", map(int, _NUMBER.findall(text, start, end), repeat(0)))
-        except OverflowError:
+            chunk_bases = array("Q", map(int, tokens[0::2], repeat(0)))
+            chunk_sizes = parse_repeated(tokens[1::2])
+        except (OverflowError, ValueError, NumberError):  # past 64 bits, or a suffix int() refuses
             return None
-        bases.extend(values[0::2])
-        sizes.extend(values[1::2])
+        bases.extend(chunk_bases)
+        sizes.extend(chunk_sizes)
         start, entries = end, _MORE_ENTRIES
     return RangeArray(bases, sizes)
 

@@ -16,20 +16,17 @@ from collections.abc import Callable
 from itertools import repeat
 
 from pmpoolctl.errors import InputError, NumberError
-from pmpoolctl.numbers import PLAIN_NUMBER, parse_number
+from pmpoolctl.numbers import PLAIN_NUMBER, PLAIN_SIZE, parse_number, parse_repeated
 from pmpoolctl.rangearray import RangeArray
 
 CHUNK_CHARS = 1 << 20
 
-# A size may have a suffix too (`2M`): sizes repeat, so each distinct one is read once, by parse_number.
-_PLAIN_SIZE = rf"{PLAIN_NUMBER}[kKmMgGtTpPeE]?"
-_PLAIN_LINE = rf"[ \t]*{PLAIN_NUMBER}[ \t]+{_PLAIN_SIZE}[ \t\r]*"
-_SCRIPT_LINE = rf"{PLAIN_NUMBER} {_PLAIN_SIZE}"  # as printf writes them: twice as fast to match
+_PLAIN_LINE = rf"[ \t]*{PLAIN_NUMBER}[ \t]+{PLAIN_SIZE}[ \t\r]*"
+_SCRIPT_LINE = rf"{PLAIN_NUMBER} {PLAIN_SIZE}"  # as printf writes them: twice as fast to match
 # Lines that are all `BASE SIZE`, the last maybe without its newline. Linear: a number is
 # followed by a character it cannot contain, so a line matches one way (but for a hex
 # digit e that may be read as the suffix E, one step back; parse_number reads it as a digit).
 _PLAIN_CHUNKS = [re.compile(rf"(?:{line}\n)*(?:{line})?") for line in (_SCRIPT_LINE, _PLAIN_LINE)]
-_FEW_SIZES = 8  # at least this many lines a size, on average: convert each size once
 
 
 def parse_text_batch(text: str, source: str, advance: Callable[[int], None] | None = None) -> RangeArray:
@@ -57,23 +54,12 @@ def _read_plain(chunk: str, bases: array[int], sizes: array[int]) -> int | None:
     tokens = chunk.split()
     try:
         chunk_bases = array("Q", map(int, tokens[0::2], repeat(0)))
-        chunk_sizes = _plain_sizes(tokens[1::2])
+        chunk_sizes = parse_repeated(tokens[1::2])
     except (OverflowError, ValueError, NumberError):  # past 64 bits, or a suffix int() refuses: the exact path
         return None
     bases.extend(chunk_bases)
     sizes.extend(chunk_sizes)
     return len(chunk_sizes) - (0 if chunk.endswith("\n") else 1)  # every line holds a range
-
-
-def _plain_sizes(tokens: list[str]) -> array[int]:
-    """A plain chunk's sizes: batches repeat a few, so each distinct one is read once, by parse_number."""
-    if tokens.count(tokens[0]) == len(tokens):  # one size for every line, the usual batch
-        return array("Q", [parse_number(tokens[0])]) * len(tokens)
-    distinct = set(tokens)
-    if len(distinct) * _FEW_SIZES <= len(tokens):
-        value_of = {token: parse_number(token) for token in distinct}
-        return array("Q", map(value_of.__getitem__, tokens))
-    return array("Q", map(int, tokens, repeat(0)))
 
 
 def _read_lines(chunk: str, first_lineno: int, source: str, bases: array[int], sizes: array[int]) -> None:

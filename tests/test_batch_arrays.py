@@ -137,10 +137,15 @@ def test_plain_text_takes_the_plain_path(pairs: list[tuple[int, int]], data: st.
         assert list(parse_batch(text, "b")) == [Range(b, s) for b, s in pairs]
 
 
-def test_a_size_suffix_is_read_on_the_plain_path() -> None:
-    text = "".join(f"{0x100000000 + i * 0x400000:#x} 2M\n" for i in range(100))
-    with patch.object(batchtext, "_read_lines", side_effect=AssertionError("exact path")):
-        assert list(parse_batch(text, "b")) == [Range(0x100000000 + i * 0x400000, 2 << 20) for i in range(100)]
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_a_size_suffix_is_read_on_the_plain_path(form: str) -> None:
+    bases = [0x100000000 + i * 0x400000 for i in range(100)]
+    if form == "text":
+        text, exact = "".join(f"{base:#x} 2M\n" for base in bases), (batchtext, "_read_lines")
+    else:
+        text, exact = json.dumps([{"base": hex(base), "size": "2M"} for base in bases]), (batchjson, "_read_document")
+    with patch.object(*exact, side_effect=AssertionError("the exact path")):
+        assert list(parse_batch(text, "b")) == [Range(base, 2 << 20) for base in bases]
 
 
 def test_progress_counts_every_line_once() -> None:
