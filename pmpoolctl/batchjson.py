@@ -18,7 +18,7 @@ from pmpoolctl.jsoninput import json_integer, load_json
 from pmpoolctl.numbers import PLAIN_NUMBER, PLAIN_SIZE, parse_repeated
 from pmpoolctl.rangearray import RangeArray
 
-CHUNK_CHARS = 1 << 20
+CHUNK_CHARS = 1 << 17  # a few thousand entries
 
 _WS = r"[ \t\n\r]*"  # JSON's whitespace
 # Values: JSON integers, or strings `parse_number` reads as `int(text, 0)` does (a size may have a suffix).

@@ -1,6 +1,6 @@
 """Text batches, `BASE SIZE` lines, parsed into u64 arrays a chunk of lines at a time.
 
-A chunk (about a megabyte, cut at a newline) that is nothing but lines of two plain
+A chunk (128 KiB, cut at a newline) that is nothing but lines of two plain
 numbers as scripts write them (hex or decimal; a size may have a K/M/G... suffix) is
 checked by one anchored regex and converted by C loops. Any other chunk (comments,
 blank lines, a mistake) takes the exact path, line by line with `parse_number`, whose
@@ -19,7 +19,7 @@ from pmpoolctl.errors import InputError, NumberError
 from pmpoolctl.numbers import PLAIN_NUMBER, PLAIN_SIZE, parse_number, parse_repeated
 from pmpoolctl.rangearray import RangeArray
 
-CHUNK_CHARS = 1 << 20
+CHUNK_CHARS = 1 << 17  # a few thousand lines: small lists of tokens, the arrays grow by chunks
 
 _PLAIN_LINE = rf"[ \t]*{PLAIN_NUMBER}[ \t]+{PLAIN_SIZE}[ \t\r]*"
 _SCRIPT_LINE = rf"{PLAIN_NUMBER} {PLAIN_SIZE}"  # as printf writes them: twice as fast to match
