@@ -48,6 +48,9 @@ from pmpoolctl.fdtformat import (
 )
 
 _TERMINATOR = bytes(RESERVATION_ENTRY_SIZE)
+# Whose naming rules a blob's node and property names follow (parse_blob's `names`).
+DTC_NAMES = "dtc"  # checks.c: [A-Za-z0-9,._+-] and one @ in node names, [A-Za-z0-9,._+*#?-] in property names
+KERNEL_NAMES = "kernel"  # libfdt's fdt_begin_node/fdt_property: any bytes but NUL, names not empty
 _PHANDLE_NAMES = frozenset({"phandle", "linux,phandle"})
 
 
@@ -179,9 +182,10 @@ class Blob:
 class _Reader:
     """One strict pass over a blob's bytes; raises BlobError on the first fault."""
 
-    def __init__(self, data: bytes, source: str) -> None:
+    def __init__(self, data: bytes, source: str, names: str = DTC_NAMES) -> None:
         self.data = data
         self.source = source
+        self.dtc_names = names == DTC_NAMES
 
     def fail(self, message: str, offset: int | None = None) -> BlobError:
         return BlobError(f"{self.source}: {message}", offset=offset)
@@ -310,7 +314,7 @@ class _Reader:
             raise self.fail(f"property name at strings offset {name_offset:#x} is empty", at + 8)
         raw = self.data[start:end]
         name = escaped(raw)
-        if raw.translate(None, PROPERTY_NAME_CHARS):
+        if self.dtc_names and raw.translate(None, PROPERTY_NAME_CHARS):
             raise self.fail(f"property name '{name}' has characters dtc does not allow in a property name", at + 8)
         return name
 
@@ -344,7 +348,7 @@ class _Reader:
                 if stack:
                     if not name:
                         raise self.fail("node has an empty name", offset)
-                    if raw_name.translate(None, NODE_NAME_CHARS) or raw_name.count(b"@") > 1:
+                    if self.dtc_names and (raw_name.translate(None, NODE_NAME_CHARS) or raw_name.count(b"@") > 1):
                         raise self.fail(f"node name '{name}' has characters dtc does not allow in a node name", offset)
                     if len(stack) >= MAX_DEPTH:
                         raise self.fail(f"nodes nested deeper than {MAX_DEPTH} levels", offset)
@@ -388,7 +392,8 @@ class _Reader:
                 seen_names[-1].add(prop_name)
                 if prop_name in _PHANDLE_NAMES:
                     self._check_phandle(nodes, stack[-1], prop_name, data, offset, length, phandles)
-                current.properties.append(Property(prop_name, offset, value_offset, length))
+                if prop_name != "name" or not self._redundant_name(nodes, stack[-1], value_offset, length, offset):
+                    current.properties.append(Property(prop_name, offset, value_offset, length))
                 offset = align4(value_offset + length)
             elif tag == FDT_END:
                 if stack:
@@ -418,6 +423,23 @@ class _Reader:
             if other.name in _PHANDLE_NAMES and U32.unpack_from(data, other.value_offset)[0] != value:
                 raise self.fail(f"'phandle' and 'linux,phandle' of {where} differ", offset + 12)
 
+    def _redundant_name(self, nodes: list[Node], index: int, value_offset: int, length: int, offset: int) -> bool:
+        """dtc's name_is_string and name_properties checks: a `name` property must be one string, the
+        node's name without its unit address. dtc refuses any other and drops this one from the tree
+        it reads (it is redundant), so the tree shown here drops it too; its bytes stay in the blob."""
+        value = self.data[value_offset : value_offset + length]
+        where = self._path(nodes, index)
+        if not value.endswith(b"\0") or b"\0" in value[:-1]:
+            raise self.fail(f"'name' in {where} is not a string (dtc's name_is_string check)", offset)
+        basename = nodes[index].name.split("@", 1)[0]
+        if value[:-1] != basename.encode("ascii"):
+            raise self.fail(
+                f'\'name\' in {where} is "{escaped(value[:-1])}", not the node\'s name "{basename}" '
+                "(dtc's name_properties check)",
+                offset,
+            )
+        return True
+
     @staticmethod
     def _path(nodes: list[Node], index: int) -> str:
         parts: list[str] = []
@@ -431,12 +453,18 @@ def _overlap(start_a: int, size_a: int, start_b: int, size_b: int) -> bool:
     return size_a > 0 and size_b > 0 and start_a < start_b + size_b and start_b < start_a + size_a
 
 
-def parse_blob(data: bytes, source: str) -> Blob:
+def parse_blob(data: bytes, source: str, *, names: str = DTC_NAMES) -> Blob:
     """Check `data` strictly and index it; raise BlobError naming `source` and the offset.
 
     Bytes past the header's totalsize (a dump buffer) are not part of the blob.
+    `names` is whose rules node and property names follow: dtc's (DTC_NAMES, for
+    device trees and pools), or the kernel's (KERNEL_NAMES, for the FDTs the kernel
+    writes with libfdt, e.g. KHO's, whose reserve_mem children are named as the
+    command line named them: `dm:log` is legal there). Every other check is the same.
     """
-    reader = _Reader(data, source)
+    if names not in (DTC_NAMES, KERNEL_NAMES):
+        raise ValueError(f"names must be {DTC_NAMES!r} or {KERNEL_NAMES!r}, not {names!r}")
+    reader = _Reader(data, source, names)
     header = reader.header()
     reservations, reservation_end = reader.reservations(header)
     nodes, struct_end = reader.structure(header)
@@ -593,6 +621,8 @@ def build_minimal_blob(root_properties: list[tuple[str, bytes]]) -> bytes:
 
 
 __all__ = [
+    "DTC_NAMES",
+    "KERNEL_NAMES",
     "Blob",
     "Header",
     "Node",

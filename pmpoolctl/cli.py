@@ -30,11 +30,16 @@ from pmpoolctl.files import STDIN, decode_text, display_name, read_blob_bytes, r
 from pmpoolctl.numbers import parse_number
 from pmpoolctl.ranges import Range
 from pmpoolctl.safefile import locked, resolve_target, write_atomic, write_file
+from pmpoolctl.text import printable
 
 if TYPE_CHECKING:  # annotations only: each command imports what it runs when it runs
     from pmpoolctl.binding import Pool
+    from pmpoolctl.cmdline import NextCmdline
+    from pmpoolctl.findings import Finding
+    from pmpoolctl.kho import KhoState
     from pmpoolctl.memmap import MapEntry, MemoryMap
     from pmpoolctl.rangearray import RangeArray
+    from pmpoolctl.validate import Zone
 
 EXIT_OK = exit_code.OK
 EXIT_FINDINGS = exit_code.FINDINGS
@@ -236,7 +241,7 @@ def _say(line: str) -> None:
     with contextlib.suppress(Exception):
         stream = sys.stderr
         if stream is not None:
-            stream.write(line.replace("\n", " ").replace("\r", " ") + "\n")
+            stream.write(printable(line) + "\n")  # the parts are escaped already; this keeps it one line
             stream.flush()
 
 
@@ -513,27 +518,55 @@ def create(
 # dump
 
 
+booted_option = click.option(
+    "--booted",
+    is_flag=True,
+    help="Read what this kernel was booted with (sysfs; $PMPOOLCTL_SYSFS replaces /sys) instead of a file.",
+)
+
+
+def _booted_or_path(path: str | None, booted: bool, what: str) -> None:
+    """Exactly one of PATH and --booted."""
+    if booted and path is not None:
+        raise click.UsageError(f"give {what} or --booted, not both")
+    if not booted and path is None:
+        raise click.UsageError(f"give {what}, or --booted for what this kernel was booted with")
+
+
 @cli.command()
-@click.argument("blob_path", metavar="BLOB", type=PATH)
+@click.argument("blob_path", metavar="[BLOB]", type=PATH, required=False)
 @pool_option
 @json_option("pmpoolctl.dump/v1")
 @click.option("--dts", "as_dts", is_flag=True, help="Print the whole tree as DTS that dtc compiles back.")
+@booted_option
 @common_options
 @click.pass_context
-def dump(ctx: click.Context, blob_path: str, pool_name: str, as_json: bool, as_dts: bool) -> int:
+def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: bool, as_dts: bool, booted: bool) -> int:
     """Show BLOB's header, reservation block and pool (BLOB may be - for stdin).
+
+    --booted reads the device tree this kernel was booted with instead:
+    /sys/firmware/fdt, or on x86 the setup_data entry of type 2 (SETUP_DTB)
+    in /sys/kernel/boot_params/setup_data.
 
     \b
     Example:
       pmpoolctl dump pool.dtb
       pmpoolctl dump pool.dtb --json | jq .pool.total_pages
       pmpoolctl dump pool.dtb --dts | dtc -I dts -O dtb -o copy.dtb
+      pmpoolctl dump --booted
     """
     from pmpoolctl.poolfile import read_pool
 
     if as_json and as_dts:
         raise click.UsageError("--json and --dts exclude each other")
-    blob = load_blob(blob_path)
+    _booted_or_path(blob_path, booted, "BLOB")
+    if blob_path is None:
+        from pmpoolctl.booted import booted_fdt
+
+        data, where = booted_fdt()
+        blob = parse_blob(data, display_name(where))
+    else:
+        blob = load_blob(blob_path)
     pool_explicit = ctx.get_parameter_source("pool_name") is not click.core.ParameterSource.DEFAULT
     pool = read_pool(blob, pool_name)
     if pool is None and pool_explicit:
@@ -890,10 +923,35 @@ def _begin_junit(ctx: click.Context, subject: str) -> None:
     write_file(request.path, junit_error_xml(request.command, subject, message, None))
 
 
+byte_order_option = click.option(
+    "--byte-order",
+    type=click.Choice(["little", "big"]),
+    default="little",
+    show_default=True,
+    help="Byte order of KHO's u64 values: the CPU's that wrote them.",
+)
+next_kernel_option = click.option(
+    "--next-kernel",
+    "next_kernel",
+    metavar="IMAGE",
+    type=PATH,
+    help="The kernel to kexec (vmlinux, Image, bzImage, Image.gz, vmlinuz): it must know the ABIs handed over.",
+)
+
+
 @cli.command("validate")
 @click.argument("blob_path", metavar="BLOB", type=PATH)
 @map_options
 @pool_option
+@click.option(
+    "--kho",
+    "kho_path",
+    metavar="PATH",
+    type=PATH,
+    help="KHO state (a kho/out directory): ranges must stay clear of its scratch areas and what it preserves.",
+)
+@byte_order_option
+@next_kernel_option
 @verdict_options
 @common_options
 @click.pass_context
@@ -904,6 +962,9 @@ def validate_command(
     memmap_format: str | None,
     live: bool,
     pool_name: str,
+    kho_path: str | None,
+    byte_order: str,
+    next_kernel: str | None,
     phys_bits: int | None,
     strict: bool,
     as_json: bool,
@@ -913,14 +974,21 @@ def validate_command(
 
     Without --memmap the blob's own /memory nodes are the map. Every range must
     be RAM in every map and reserved in none, and clear of the kernel image,
-    the crash kernel and the blob's reservations. Exit 0 when there is no
-    error (no warning either with --strict), 1 when there is.
+    the crash kernel and the blob's reservations. With --kho PATH (a copy of
+    /sys/kernel/debug/kho/out) every range must also be clear of the KHO
+    scratch areas, where the next kernel boots (range-in-kho-scratch), and of
+    the reserve_mem regions and sub-blobs KHO preserves (range-in-kho-preserved).
+    With --next-kernel IMAGE the kernel to kexec must know pmpool-v1
+    (abi-unknown-to-next-kernel). Exit 0 when there is no error (no warning
+    either with --strict), 1 when there is.
 
     \b
     Example:
       pmpoolctl validate next.dtb --live --junit report.xml
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
+      pmpoolctl validate next.dtb --live --kho kho-out --next-kernel /boot/vmlinuz-next
     """
+    from pmpoolctl.binding import COMPATIBLE
     from pmpoolctl.dtmemory import blob_memory_map, blob_reservations
     from pmpoolctl.mapsource import live_phys_bits
     from pmpoolctl.poolfile import require_pool
@@ -931,9 +999,33 @@ def validate_command(
     pool = require_pool(blob, pool_name)
     # Without a map given, the blob's own memory nodes; its reservations are checked in any case.
     maps = _memory_maps(memmaps, memmap_format, live) or [blob_memory_map(blob, with_reservations=False)]
+    zones: list[Zone] = []
+    if kho_path is not None:
+        from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
+
+        state = _checked_kho(kho_path, byte_order)
+        require_scratch(state)
+        zones = [scratch_zone(state), preserved_zone(state)]
+    extra = []
+    if next_kernel is not None:
+        from pmpoolctl.kernelimage import scan_image
+        from pmpoolctl.nextkernel import POOL_CONSEQUENCE, image_finding
+
+        found = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
+        extra = [] if found is None else [found]
     return _validate_and_report(
-        ctx, pool, maps, blob_reservations(blob), blob.source, phys_bits, strict, as_json, junit_path
+        ctx, pool, maps, blob_reservations(blob), blob.source, phys_bits, strict, as_json, junit_path, zones, extra
     )
+
+
+def _checked_kho(path: str, byte_order: str) -> KhoState:
+    """KHO state that a check may rely on: a root version this pmpoolctl knows, every sub-blob the root names."""
+    from pmpoolctl.kho import load_kho, require_complete, require_known
+
+    state = load_kho(path, byte_order)
+    require_known(state)
+    require_complete(state)
+    return state
 
 
 def _memory_maps(sources: tuple[str, ...], memmap_format: str | None, live: bool) -> list[MemoryMap]:
@@ -956,8 +1048,14 @@ def _validate_and_report(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    zones: Sequence[Zone] = (),
+    extra: Sequence[Finding] = (),
+    notes: Sequence[str] = (),
 ) -> int:
-    """Shared by validate and kho validate: check, write the JUnit report, print, give the exit code."""
+    """Shared by validate and kho validate: check, write the JUnit report, print, give the exit code.
+
+    `notes` say what could not be checked (shown with the report, never as an `error:` line).
+    """
     from pmpoolctl import report
     from pmpoolctl.console import progress
     from pmpoolctl.validate import validate
@@ -965,15 +1063,15 @@ def _validate_and_report(
     work = 0 if as_json else len(pool.ranges) * (len(maps) + 1)  # --json output never shows a bar
     console = _console(ctx)
     with progress(console, f"checking {len(pool.ranges)} ranges", work) as advance:
-        result = validate(pool, maps, reservations, phys_bits, advance)
+        result = validate(pool, maps, reservations, phys_bits, advance, zones, extra)
     ok = result.errors == 0 and not (strict and result.warnings)
     _settings(ctx).verdict = EXIT_OK if ok else EXIT_FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
         write_file(junit_path, report.junit_xml(result, source, strict))
     if as_json:
-        _print_json(report.validate_json(result, source, ok))
+        _print_json(report.validate_json(result, source, ok, notes))
     else:
-        report.render_validate(console, result, source, ok)
+        report.render_validate(console, result, source, ok, notes)
     return EXIT_OK if ok else EXIT_FINDINGS
 
 
@@ -984,51 +1082,82 @@ def _validate_and_report(
 @cli.group("kho")
 @common_options
 def kho() -> None:
-    """Inspect and check Linux kexec handover (KHO) state (Linux 6.16+).
+    """Inspect and check Linux Kexec HandOver (KHO) state (Linux 6.16+).
 
-    KHO hands state to the next kernel in FDTs whose u64 values are in the
-    CPU's byte order (little-endian on x86 and arm64), which dtc and fdtget
-    print wrongly. PATH is a KHO root FDT, or a directory laid out like
-    /sys/kernel/debug/kho/out (a file fdt and a folder sub_fdts/).
+    KHO hands state to the next kernel in a root FDT whose u64 values are in
+    the CPU's byte order (little-endian on x86 and arm64), which dtc and
+    fdtget print wrongly, and sub-blobs, one per user (memblock, LUO, ...).
+    PATH is a root FDT, or a directory laid out like /sys/kernel/debug/kho/out
+    (fdt, sub_fdts/, scratch_phys, scratch_len; or kho/in).
+
+    \b
+    Root versions and what to do with each before kexec:
+      kho-v1  6.16-7.0: users' sub-FDTs in 'fdt'. 6.16-6.18 write kho/out/fdt
+              only after 'echo 1 > /sys/kernel/debug/kho/out/finalize'; 6.19
+              and 7.0 show it from boot with preserved-memory-map 0 until
+              finalize (LUO finalizes at reboot). Finalize, then copy kho/out.
+      kho-v2  the mm tree in early 2026 only (short-lived): 'preserved-data',
+              a radix-tree memory map from boot, no finalize.
+      kho-v3  ~7.1, and kho-v4 ~7.2 (current): 'preserved-data' and
+              'blob-size'; a sub-blob may be any format (kexec-metadata, a
+              raw LUO). No finalize: copy kho/out when the state is complete.
+      kho-v4;radix-v1;vmalloc-v1  the root version, then its component ABIs.
+    Load the next kernel with kexec -s (kexec_file_load), the only way KHO is
+    passed on.
 
     \b
     Example:
       pmpoolctl kho dump /sys/kernel/debug/kho/out
       pmpoolctl kho validate /sys/kernel/debug/kho/out --live
+      pmpoolctl kho dump --booted
     """
 
 
-byte_order_option = click.option(
-    "--byte-order",
-    type=click.Choice(["little", "big"]),
-    default="little",
-    show_default=True,
-    help="Byte order of the u64 values: the CPU's that wrote them.",
-)
-
-
 @kho.command("dump")
-@click.argument("path", metavar="PATH", type=PATH)
+@click.argument("path", metavar="[PATH]", type=PATH, required=False)
 @byte_order_option
 @json_option("pmpoolctl.kho/v1")
+@booted_option
 @common_options
 @click.pass_context
-def kho_dump(ctx: click.Context, path: str, byte_order: str, as_json: bool) -> int:
-    """Show what the next kernel receives by KHO: the root, every user, memblock's reserve_mem regions.
+def kho_dump(ctx: click.Context, path: str | None, byte_order: str, as_json: bool, booted: bool) -> int:
+    """Show what the next kernel receives by KHO: the root, every user's sub-blob, the scratch areas.
+
+    Every root version is decoded (kho-v1 to kho-v4, the compound form; an
+    unknown one as far as the common layout goes, and said so). memblock's
+    reserve_mem regions, LUO's FDT and kexec-metadata are decoded; other
+    sub-blobs that are not FDTs are listed with their address and size.
+
+    --booted shows the handover this kernel was booted with instead: on x86
+    the setup_data entry of type 10 (SETUP_KEXEC_KHO), elsewhere
+    /chosen/linux,kho-fdt in /sys/firmware/fdt, and the incoming state in
+    /sys/kernel/debug/kho/in when debugfs shows it.
 
     \b
     Example:
       pmpoolctl kho dump /sys/kernel/debug/kho/out
       pmpoolctl kho dump kho-out/fdt --json | jq '.subtrees[].reserve_mem'
+      pmpoolctl kho dump --booted --json
     """
-    from pmpoolctl import report
     from pmpoolctl.kho import load_kho
+    from pmpoolctl.khoreport import kho_json, render_kho
 
-    state = load_kho(path, byte_order)
+    _booted_or_path(path, booted, "PATH")
+    handover = None
+    if path is None:
+        from pmpoolctl.booted import booted_kho, sysfs_root
+
+        handover, path = booted_kho()
+        if handover is None and path is None:
+            raise InputError(
+                f"{display_name(sysfs_root())}: this kernel was not booted through KHO: no setup_data of type 10 "
+                "(SETUP_KEXEC_KHO), no /chosen/linux,kho-fdt in firmware/fdt, no kho/in in kernel/debug"
+            )
+    state = None if path is None else load_kho(path, byte_order)
     if as_json:
-        _print_json(report.kho_json(state))
+        _print_json(kho_json(state, handover, booted))
     else:
-        report.render_kho(_console(ctx), state)
+        render_kho(_console(ctx), state, handover)
     return EXIT_OK
 
 
@@ -1044,6 +1173,13 @@ def kho_dump(ctx: click.Context, path: str, byte_order: str, as_json: bool) -> i
     callback=_page_size,
     help="Regions must be aligned to it.",
 )
+@click.option(
+    "--next-cmdline",
+    "next_cmdline",
+    metavar="TEXT|@FILE",
+    help="The next kernel's command line (@FILE: read from FILE): it must request every reserve_mem region.",
+)
+@next_kernel_option
 @verdict_options
 @common_options
 @click.pass_context
@@ -1055,24 +1191,39 @@ def kho_validate(
     live: bool,
     byte_order: str,
     page_size: int,
+    next_cmdline: str | None,
+    next_kernel: str | None,
     phys_bits: int | None,
     strict: bool,
     as_json: bool,
     junit_path: str | None,
 ) -> int:
-    """Check memblock's reserve_mem regions in PATH against the machine's memory maps.
+    """Check the KHO state in PATH before kexec: its regions, its state, the next kernel.
 
-    Each region is held to the pool's map rules (same rule ids: range-outside-ram,
-    range-in-reserved, range-in-kernel, ...), must be page-aligned and must not
-    overlap another. A root compatible this pmpoolctl does not know (kho-v1 and
-    kho-v2 are known) is exit 3: the next kernel may not understand it either.
+    \b
+    - memblock's reserve_mem regions are held to the pool's map rules (same
+      rule ids: range-outside-ram, range-in-reserved, range-in-kernel, ...),
+      must be page-aligned, must not overlap, and must lie outside the KHO
+      scratch areas (range-in-kho-scratch), as must every sub-blob;
+    - preserved-memory-map 0 means the next kernel drops all KHO state
+      (kho-not-finalized);
+    - --next-cmdline: each region must be requested as
+      reserve_mem=SIZE:ALIGN:NAME with its size and an ALIGN its start has
+      (reserve-mem-not-requested); no kho=on is a warning (kho-not-requested);
+    - --next-kernel: the image must hold every compatible the state carries
+      (abi-unknown-to-next-kernel).
+    A root version this pmpoolctl does not know (kho-v1 to kho-v4 and their
+    compound form are known), a sub-blob the root names that is not in PATH, or
+    one whose size is not the root's blob-size, is exit 3: checking it would
+    check nothing.
 
     \b
     Example:
       pmpoolctl kho validate /sys/kernel/debug/kho/out --live --junit kho.xml
       pmpoolctl kho validate kho-out --memmap iomem.txt --json
+      pmpoolctl kho validate kho-out --live --next-cmdline @next-cmdline.txt --next-kernel /boot/vmlinuz-next
     """
-    from pmpoolctl.kho import KNOWN_COMPATIBLES, as_pool, load_kho, require_complete
+    from pmpoolctl.kho.checks import as_pool, scratch_zone, state_findings
     from pmpoolctl.mapsource import live_phys_bits
 
     if not memmaps and not live:
@@ -1080,18 +1231,56 @@ def kho_validate(
     source = display_name(path)
     _begin_junit(ctx, source)
     phys_bits = live_phys_bits(phys_bits, live)
-    state = load_kho(path, byte_order)
-    if not state.known:
-        known = ", ".join(KNOWN_COMPATIBLES)
-        raise InputError(
-            f"{display_name(state.root_file)}: root compatible {state.compatible or '(none)'!r} is not one this "
-            f"pmpoolctl knows ({known}); the next kernel may not understand it either"
-        )
-    require_complete(state)
+    cmdline = None if next_cmdline is None else _next_cmdline(next_cmdline)
+    state = _checked_kho(path, byte_order)
     maps = _memory_maps(memmaps, memmap_format, live)
+    extra = state_findings(state)
+    image = None
+    if next_kernel is not None:
+        from pmpoolctl.kernelimage import scan_image
+        from pmpoolctl.nextkernel import image_finding, needed_compatibles
+
+        needed = needed_compatibles(state)
+        image = scan_image(next_kernel, [*needed, *state.compatibles])
+        found = image_finding(image, needed, state.compatibles[1:])
+        extra += [] if found is None else [found]
+    if cmdline is not None:
+        from pmpoolctl.nextkernel import cmdline_findings, kho_default
+
+        extra += cmdline_findings(state, cmdline, kho_default(image))
+    zones = [scratch_zone(state)]
+    notes = []
+    if state.scratch is None:
+        notes.append(
+            f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked"
+        )
     return _validate_and_report(
-        ctx, as_pool(state, page_size), maps, [], source, phys_bits, strict, as_json, junit_path
+        ctx, as_pool(state, page_size), maps, [], source, phys_bits, strict, as_json, junit_path, zones, extra, notes
     )
+
+
+MAX_CMDLINE_BYTES = 1 << 20  # the kernel's COMMAND_LINE_SIZE is 2-4 KiB on most architectures
+
+
+def _next_cmdline(value: str) -> NextCmdline:
+    """--next-cmdline TEXT, or @FILE (- for stdin) read as bytes."""
+    from pmpoolctl.cmdline import parse_next_cmdline
+
+    if value.startswith("@"):
+        file_name = value[1:]
+        raw = read_input(file_name, MAX_CMDLINE_BYTES)
+        source = display_name(file_name)
+        if b"\0" in raw:
+            raise InputError(f"{source}: holds a NUL byte (at byte offset {raw.index(0):#x}): not a command line")
+    else:
+        try:
+            raw = os.fsencode(value)
+        except UnicodeEncodeError as exc:  # text from a script that no file system name could hold
+            raise click.BadParameter("not encodable text", param_hint="'--next-cmdline'") from exc
+        source = "--next-cmdline"
+        if b"\0" in raw:
+            raise click.BadParameter("holds a NUL byte", param_hint="'--next-cmdline'")
+    return parse_next_cmdline(raw, source)
 
 
 def main() -> None:

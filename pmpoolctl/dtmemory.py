@@ -145,9 +145,12 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
     sc = _cells(blob, blob.root, "#size-cells", DEFAULT_SIZE_CELLS)
     entries: list[MapEntry] = []
     for node in blob.children(blob.root):
+        # The kernel's early_init_dt_scan_memory(): a child of the root whose device_type is "memory"
+        # (a node named memory@... without it is no memory to the kernel, so none here either).
         device_type = node.property("device_type")
-        is_memory = device_type is not None and blob.value(device_type) == b"memory\0"
-        if not (is_memory or node.name == "memory" or node.name.startswith("memory@")) or not _available(blob, node):
+        if device_type is None or blob.value(device_type).split(b"\0", 1)[0] != b"memory":
+            continue
+        if not _available(blob, node):
             continue
         # The kernel reads linux,usable-memory instead of reg when the node has it (kdump kernels).
         name = "linux,usable-memory" if node.property("linux,usable-memory") is not None else "reg"

@@ -28,6 +28,7 @@ from pmpoolctl.files import numbered_lines
 from pmpoolctl.kernlog import JOURNAL_BOOT_SEPARATORS, is_comment, kernel_message
 from pmpoolctl.memmap import RAM, RAM_TYPES, RESERVED, MapEntry, MemoryMap, inclusive_span, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.text import printable
 
 FIRMWARE = "firmware"
 # Who prints each table (the firmware's: BIOS-e820, the e801/88 fallbacks, or Xen's), and
@@ -133,7 +134,7 @@ class _Reader:
         """`text` with its white space collapsed, one string per distinct text."""
         word = self.types.get(text)
         if word is None:
-            word = self.types[text] = " ".join(text.split())
+            word = self.types[text] = printable(" ".join(text.split()))
         return word
 
     def line(self, lineno: int, line: str) -> None:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from pmpoolctl.errors import InputError
 from pmpoolctl.fdtformat import FDT_MAGIC, HEADER_OFFSET, HEADER_SIZE_V17, MAX_BLOB_SIZE, READ_VERSIONS, U32
+from pmpoolctl.text import printable
 
 STDIN = "-"
 
@@ -26,18 +27,11 @@ def display_name(path: str) -> str:
     """
     if path == STDIN:
         return "<stdin>"
-    if path.isprintable():
-        return path
     try:
         text = os.fsencode(path).decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (from a script, not argv)
         text = path
-    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
-
-
-def _escape_char(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return printable(text)
 
 
 def standard_input() -> BinaryIO:

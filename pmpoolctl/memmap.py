@@ -21,6 +21,7 @@ from pmpoolctl.errors import InputError, NumberError
 from pmpoolctl.files import decode_text, display_name, numbered_lines, read_input
 from pmpoolctl.jsoninput import json_integer, json_text, load_json
 from pmpoolctl.numbers import U64_LIMIT, parse_number
+from pmpoolctl.text import printable
 
 RAM = "ram"
 RESERVED = "reserved"
@@ -123,7 +124,7 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
         start, end = inclusive_span(int(start_hex, 16), int(end_hex, 16), where)
         if start or end > 1:
             all_zero = False
-        name = types.setdefault(name.strip(), name.strip())
+        name = types.get(name) or types.setdefault(name, printable(name.strip()))  # one string per type word
         if depth == 0:
             entries.append(MapEntry(start, end, name, RAM if name == "System RAM" else RESERVED, where))
         elif parents[0] == "System RAM":
@@ -171,7 +172,7 @@ def read_firmware_memmap(directory: str) -> MemoryMap:
         except NumberError as exc:
             raise InputError(f"{where}: {exc}") from exc
         start, end = inclusive_span(start, last, where)
-        entries.append(MapEntry(start, end, type_word, classify(type_word), where))
+        entries.append(MapEntry(start, end, printable(type_word), classify(type_word), where))
     entries.sort(key=lambda e: (e.start, e.end))
     return MemoryMap(directory, "firmware-memmap", entries)
 
@@ -219,7 +220,7 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
         kind = item.get("class", classify(item["type"]))
         if kind not in KINDS:
             raise InputError(f"{where}: unknown class {str(kind)[:40]!r} (one of {', '.join(KINDS)})")
-        entries.append(MapEntry(start, end, item["type"], kind, f"{source}#{index}"))
+        entries.append(MapEntry(start, end, printable(item["type"]), kind, f"{source}#{index}"))
     if not entries:
         raise InputError(f"{source}: no entries")
     entries.sort(key=lambda e: (e.start, e.end))

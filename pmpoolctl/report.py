@@ -14,12 +14,11 @@ from pmpoolctl.console import Console, write_lines
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Conflict, Finding, Severity
 from pmpoolctl.jsonout import INTEGER, JSON_TEXT, Lines, Records, json_strings
-from pmpoolctl.numbers import hex_address, human_size, plural
+from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
-    from pmpoolctl.kho import KhoState, SubTree
     from pmpoolctl.memmap import MapEntry, MemoryMap
     from pmpoolctl.pooldiff import PoolDiff, PoolSide
     from pmpoolctl.validate import Report
@@ -204,8 +203,8 @@ def _conflict_json(c: Conflict) -> dict[str, Any]:
     return {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
 
 
-def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
-    """The `validate --json` document (schema pmpoolctl.validate/v1)."""
+def validate_json(report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The `validate --json` document (schema pmpoolctl.validate/v1); `notes` say what was not checked."""
     return {
         "schema": VALIDATE_SCHEMA,
         "file": source,
@@ -214,6 +213,7 @@ def validate_json(report: Report, source: str, ok: bool) -> dict[str, Any]:
         "memmaps": [_memmap_summary(m) for m in report.maps],
         "findings": Lines(map(finding_json, report.findings)),
         "summary": {"ranges": len(report.pool.ranges), "errors": report.errors, "warnings": report.warnings},
+        "notes": list(notes),
     }
 
 
@@ -251,10 +251,12 @@ def _sources_text(finding: Finding) -> str:
     return shown + (f" (+{len(sources) - SOURCES_SHOWN} more)" if len(sources) > SOURCES_SHOWN else "")
 
 
-def render_validate(console: Console, report: Report, source: str, ok: bool) -> None:
+def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
     maps = ", ".join(f"{m.source} ({_memmap_label(m)})" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
     console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
+    for note in notes:
+        console.print(f"note: {note}")
     if report.findings:
         cells = _finding_cells(report.findings)
         columns = [
@@ -512,52 +514,3 @@ def render_diff(console: Console, diff: PoolDiff, old_source: str, new_source: s
         both = len(diff.broken) == 2
         what.append(f"the {' and '.join(diff.broken)} {'pools break' if both else 'pool breaks'} the binding")
     console.print(f"pools differ: {', '.join(what)}", style="bold")
-
-
-# --- kho ------------------------------------------------------------------------
-
-KHO_SCHEMA = "pmpoolctl.kho/v1"
-
-
-def _subtree_json(tree: SubTree) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "name": tree.name,
-        "address": tree.address,
-        "compatible": tree.compatible,
-        "file": tree.file,
-    }
-    if tree.reserve_mem is not None:  # memblock's, when its sub-FDT was found
-        document["reserve_mem"] = [
-            {"name": r.name, "start": r.start, "size": r.size, "end": r.start + r.size} for r in tree.reserve_mem
-        ]
-    return document
-
-
-def kho_json(state: KhoState) -> dict[str, Any]:
-    """The `kho dump --json` document (schema pmpoolctl.kho/v1)."""
-    return {
-        "schema": KHO_SCHEMA,
-        "source": state.source,
-        "byte_order": state.byte_order,
-        "compatible": state.compatible,
-        "known": state.known,
-        "preserved_memory_map": state.preserved_memory_map,
-        "subtrees": [_subtree_json(tree) for tree in state.subtrees],
-    }
-
-
-def render_kho(console: Console, state: KhoState) -> None:
-    version = state.compatible if state.compatible is not None else "no compatible"
-    note = "" if state.known else " (unknown to this pmpoolctl: the next kernel may not read it)"
-    console.print(f"{state.source}: KHO {version}{note}, u64 values {state.byte_order}-endian")
-    console.print(f"  preserved-memory-map at {hex_address(state.preserved_memory_map)}")
-    if not state.subtrees:
-        console.print("  no users")
-    for tree in state.subtrees:
-        where = "no node in the root" if tree.address is None else f"sub-FDT at {hex_address(tree.address)}"
-        found = f'compatible "{tree.compatible}"' if tree.compatible is not None else "sub-FDT not read"
-        if tree.file is not None and tree.compatible is None:
-            found = "sub-FDT without compatible"
-        console.print(f"  {tree.name}: {where}, {found}" + (f" ({tree.file})" if tree.file else ""))
-        for r in tree.reserve_mem or ():
-            console.print(f"    reserve_mem {r.name}: {Range(r.start, r.size)}  {human_size(r.size)}")

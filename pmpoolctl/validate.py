@@ -39,6 +39,12 @@ RULES = (
     "range-in-memreserve",
     "range-above-phys-limit",
     "range-in-dynamic-reserved",
+    "range-in-kho-scratch",
+    "range-in-kho-preserved",
+    "kho-not-finalized",
+    "reserve-mem-not-requested",
+    "abi-unknown-to-next-kernel",
+    "kho-not-requested",  # not in cli.md's table (a warning this project added): last
 )
 
 HOLE = "hole"  # the type of a conflict that is no entry of the map: addresses it does not list
@@ -51,6 +57,15 @@ _OVERLAP_RULES = {
 }
 # Where the kernel *may* place a region of its choosing: a warning (an error with --strict).
 _WARNING_RULES = frozenset({"range-in-dynamic-reserved"})
+
+
+@dataclass(frozen=True)
+class Zone:
+    """Memory no range may overlap, and the rule a range that does breaks (KHO's scratch areas, say)."""
+
+    rule: str
+    where: str  # what the entries are, for messages: "kho-out's KHO scratch areas, ..."
+    entries: Sequence[MapEntry]
 
 
 @dataclass(frozen=True)
@@ -241,7 +256,7 @@ def _zone_pairs(ranges: RangeArray, entries: Sequence[MapEntry]) -> Iterator[tup
 
 
 def _fast_findings(
-    pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry], phys_bits: int | None
+    pool: Pool, maps: list[MemoryMap], reservations: Sequence[MapEntry], phys_bits: int | None, zones: Sequence[Zone]
 ) -> list[Finding]:
     """The map findings of a canonical pool, without a sweep over every range (see `validate`)."""
     ranges = pool.ranges
@@ -257,6 +272,8 @@ def _fast_findings(
                 pairs = _in_ram(pairs, ram)
             findings.extend(_zone_findings(pairs, rule, memory_map.source))
     findings.extend(_zone_findings(_zone_pairs(ranges, reservations), "range-in-memreserve", "the blob's reservations"))
+    for zone in zones:
+        findings.extend(_zone_findings(_zone_pairs(ranges, zone.entries), zone.rule, zone.where))
     if phys_bits is not None and ranges:
         first = bisect.bisect_right(ranges, 1 << phys_bits, key=lambda r: r.end)  # ends ascend too
         findings.extend(_above_limit(ranges[first:], phys_bits))
@@ -269,8 +286,14 @@ def validate(
     reservations: Sequence[MapEntry],
     phys_bits: int | None,
     advance: Callable[[int], None] | None = None,
+    zones: Sequence[Zone] = (),
+    extra: Sequence[Finding] = (),
 ) -> Report:
     """All findings for `pool`: binding, every map, the blob's own reservations, the physical limit.
+
+    `zones` are more memory no range may overlap (KHO's scratch areas and preserved
+    regions), `extra` findings about what the pool travels with (the KHO state, the next
+    kernel) that are reported with the others.
 
     A canonical pool (the usual one, and the only one that may hold a million
     ranges) is checked by bisection over its arrays; any other pool by sorting and
@@ -279,7 +302,7 @@ def validate(
     findings = list(pool.problems)
     step = len(pool.ranges)  # progress: each map, then the blob's own reservations, is one pass
     if pool.canonical:
-        findings.extend(_fast_findings(pool, maps, reservations, phys_bits))
+        findings.extend(_fast_findings(pool, maps, reservations, phys_bits, zones))
         if advance is not None:
             advance(step * (len(maps) + 1))
     else:
@@ -296,10 +319,13 @@ def validate(
                 advance(step)
         pairs = overlapping_pairs(ranges, reservations)
         findings.extend(_zone_findings(pairs, "range-in-memreserve", "the blob's reservations"))
+        for zone in zones:
+            findings.extend(_zone_findings(overlapping_pairs(ranges, zone.entries), zone.rule, zone.where))
         if phys_bits is not None:
             findings.extend(_above_limit(ranges, phys_bits))
         if advance is not None:
             advance(step)
+    findings.extend(extra)
     order = {rule: index for index, rule in enumerate(RULES)}
     map_findings = sorted(
         merged(findings[len(pool.problems) :]),

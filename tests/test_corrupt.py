@@ -613,6 +613,14 @@ NAMES_DTC_REFUSES = {
     "property-name-space": insert_before(CHOSEN_BEGIN, Prop("boot args", b"")),
     "property-name-del": insert_before(CHOSEN_BEGIN, Prop("bootargs\x7f", b"")),
     "property-name-latin1": insert_before(CHOSEN_BEGIN, Prop("boot\xe4rgs", b"")),
+    # dtc's name_is_string and name_properties checks: a `name` must be the node's name, as a string.
+    "name-property-not-a-string": insert_before(CHOSEN_BEGIN + 1, Prop("name", cells(1))),
+    "name-property-other-name": insert_before(CHOSEN_BEGIN + 1, Prop("name", strs("other"))),
+    "name-property-two-strings": insert_before(CHOSEN_BEGIN + 1, Prop("name", strs("chosen", "chosen"))),
+    "name-property-unterminated": insert_before(CHOSEN_BEGIN + 1, Prop("name", b"chosen")),
+    "name-property-with-unit-address": insert_before(
+        begin_index("serial@9000000") + 1, Prop("name", strs("serial@9000000"))
+    ),
 }
 
 
@@ -620,6 +628,18 @@ NAMES_DTC_REFUSES = {
 def test_name_characters(dtc: str, tmp_path: Path, case: str) -> None:
     """Names dtc's node_name_chars / property_name_chars / node_name_format checks refuse: refuse them, or agree."""
     assert judge(dtc, tmp_path / f"{case}.dtb", NAMES_DTC_REFUSES[case]).messages() == []
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("chosen", "chosen"), ("serial@9000000", "serial"), ("", "")],
+    ids=["chosen", "unit-address", "root"],
+)
+def test_a_redundant_name_property_is_dropped_as_dtc_drops_it(dtc: str, tmp_path: Path, where: str, value: str) -> None:
+    """A `name` equal to the node's name without its unit address: dtc reads it and drops it; so do we."""
+    data = insert_before(begin_index(where) + 1 if where else 1, Prop("name", strs(value)))
+    assert judge(dtc, tmp_path / "named.dtb", data).messages() == []
+    assert "name =" not in run_cli(["dump", str(tmp_path / "named.dtb"), "--dts"]).stdout
 
 
 def _relaid_out(strings_first: bool, gap: int) -> bytes:

@@ -26,6 +26,7 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -72,12 +73,26 @@ REPO = Path(__file__).resolve().parent.parent
 _LAUNCHER = r"""
 import json, os, select, signal, sys, time
 spec = json.loads(sys.argv[1])
+feed = spec.get("feed")  # a pipe on stdin: a head (hex) and then zeros, up to a count of bytes
+if feed:
+    reader, writer = os.pipe()
+    if os.fork() == 0:
+        os.close(reader)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the command stops reading: the feeder ends
+        data, left = bytes.fromhex(feed["head"]), feed["bytes"]
+        zeros = bytes(1 << 20)
+        while left > 0:
+            chunk = data or zeros[:left]
+            data = b""
+            left -= os.write(writer, chunk[:left])
+        os._exit(0)
+    os.close(writer)
 start = time.monotonic()
 pid = os.fork()
 if pid == 0:
     try:
         os.chdir(spec["cwd"])
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(reader if feed else os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(os.open(spec["stdout"] or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 1)
         os.dup2(os.open(spec["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
         os.execv(spec["argv"][0], spec["argv"])
@@ -147,9 +162,13 @@ def _mib(size: int) -> str:
 RESULTS: list[Outcome] = []
 
 
-def launch(argv: Sequence[str], stdout: Path, stderr: Path, timeout: float) -> dict[str, int | float | bool]:
-    """Run `argv` under the launcher: {status, seconds, maxrss_kib, timed_out}."""
+def launch(
+    argv: Sequence[str], stdout: Path, stderr: Path, timeout: float, feed: dict[str, object] | None = None
+) -> dict[str, int | float | bool]:
+    """Run `argv` under the launcher: {status, seconds, maxrss_kib, timed_out}; `feed` pipes bytes to stdin."""
     spec = {"argv": list(argv), "cwd": str(REPO), "stdout": str(stdout), "stderr": str(stderr), "timeout": timeout}
+    if feed is not None:
+        spec["feed"] = feed
     launcher = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
         capture_output=True,
@@ -174,12 +193,13 @@ def run_measured(
     inputs: Sequence[Path],
     expected: int | tuple[int, ...],
     workdir: Path,
+    feed: dict[str, object] | None = None,
 ) -> Outcome:
     """`python -m pmpoolctl ARGS` through the launcher; stdout to a file, never a pipe."""
     stdout_path = workdir / "stdout"
     stderr_path = workdir / "stderr"
     argv = [sys.executable, "-m", "pmpoolctl", *map(str, args)]
-    report = launch(argv, stdout_path, stderr_path, HARD_TIMEOUT_SECONDS)
+    report = launch(argv, stdout_path, stderr_path, HARD_TIMEOUT_SECONDS, feed)
     outcome = Outcome(
         shape=shape,
         command=_label(args),
@@ -204,9 +224,10 @@ def hostile(
     inputs: Sequence[Path],
     expected: int | tuple[int, ...],
     workdir: Path,
+    feed: dict[str, object] | None = None,
 ) -> Iterator[Outcome]:
     """Run, check the exit code and the bounds, then let the body check the output."""
-    outcome = run_measured(shape, args, inputs=inputs, expected=expected, workdir=workdir)
+    outcome = run_measured(shape, args, inputs=inputs, expected=expected, workdir=workdir, feed=feed)
     try:
         problems = outcome.problems()
         if problems:
@@ -1354,3 +1375,47 @@ def test_generated_siblings_are_valid(shapes: Path, siblings_blob: Path, dtc: st
     assert warnings == ""
     assert len(SIBLING_NODE.findall(source.encode())) == 1000
     assert len(fdtget_lines(fdtget, "-l", siblings_blob, "/")) == SIBLINGS + 1
+
+
+# ---------------------------------------------------------------------------
+# A blob on a pipe whose header claims more than the stream holds, or more than the limit (issue 14):
+# the header is read first, the body only as it arrives; memory follows what comes, not the claim.
+
+
+def _claiming_header(totalsize: int) -> str:
+    header = struct.pack(">10I", 0xD00DFEED, totalsize, 0x38, 0x40, 0x28, 17, 16, 0, 0, 0)
+    return header.hex()
+
+
+@pytest.mark.parametrize(
+    ("claim", "sent", "needle"),
+    [
+        (0xFFFFFFFF, 512 << 20, "over the 1024 MiB limit"),  # the issue's case: 4 GiB claimed, then a flood
+        (1 << 30, 16 << 20, "larger than the file"),  # a claim within the limit, and less than it sent
+    ],
+    ids=["4GiB-claim", "1GiB-claim-16MiB-sent"],
+)
+def test_stdin_blob_claiming_more_than_it_sends(tmp_path: Path, claim: int, sent: int, needle: str) -> None:
+    feed = {"head": _claiming_header(claim), "bytes": sent}
+    # Held to the bound of no input at all (150 MiB): the claim is not allocated, and what is read is what came.
+    with hostile("stdin blob claiming more", ["dump", "-"], inputs=[], expected=3, workdir=tmp_path, feed=feed) as run:
+        assert_refused(run, "<stdin>", needle)
+
+
+# ---------------------------------------------------------------------------
+# A kernel image that is a decompression bomb (--next-kernel)
+
+
+def test_kernel_image_bomb_is_refused(tmp_path: Path) -> None:
+    """600 MiB of zeros in 650 KB of gzip as a bzImage payload: refused at the limit, streamed, never held."""
+    from pmpoolctl.kernelimage import MAX_DECOMPRESSED
+    from tests.test_kernel_image import bzimage
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(16 << 20)
+    image = tmp_path / "bzImage"
+    image.write_bytes(bzimage(b"".join([*(compressor.compress(zeros) for _ in range(38)), compressor.flush()])))
+    pool, iomem = REPO / "examples" / "pool.dtb", REPO / "examples" / "memmap" / "iomem.txt"
+    args: list[str | Path] = ["validate", pool, "--memmap", iomem, "--next-kernel", image]
+    with hostile("kernel-image bomb", args, inputs=[image], expected=3, workdir=tmp_path) as outcome:
+        assert_refused(outcome, str(image), f"decompresses past {MAX_DECOMPRESSED >> 20} MiB")

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import assert_input_error, check_golden, run_cli
+from tests.khotrees import compile_dts, le
 
 REPO = Path(__file__).parent.parent
 EXAMPLE = REPO / "examples" / "kho" / "out"
 IOMEM = REPO / "examples" / "memmap" / "iomem.txt"  # RAM 0x100000000-0x63fffffff, the kernel at 0x1000000
-
-
-def le(value: int) -> str:
-    """A native little-endian u64 as DTS bytes: what the kernel writes on x86 and arm64."""
-    return "[" + " ".join(f"{b:02x}" for b in value.to_bytes(8, "little")) + "]"
-
-
-def compile_dts(dtc: str, source: str, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([dtc, "-I", "dts", "-O", "dtb", "-o", str(out), "-"], input=source.encode(), check=True)
-    return out
 
 
 def kho_tree(
@@ -84,7 +73,7 @@ def test_dump_text_golden() -> None:
 def test_root_file_alone_lists_users_by_address() -> None:
     document = json.loads(run_cli(["kho", "dump", "--json", str(EXAMPLE / "fdt")]).stdout)
     assert document["subtrees"] == [
-        {"name": "memblock", "address": 0x117150000, "compatible": None, "file": None},
+        {"name": "memblock", "address": 0x117150000, "size": None, "format": None, "compatible": None, "file": None},
     ]
 
 
@@ -192,8 +181,8 @@ def test_overlap_with_a_region_that_is_not_the_neighbour(dtc: str, tmp_path: Pat
 
 
 def test_unknown_compatible_is_exit_3(dtc: str, tmp_path: Path) -> None:
-    tree = kho_tree(dtc, tmp_path / "out", GOOD, compatible="kho-v3")
-    assert_input_error(run_cli(["kho", "validate", str(tree), "--memmap", str(IOMEM)]), "kho-v3", "kho-v1, kho-v2")
+    tree = kho_tree(dtc, tmp_path / "out", GOOD, compatible="kho-v9")
+    assert_input_error(run_cli(["kho", "validate", str(tree), "--memmap", str(IOMEM)]), "kho-v9", "kho-v1, kho-v2")
     dumped = json.loads(run_cli(["kho", "dump", "--json", str(tree)]).stdout)  # dump still shows it
     assert dumped["known"] is False and dumped["subtrees"][0]["address"] == 0x117150000
 
@@ -206,3 +195,27 @@ def test_validate_needs_a_memory_map_and_writes_junit(dtc: str, tmp_path: Path) 
     run = run_cli(["kho", "validate", str(tree), "--memmap", str(IOMEM), "--junit", str(report)])
     assert run.exit_code == 1 and "range-in-kernel" in run.stdout
     assert 'type="range-in-kernel"' in report.read_text()
+
+
+# --- the kho-v3 example ----------------------------------------------------------------------------------------------
+
+V3_EXAMPLE = REPO / "examples" / "kho" / "v3-out"
+
+
+def test_the_kho_v3_example_is_what_the_builder_writes(dtc: str, tmp_path: Path) -> None:
+    """examples/kho/v3-out is `python -m tests.khotrees examples/kho/v3-out`: rebuilt, it is the same bytes."""
+    from tests.khotrees import kho_out
+
+    rebuilt = kho_out(dtc, tmp_path / "v3-out", "kho-v3", luo=True)
+    files = sorted(p.relative_to(V3_EXAMPLE) for p in V3_EXAMPLE.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*") if p.is_file())
+    for name in files:
+        assert (V3_EXAMPLE / name).read_bytes() == (rebuilt / name).read_bytes(), name
+
+
+def test_the_kho_v3_example_dumps_as_the_readme_shows() -> None:
+    run = run_cli(["kho", "dump", str(V3_EXAMPLE)])
+    assert run.exit_code == 0
+    text = run.stdout.replace(str(REPO) + "/", "")
+    check_golden("kho-dump-v3.txt", text)
+    assert text in (REPO / "README.md").read_text()

@@ -647,6 +647,7 @@ DTB_1_1 = """\
 	#size-cells = <1>;
 
 	memory {
+		device_type = "memory";
 		reg = <0x40000000 0x20000000 0x70000000 0x1000000>;
 	};
 	reserved-memory {
@@ -657,6 +658,18 @@ DTB_1_1 = """\
 	};
 };
 """
+
+
+def test_a_memory_node_without_device_type_is_no_ram(dtc: str, tmp_path: Path) -> None:
+    """The kernel scans the root's children whose device_type is "memory"; a name alone is no RAM."""
+    source = DTB_1_1.replace("\tmemory {", "\tmemory@80000000 {\n\t\treg = <0x80000000 0x10000000>;\n\t};\n\tmemory {")
+    path = compile_dts(dtc, source, tmp_path / "m.dtb")
+    assert [(e.start, e.end) for e in load_memory_map(str(path)).of_kind("ram")] == [
+        (0x40000000, 0x60000000),
+        (0x70000000, 0x71000000),
+    ]
+    only_named = compile_dts(dtc, source.replace('device_type = "memory";', ""), tmp_path / "n.dtb")
+    assert_input_error(run_cli(["memmap", str(only_named)]), "no /memory nodes")
 
 
 def test_dtb_map_two_cells(dtc: str, tmp_path: Path) -> None:

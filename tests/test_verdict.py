@@ -628,6 +628,8 @@ AUDIT_COMMANDS: list[list[str]] = [
     ["memmap", "-"],
     ["kho", "dump", "{kho}"],
     ["kho", "validate", "{kho}", "--memmap", "{iomem}"],
+    ["kho", "validate", "{kho}", "--memmap", "{iomem}", "--next-cmdline", "reserve_mem=64M:4K:n1 kho=on", "--json"],
+    ["validate", "{good}", "--kho", "{kho}"],
     ["add-range", "{copy}", "8G", "4K"],
     ["add-range", "{copy}", "--from", "-"],
     ["remove-range", "{copy}", "0x100000000", "4K", "-o", "-"],
@@ -702,24 +704,40 @@ def test_firmware_memmap_entry_that_is_no_decimal_index(tmp_path: Path, name: st
 
 # Arguments as a script or a confused user might give them: every command, every option, odd values.
 _WORDS = [
-    "{good}", "{bad}", "{copy}", "-", "{iomem}", "{kho}", "{kho}/fdt", "/nonexistent", "{tmp}", "/dev/null",
+    "{good}", "{bad}", "{copy}", "-", "{iomem}", "{kho}", "{kho}/fdt", "{tmp}/no/such", "{tmp}", "/dev/null",
     "0", "4096", "0x1000", "1" + "0" * 30, "-1", "2M", "4G", "0x", "", "\x00", "a\nb", "\ud800", "\udcff", "²",
     "9" * 5000, "16E", "little", "iomem", "e820", "json", "dtb", "default_pmpool", "bad/name",
     "--json", "--dts", "--pool", "--memmap", "--memmap-format", "--live", "--phys-bits", "--strict", "--junit",
     "--merge", "--ignore-missing", "-o", "--dry-run", "--from", "--page-size", "--range", "--force",
     "--byte-order", "-q", "--no-color", "--debug",
+    "--kho", "--next-kernel", "--next-cmdline", "--booted", "@-", "@{iomem}", "reserve_mem=64M:4K:n1", "kho=on",
 ]  # fmt: skip
-_COMMANDS = [["dump"], ["validate"], ["diff"], ["memmap"], ["add-range"], ["remove-range"], ["create"], ["kho", "dump"]]
+_COMMANDS = [
+    ["dump"], ["validate"], ["diff"], ["memmap"], ["add-range"], ["remove-range"], ["create"], ["kho", "dump"],
+    ["kho", "validate"],
+]  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(_COMMANDS), st.lists(st.sampled_from(_WORDS), max_size=7))
 def test_no_arguments_make_a_bug_or_a_traceback(tmp_path: Path, command: list[str], words: list[str]) -> None:
-    copy = tmp_path / "copy.dtb"
-    shutil.copy(GOOD, copy)
-    names = {"good": GOOD, "bad": BAD, "copy": copy, "iomem": IOMEM, "kho": KHO, "tmp": tmp_path}
+    # Every file the words name is a copy in tmp_path, and so is the working directory: an edit, -o or --junit
+    # aimed at a word (a bare "0", "{kho}/fdt") writes there, never into the repository or /.
+    sandbox = tmp_path / "sandbox"
+    shutil.rmtree(sandbox, ignore_errors=True)
+    (sandbox / "cwd").mkdir(parents=True)
+    names: dict[str, Path] = {"tmp": sandbox, "kho": sandbox / "kho"}
+    for name, source in (("good", GOOD), ("bad", BAD), ("copy", GOOD), ("iomem", IOMEM)):
+        names[name] = sandbox / f"{name}{source.suffix}"
+        shutil.copy(source, names[name])
+    shutil.copytree(KHO, names["kho"])
     args = [*command, *(w.format(**names) if "{" in w else w for w in words)]
-    run = run_cli(args)
+    saved = os.getcwd()
+    os.chdir(sandbox / "cwd")
+    try:
+        run = run_cli(args)
+    finally:
+        os.chdir(saved)
     assert run.exit_code in (0, 1, 2, 3), (args, run.exit_code, run.stderr)
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr, (args, run.stderr)
     assert len(run.stderr.splitlines()) <= 1, (args, run.stderr)

@@ -1,0 +1,133 @@
+"""What `kho validate` and `validate --kho` hold KHO state to, as findings and zones.
+
+- The reserve_mem regions are a pool for `validate`: the memory-map rules and rule ids
+  of pool ranges, page alignment, no overlap (`as_pool`).
+- `preserved-memory-map` of 0 makes the next kernel drop all KHO state
+  (`kho_populate`: "disabling KHO revival"): `kho-not-finalized`.
+- The next kernel boots and allocates only from the scratch areas until memblock is up,
+  so a region, a sub-blob or the memory map's first page inside one is overwritten:
+  `range-in-kho-scratch` (reserve_mem places its regions with no regard to scratch:
+  memblock.c's "TODO: Allocation must be outside of scratch region").
+- With `validate BLOB --kho PATH`, pool ranges are held to the scratch areas and to what
+  KHO preserves (the reserve_mem regions and the sub-blobs): `range-in-kho-preserved`.
+"""
+
+from __future__ import annotations
+
+from pmpoolctl.binding import Pool
+from pmpoolctl.errors import InputError
+from pmpoolctl.files import display_name
+from pmpoolctl.findings import Conflict, Finding, Severity
+from pmpoolctl.kho.abi import CHUNK_LIST
+from pmpoolctl.kho.blobs import MEMBLOCK_COMPATIBLE, ReserveMem
+from pmpoolctl.kho.tree import KhoState
+from pmpoolctl.memmap import RESERVED, MapEntry
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.rangearray import RangeArray
+from pmpoolctl.ranges import Range
+from pmpoolctl.validate import Zone
+
+SCRATCH_TYPE = "KHO scratch"
+MEMORY_MAP_PAGE = 4096  # the first page of the memory map: the least of it that must survive
+
+
+def as_pool(state: KhoState, page_size: int) -> Pool:
+    """The reserve_mem regions as a pool for `validate`: the same map rules and rule ids as pool ranges.
+
+    Regions need not be sorted (the kernel lists them as it reserved them), so only
+    what is wrong for any region is a problem here: empty, unaligned, past 2^64,
+    overlapping another region.
+    """
+    regions = sorted(state.reserve_mem(), key=lambda r: (r.start, r.size))
+    ranges = [Range(r.start, r.size) for r in regions]
+    problems: list[Finding] = []
+    for region, r in zip(regions, ranges):
+        what = f"reserve_mem region {region.name} {r}"
+        if r.size == 0:
+            problems.append(Finding("range-empty", Severity.ERROR, f"{what} has size 0", r))
+        elif r.base % page_size or r.size % page_size:
+            problems.append(Finding("range-unaligned", Severity.ERROR, f"{what} is not aligned to {page_size:#x}", r))
+        if r.end > U64_LIMIT:
+            problems.append(Finding("range-overflow", Severity.ERROR, f"{what} ends past 2^64", r))
+    reach: tuple[ReserveMem, Range] | None = None  # the region reaching furthest so far
+    for region, r in zip(regions, ranges):
+        if reach is not None and r.size and r.base < reach[1].end:
+            message = f"reserve_mem regions {reach[0].name} {reach[1]} and {region.name} {r} overlap"
+            problems.append(Finding("range-overlap", Severity.ERROR, message, r))
+        if reach is None or r.end > reach[1].end:
+            reach = (region, r)
+    return Pool("memblock", [], MEMBLOCK_COMPATIBLE, page_size, RangeArray.from_ranges(ranges), problems)
+
+
+def scratch_zone(state: KhoState) -> Zone:
+    """The scratch areas, which nothing that must survive may overlap (an empty zone when there are none)."""
+    entries = [MapEntry(a.start, a.end, SCRATCH_TYPE, RESERVED, a.source) for a in state.scratch or ()]
+    where = f"{display_name(state.source)}'s KHO scratch areas, where the next kernel boots and allocates"
+    return Zone("range-in-kho-scratch", where, entries)
+
+
+def preserved_zone(state: KhoState) -> Zone:
+    """What KHO preserves and a pool must leave alone: every reserve_mem region and every sub-blob."""
+    entries = []
+    for tree in state.subtrees:
+        source = display_name(tree.file or state.root_file)
+        for region in tree.reserve_mem or ():
+            if region.size and region.end <= U64_LIMIT:
+                entries.append(MapEntry(region.start, region.end, f"reserve_mem {region.name}", RESERVED, source))
+        extent = tree.extent
+        if extent is not None:
+            entries.append(MapEntry(extent.base, extent.end, f"KHO sub-blob {tree.name}", RESERVED, source))
+    return Zone("range-in-kho-preserved", f"what {display_name(state.source)} preserves across kexec", entries)
+
+
+def require_scratch(state: KhoState) -> None:
+    """`validate --kho` holds the pool to the scratch areas: a PATH without them would check nothing of that."""
+    if state.scratch is None:
+        raise InputError(
+            f"{display_name(state.source)}: no scratch_phys/scratch_len here: give the kho/out directory, "
+            "whose scratch areas the pool must stay clear of"
+        )
+
+
+def state_findings(state: KhoState) -> list[Finding]:
+    """Findings about the state itself: an unfinalized root, sub-blobs and the memory map in scratch."""
+    findings: list[Finding] = []
+    if state.preserved_memory_map == 0:
+        findings.append(_not_finalized(state))
+    areas = state.scratch or ()
+    items: list[tuple[str, Range]] = []
+    if state.preserved_memory_map:
+        start = state.preserved_memory_map
+        items.append(("the preserved memory map", Range(start, min(MEMORY_MAP_PAGE, U64_LIMIT - start))))
+    items += [(f"sub-blob {tree.name}", extent) for tree in state.subtrees if (extent := tree.extent) is not None]
+    for what, r in items:
+        hits = [a for a in areas if a.size and a.start < r.end and r.base < a.end]
+        if not hits:
+            continue
+        first, *rest = (Conflict(a.start, a.end, SCRATCH_TYPE, a.source) for a in hits)
+        message = (
+            f"{what} {r} lies in the KHO scratch area [{first.start:#x}, {first.end:#x}) ({first.source}): "
+            "the next kernel boots and allocates there before it reads the handover"
+        )
+        findings.append(Finding("range-in-kho-scratch", Severity.ERROR, message, r, first, tuple(rest)))
+    return findings
+
+
+def _not_finalized(state: KhoState) -> Finding:
+    root = display_name(state.root_file)
+    dropped = "a next kernel booted with it drops all KHO state ('disabling KHO revival')"
+    abi = state.abi
+    if abi is not None and abi.memory_map == CHUNK_LIST:
+        stale = "; kho/out/finalize says 1, so this fdt was copied before finalize" if state.finalized else ""
+        message = (
+            f"{root}: preserved-memory-map is 0: {abi.version} is not finalized, and {dropped}{stale}. "
+            "Finalize (echo 1 > /sys/kernel/debug/kho/out/finalize) and copy kho/out again; with LUO "
+            "(liveupdate=on, 6.19+) LUO finalizes at reboot, so a copy taken before the reboot always shows 0"
+        )
+    else:
+        version = abi.version if abi is not None else "this version"
+        message = (
+            f"{root}: preserved-memory-map is 0, but {version} writes its radix tree's root there at boot and "
+            f"has no finalize: the state is damaged, and {dropped}"
+        )
+    return Finding("kho-not-finalized", Severity.ERROR, message)

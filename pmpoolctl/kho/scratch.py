@@ -1,0 +1,79 @@
+"""KHO scratch areas: debugfs `kho/out/scratch_phys` and `scratch_len`.
+
+The kernel prints one `0x%llx` line per area in each file, in the same order
+(`kexec_handover_debugfs.c`): the addresses in one, the sizes in the other. The
+next kernel boots and allocates only from these areas until its memblock is up,
+so nothing that must survive may lie in one. A line that is not such a number, or
+files whose counts differ, are refused with the file and line named.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from pmpoolctl.errors import InputError
+from pmpoolctl.files import decode_text, display_name, numbered_lines, read_input
+from pmpoolctl.numbers import U64_LIMIT
+
+SCRATCH_PHYS = "scratch_phys"
+SCRATCH_LEN = "scratch_len"
+_HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}\Z")
+_MAX_SCRATCH_BYTES = 1 << 20  # one line per NUMA node and two: a megabyte is thousands of nodes
+
+
+@dataclass(frozen=True)
+class ScratchArea:
+    start: int
+    size: int
+    source: str  # "scratch_phys:N", the line the area's address is on
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+def _values(path: str) -> list[tuple[int, int]]:
+    """(line number, value) of each line of one scratch file."""
+    name = display_name(path)
+    text = decode_text(read_input(path, _MAX_SCRATCH_BYTES), name)
+    values: list[tuple[int, int]] = []
+    lines = list(numbered_lines(text))
+    if lines and lines[-1][1] == "":
+        lines.pop()  # the newline after the last value
+    for lineno, line in lines:
+        word = line.strip()
+        if not _HEX.match(word):
+            shown = word if len(word) <= 40 else word[:40] + "..."
+            raise InputError(f"{name}:{lineno}: {shown!r} is not a 0x hex u64 (the kernel prints 0x%llx)")
+        values.append((lineno, int(word, 16)))
+    return values
+
+
+def read_scratch(directory: str) -> list[ScratchArea] | None:
+    """The scratch areas of a kho/out directory, or None when it has neither file."""
+    phys_path, len_path = os.path.join(directory, SCRATCH_PHYS), os.path.join(directory, SCRATCH_LEN)
+    present = [os.path.lexists(p) for p in (phys_path, len_path)]
+    if not any(present):
+        return None
+    if not all(present):
+        have, missing = (phys_path, len_path) if present[0] else (len_path, phys_path)
+        raise InputError(
+            f"{display_name(missing)}: missing, but {os.path.basename(have)} is there: "
+            "the scratch areas need both files (addresses and sizes)"
+        )
+    addresses, sizes = _values(phys_path), _values(len_path)
+    if len(addresses) != len(sizes):
+        raise InputError(
+            f"{display_name(phys_path)}: {len(addresses)} addresses, but {display_name(len_path)} has "
+            f"{len(sizes)} sizes: they must pair up, one area per line"
+        )
+    areas = []
+    for (lineno, start), (_, size) in zip(addresses, sizes):
+        if start + size > U64_LIMIT:
+            raise InputError(
+                f"{display_name(phys_path)}:{lineno}: scratch area at {start:#x} of {size:#x} bytes ends past 2^64"
+            )
+        areas.append(ScratchArea(start, size, f"{display_name(phys_path)}:{lineno}"))
+    return areas

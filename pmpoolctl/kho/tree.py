@@ -1,0 +1,309 @@
+"""Reading KHO state: the root FDT, every user's sub-blob, scratch areas and finalize.
+
+PATH is a root FDT file, or a directory laid out like /sys/kernel/debug/kho/out
+(or `in`): a file `fdt`, a folder `sub_fdts/` with a file per user (an FDT, or
+from kho-v3 a blob of any format, `blob-size` bytes), and in `out` the files
+`scratch_phys`, `scratch_len` and (up to 7.0) `finalize`. The root and every FDT
+are read with the kernel's naming rules (`blob.KERNEL_NAMES`).
+
+For a root version this pmpoolctl knows (`abi.ROOT_ABIS`) any missing property,
+wrong length or unreadable sub-blob is an InputError naming the file and the
+property. A version it does not know is decoded as far as the common layout goes
+(`preserved-memory-map`, `fdt` or `preserved-data`, `blob-size`): what does not fit
+is noted, not refused, so that `kho dump` can show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from pmpoolctl.blob import KERNEL_NAMES, Blob, Node, parse_blob
+from pmpoolctl.errors import InputError
+from pmpoolctl.fdtformat import FDT_MAGIC, U32
+from pmpoolctl.files import display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.kho import abi as kho_abi
+from pmpoolctl.kho import blobs
+from pmpoolctl.kho.abi import PROP_DATA, PROP_FDT, PROP_MEMORY_MAP, PROP_SIZE, RootCompatible
+from pmpoolctl.kho.blobs import KexecMetadata, Luo, ReserveMem
+from pmpoolctl.kho.scratch import ScratchArea, read_scratch
+from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64, strings, u64_value
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges import Range
+
+ROOT_FILE = "fdt"
+SUB_FDTS = "sub_fdts"
+FINALIZE = "finalize"
+FDT = "fdt"
+RAW = "blob"
+_RAW_READ_LIMIT = 1 << 20  # of a raw blob only what is decoded is read; its size comes from the file system
+
+
+@dataclass(frozen=True)
+class SubBlob:
+    """A KHO user: its node in the root, and its sub-blob when one was found under sub_fdts/."""
+
+    name: str
+    address: int | None  # None: a file in sub_fdts/ with no node in the root (or no address in it)
+    size: int | None = None  # the root's blob-size (kho-v3+), None when it has none
+    file: str | None = None  # the file read, if any
+    format: str | None = None  # FDT or RAW once read
+    compatible: str | None = None  # of an FDT: its root's first compatible
+    compatibles: tuple[str, ...] = ()  # every compatible the sub-FDT holds (root, children): what it needs
+    file_size: int | None = None  # bytes of the file (of an FDT: its totalsize)
+    reserve_mem: list[ReserveMem] | None = None  # memblock's regions; None for other users
+    luo: Luo | None = None
+    kexec_metadata: KexecMetadata | None = None
+
+    @property
+    def extent(self) -> Range | None:
+        """Where the sub-blob lies in physical memory, when its address and size are known."""
+        size = self.size if self.size is not None else self.file_size
+        if self.address is None or not size or self.address + size > U64_LIMIT:
+            return None
+        return Range(self.address, size)
+
+
+@dataclass(frozen=True)
+class KhoState:
+    source: str  # PATH as given
+    root_file: str
+    root: RootCompatible
+    compatibles: tuple[str, ...]  # every string of the root's compatible
+    preserved_memory_map: int | None  # None only for a version this pmpoolctl does not know
+    subtrees: list[SubBlob]
+    byte_order: str
+    sub_dir: str | None = None  # the sub_fdts/ directory read, if any
+    scratch: list[ScratchArea] | None = None  # None: not in PATH (a root FDT, or kho/in)
+    finalized: bool | None = None  # kho/out/finalize, where it exists (up to 7.0)
+    notes: list[str] = field(default_factory=list)  # what an unknown version's root did not fit
+
+    @property
+    def abi(self) -> kho_abi.RootAbi | None:
+        return self.root.abi
+
+    @property
+    def known(self) -> bool:
+        return self.abi is not None
+
+    def reserve_mem(self) -> list[ReserveMem]:
+        return [region for tree in self.subtrees for region in tree.reserve_mem or ()]
+
+
+def _is_fdt(head: bytes) -> bool:
+    return len(head) >= 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC
+
+
+def _file_name(name: bytes) -> str | None:
+    """The debugfs file a user's node name makes, or None when no file can have that name."""
+    if not name or b"/" in name or name in (b".", b".."):
+        return None  # debugfs_create_blob fails on these: the kernel hands the blob over, but shows no file
+    return os.fsdecode(name)
+
+
+def _sub_fdt_compatibles(blob: Blob) -> tuple[str, ...]:
+    found: list[str] = []
+    for node in blob.nodes:
+        value = first_string(blob, node, "compatible")
+        if value is not None and value not in found:
+            found.append(value)
+    return tuple(found)
+
+
+def _read_sub_blob(path: str, base: SubBlob, raw_allowed: bool, byte_order: str) -> SubBlob:
+    name = display_name(path)
+    try:
+        with open_input(path, name) as stream:  # a regular file, or refused (a FIFO would block)
+            file_size = os.fstat(stream.fileno()).st_size
+            head = stream.read(min(file_size, _RAW_READ_LIMIT))
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    if base.size is not None and file_size != base.size:
+        raise InputError(
+            f"{name}: {file_size} bytes, but the root's blob-size for {base.name!r} is {base.size}: this is not the "
+            "blob the kernel hands over (a truncated or stale copy)"
+        )
+    if not _is_fdt(head) and raw_allowed:
+        metadata = None
+        if base.name == blobs.KEXEC_METADATA_NAME:
+            metadata = blobs.kexec_metadata(head, name, byte_order)
+        return dataclasses.replace(base, file=path, format=RAW, file_size=file_size, kexec_metadata=metadata)
+    blob = parse_blob(read_blob_bytes(path), name, names=KERNEL_NAMES)  # not an FDT: refused here, naming it
+    compatible = first_string(blob, blob.root, "compatible")
+    regions = luo = None
+    if compatible == blobs.MEMBLOCK_COMPATIBLE:
+        regions = blobs.reserve_mem_regions(blob, byte_order)
+    elif base.name == blobs.LUO_NAME:
+        luo = blobs.luo_state(blob, byte_order)
+    return dataclasses.replace(
+        base,
+        file=path,
+        format=FDT,
+        compatible=compatible,
+        compatibles=_sub_fdt_compatibles(blob),
+        file_size=blob.header.totalsize if base.size is None else file_size,
+        reserve_mem=regions,
+        luo=luo,
+    )
+
+
+def _user(root: Blob, node: Node, state_abi: kho_abi.RootAbi | None, byte_order: str, notes: list[str]) -> SubBlob:
+    """A user's node in the root: its sub-blob's address and, where the version has it, its size."""
+    if state_abi is not None:
+        address = require_u64(
+            root, node, state_abi.data_property, byte_order, what="the physical address of the user's sub-blob"
+        )
+        if state_abi.size_required:
+            size: int | None = require_u64(root, node, PROP_SIZE, byte_order, what="the size of the user's sub-blob")
+        else:
+            size = optional_u64(root, node, PROP_SIZE, byte_order) if state_abi.data_property == PROP_DATA else None
+        return SubBlob(node.name, address, size)
+    where = f"{root.source}: {root.path(node)}"
+    values = {p: u64_value(root, node, p, byte_order) for p in (PROP_FDT, PROP_DATA, PROP_SIZE)}
+    notes.extend(f"{where}: {value}" for value in values.values() if isinstance(value, str))
+    found = [v for p, v in values.items() if p != PROP_SIZE and isinstance(v, int)]
+    if not found:
+        notes.append(f"{where}: neither '{PROP_FDT}' nor '{PROP_DATA}' holds a u64 address")
+    size_value = values[PROP_SIZE]
+    return SubBlob(node.name, found[0] if found else None, size_value if isinstance(size_value, int) else None)
+
+
+def _missing_root(path: str) -> InputError:
+    """The message for a directory without `fdt`: in a kho/out it names what causes that."""
+    looks_like_out = any(os.path.lexists(os.path.join(path, f)) for f in ("scratch_phys", FINALIZE, SUB_FDTS))
+    if not looks_like_out:
+        return InputError(
+            f"{display_name(path)}: no root FDT '{ROOT_FILE}' in this directory (expected a kho/out layout)"
+        )
+    return InputError(
+        f"{display_name(path)}: no root FDT '{ROOT_FILE}': either a 6.16-6.18 kernel has not finalized yet "
+        "(echo 1 > /sys/kernel/debug/kho/out/finalize, then copy again), or this kernel was itself booted "
+        "through KHO, which does not show its outgoing FDT (its incoming state is in kho/in)"
+    )
+
+
+def _read_finalize(path: str) -> bool | None:
+    finalize = os.path.join(path, FINALIZE)
+    if not os.path.lexists(finalize):
+        return None
+    name = display_name(finalize)
+    text = read_input(finalize, 64).decode("ascii", "replace").strip()
+    if text not in ("0", "1"):
+        raise InputError(f"{name}:1: {text[:20]!r} is not 0 or 1 (the kernel prints whether KHO is finalized)")
+    return text == "1"
+
+
+def load_kho(path: str, byte_order: str = "little") -> KhoState:
+    """Read a KHO root FDT, or a kho/out- or kho/in-style directory with its sub-blobs."""
+    sub_dir: str | None = None
+    scratch: list[ScratchArea] | None = None
+    finalized: bool | None = None
+    if os.path.isdir(path):
+        root_file = os.path.join(path, ROOT_FILE)
+        if not os.path.isfile(root_file):
+            raise _missing_root(path)
+        sub_dir = os.path.join(path, SUB_FDTS)
+        if not os.path.isdir(sub_dir):
+            sub_dir = None  # a root alone: users are listed by address, their sub-blobs unread
+        scratch = read_scratch(path)
+        finalized = _read_finalize(path)
+    else:
+        root_file = path
+    root = parse_blob(read_blob_bytes(root_file), display_name(root_file), names=KERNEL_NAMES)
+    compatibles = tuple(strings(root, root.root, "compatible"))
+    root_compatible = kho_abi.split_compatible(compatibles[0]) if compatibles else None
+    if root_compatible is None or not root_compatible.version.startswith(kho_abi.VERSION_PREFIX):
+        shown = "no compatible" if root_compatible is None else f"compatible {root_compatible.text!r}"
+        raise InputError(f"{root.source}: not a KHO root FDT: it has {shown}, and a KHO root's is kho-vN")
+    state_abi = None if root_compatible is None else root_compatible.abi
+    notes: list[str] = []
+    if state_abi is not None:
+        memory_map: int | None = require_u64(
+            root, root.root, PROP_MEMORY_MAP, byte_order, what="the preserved memory map's address"
+        )
+    else:
+        value = u64_value(root, root.root, PROP_MEMORY_MAP, byte_order)
+        memory_map = value if isinstance(value, int) else None
+        if not isinstance(value, int):
+            notes.append(f"{root.source}: / " + (value or f"has no '{PROP_MEMORY_MAP}'"))
+    subtrees = []
+    raw_names: set[bytes] = set()
+    for node in root.children(root.root):
+        user = _user(root, node, state_abi, byte_order, notes)
+        name = raw_name(root, node)
+        raw_names.add(name)
+        subtrees.append(_with_file(user, name, sub_dir, _raw_allowed(state_abi, user), byte_order))
+    if sub_dir is not None:  # sub-blobs with no node in the root are listed too: the next kernel gets them
+        try:
+            files = sorted(os.listdir(sub_dir))
+        except OSError as exc:
+            raise InputError(f"{display_name(sub_dir)}: cannot list: {exc.strerror}") from exc
+        for file_name in files:
+            encoded = os.fsencode(file_name)
+            if encoded not in raw_names and os.path.isfile(os.path.join(sub_dir, file_name)):
+                orphan = SubBlob(display_name(file_name), None)
+                allowed = state_abi is None or state_abi.data_property == PROP_DATA
+                subtrees.append(_with_file(orphan, encoded, sub_dir, allowed, byte_order))
+    return KhoState(
+        path,
+        root_file,
+        root_compatible,
+        compatibles,
+        memory_map,
+        subtrees,
+        byte_order,
+        sub_dir,
+        scratch,
+        finalized,
+        notes,
+    )
+
+
+def _raw_allowed(state_abi: kho_abi.RootAbi | None, user: SubBlob) -> bool:
+    """A sub-blob may be other than an FDT only where the root gives its size (kho-v3+, the interim v2)."""
+    return user.size is not None or (state_abi is None and user.address is not None)
+
+
+def _with_file(user: SubBlob, name: bytes, sub_dir: str | None, raw_allowed: bool, byte_order: str) -> SubBlob:
+    file_name = _file_name(name)
+    if sub_dir is None or file_name is None:
+        return user
+    path = os.path.join(sub_dir, file_name)
+    if not os.path.lexists(path):
+        return user  # not here: listed by address; require_complete refuses to check without it
+    return _read_sub_blob(path, user, raw_allowed, byte_order)
+
+
+def require_complete(state: KhoState) -> None:
+    """Refuse state whose root names a user whose sub-blob was not read: checking it would check nothing.
+
+    What the root hands over but this copy lacks cannot be held to any rule, so a check
+    of it is never a pass (an InputError, exit 3).
+    """
+    missing = [tree for tree in state.subtrees if tree.address is not None and tree.file is None]
+    if not missing:
+        return
+    names = ", ".join(repr(tree.name) for tree in missing)
+    if state.sub_dir is None:
+        raise InputError(
+            f"{display_name(state.source)}: the root hands over {names}, whose sub-blobs are not here: "
+            "give the whole kho/out directory (fdt and sub_fdts/), not the root FDT alone"
+        )
+    first = missing[0]
+    raise InputError(
+        f"{display_name(os.path.join(state.sub_dir, first.name))}: missing or not a file: the root hands over "
+        f"{first.name!r} (sub-blob at {first.address:#x}), which cannot be checked without it"
+        + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "")
+    )
+
+
+def require_known(state: KhoState) -> None:
+    """Refuse a root version this pmpoolctl does not know: the next kernel may not understand it either."""
+    if state.known:
+        return
+    known = ", ".join(kho_abi.KNOWN_VERSIONS)
+    raise InputError(
+        f"{display_name(state.root_file)}: root compatible {state.root.text!r} is not one this pmpoolctl knows "
+        f"({known}, and kho-vN;component-vN;... of those); the next kernel may not understand it either"
+    )
