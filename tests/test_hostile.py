@@ -964,8 +964,9 @@ def test_million_line_batch_remove(million_ranges_blob: Path, remove_batch: Path
 
 # Ten million lines (issue 14): a batch is read into u64 arrays a chunk at a time and combined with
 # the pool walking the smaller side, so 10x the lines cost about 10x the time and memory of the 1M
-# cases above (before, 42 s and 2.2 GB for the add). Reading the 193 MB of text is about half of it;
-# measured here (2 cores): the add 6.3 s and 520 MB, the holes 8.2 s and 520 MB, under the bounds.
+# cases above (before, 42 s and 2.2 GB for the add). Reading the 193 MB of text is about 4 s of it;
+# measured on a 2-core runner: the add 6.0 s and 476 MiB, the holes 7.5 s and 489 MiB. The holes
+# leave the least room under the 10 s bound: their 10M gaps are made by two C passes after the read.
 
 TEN_MILLION = 10_000_000
 
