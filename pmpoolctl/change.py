@@ -5,12 +5,12 @@ Apart from `report` so that an edit imports neither the table nor the JSON write
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pmpoolctl.console import Console
+from pmpoolctl.console import Console, write_lines
 from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.rangearray import RangeArray, changed
-from pmpoolctl.ranges import Range
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,22 @@ class Change:
     before: tuple[int, int]  # (ranges, bytes)
     after: tuple[int, int]
     same: bool
-    removed: list[Range] | None = None
-    added: list[Range] | None = None
+    removed: RangeArray | None = None
+    added: RangeArray | None = None
 
     @classmethod
     def of(cls, before: RangeArray, after: RangeArray, *, listed: bool) -> Change:
         same = before == after
         removed, added = changed(before, after) if listed and not same else (None, None)
         return cls((len(before), before.total_size), (len(after), after.total_size), same, removed, added)
+
+
+def _range_lines(sign: str, ranges: RangeArray) -> Iterator[str]:
+    """`  - [base, end)  size` lines; a batch repeats a few sizes, so each is put in words once."""
+    words: dict[int, str] = {}
+    for base, size in zip(ranges.bases, ranges.sizes):
+        shown = words.get(size) or words.setdefault(size, human_size(size))
+        yield f"  {sign} [{base:#x}, {base + size:#x})  {shown}\n"  # the range as Range.__str__ writes it
 
 
 def _totals(totals: tuple[int, int], page_size: int) -> str:
@@ -44,9 +52,8 @@ def render_change(
         console.print(f"{source}: {pool_path}: no change" + (" (dry run)" if dry_run else ""))
         return
     console.print(f"{source}: {pool_path} {verb}" + (" (dry run, nothing written)" if dry_run else ""))
-    for r in change.removed or ():
-        console.print(f"  - {r}  {human_size(r.size)}")
-    for r in change.added or ():
-        console.print(f"  + {r}  {human_size(r.size)}")
+    for sign, ranges in (("-", change.removed), ("+", change.added)):
+        if ranges is not None:
+            write_lines(console, _range_lines(sign, ranges))
     console.print(f"  before: {_totals(change.before, page_size)}")
     console.print(f"  after:  {_totals(change.after, page_size)}")

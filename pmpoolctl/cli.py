@@ -13,6 +13,7 @@ import errno
 import os
 import signal
 import sys
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -427,12 +428,14 @@ def load_blob(path: str, source: str | None = None) -> Blob:
     return parse_blob(read_blob_bytes(path, shown), shown)
 
 
-def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, from_file: str | None) -> list[Range]:
+def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, from_file: str | None) -> RangeArray:
+    from pmpoolctl.rangearray import RangeArray
+
     if (base is None) != (size is None):
         raise click.UsageError("give both BASE and SIZE")
     if base is None and from_file is None:
         raise click.UsageError("give BASE SIZE, or --from FILE")
-    ranges: list[Range] = []
+    ranges = RangeArray()
     if from_file is not None:
         from pmpoolctl.batch import batch_lines, parse_batch
         from pmpoolctl.console import progress
@@ -440,9 +443,9 @@ def _requested_ranges(ctx: click.Context, base: int | None, size: int | None, fr
         name = display_name(from_file)
         text = decode_text(read_input(from_file), name)
         with progress(_console(ctx), f"reading {name}", batch_lines(text)) as advance:
-            ranges = parse_batch(text, name, advance)  # not copied: it can be a million
+            ranges = parse_batch(text, name, advance)  # two u64 arrays: it can be ten million
     if base is not None and size is not None:
-        ranges.insert(0, Range(base, size))
+        ranges = RangeArray(array("Q", [base]) + ranges.bases, array("Q", [size]) + ranges.sizes)
     return ranges
 
 
@@ -593,7 +596,7 @@ def _edit(
     pool_name: str,
     out: str | None,
     dry_run: bool,
-    plan: Callable[[RangeArray, list[Range], int], RangeArray],
+    plan: Callable[[RangeArray, RangeArray, int], RangeArray],
 ) -> int:
     """Shared body of the two edit commands: lock, read, plan, write, report."""
     from pmpoolctl.change import Change, render_change
@@ -623,6 +626,7 @@ def _edit(
             after = plan(before, requested, pool.page_size)
         except EditError as exc:
             raise EditError(f"{blob.source}: {pool.path}: {exc}") from exc
+        del requested  # a batch's arrays (160 MB at ten million ranges) are done with
         change = Change.of(before, after, listed=dry_run)
         # The old ranges are done with: let them go before the new blob is built (16 MB at 1M ranges).
         del before

@@ -7,8 +7,9 @@ rich, which would be most of a small command's start-up time.
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol, cast
 
@@ -48,6 +49,16 @@ def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
     from rich.console import Console as RichConsole
 
     return RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+
+
+CHUNK_LINES = 1 << 16  # lines joined into one write
+
+
+def write_lines(console: Console, lines: Iterable[str]) -> None:
+    """Lines that end in newlines, straight to the console's file in chunks (a print each takes minutes at 10M)."""
+    lines = iter(lines)
+    while chunk := "".join(itertools.islice(lines, CHUNK_LINES)):
+        console.file.write(chunk)
 
 
 Advance = Callable[[int], None]

@@ -1,29 +1,34 @@
 """Planning pool edits: what the canonical ranges become after adding or removing pages.
 
-Pure functions over ranges; they raise EditError for an edit that cannot be
-applied and never touch a file, so `--dry-run` and the real edit share them.
+Pure functions over u64 arrays; they raise EditError for an edit that cannot be
+applied and never touch a file, so `--dry-run` and the real edit share them. A
+request of ten million ranges is checked, ordered and merged by C loops (`request`)
+and combined with the pool walking the smaller side (`arrayops`); whether it
+overlaps the pool, or asks for pages the pool lacks, is read from the totals, and
+only an error walks the ranges to name the first offender.
 """
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Sequence
+from typing import NoReturn
 
+from pmpoolctl.arrayops import difference, first_missing, union
 from pmpoolctl.binding import Pool
 from pmpoolctl.errors import EditError
 from pmpoolctl.findings import Severity
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.rangearray import RangeArray
 from pmpoolctl.ranges import Range, RangeSet
-
-
-def _check_requested(ranges: list[Range], page_size: int, what: str) -> None:
-    for r in ranges:
-        if r.size == 0:
-            raise EditError(f"{what} range at {r.base:#x} has size 0")
-        if r.end > U64_LIMIT:
-            raise EditError(f"{what} range at {r.base:#x} of size {r.size:#x} ends past 2^64")
-        if r.base % page_size or r.size % page_size:
-            raise EditError(f"{what} range {r} is not aligned to the page size {page_size:#x}")
+from pmpoolctl.request import (
+    checked_request,
+    first_holding,
+    first_overlap,
+    first_overlapping,
+    in_order,
+    is_apart,
+    merged,
+)
 
 
 def editable_ranges(pool: Pool) -> RangeArray:
@@ -34,30 +39,48 @@ def editable_ranges(pool: Pool) -> RangeArray:
     return pool.canonical_ranges()  # touching ranges (a warning) merge
 
 
-def plan_add(current: RangeArray, requested: list[Range], page_size: int, merge: bool) -> RangeArray:
+def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool) -> RangeArray:
     """The pool after adding `requested`; overlaps are refused unless `merge`."""
-    _check_requested(requested, page_size, "added")
-    ordered = sorted(requested)
-    if not merge:
-        for prev, cur in itertools.pairwise(ordered):
-            if cur.overlaps(prev):
-                raise EditError(f"added ranges {prev} and {cur} overlap each other (use --merge to allow)")
-        for r in ordered:
-            clash = current.overlapping(r)
-            if clash is not None:
-                raise EditError(f"added range {r} overlaps pool range {clash} (use --merge to allow)")
-    return current.union(RangeSet(ordered))
-
-
-def plan_remove(current: RangeArray, requested: list[Range], page_size: int, ignore_missing: bool) -> RangeArray:
-    """The pool after removing `requested`; pages not in the pool are refused unless `ignore_missing`."""
-    _check_requested(requested, page_size, "removed")
-    removal = RangeSet(requested)
-    if not ignore_missing:
-        first = current.first_missing(removal)
+    request = checked_request(requested, page_size, "added")
+    apart = is_apart(request)  # the usual batch: sorted, disjoint, not touching, so canonical as it is
+    ordered = request if apart else in_order(request)
+    overlap = None if merge or apart else first_overlap(ordered)
+    if overlap is not None:
+        prev, cur = ordered[overlap], ordered[overlap + 1]
+        raise EditError(f"added ranges {prev} and {cur} overlap each other (use --merge to allow)")
+    addition = ordered
+    try:
+        addition = ordered if apart else merged(ordered)
+        result: RangeArray | None = union(current, addition)
+    except OverflowError:  # a merged range of size 2**64
+        result = None
+    # Disjoint requested ranges overlap the pool exactly when the union is smaller than both.
+    if not merge and (result is None or result.total_size != current.total_size + addition.total_size):
+        first = first_overlapping(current, ordered)
         if first is not None:
-            owner = next(r for r in sorted(requested) if r.base <= first.base < r.end)
-            raise EditError(
-                f"removed range {owner} is not all in the pool: {first} is missing (use --ignore-missing to allow)"
-            )
-    return current.difference(removal)
+            raise EditError(f"added range {first[0]} overlaps pool range {first[1]} (use --merge to allow)")
+    if result is None:
+        raise EditError("the pool would hold all 2^64 addresses, which no u64 size can say")
+    return result
+
+
+def plan_remove(current: RangeArray, requested: Sequence[Range], page_size: int, ignore_missing: bool) -> RangeArray:
+    """The pool after removing `requested`; pages not in the pool are refused unless `ignore_missing`."""
+    request = checked_request(requested, page_size, "removed")
+    try:
+        removal = request if is_apart(request) else merged(in_order(request))
+    except OverflowError:  # they cover all 2**64 addresses, which a canonical pool never holds: none stays
+        if not ignore_missing:
+            _refuse_missing(request, current.first_missing(RangeSet([Range(0, U64_LIMIT)])))
+        return RangeArray()
+    result = difference(current, removal)
+    # The removed ranges are all in the pool exactly when the pool lost as much as they hold.
+    if not ignore_missing and current.total_size - result.total_size != removal.total_size:
+        _refuse_missing(request, first_missing(current, removal))
+    return result
+
+
+def _refuse_missing(request: RangeArray, first: Range | None) -> NoReturn:
+    assert first is not None, "the totals say some are missing"
+    owner = first_holding(in_order(request), first.base)
+    raise EditError(f"removed range {owner} is not all in the pool: {first} is missing (use --ignore-missing to allow)")

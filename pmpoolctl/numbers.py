@@ -9,6 +9,8 @@ most people, and a pool range is no place to guess.
 from __future__ import annotations
 
 import re
+from array import array
+from itertools import repeat
 
 from pmpoolctl.errors import NumberError
 
@@ -17,6 +19,12 @@ U64_MAX = U64_LIMIT - 1
 
 _SUFFIX_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)\Z")
+# The numbers `parse_number` reads just as `int(text, 0)` does (0x hex of at most 16 digits, decimal
+# without a leading zero, no suffix), for batches to match a chunk of them at once and convert in C;
+# and those with a suffix, as a batch's sizes often are (`2M`), read by `parse_repeated`.
+PLAIN_NUMBER = r"(?:0[xX][0-9a-fA-F]{1,16}|[1-9][0-9]{0,19}|0)"
+PLAIN_SIZE = rf"{PLAIN_NUMBER}[kKmMgGtTpPeE]?"
+_FEW_DISTINCT = 8  # at least this many tokens a distinct one, on average: each distinct one is read once
 
 
 def parse_number(text: str) -> int:
@@ -39,6 +47,22 @@ def parse_number(text: str) -> int:
     if value > U64_MAX:
         raise NumberError(f"'{_shown(text)}' does not fit in 64 bits")
     return value
+
+
+def parse_repeated(tokens: list[str]) -> array[int]:
+    """`parse_number` of each token (each matching PLAIN_SIZE) as u64s, reading each distinct token once.
+
+    A batch repeats a few sizes, so a dict lookup (or one value for all) stands in for most reads.
+    Tokens that are mostly distinct are read by `int(text, 0)`, which refuses a suffix (ValueError);
+    a value past 64 bits raises NumberError or OverflowError.
+    """
+    if tokens.count(tokens[0]) == len(tokens):
+        return array("Q", [parse_number(tokens[0])]) * len(tokens)
+    distinct = set(tokens)
+    if len(distinct) * _FEW_DISTINCT <= len(tokens):
+        value_of = {token: parse_number(token) for token in distinct}
+        return array("Q", map(value_of.__getitem__, tokens))
+    return array("Q", map(int, tokens, repeat(0)))
 
 
 def _shown(text: str, limit: int = 40) -> str:

@@ -22,43 +22,14 @@ from typing import overload
 from pmpoolctl.blob import Buffer
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.u64lanes import all_aligned, has_zero
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
-
-# For k = 1..7: the bytes whose low k bits are zero, deleted by `translate` to find the others.
-_ZERO_VALUE = bytes(8)
-_LOW_BITS_ZERO = {k: bytes(b for b in range(256) if b & ((1 << k) - 1) == 0) for k in range(1, 8)}
+_MAX_PIECES = 4096  # an edit's result in more pieces than this is encoded whole (see `_Builder`)
 
 
 def _u64_array(values: Iterable[int] = ()) -> array[int]:
     return array("Q", values)
-
-
-def _all_aligned(values: array[int], alignment: int) -> bool:
-    """True when every value is a multiple of `alignment` (a power of two), looking only at low bytes."""
-    bits = alignment.bit_length() - 1
-    raw = values.tobytes()
-    little = sys.byteorder == "little"
-    for byte in range(bits // 8 + (1 if bits % 8 else 0)):
-        lane = raw[byte if little else 7 - byte :: 8]  # that byte of every value
-        low_bits = min(bits - 8 * byte, 8)
-        if low_bits == 8:
-            if lane.count(0) != len(lane):
-                return False
-        elif lane.translate(None, _LOW_BITS_ZERO[low_bits]):
-            return False
-    return True
-
-
-def _has_zero(values: array[int]) -> bool:
-    """True when a value is 0: eight zero bytes on a value boundary (`min` would make a million ints)."""
-    raw = values.tobytes()
-    at = raw.find(_ZERO_VALUE)
-    while at >= 0:
-        if at % 8 == 0:
-            return True
-        at = raw.find(_ZERO_VALUE, at + 8 - at % 8)
-    return False
 
 
 class RangeArray(Sequence[Range]):
@@ -151,6 +122,10 @@ class RangeArray(Sequence[Range]):
         """base + size of each range (may be 2**64 or more in a broken pool)."""
         return map(add, self.bases, self.sizes)
 
+    def spans(self) -> Iterator[tuple[int, int]]:
+        """(base, end) of each range, as `RangeSet.spans` gives them."""
+        return zip(self.bases, self.ends())
+
     @property
     def total_size(self) -> int:
         """Bytes in all ranges; summed once (a million sizes take milliseconds), edits derive theirs."""
@@ -167,7 +142,7 @@ class RangeArray(Sequence[Range]):
         bases, sizes = self.bases, self.sizes
         if not bases:
             return True
-        if _has_zero(sizes) or not (_all_aligned(bases, page_size) and _all_aligned(sizes, page_size)):
+        if has_zero(sizes) or not (all_aligned(bases, page_size) and all_aligned(sizes, page_size)):
             return False
         # Each end strictly below the next base: sorted, disjoint and not touching in one pass.
         if not all(map(lt, self.ends(), islice(bases, 1, None))):
@@ -198,7 +173,7 @@ class RangeArray(Sequence[Range]):
             return self[i + 1]
         return None
 
-    def union(self, other: RangeSet) -> RangeArray:
+    def union(self, other: Spans) -> RangeArray:
         """Addresses in either; the result is canonical (touching ranges merge).
 
         Built front to back: untouched runs of ranges are copied as array slices, and
@@ -231,13 +206,23 @@ class RangeArray(Sequence[Range]):
         out.copy(kept, len(self))
         return out.result(self.total_size - removed + added)
 
-    def difference(self, other: RangeSet) -> RangeArray:
-        """Addresses here and not in `other`, built front to back like `union`."""
+    def difference(self, other: Spans) -> RangeArray:
+        """Addresses here and not in `other`, built front to back like `union`.
+
+        A run of spans that are exactly ranges here, one after the other (a batch removing
+        what a batch added), is skipped in one step: compared in C by `same_run`.
+        """
+        cuts = other if isinstance(other, RangeArray) else RangeArray.from_ranges(other)
+        cut_bases, cut_sizes = cuts.bases, cuts.sizes
         out = _Builder(self)
         bases, sizes = out.bases, out.sizes
         kept = 0
         removed = added = 0  # as in `union`
-        for start, end in other.spans():
+        t = 0
+        while t < len(cut_bases):
+            start = cut_bases[t]
+            end = start + cut_sizes[t]
+            t += 1
             i = bisect.bisect_right(self.bases, start) - 1
             if i < 0 or self._end(i) <= start:
                 i += 1
@@ -253,6 +238,11 @@ class RangeArray(Sequence[Range]):
                 removed += sum(self.sizes[kept:j])
             else:
                 out.copy(kept, i)
+                if start == self.bases[i] and end == self._end(i):  # range i goes whole, and the run after it
+                    run = 1 + same_run(self, i + 1, cuts, t)
+                    removed += sum(self.sizes[i : i + run])
+                    kept, t = i + run, t + run - 1
+                    continue
                 removed += sum(self.sizes[i:j])
                 if self.bases[i] < start:
                     bases.append(self.bases[i])
@@ -267,7 +257,7 @@ class RangeArray(Sequence[Range]):
         out.copy(kept, len(self))
         return out.result(self.total_size - removed + added)
 
-    def first_missing(self, other: RangeSet) -> Range | None:
+    def first_missing(self, other: Spans) -> Range | None:
         """The first canonical piece of `other` that is not in the array, or None."""
         for start, end in other.spans():
             i = bisect.bisect_right(self.bases, start) - 1
@@ -278,6 +268,34 @@ class RangeArray(Sequence[Range]):
                 gap_end = self.bases[i + 1] if i + 1 < len(self) else end
                 return Range.span(self._end(i), min(end, gap_end))
         return None
+
+
+Spans = RangeArray | RangeSet  # canonical ranges an edit takes: both give `spans()`
+
+
+def same_run(a: RangeArray, i: int, b: RangeArray, t: int) -> int:
+    """How many ranges a[i:] and b[t:] share exactly, from their first: galloping, slices compared in C."""
+    limit = min(len(a) - i, len(b) - t)
+    if limit <= 0 or a.bases[i] != b.bases[t] or a.sizes[i] != b.sizes[t]:
+        return 0
+    views = [memoryview(x) for x in (a.bases, a.sizes, b.bases, b.sizes)]
+
+    def same(start: int, stop: int) -> bool:  # a[i + start : i + stop] == b[t + start : t + stop]
+        a_bases, a_sizes, b_bases, b_sizes = views
+        return (
+            a_bases[i + start : i + stop] == b_bases[t + start : t + stop]
+            and a_sizes[i + start : i + stop] == b_sizes[t + start : t + stop]
+        )
+
+    done, step = 1, 1
+    while done + step <= limit and same(done, done + step):  # double while the run goes on
+        done += step
+        step *= 2
+    while step > 1:  # then the first difference (or the limit) is within [done, done + step)
+        step //= 2
+        if done + step <= limit and same(done, done + step):
+            done += step
+    return done
 
 
 def subtract(a: RangeArray, b: RangeArray) -> RangeArray:
@@ -316,16 +334,39 @@ def subtract(a: RangeArray, b: RangeArray) -> RangeArray:
     return RangeArray(out_bases, out_sizes, total)
 
 
-def changed(before: RangeArray, after: RangeArray) -> tuple[list[Range], list[Range]]:
-    """(ranges only in `before`, ranges only in `after`) of two canonical arrays.
+def changed(before: RangeArray, after: RangeArray) -> tuple[RangeArray, RangeArray]:
+    """(ranges only in `before`, ranges only in `after`) of two canonical arrays, in order.
 
-    An edit changes a few places in a long array: the common head and tail are
-    skipped by comparing array slices (C), and only the middle is compared by range.
+    An edit changes a few places in a long array: the common head and tail are skipped
+    by comparing array slices (C). In the middle, each range of the smaller side is
+    looked up in the larger by bisection (a canonical array has one range a base), and
+    the larger side's ranges between two found are copied as slices: a batch of ten
+    million ranges shown by `--dry-run` costs arrays, not ten million Range objects.
     """
     head, tail = common_ends(before, after)
-    old = set(before[head : len(before) - tail])
-    new = set(after[head : len(after) - tail])
-    return sorted(old - new), sorted(new - old)
+    old, new = before[head : len(before) - tail], after[head : len(after) - tail]
+    if len(old) <= len(new):
+        return _unmatched(old, new)
+    new_only, old_only = _unmatched(new, old)
+    return old_only, new_only
+
+
+def _unmatched(small: RangeArray, large: RangeArray) -> tuple[RangeArray, RangeArray]:
+    """(ranges of `small` not in `large`, ranges of `large` not in `small`), walking `small`."""
+    small_only, large_only = RangeArray(), RangeArray()
+    kept = 0  # ranges of `large` before this index are matched or copied
+    for base, size in zip(small.bases, small.sizes):
+        i = bisect.bisect_left(large.bases, base, kept)
+        if i < len(large) and large.bases[i] == base and large.sizes[i] == size:
+            large_only.bases.extend(large.bases[kept:i])
+            large_only.sizes.extend(large.sizes[kept:i])
+            kept = i + 1
+        else:
+            small_only.bases.append(base)
+            small_only.sizes.append(size)
+    large_only.bases.extend(large.bases[kept:])
+    large_only.sizes.extend(large.sizes[kept:])
+    return small_only, large_only
 
 
 def common_ends(a: RangeArray, b: RangeArray) -> tuple[int, int]:
@@ -357,10 +398,12 @@ class _Builder:
     from the source's buffers without a temporary slice, and their big-endian bytes
     are a view of the source's pieces. Ranges appended to `bases` and `sizes`
     directly are new; they may be changed or popped until the next copy, and are
-    encoded then (a handful of pairs in a usual edit).
+    encoded by `result` (a handful of pairs in a usual edit). An edit of many places
+    (a batch of 100k ranges into the gaps of a pool) has no pieces: its result is
+    encoded whole, in one C pass, cheaper than joining a piece for each place.
     """
 
-    __slots__ = ("_new_from", "_parts", "_source", "_source_be", "bases", "sizes")
+    __slots__ = ("_new_from", "_pieces", "_source", "_source_be", "bases", "sizes")
 
     def __init__(self, source: RangeArray) -> None:
         self.bases, self.sizes = _u64_array(), _u64_array()
@@ -368,30 +411,36 @@ class _Builder:
         parts = source._be_parts
         # Only the bytes an array was decoded from are one piece that maps index to offset.
         self._source_be = parts[0] if parts is not None and len(parts) == 1 else None
-        self._parts: list[Buffer] = []
+        self._pieces: list[Buffer | tuple[int, int]] = []  # views of the source, or [first, last) of new ranges
         self._new_from = 0
 
     def copy(self, start: int, stop: int) -> None:
         if start >= stop:
             return
-        self._encode_new()
+        self._note_new()
         source = self._source
         self.bases.frombytes(memoryview(source.bases).cast("B")[start * 8 : stop * 8])
         self.sizes.frombytes(memoryview(source.sizes).cast("B")[start * 8 : stop * 8])
         self._new_from = len(self.bases)
         if self._source_be is not None:
-            self._parts.append(self._source_be[start * PAIR_BYTES : stop * PAIR_BYTES])
+            self._pieces.append(self._source_be[start * PAIR_BYTES : stop * PAIR_BYTES])
 
-    def _encode_new(self) -> None:
+    def _note_new(self) -> None:
         first = self._new_from
         if first < len(self.bases) and self._source_be is not None:
-            self._parts.append(RangeArray(self.bases[first:], self.sizes[first:])._be_view())
+            self._pieces.append((first, len(self.bases)))  # fixed from here on: only appends follow
         self._new_from = len(self.bases)
 
     def result(self, total: int) -> RangeArray:
-        self._encode_new()
-        parts = self._parts if self._source_be is not None else None
+        self._note_new()
+        parts = None
+        if self._source_be is not None and len(self._pieces) <= _MAX_PIECES:
+            parts = [self._encoded(piece) if isinstance(piece, tuple) else piece for piece in self._pieces]
         return RangeArray(self.bases, self.sizes, total, be_parts=parts)
+
+    def _encoded(self, new: tuple[int, int]) -> Buffer:
+        first, last = new
+        return RangeArray(self.bases[first:last], self.sizes[first:last])._be_view()
 
 
 def range_array_of(ranges: Sequence[Range]) -> RangeArray:

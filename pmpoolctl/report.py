@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from operator import add, attrgetter, floordiv
@@ -10,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.binding import Pool
 from pmpoolctl.blob import Blob
-from pmpoolctl.columns import CHUNK_ROWS, Cells, Column, hex_cells, int_cells, size_cells, write_table
-from pmpoolctl.console import Console
+from pmpoolctl.columns import Cells, Column, hex_cells, int_cells, size_cells, write_table
+from pmpoolctl.console import Console, write_lines
 from pmpoolctl.dts import format_value
 from pmpoolctl.findings import Conflict, Finding, Severity
 from pmpoolctl.jsonout import INTEGER, JSON_TEXT, Lines, Records, json_strings
@@ -460,12 +459,6 @@ def _property_text(value: bytes | None) -> str:
     return format_value(value) if value else "(empty)"
 
 
-def _write_in_chunks(console: Console, lines: Iterable[str]) -> None:
-    lines = iter(lines)
-    while chunk := "".join(itertools.islice(lines, CHUNK_ROWS)):
-        console.file.write(chunk)
-
-
 def _page_range_lines(sign: str, ranges: RangeArray, page_size: int) -> Iterable[str]:
     for base, size in zip(ranges.bases, ranges.sizes):
         yield f"  {sign} {Range(base, size)}  {human_size(size)}, {_pages(size // page_size)}\n"
@@ -482,7 +475,7 @@ def _print_side_findings(console: Console, label: str, side: PoolSide | None) ->
     else:
         console.print(f"{label} pool: {_count(warnings, 'binding warning')} (not a difference by itself)")
     shown = side.findings[:DIFF_FINDINGS_SHOWN]
-    _write_in_chunks(console, (f"  {f.severity.value} {f.rule}: {f.message}\n" for f in shown))
+    write_lines(console, (f"  {f.severity.value} {f.rule}: {f.message}\n" for f in shown))
     if len(side.findings) > len(shown):
         console.print(f"  ... and {len(side.findings) - len(shown)} more (--json lists every one)")
 
@@ -498,9 +491,9 @@ def render_diff(console: Console, diff: PoolDiff, old_source: str, new_source: s
     before, after = (_side_text(side) if side is not None else "none" for side in (old, new))
     console.print(f"pool {path}: {before} -> {after}")
     if old is not None:
-        _write_in_chunks(console, _page_range_lines("-", diff.removed, old.page_size))
+        write_lines(console, _page_range_lines("-", diff.removed, old.page_size))
     if new is not None:
-        _write_in_chunks(console, _page_range_lines("+", diff.added, new.page_size))
+        write_lines(console, _page_range_lines("+", diff.added, new.page_size))
     for change in diff.properties:
         console.print(f"  {change.name}: {_property_text(change.old)} -> {_property_text(change.new)}")
     _print_side_findings(console, "old", old)

@@ -24,11 +24,13 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import pmpoolctl.validate as validate_module
+from pmpoolctl import arrayops
 from pmpoolctl.binding import Pool, canonical_findings, decode_pool
 from pmpoolctl.findings import Finding, Severity
 from pmpoolctl.memmap import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap, parse_iomem
-from pmpoolctl.rangearray import RangeArray, _all_aligned, changed, subtract
+from pmpoolctl.rangearray import RangeArray, changed, same_run, subtract
 from pmpoolctl.ranges import Range, RangeSet
+from pmpoolctl.u64lanes import all_aligned
 from pmpoolctl.validate import validate
 
 TOP = 1 << 64
@@ -411,7 +413,7 @@ def aligned_cases(draw: st.DrawFn) -> tuple[list[int], int]:
 @given(aligned_cases())
 def test_all_aligned_is_every_value_a_multiple(case: tuple[list[int], int]) -> None:
     values, alignment = case
-    assert _all_aligned(array("Q", values), alignment) == all(v % alignment == 0 for v in values)
+    assert all_aligned(array("Q", values), alignment) == all(v % alignment == 0 for v in values)
 
 
 # --- 3. edits and queries on canonical arrays --------------------------------------------------------------------
@@ -478,6 +480,64 @@ def test_first_missing_is_the_first_piece_of_the_difference(scene: Scene) -> Non
     assert found == (missing[0] if missing else None)
     model = scene.space.ranges(scene.other - scene.pool)
     assert found == (model[0] if model else None)
+
+
+@FAST
+@given(scenes())
+def test_arrayops_walk_either_side_to_the_same_sets(scene: Scene) -> None:
+    """arrayops picks the side to walk by size; both ways round, the cells and RangeSet agree."""
+    pool, other = scene.array, scene.space.array(scene.other)
+    for one, two, one_cells, two_cells in (
+        (pool, other, scene.pool, scene.other),
+        (other, pool, scene.other, scene.pool),
+    ):
+        event("walks the argument" if len(two) <= len(one) else "walks the pool")
+        joined, cut = arrayops.union(one, two), arrayops.difference(one, two)
+        assert list(joined) == scene.space.ranges(one_cells | two_cells)
+        assert list(cut) == scene.space.ranges(one_cells - two_cells)
+        assert (joined.total_size, cut.total_size) == (sum(joined.sizes), sum(cut.sizes))
+        assert_canonical(joined, scene.space)
+        assert_canonical(cut, scene.space)
+        missing = scene.space.ranges(two_cells - one_cells)
+        assert arrayops.first_missing(one, two) == (missing[0] if missing else None)
+
+
+@FAST
+@given(scenes())
+def test_arrayops_keep_the_decoded_bytes_of_a_larger_pool(scene: Scene) -> None:
+    """A small edit of a big decoded pool through arrayops encodes only its new pairs, as the methods do."""
+    source = scene.array.to_be_bytes()
+    decoded, other = RangeArray.from_be_bytes(source), scene.space.array(scene.other)
+    if len(other) > len(decoded):
+        return
+    for edited in (arrayops.union(decoded, other), arrayops.difference(decoded, other)):
+        new_pairs = sum(len(p) for p in edited.be_parts() if not (isinstance(p, memoryview) and p.obj is source))
+        assert new_pairs <= 16 * (2 * len(other) + 1)
+        assert edited.to_be_bytes() == copy_of(edited).to_be_bytes()
+
+
+@FAST
+@given(scenes(), st.data())
+def test_removing_runs_of_the_pool_own_ranges(scene: Scene, data: st.DataObject) -> None:
+    """Spans that are exactly ranges of the pool, in runs (what `same_run` skips), with others between."""
+    pool = scene.array
+    kept = data.draw(st.lists(st.booleans(), min_size=len(pool), max_size=len(pool)))
+    exact = [r for r, keep in zip(pool, kept) if not keep]
+    removal = RangeSet([*exact, *scene.other_set.difference(RangeSet(pool)).ranges()])
+    cells = {c for c in scene.pool if not any(r.base <= scene.space.range(c, c + 1).base < r.end for r in exact)}
+    for cut in (pool.difference(removal), arrayops.difference(pool, RangeArray.from_ranges(removal))):
+        assert list(cut) == scene.space.ranges(cells)
+        assert cut.total_size == sum(cut.sizes)
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), max_size=30), st.integers(0, 30), st.integers(0, 30))
+def test_same_run_is_the_longest_common_run(pairs: list[tuple[int, int]], i: int, t: int) -> None:
+    a = RangeArray.from_ranges([Range(b, s) for b, s in pairs])
+    b = RangeArray.from_ranges([Range(b, s) for b, s in reversed(pairs)] + [Range(b, s) for b, s in pairs])
+    run = same_run(a, i, b, t)
+    assert list(a[i : i + run]) == list(b[t : t + run])
+    assert i + run >= len(a) or t + run >= len(b) or a[i + run] != b[t + run]
 
 
 @st.composite
@@ -573,6 +633,11 @@ def changed_model(before: RangeArray, after: RangeArray) -> tuple[list[Range], l
     return sorted(set(before) - set(after)), sorted(set(after) - set(before))
 
 
+def changed_lists(before: RangeArray, after: RangeArray) -> tuple[list[Range], list[Range]]:
+    gone, come = changed(before, after)
+    return list(gone), list(come)
+
+
 @st.composite
 def long_cell_sets(draw: st.DrawFn) -> frozenset[int]:
     """Up to ~40 ranges, so that the common head and tail are long and the bisection has work."""
@@ -610,8 +675,8 @@ def test_changed_is_the_set_difference_both_ways(scene: Scene, data: st.DataObje
                 ranges[k] = Range(ranges[k].base, ranges[k].size - scene.space.unit)
         after = RangeArray.from_ranges(ranges)
     assert after.is_canonical(1)
-    assert changed(before, after) == changed_model(before, after)
-    assert changed(after, before) == changed_model(after, before)
+    assert changed_lists(before, after) == changed_model(before, after)
+    assert changed_lists(after, before) == changed_model(after, before)
 
 
 @pytest.mark.parametrize(
@@ -633,7 +698,7 @@ def test_changed_is_the_set_difference_both_ways(scene: Scene, data: st.DataObje
 def test_changed_examples(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> None:
     a = RangeArray.from_ranges(Range(*p) for p in before)
     b = RangeArray.from_ranges(Range(*p) for p in after)
-    assert changed(a, b) == changed_model(a, b)
+    assert changed_lists(a, b) == changed_model(a, b)
 
 
 # --- 5. validate: the bisection path against the sort-and-sweep path -----------------------------------------------
