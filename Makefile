@@ -65,7 +65,7 @@ $(OLDEST_STAMP): setup.cfg pyproject.toml
 
 test-oldest: $(OLDEST_STAMP)
 	$(OLDEST_VENV)/bin/python -m pip check
-	$(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider tests/test_cli.py tests/test_verdict.py
+	$(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider tests/cli/test_cli.py tests/system/test_verdict.py
 
 # Files generated from the command tree, committed (tests fail when one is stale): docs/cli.md,
 # the man pages in man/ and the shell completions in completions/.
@@ -117,19 +117,19 @@ bench-pyz: $(BENCH_STAMP) pyz
 	@$(REAL_PYTHON) benchmarks/startup.py 'installed (pip install .)=$(BENCH_VENV)/bin/pmpoolctl' \
 		'pyz=$(REAL_PYTHON) $(PYZ)' 'pyz, python -I=$(REAL_PYTHON) -I $(PYZ)'
 
-# A long seeded fuzz campaign (tests/fuzz_campaign.py) on all cores: counts per outcome and per mutator;
+# A long seeded fuzz campaign (tools/fuzz_campaign.py) on all cores: counts per outcome and per mutator;
 # each failing case is printed with its seed and case, its blob saved in fuzz-failures/. Exit 1 on a failure.
 FUZZ_CASES ?= 20000
 FUZZ_SEED ?= 1
 fuzz: $(STAMP)
-	$(BIN)/python -m tests.fuzz_campaign --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
+	$(BIN)/python -m tools.fuzz_campaign --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
 # Coverage-guided fuzzing of the reader and dump with atheris (the optional fuzz extra; make test does not
 # need it), time-boxed; stops at the first broken invariant and saves the input as fuzz-failures/atheris-crash-*.
 ATHERIS_SECONDS ?= 300
 fuzz-atheris: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,fuzz]'
-	$(BIN)/python -m tests.fuzz_atheris -max_total_time=$(ATHERIS_SECONDS)
+	$(BIN)/python -m tools.fuzz_atheris -max_total_time=$(ATHERIS_SECONDS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OLDEST_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -24,7 +24,7 @@ def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupted_while_starting)
-    from pmpoolctl.streams import prepare_standard_streams
+    from pmpoolctl.files.streams import prepare_standard_streams
 
     prepare_standard_streams()
     from pmpoolctl.cli import cli

@@ -21,7 +21,7 @@ from hypothesis import settings
 from pmpoolctl.cli import cli
 
 if TYPE_CHECKING:
-    from pmpoolctl.memmap import MemoryMap
+    from pmpoolctl.memmap.model import MemoryMap
 
 # CI runs the same examples every time (a red CI must be reproducible); developers'
 # runs stay random and keep hypothesis' database of past failures.
@@ -155,7 +155,7 @@ def dtc_decompile(dtc_path: str, blob: Path | bytes) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def pyz_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheels tools/pyz-requirements.txt pins, fetched by their sha256 (tests/pyzbuild.py)."""
-    from tests.pyzbuild import fetch_wheels
+    from tests.helpers.pyzbuild import fetch_wheels
 
     directory = tmp_path_factory.mktemp("pyz-wheels")
     fetch_wheels(directory)
@@ -165,6 +165,6 @@ def pyz_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pyz(pyz_wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dist/pmpoolctl.pyz as make pyz builds it, with bytecode for every python 3.10+ on this machine."""
-    from tests.pyzbuild import build_for_every_python
+    from tests.helpers.pyzbuild import build_for_every_python
 
     return build_for_every_python(pyz_wheels, tmp_path_factory.mktemp("dist") / "pmpoolctl.pyz")

@@ -2,7 +2,7 @@
 """Write completions/ for bash, zsh and fish: click's completion scripts, for packagers (make completions).
 
 python tools/gen_completions.py           # rewrite completions/
-python tools/gen_completions.py --check   # exit 1 when a file there is not what click writes (tests/test_docs.py)
+python tools/gen_completions.py --check   # exit 1 when a file there is not what click writes (tests/cli/test_docs.py)
 
 Each file is what `_PMPOOLCTL_COMPLETE=SHELL_source pmpoolctl` prints. It holds no command names: at
 a tab it runs `pmpoolctl` with _PMPOOLCTL_COMPLETE set, so it stays right when commands change, and

@@ -2,7 +2,7 @@
 """Write man/*.1 from the command tree: pmpoolctl(1) and one page for each command (make man).
 
 python tools/gen_man.py           # rewrite man/
-python tools/gen_man.py --check   # exit 1 when man/ is not what the commands say (tests/test_man.py)
+python tools/gen_man.py --check   # exit 1 when man/ is not what the commands say (tests/cli/test_man.py)
 
 The pages say what --help says (docs/cli.md is the same text as markdown): NAME from the first line
 of a command's help, DESCRIPTION from the rest, OPTIONS from click's own help records, EXAMPLES from
@@ -26,7 +26,7 @@ import click
 from generated import Entry, Output, main, walk
 
 from pmpoolctl import __version__
-from pmpoolctl.exitcodes import MEANINGS
+from pmpoolctl.cli.exitcodes import MEANINGS
 
 MAN = Path(__file__).resolve().parent.parent / "man"
 EXAMPLE_HEADINGS = ("Example:", "Examples:")

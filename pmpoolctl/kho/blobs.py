@@ -17,9 +17,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from pmpoolctl.blob import Blob
+from pmpoolctl.dtb.blob import Blob
+from pmpoolctl.dtb.format import escaped
 from pmpoolctl.errors import InputError
-from pmpoolctl.fdtformat import escaped
 from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64
 
 MEMBLOCK_NAME = "memblock"

@@ -14,18 +14,18 @@
 
 from __future__ import annotations
 
-from pmpoolctl.binding import Pool
+from pmpoolctl.check.findings import Conflict, Finding, Severity
+from pmpoolctl.check.validate import Zone
 from pmpoolctl.errors import InputError
-from pmpoolctl.files import display_name
-from pmpoolctl.findings import Conflict, Finding, Severity
+from pmpoolctl.files.inputs import display_name
 from pmpoolctl.kho.abi import CHUNK_LIST
 from pmpoolctl.kho.blobs import MEMBLOCK_COMPATIBLE, ReserveMem
 from pmpoolctl.kho.tree import KhoState
-from pmpoolctl.memmap import RESERVED, MapEntry
+from pmpoolctl.memmap.model import RESERVED, MapEntry
 from pmpoolctl.numbers import U64_LIMIT
-from pmpoolctl.rangearray import RangeArray
-from pmpoolctl.ranges import Range
-from pmpoolctl.validate import Zone
+from pmpoolctl.pool.binding import Pool
+from pmpoolctl.ranges.rangearray import RangeArray
+from pmpoolctl.ranges.rangeset import Range
 
 SCRATCH_TYPE = "KHO scratch"
 MEMORY_MAP_PAGE = 4096  # the first page of the memory map: the least of it that must survive

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from pmpoolctl.errors import InputError
-from pmpoolctl.files import decode_text, display_name, numbered_lines, read_input
+from pmpoolctl.files.inputs import decode_text, display_name, numbered_lines, read_input
 from pmpoolctl.numbers import U64_LIMIT
 
 SCRATCH_PHYS = "scratch_phys"

@@ -19,10 +19,10 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from pmpoolctl.blob import KERNEL_NAMES, Blob, Node, parse_blob
+from pmpoolctl.dtb.blob import KERNEL_NAMES, Blob, Node, parse_blob
+from pmpoolctl.dtb.format import FDT_MAGIC, U32
 from pmpoolctl.errors import InputError
-from pmpoolctl.fdtformat import FDT_MAGIC, U32
-from pmpoolctl.files import display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.kho import abi as kho_abi
 from pmpoolctl.kho import blobs
 from pmpoolctl.kho.abi import PROP_DATA, PROP_FDT, PROP_MEMORY_MAP, PROP_SIZE, RootCompatible
@@ -30,7 +30,7 @@ from pmpoolctl.kho.blobs import KexecMetadata, Luo, ReserveMem
 from pmpoolctl.kho.scratch import ScratchArea, read_scratch
 from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64, strings, u64_value
 from pmpoolctl.numbers import U64_LIMIT
-from pmpoolctl.ranges import Range
+from pmpoolctl.ranges.rangeset import Range
 
 ROOT_FILE = "fdt"
 SUB_FDTS = "sub_fdts"

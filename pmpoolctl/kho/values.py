@@ -7,9 +7,9 @@ each u64 with `fdt_property(..., &u64, sizeof(u64))`, in the CPU's byte order
 
 from __future__ import annotations
 
-from pmpoolctl.blob import Blob, Node
+from pmpoolctl.dtb.blob import Blob, Node
+from pmpoolctl.dtb.format import escaped
 from pmpoolctl.errors import InputError
-from pmpoolctl.fdtformat import escaped
 
 BYTE_ORDERS = ("little", "big")
 

@@ -1,0 +1,1 @@
+"""Checking a pool: findings as data, the rules, and the validator."""

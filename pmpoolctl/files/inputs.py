@@ -1,0 +1,166 @@
+"""Reading inputs: blobs, text maps and batches, standard input; how a path is shown.
+
+Writing is `safefile`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pmpoolctl.dtb.format import FDT_MAGIC, HEADER_OFFSET, HEADER_SIZE_V17, MAX_BLOB_SIZE, READ_VERSIONS, U32
+from pmpoolctl.errors import InputError
+from pmpoolctl.text import printable
+
+STDIN = "-"
+
+
+def display_name(path: str) -> str:
+    """`path` as messages and reports show it: `<stdin>` for -, and one printable line.
+
+    A name that is not UTF-8 (its bytes arrive as surrogates) shows its bytes as \\xNN;
+    control characters are escaped too, so a name can neither split an `error:` line
+    nor reach a terminal raw.
+    """
+    if path == STDIN:
+        return "<stdin>"
+    try:
+        text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (from a script, not argv)
+        text = path
+    return printable(text)
+
+
+def standard_input() -> BinaryIO:
+    """Standard input's bytes; an InputError when the process was started with it closed."""
+    if sys.stdin is None:
+        raise InputError("<stdin>: standard input is closed (nothing to read for -)")
+    return sys.stdin.buffer
+
+
+def open_input(path: str, shown: str | None = None) -> BinaryIO:
+    """`path` opened for reading, refused unless it is a regular file.
+
+    A FIFO would block the read for ever (holding a lock, if one is taken), and a
+    device or socket is never a blob, map or batch; the file is opened without
+    blocking and checked by its descriptor, so what is read is what was checked.
+    /proc and /sys files are regular files.
+    """
+    shown = display_name(path) if shown is None else shown
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{shown}: is a directory, not a file to read")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{shown}: is not a regular file ({_kind(mode)}); only regular files are read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, which would block"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
+def read_blob_bytes(path: str, shown: str | None = None) -> bytes:
+    """A blob's bytes: the header's totalsize of them when the header says so.
+
+    Only totalsize bytes are read, so a dump buffer behind the blob (or a huge
+    file) costs nothing; the reader checks the rest. `shown` names the file in
+    errors when it is not `path` (an edit reads a symlink's resolved target).
+    """
+    shown = display_name(path) if shown is None else shown
+    try:
+        if path == STDIN:
+            return _read_fdt_prefix(standard_input())
+        with open_input(path, shown) as stream:
+            return _read_fdt_prefix(stream)
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc
+
+
+_CHUNK = 1 << 20
+
+
+def _read_fdt_prefix(stream: BinaryIO) -> bytes:
+    """The header, then at most the totalsize it claims, read as it arrives.
+
+    A stream (a pipe) is read a chunk at a time, so a header that claims 4 GiB costs
+    the bytes that really come, not an allocation of what it claims; a claim past the
+    1 GiB limit is not read at all (the reader refuses it from the header).
+    """
+    read = stream.read
+    head = read(HEADER_SIZE_V17)
+    if len(head) < HEADER_SIZE_V17 or U32.unpack_from(head, 0)[0] != FDT_MAGIC:
+        return head + read(64)  # enough for the reader to say what is wrong
+    claimed = U32.unpack_from(head, HEADER_OFFSET["totalsize"])[0]
+    version = U32.unpack_from(head, HEADER_OFFSET["version"])[0]
+    if claimed > MAX_BLOB_SIZE or version not in READ_VERSIONS:
+        return head  # the reader refuses the header as it is: the body is not worth reading
+    wanted = max(claimed, HEADER_SIZE_V17)
+    if stream.seekable():  # one read into one buffer: `head + rest` would copy a 16 MB blob again
+        stream.seek(-len(head), os.SEEK_CUR)
+        return read(wanted)
+    data = bytearray(head)
+    while len(data) < wanted:
+        chunk = read(min(_CHUNK, wanted - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+MAX_TEXT_BYTES = 256 << 20  # a million-line map or batch is ~60 MB
+
+
+def read_input(path: str, limit: int | None = None) -> bytes:
+    """The bytes of `path` (- for stdin), refusing more than `limit` (MAX_TEXT_BYTES) of them."""
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    try:
+        if path == STDIN:
+            raw = standard_input().read(limit + 1)
+        else:
+            with open_input(path) as stream:
+                raw = stream.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > limit:
+        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
+        raise InputError(f"{display_name(path)}: larger than the {size} limit")
+    return raw
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 text, or an InputError naming the offset of the first byte that is not."""
+    if b"\0" in raw:
+        raise InputError(f"{name}: binary data, not text (NUL at byte offset {raw.index(0):#x})")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (at byte offset {exc.start:#x})") from exc
+
+
+def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of `text`, without splitting a million-line file into a list first."""
+    start, lineno = 0, 1
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield lineno, text[start:end]
+        start, lineno = end + 1, lineno + 1

@@ -1,0 +1,1 @@
+"""Memory maps: one model, a reader per source format, a blob's own map, and the sources of a run."""

@@ -1,0 +1,1 @@
+"""Output: where it goes (rich only on a terminal), tables, JSON, and the reports of each command."""

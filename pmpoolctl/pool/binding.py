@@ -1,0 +1,225 @@
+"""The pmpool-v1 binding: the pool node's properties, decoded from and encoded to bytes.
+
+Decoding is tolerant: a pool that breaks the binding still decodes as far as its
+bytes allow, and `binding_findings` says what is wrong (rule ids as in cli.md),
+so `dump` can show a broken pool, `validate` can report it, and an edit can refuse it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pmpoolctl.check.findings import Finding, Severity
+from pmpoolctl.dtb.blob import Buffer, Pieces, Value
+from pmpoolctl.dtb.format import escaped
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
+from pmpoolctl.ranges.rangeset import Range, RangeSet
+
+COMPATIBLE = "pmpool-v1"
+DEFAULT_POOL = "default_pmpool"
+DEFAULT_PAGE_SIZE = 4096
+MIN_PAGE_SIZE = 4096
+MAX_PAGE_SIZE = 1 << 31  # page-size is a u32: its largest power of two
+
+PROP_COMPATIBLE = "compatible"
+PROP_PAGE_SIZE = "page-size"
+PROP_PAGE_RANGES = "page-ranges"
+
+RANGE_ENTRY_SIZE = PAIR_BYTES  # a (base, size) pair of big-endian u64
+
+
+@dataclass
+class Pool:
+    """A decoded pool node. `properties` holds every property's raw bytes, in order."""
+
+    name: str
+    properties: list[tuple[str, Buffer]]  # page-ranges as a view of the blob; the rest as bytes
+    compatible: str | None
+    page_size: int
+    ranges: RangeArray
+    problems: list[Finding] = field(default_factory=list)
+    canonical: bool = False  # ranges sorted, disjoint, not touching, non-empty, aligned: no canonical findings
+
+    @property
+    def path(self) -> str:
+        return "/" + self.name
+
+    @property
+    def total_bytes(self) -> int:
+        return self.ranges.total_size
+
+    @property
+    def total_pages(self) -> int:
+        return self.total_bytes // self.page_size
+
+    def canonical_ranges(self) -> RangeArray:
+        """The ranges as sorted, disjoint, non-touching, non-empty spans (touching ones merged)."""
+        return self.ranges if self.canonical else RangeArray.from_ranges(RangeSet(self.ranges))
+
+    def extra_properties(self) -> list[tuple[str, bytes]]:
+        """Properties the binding does not define, kept on edit and shown by dump."""
+        known = (PROP_COMPATIBLE, PROP_PAGE_SIZE, PROP_PAGE_RANGES)
+        return [(name, bytes(value)) for name, value in self.properties if name not in known]
+
+
+def decode_u64_pairs(data: Buffer) -> RangeArray:
+    """(base, size) pairs of big-endian u64; trailing bytes short of a pair are ignored."""
+    return RangeArray.from_be_bytes(data)
+
+
+def encode_u64_pairs(ranges: Sequence[Range]) -> bytes:
+    """The `page-ranges` bytes for `ranges` (each base and size must fit in a u64)."""
+    return range_array_of(ranges).to_be_bytes()
+
+
+def _decode_strings(value: bytes) -> str | None:
+    """A single NUL-terminated string, or None when the bytes are not one."""
+    if not value.endswith(b"\0") or b"\0" in value[:-1]:
+        return None
+    try:
+        return value[:-1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def _invalid(message: str) -> Finding:
+    return Finding("binding-invalid", Severity.ERROR, message)
+
+
+def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
+    """Decode a pool node's properties; binding violations go to `Pool.problems`."""
+    values = dict(properties)
+    problems: list[Finding] = []
+    path = "/" + name
+
+    raw_compatible = None if PROP_COMPATIBLE not in values else bytes(values[PROP_COMPATIBLE])
+    compatible = None
+    if raw_compatible is None:
+        problems.append(_invalid(f"{path} has no '{PROP_COMPATIBLE}' property (expected \"{COMPATIBLE}\")"))
+    else:
+        compatible = _decode_strings(raw_compatible)
+        shown = escaped(raw_compatible[:-1] if compatible is not None else raw_compatible)
+        if compatible != COMPATIBLE:
+            problems.append(_invalid(f'{path} compatible is "{shown}", expected "{COMPATIBLE}"'))
+            compatible = shown
+
+    page_size = DEFAULT_PAGE_SIZE
+    raw_page_size = values.get(PROP_PAGE_SIZE)
+    if raw_page_size is not None:
+        if len(raw_page_size) != 4:
+            problems.append(_invalid(f"{path} page-size is {len(raw_page_size)} bytes long, expected a 4-byte u32"))
+        else:
+            value = int.from_bytes(raw_page_size, "big")
+            if value < MIN_PAGE_SIZE or value & (value - 1):
+                problems.append(_invalid(f"{path} page-size {value} is not a power of two of at least {MIN_PAGE_SIZE}"))
+            else:
+                page_size = value
+
+    raw_ranges = values.get(PROP_PAGE_RANGES)
+    if raw_ranges is None:
+        problems.append(_invalid(f"{path} has no '{PROP_PAGE_RANGES}' property (it may be empty, not missing)"))
+        raw_ranges = b""
+    elif len(raw_ranges) % RANGE_ENTRY_SIZE:
+        problems.append(
+            _invalid(
+                f"{path} page-ranges is {len(raw_ranges)} bytes long, which is not a multiple of "
+                f"{RANGE_ENTRY_SIZE} (a pair of u64 per range)"
+            )
+        )
+    ranges = decode_u64_pairs(raw_ranges)
+    pool = Pool(name, list(properties), compatible, page_size, ranges, problems)
+    shape = canonical_findings(ranges, page_size)
+    pool.problems.extend(shape)
+    pool.canonical = not shape
+    return pool
+
+
+def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]:
+    """Where `ranges` break the canonical form (binding rules 1-5), in the order of cli.md's rule table."""
+    if isinstance(ranges, RangeArray) and ranges.is_canonical(page_size):
+        return []  # the usual case, answered at C speed; the loops below name each fault
+    findings: list[Finding] = []
+    for r in ranges:
+        if r.size == 0:
+            findings.append(Finding("range-empty", Severity.ERROR, f"range at {r.base:#x} has size 0", r))
+        if r.base % page_size or r.size % page_size:
+            findings.append(
+                Finding(
+                    "range-unaligned", Severity.ERROR, f"range {r} is not aligned to the page size {page_size:#x}", r
+                )
+            )
+        if r.end > U64_LIMIT:
+            findings.append(Finding("range-overflow", Severity.ERROR, f"range at {r.base:#x} ends past 2^64", r))
+    # Each order rule is a list of (range, the range it clashes with); findings are made for the
+    # first few only (a reversed pool of 200,000 ranges has 199,999 pairs).
+    unsorted = [(cur, prev) for prev, cur in itertools.pairwise(ranges) if cur.base < prev.base]
+    findings.extend(_summarised(unsorted, _unsorted, "come after a range that starts higher"))
+    # Overlap and touching by base order: each range against the furthest end seen so far.
+    overlaps: list[tuple[Range, Range]] = []
+    touching: list[tuple[Range, Range]] = []
+    furthest: Range | None = None
+    for r in sorted((r for r in ranges if r.size), key=lambda r: r.base):
+        if furthest is not None:
+            if r.base < furthest.end:
+                overlaps.append((r, furthest))
+            elif r.base == furthest.end:
+                touching.append((r, furthest))
+        if furthest is None or r.end > furthest.end:
+            furthest = r
+    findings.extend(_summarised(overlaps, _overlap, "overlap a range before them"))
+    findings.extend(_summarised(touching, _touching, "touch the range before them"))
+    return findings
+
+
+def _unsorted(r: Range, before: Range) -> Finding:
+    return Finding("ranges-unsorted", Severity.ERROR, f"range {r} comes after {before}, which starts higher", r)
+
+
+def _overlap(r: Range, before: Range) -> Finding:
+    return Finding("range-overlap", Severity.ERROR, f"range {r} overlaps {before}", r)
+
+
+def _touching(r: Range, before: Range) -> Finding:
+    return Finding("ranges-not-coalesced", Severity.WARNING, f"range {r} touches {before}; merge them", r)
+
+
+ORDER_FINDINGS_SHOWN = 5  # of each order rule; the rest are one finding with their count
+
+
+def _summarised(
+    pairs: list[tuple[Range, Range]], finding: Callable[[Range, Range], Finding], what: str
+) -> list[Finding]:
+    """Findings for the first few pairs of an order rule, then one that counts the rest.
+
+    A reversed pool is one fault, not 199,999 lines to read; the count is kept
+    (`Finding.count`, JSON `count`) and the first of the rest is named.
+    """
+    if len(pairs) <= ORDER_FINDINGS_SHOWN + 1:
+        return [finding(*pair) for pair in pairs]
+    shown = [finding(*pair) for pair in pairs[:ORDER_FINDINGS_SHOWN]]
+    rest = len(pairs) - ORDER_FINDINGS_SHOWN
+    first = finding(*pairs[ORDER_FINDINGS_SHOWN])
+    message = f"{rest} more ranges {what} ({len(pairs)} in all), the first of them {first.range}"
+    return [*shown, Finding(first.rule, first.severity, message, count=rest)]
+
+
+def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Value]]:
+    """The pool node's properties with `ranges` written: existing order and extras kept."""
+    parts = range_array_of(ranges).be_parts()
+    encoded: Value = parts[0] if len(parts) == 1 else Pieces(parts)
+    if pool is None:
+        return [
+            (PROP_COMPATIBLE, COMPATIBLE.encode("ascii") + b"\0"),
+            (PROP_PAGE_SIZE, page_size.to_bytes(4, "big")),
+            (PROP_PAGE_RANGES, encoded),
+        ]
+    return [(name, encoded if name == PROP_PAGE_RANGES else value) for name, value in pool.properties]
+
+
+def valid_pool_name(name: str) -> bool:
+    """A node name dtc accepts, without a unit address (the binding forbids one)."""
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,._+-")
+    return 0 < len(name) <= 31 and all(c in allowed for c in name)

@@ -1,0 +1,86 @@
+"""Planning pool edits: what the canonical ranges become after adding or removing pages.
+
+Pure functions over u64 arrays; they raise EditError for an edit that cannot be
+applied and never touch a file, so `--dry-run` and the real edit share them. A
+request of ten million ranges is checked, ordered and merged by C loops (`request`)
+and combined with the pool walking the smaller side (`arrayops`); whether it
+overlaps the pool, or asks for pages the pool lacks, is read from the totals, and
+only an error walks the ranges to name the first offender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pmpoolctl.check.findings import Severity
+from pmpoolctl.errors import EditError
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.pool.binding import Pool
+from pmpoolctl.pool.request import (
+    checked_request,
+    first_holding,
+    first_overlap,
+    first_overlapping,
+    in_order,
+    is_apart,
+    merged,
+)
+from pmpoolctl.ranges.arrayops import difference, first_missing, union
+from pmpoolctl.ranges.rangearray import RangeArray
+from pmpoolctl.ranges.rangeset import Range, RangeSet
+
+
+def editable_ranges(pool: Pool) -> RangeArray:
+    """The pool's ranges in canonical form; refuse a pool whose stored form is broken (rules 1-4)."""
+    for problem in pool.problems:
+        if problem.severity is Severity.ERROR:
+            raise EditError(f"pool {pool.path} is not valid, refusing to edit it: {problem.message} ({problem.rule})")
+    return pool.canonical_ranges()  # touching ranges (a warning) merge
+
+
+def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool) -> RangeArray:
+    """The pool after adding `requested`; overlaps are refused unless `merge`."""
+    request = checked_request(requested, page_size, "added")
+    apart = is_apart(request)  # the usual batch: sorted, disjoint, not touching, so canonical as it is
+    ordered = request if apart else in_order(request)
+    overlap = None if merge or apart else first_overlap(ordered)
+    if overlap is not None:
+        prev, cur = ordered[overlap], ordered[overlap + 1]
+        raise EditError(f"added ranges {prev} and {cur} overlap each other (use --merge to allow)")
+    addition = ordered
+    try:
+        addition = ordered if apart else merged(ordered)
+        result: RangeArray | None = union(current, addition)
+    except OverflowError:  # a merged range of size 2**64
+        result = None
+    # Disjoint requested ranges overlap the pool exactly when the union is smaller than both.
+    if not merge and (result is None or result.total_size != current.total_size + addition.total_size):
+        first = first_overlapping(current, ordered)
+        if first is not None:
+            raise EditError(f"added range {first[0]} overlaps pool range {first[1]} (use --merge to allow)")
+    if result is None:
+        raise EditError("the pool would hold all 2^64 addresses, which no u64 size can say")
+    return result
+
+
+def plan_remove(current: RangeArray, requested: Sequence[Range], page_size: int, ignore_missing: bool) -> RangeArray:
+    """The pool after removing `requested`; pages not in the pool are refused unless `ignore_missing`."""
+    request = checked_request(requested, page_size, "removed")
+    try:
+        removal = request if is_apart(request) else merged(in_order(request))
+    except OverflowError:  # they cover all 2**64 addresses, which a canonical pool never holds: none stays
+        if not ignore_missing:
+            _refuse_missing(request, current.first_missing(RangeSet([Range(0, U64_LIMIT)])))
+        return RangeArray()
+    result = difference(current, removal)
+    # The removed ranges are all in the pool exactly when the pool lost as much as they hold.
+    if not ignore_missing and current.total_size - result.total_size != removal.total_size:
+        _refuse_missing(request, first_missing(current, removal))
+    return result
+
+
+def _refuse_missing(request: RangeArray, first: Range | None) -> NoReturn:
+    assert first is not None, "the totals say some are missing"
+    owner = first_holding(in_order(request), first.base)
+    raise EditError(f"removed range {owner} is not all in the pool: {first} is missing (use --ignore-missing to allow)")

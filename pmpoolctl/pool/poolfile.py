@@ -1,0 +1,47 @@
+"""A pool inside a blob: finding it, decoding it, and the blob with new ranges."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pmpoolctl.dtb.blob import Blob, Buffer, Node, append_child, replace_node
+from pmpoolctl.errors import InputError
+from pmpoolctl.pool.binding import PROP_PAGE_RANGES, Pool, decode_pool, pool_properties
+from pmpoolctl.ranges.rangeset import Range
+
+
+def pool_node(blob: Blob, name: str) -> Node | None:
+    """The pool node `/name`, a direct child of the root, or None."""
+    return blob.child(blob.root, name)
+
+
+def read_pool(blob: Blob, name: str) -> Pool | None:
+    node = pool_node(blob, name)
+    if node is None:
+        return None
+    # page-ranges is read in place (it can be 16 MB); the other properties are copied, small.
+    properties: list[tuple[str, Buffer]] = [
+        (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
+    ]
+    return decode_pool(name, properties)
+
+
+def require_pool(blob: Blob, name: str) -> Pool:
+    pool = read_pool(blob, name)
+    if pool is None:
+        raise InputError(f"{blob.source}: no pool node /{name}")
+    return pool
+
+
+def with_ranges(blob: Blob, pool: Pool, ranges: Sequence[Range]) -> bytes:
+    """The blob's bytes with the existing pool's ranges replaced by `ranges`."""
+    node = pool_node(blob, pool.name)
+    assert node is not None, "pool decoded from this blob"
+    return replace_node(blob, node, pool_properties(pool, ranges, pool.page_size))
+
+
+def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:
+    """The blob's bytes with a new pool node as the root's last child."""
+    if pool_node(blob, name) is not None:
+        raise InputError(f"{blob.source}: already has a pool node /{name}")
+    return append_child(blob, blob.root, name, pool_properties(None, ranges, page_size))

@@ -1,0 +1,92 @@
+"""Union and difference of two canonical RangeArrays of any sizes: the smaller is walked, the larger bisected.
+
+`RangeArray.union` and `.difference` walk their argument and copy the array's
+untouched runs as slices: right for a few ranges edited into a big pool (the
+decoded pool's bytes are reused too). A batch of ten million ranges added to a
+small pool is the other way round, so these pick the side: the walk costs Python
+steps for the smaller array only, and the larger one's runs are copied in C.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from operator import add, sub
+
+from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges.rangearray import RangeArray, same_run
+from pmpoolctl.ranges.rangeset import Range
+
+
+def union(pool: RangeArray, addition: RangeArray) -> RangeArray:
+    """Addresses in either (both canonical), as a canonical array."""
+    return pool.union(addition) if len(addition) <= len(pool) else addition.union(pool)
+
+
+def difference(pool: RangeArray, removal: RangeArray) -> RangeArray:
+    """Addresses in `pool` and not in `removal` (both canonical), as a canonical array."""
+    return pool.difference(removal) if len(removal) <= len(pool) else _cut_each(pool, removal)
+
+
+def first_missing(pool: RangeArray, removal: RangeArray) -> Range | None:
+    """The first canonical piece of `removal` that is not in `pool`, or None."""
+    return pool.first_missing(removal) if len(removal) <= len(pool) else _first_missing_by_pool(pool, removal)
+
+
+def _cut_each(pool: RangeArray, removal: RangeArray) -> RangeArray:
+    """pool - removal, walking the pool: each range cut by the run of spans inside it, its gaps made in C."""
+    cut_bases, cut_sizes = removal.bases, removal.sizes
+    cut_base_view, cut_size_view = memoryview(cut_bases), memoryview(cut_sizes)
+    out_bases, out_sizes = array("Q"), array("Q")
+    total = 0
+    lo = 0  # spans before this one end before the current range
+    k = 0
+    while k < len(pool):
+        base = pool.bases[k]
+        end = base + pool.sizes[k]
+        k += 1
+        i = bisect.bisect_right(cut_bases, base, lo) - 1
+        if i < lo or cut_bases[i] + cut_sizes[i] <= base:
+            i += 1
+        j = bisect.bisect_left(cut_bases, end, i)  # [i, j): the spans that cut this range
+        if i == j:
+            out_bases.append(base)
+            out_sizes.append(end - base)
+            total += end - base
+            continue
+        last_end = cut_bases[j - 1] + cut_sizes[j - 1]
+        if j == i + 1 and cut_bases[i] == base and last_end == end:  # it goes whole, and the run after it
+            run = same_run(pool, k, removal, j)
+            k, lo = k + run, j + run
+            continue
+        if cut_bases[i] > base:
+            out_bases.append(base)
+            out_sizes.append(cut_bases[i] - base)
+            total += out_sizes[-1]
+        if j - i > 1:  # the gaps between the spans: from each end to the next base
+            gap_bases = array("Q", map(add, cut_base_view[i : j - 1], cut_size_view[i : j - 1]))
+            gap_sizes = array("Q", map(sub, cut_base_view[i + 1 : j], gap_bases))
+            out_bases += gap_bases
+            out_sizes += gap_sizes
+            total += sum(gap_sizes)
+        if last_end < end:
+            out_bases.append(last_end)
+            out_sizes.append(end - last_end)
+            total += end - last_end
+        lo = j - 1  # the last span may reach into the next range
+    return RangeArray(out_bases, out_sizes, total)
+
+
+def _first_missing_by_pool(pool: RangeArray, removal: RangeArray) -> Range | None:
+    """`first_missing`, walking the pool: the spans starting inside each range must end inside it."""
+    cut_bases = removal.bases
+    t = 0  # the spans before it start inside earlier ranges, and end inside them
+    for k, (base, end) in enumerate(pool.spans()):
+        if t < len(cut_bases) and cut_bases[t] < base:  # span t starts in the gap before this range
+            return Range.span(cut_bases[t], min(cut_bases[t] + removal.sizes[t], base))
+        j = bisect.bisect_left(cut_bases, end, t)  # [t, j): the spans starting inside this range
+        if j > t and cut_bases[j - 1] + removal.sizes[j - 1] > end:
+            next_base = pool.bases[k + 1] if k + 1 < len(pool) else U64_LIMIT
+            return Range.span(end, min(cut_bases[j - 1] + removal.sizes[j - 1], next_base))
+        t = j
+    return removal[t] if t < len(cut_bases) else None
