@@ -180,7 +180,7 @@ def replay(dtc: str, seed: int, cases: Sequence[int], dts: bool, out: Path) -> i
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.fuzz_campaign",
-        description="A seeded mutation fuzz campaign over pmpoolctl, with dtc as the oracle (tests/helpers/fuzzing.py).",
+        description="A seeded mutation fuzz campaign over pmpoolctl, dtc the oracle (tests/helpers/fuzzing.py).",
     )
     parser.add_argument("--cases", type=int, default=20000, help="how many cases (default 20000)")
     parser.add_argument("--seed", type=int, default=1, help="the campaign's seed (default 1)")

@@ -11,8 +11,11 @@ from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.memmap.blobmap import blob_memory_map
 from pmpoolctl.memmap.e820 import parse_e820
+from pmpoolctl.memmap.iomem import parse_iomem
+from pmpoolctl.memmap.jsonmap import parse_json_map
 from pmpoolctl.memmap.kernlog import is_comment, looks_like_log_line
-from pmpoolctl.memmap.model import FORMATS, MemoryMap, parse_iomem, parse_json_map, read_firmware_memmap
+from pmpoolctl.memmap.model import FORMATS, MemoryMap
+from pmpoolctl.memmap.sysfs import read_firmware_memmap
 
 LIVE_SOURCES = ("/proc/iomem", "/sys/firmware/memmap")
 CPUINFO = "/proc/cpuinfo"

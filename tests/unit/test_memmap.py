@@ -22,8 +22,11 @@ from pmpoolctl.dtb.blob import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
 from pmpoolctl.memmap.e820 import parse_e820
-from pmpoolctl.memmap.model import MapEntry, MemoryMap, parse_iomem, parse_json_map, read_firmware_memmap
+from pmpoolctl.memmap.iomem import parse_iomem
+from pmpoolctl.memmap.jsonmap import parse_json_map
+from pmpoolctl.memmap.model import MapEntry, MemoryMap
 from pmpoolctl.memmap.sources import load_memory_map
+from pmpoolctl.memmap.sysfs import read_firmware_memmap
 from pmpoolctl.output.jsonwriter import json_text
 from pmpoolctl.output.report import memmap_json
 from tests.conftest import DATA, assert_input_error, run_cli

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 import pmpoolctl.check.validate as validate_module
 from pmpoolctl.check.findings import Finding, Severity
 from pmpoolctl.check.validate import validate
-from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap, parse_iomem
+from pmpoolctl.memmap.iomem import parse_iomem
+from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.pool.binding import Pool, canonical_findings, decode_pool
 from pmpoolctl.ranges import arrayops
 from pmpoolctl.ranges.rangearray import RangeArray, changed, same_run, subtract
