@@ -37,7 +37,7 @@ with atheris.instrument_imports(include=["pmpoolctl"]):
     for module in pkgutil.iter_modules(pmpoolctl.__path__):
         if module.name != "__main__":
             importlib.import_module(f"pmpoolctl.{module.name}")
-    from pmpoolctl.dtb.blob import parse_blob
+    from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.errors import BlobError
 
 from tests.helpers.fuzzing import check, corpus  # after pmpoolctl, which must be imported instrumented

@@ -23,7 +23,9 @@ import click
 
 from pmpoolctl import __version__
 from pmpoolctl.cli import exitcodes as exit_code
-from pmpoolctl.dtb.blob import Blob, build_minimal_blob, parse_blob
+from pmpoolctl.dtb.model import Blob
+from pmpoolctl.dtb.reader import parse_blob
+from pmpoolctl.dtb.writer import build_minimal_blob
 from pmpoolctl.errors import EditError, InputError, NumberError, OutputError, PmpoolError
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, read_blob_bytes, read_input
 from pmpoolctl.files.safewrite import locked, resolve_target, write_atomic, write_file

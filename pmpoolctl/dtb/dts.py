@@ -12,7 +12,7 @@ import sys
 from array import array
 from collections.abc import Iterator
 
-from pmpoolctl.dtb.blob import Blob, Node, Property
+from pmpoolctl.dtb.model import Blob, Node, Property
 from pmpoolctl.pool.binding import PROP_PAGE_RANGES, RANGE_ENTRY_SIZE
 
 _CONTROL_ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}

@@ -17,8 +17,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from pmpoolctl.dtb.blob import Blob
 from pmpoolctl.dtb.format import escaped
+from pmpoolctl.dtb.model import Blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64
 

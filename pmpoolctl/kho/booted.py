@@ -21,7 +21,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from pmpoolctl.dtb.blob import KERNEL_NAMES, Blob, parse_blob
+from pmpoolctl.dtb.model import Blob
+from pmpoolctl.dtb.reader import KERNEL_NAMES, parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, read_blob_bytes, read_input
 

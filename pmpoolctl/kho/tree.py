@@ -19,8 +19,9 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from pmpoolctl.dtb.blob import KERNEL_NAMES, Blob, Node, parse_blob
 from pmpoolctl.dtb.format import FDT_MAGIC, U32
+from pmpoolctl.dtb.model import Blob, Node
+from pmpoolctl.dtb.reader import KERNEL_NAMES, parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.kho import abi as kho_abi

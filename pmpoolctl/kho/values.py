@@ -7,8 +7,8 @@ each u64 with `fdt_property(..., &u64, sizeof(u64))`, in the CPU's byte order
 
 from __future__ import annotations
 
-from pmpoolctl.dtb.blob import Blob, Node
 from pmpoolctl.dtb.format import escaped
+from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.errors import InputError
 
 BYTE_ORDERS = ("little", "big")

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import overload
 
-from pmpoolctl.dtb.blob import Blob, Node
+from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.errors import InputError
 from pmpoolctl.memmap.model import DYNAMIC, RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT

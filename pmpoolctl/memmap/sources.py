@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 
-from pmpoolctl.dtb.blob import parse_blob
 from pmpoolctl.dtb.format import FDT_MAGIC, U32
+from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.memmap.blobmap import blob_memory_map

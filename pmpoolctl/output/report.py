@@ -8,8 +8,8 @@ from operator import add, attrgetter, floordiv
 from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.check.findings import Conflict, Finding, Severity
-from pmpoolctl.dtb.blob import Blob
 from pmpoolctl.dtb.dts import format_value
+from pmpoolctl.dtb.model import Blob
 from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.output.console import Console, write_lines
 from pmpoolctl.output.jsonwriter import INTEGER, JSON_TEXT, Lines, Records, json_strings

@@ -11,9 +11,10 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pmpoolctl.buffers import Buffer
 from pmpoolctl.check.findings import Finding, Severity
-from pmpoolctl.dtb.blob import Buffer, Pieces, Value
 from pmpoolctl.dtb.format import escaped
+from pmpoolctl.dtb.writer import Pieces, Value
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
 from pmpoolctl.ranges.rangeset import Range, RangeSet

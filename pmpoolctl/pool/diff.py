@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pmpoolctl.check.findings import Finding, Severity
-from pmpoolctl.dtb.blob import Blob, Reservation
+from pmpoolctl.dtb.model import Blob, Reservation
 from pmpoolctl.errors import InputError
 from pmpoolctl.pool.binding import PROP_COMPATIBLE, PROP_PAGE_RANGES, Pool
 from pmpoolctl.pool.poolfile import read_pool

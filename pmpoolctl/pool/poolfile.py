@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pmpoolctl.dtb.blob import Blob, Buffer, Node, append_child, replace_node
+from pmpoolctl.buffers import Buffer
+from pmpoolctl.dtb.model import Blob, Node
+from pmpoolctl.dtb.writer import append_child, replace_node
 from pmpoolctl.errors import InputError
 from pmpoolctl.pool.binding import PROP_PAGE_RANGES, Pool, decode_pool, pool_properties
 from pmpoolctl.ranges.rangeset import Range

@@ -19,7 +19,7 @@ from itertools import islice
 from operator import add, lt
 from typing import overload
 
-from pmpoolctl.dtb.blob import Buffer
+from pmpoolctl.buffers import Buffer
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangeset import Range, RangeSet
 from pmpoolctl.ranges.u64lanes import all_aligned, has_zero

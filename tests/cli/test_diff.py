@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pmpoolctl.dtb.blob import build_minimal_blob, parse_blob
+from pmpoolctl.dtb.reader import parse_blob
+from pmpoolctl.dtb.writer import build_minimal_blob
 from pmpoolctl.output.report import DIFF_FINDINGS_SHOWN
 from pmpoolctl.pool.binding import DEFAULT_POOL, Pool, decode_pool
 from pmpoolctl.pool.diff import address_changes, diff_blobs, read_pools

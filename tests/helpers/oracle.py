@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pmpoolctl.dtb.blob import parse_blob
+from pmpoolctl.dtb.reader import parse_blob
 
 # ---------------------------------------------------------------------------
 # The format

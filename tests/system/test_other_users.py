@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pmpoolctl.dtb.blob import parse_blob
+from pmpoolctl.dtb.reader import parse_blob
 from tests.conftest import EXAMPLES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from pmpoolctl.dtb.blob import parse_blob
+from pmpoolctl.dtb.reader import parse_blob
 from tests.conftest import Run, assert_input_error
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pmpoolctl.dtb.blob import build_minimal_blob, parse_blob
+from pmpoolctl.dtb.reader import parse_blob
+from pmpoolctl.dtb.writer import build_minimal_blob
 from pmpoolctl.pool.poolfile import with_new_pool
 from pmpoolctl.ranges.rangearray import RangeArray
 from pmpoolctl.ranges.rangeset import Range

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pmpoolctl.check.findings import Finding, Severity
-from pmpoolctl.dtb.blob import Pieces
+from pmpoolctl.dtb.writer import Pieces
 from pmpoolctl.numbers import U64_LIMIT, U64_MAX
 from pmpoolctl.pool.binding import (
     ORDER_FINDINGS_SHOWN,

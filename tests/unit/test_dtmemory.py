@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pmpoolctl.dtb.blob import parse_blob
+from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
 from pmpoolctl.memmap.model import MemoryMap

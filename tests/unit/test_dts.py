@@ -7,8 +7,9 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pmpoolctl.dtb.blob import build_minimal_blob, parse_blob
 from pmpoolctl.dtb.dts import render_dts
+from pmpoolctl.dtb.reader import parse_blob
+from pmpoolctl.dtb.writer import build_minimal_blob
 
 # Strings as DTS would hold them: printable text with the characters DTS must escape
 # (backslash, quote), C escapes (\n, \t), other control bytes and bytes above 0x7f.

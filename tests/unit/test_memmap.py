@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pmpoolctl.dtb.blob import parse_blob
+from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
 from pmpoolctl.memmap.e820 import parse_e820
