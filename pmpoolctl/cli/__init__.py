@@ -308,7 +308,7 @@ def _output_lost(settings: Settings, exc: OSError) -> int:
 
 def _write_junit_error(request: JUnitRequest, message: str, code: int) -> str | None:
     """Replace the --junit report with one that records this failure; what went wrong, if that failed."""
-    from pmpoolctl.output.report import junit_error_xml
+    from pmpoolctl.output.junit import junit_error_xml
 
     try:
         write_file(request.path, junit_error_xml(request.command, request.subject, message, code))
@@ -578,7 +578,7 @@ def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: boo
 
         sys.stdout.writelines(render_dts(blob, frozenset({pool_name})))
         return EXIT_OK
-    from pmpoolctl.output import report
+    from pmpoolctl.output import dump as report
 
     if as_json:
         _print_json(report.dump_json(blob, pool, blob.source))
@@ -601,7 +601,8 @@ def _edit(
     plan: Callable[[RangeArray, RangeArray, int], RangeArray],
 ) -> int:
     """Shared body of the two edit commands: lock, read, plan, write, report."""
-    from pmpoolctl.pool.change import Change, render_change
+    from pmpoolctl.output.edit import render_change
+    from pmpoolctl.pool.change import Change
     from pmpoolctl.pool.edits import editable_ranges
     from pmpoolctl.pool.poolfile import require_pool, with_ranges
 
@@ -806,7 +807,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
       pmpoolctl diff booted.dtb next.dtb --json | jq .added
       pmpoolctl diff -q booted.dtb next.dtb || echo "the pool changed"
     """
-    from pmpoolctl.output import report
+    from pmpoolctl.output import diff as report
     from pmpoolctl.pool.diff import diff_blobs, read_pools
 
     if old_path == STDIN and new_path == STDIN:
@@ -854,7 +855,7 @@ def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: 
       pmpoolctl memmap e820:/var/log/kern.log
     """
     from pmpoolctl.memmap.sources import load_memory_map
-    from pmpoolctl.output import report
+    from pmpoolctl.output import memmap as report
 
     memory_map = load_memory_map(source, memmap_format)
     if as_json:
@@ -918,7 +919,7 @@ def _begin_junit(ctx: click.Context, subject: str) -> None:
     request = _settings(ctx).junit
     if request is None:
         return
-    from pmpoolctl.output.report import junit_error_xml
+    from pmpoolctl.output.junit import junit_error_xml
 
     request.subject = subject
     message = f"{request.command} did not finish (it was killed, or is still running)"
@@ -1059,8 +1060,9 @@ def _validate_and_report(
     `notes` say what could not be checked (shown with the report, never as an `error:` line).
     """
     from pmpoolctl.check.validate import validate
-    from pmpoolctl.output import report
+    from pmpoolctl.output import check as report
     from pmpoolctl.output.console import progress
+    from pmpoolctl.output.junit import junit_xml
 
     work = 0 if as_json else len(pool.ranges) * (len(maps) + 1)  # --json output never shows a bar
     console = _console(ctx)
@@ -1069,7 +1071,7 @@ def _validate_and_report(
     ok = result.errors == 0 and not (strict and result.warnings)
     _settings(ctx).verdict = EXIT_OK if ok else EXIT_FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
-        write_file(junit_path, report.junit_xml(result, source, strict))
+        write_file(junit_path, junit_xml(result, source, strict))
     if as_json:
         _print_json(report.validate_json(result, source, ok, notes))
     else:
@@ -1142,7 +1144,7 @@ def kho_dump(ctx: click.Context, path: str | None, byte_order: str, as_json: boo
       pmpoolctl kho dump --booted --json
     """
     from pmpoolctl.kho import load_kho
-    from pmpoolctl.output.khoreport import kho_json, render_kho
+    from pmpoolctl.output.kho import kho_json, render_kho
 
     _booted_or_path(path, booted, "PATH")
     handover = None

@@ -306,7 +306,7 @@ def test_internal_error_is_exit_70_and_debug_shows_traceback(pool_blob: Path, mo
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("pmpoolctl.output.report.render_dump", broken)
+    monkeypatch.setattr("pmpoolctl.output.dump.render_dump", broken)
     run = run_cli(["dump", str(pool_blob)])
     assert run.exit_code == 70
     assert run.stderr.splitlines() == [

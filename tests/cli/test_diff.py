@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.dtb.writer import build_minimal_blob
-from pmpoolctl.output.report import DIFF_FINDINGS_SHOWN
+from pmpoolctl.output.diff import DIFF_FINDINGS_SHOWN
 from pmpoolctl.pool.binding import DEFAULT_POOL, Pool, decode_pool
 from pmpoolctl.pool.diff import address_changes, diff_blobs, read_pools
 from pmpoolctl.pool.poolfile import with_new_pool

@@ -245,7 +245,7 @@ def test_a_bug_after_the_commit_is_a_warning_and_exit_0(pool_blob: Path, monkeyp
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the summary could not be made")
 
-    monkeypatch.setattr("pmpoolctl.pool.change.render_change", broken)
+    monkeypatch.setattr("pmpoolctl.output.edit.render_change", broken)
     run = run_cli(["add-range", str(pool_blob), hex(ADDED[0]), "64M"])
     assert run.exit_code == 0
     assert run.stderr.startswith("warning: internal error: RuntimeError") and "the edit was made" in run.stderr

@@ -28,7 +28,7 @@ from pmpoolctl.memmap.model import MapEntry, MemoryMap
 from pmpoolctl.memmap.sources import load_memory_map
 from pmpoolctl.memmap.sysfs import read_firmware_memmap
 from pmpoolctl.output.jsonwriter import json_text
-from pmpoolctl.output.report import memmap_json
+from pmpoolctl.output.memmap import memmap_json
 from tests.conftest import DATA, assert_input_error, run_cli
 from tests.conftest import map_rows as rows
 

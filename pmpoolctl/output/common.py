@@ -1,0 +1,61 @@
+"""What the reports share: findings as table cells, ranges as JSON records and rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from operator import add
+from typing import TYPE_CHECKING, Any
+
+from pmpoolctl.check.findings import Conflict, Finding
+from pmpoolctl.output.console import Console
+from pmpoolctl.output.jsonwriter import INTEGER
+from pmpoolctl.output.tables import Cells, Column, write_table
+from pmpoolctl.ranges.rangearray import RangeArray
+from pmpoolctl.ranges.rangeset import Range
+
+if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
+    pass
+
+
+def finding_cells(findings: Sequence[Finding]) -> Callable[[Callable[[Finding], str]], Cells]:
+    def cells(formatter: Callable[[Finding], str]) -> Cells:  # per chunk: a report can hold a million
+        return lambda start, stop: map(formatter, findings[start:stop])
+
+    return cells
+
+
+def print_table(console: Console, columns: list[Column], rows: int) -> None:
+    """A table written straight to the console's stream (see `columns` for why not rich's Table)."""
+    write_table(console.file.write, columns, rows)
+
+
+def range_json(r: Range) -> dict[str, int]:
+    return {"base": r.base, "size": r.size, "end": r.end}
+
+
+RANGE_FIELDS = [("base", INTEGER), ("size", INTEGER), ("end", INTEGER)]
+
+
+def range_columns(ranges: RangeArray) -> Callable[[int, int], tuple[list[int], ...]]:
+    def columns(start: int, stop: int) -> tuple[list[int], ...]:
+        bases, sizes = ranges.bases[start:stop].tolist(), ranges.sizes[start:stop].tolist()
+        return bases, sizes, list(map(add, bases, sizes))
+
+    return columns
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    document: dict[str, Any] = {"rule": finding.rule, "severity": finding.severity.value}
+    if finding.range is not None:
+        document["range"] = range_json(finding.range)
+    if finding.conflict is not None:
+        document["conflict"] = _conflict_json(finding.conflict)
+        document["conflicts"] = [_conflict_json(c) for c in finding.conflicts]  # every map and entry, first first
+    if finding.count > 1:
+        document["count"] = finding.count  # a finding that stands for this many of the same fault
+    document["message"] = finding.message
+    return document
+
+
+def _conflict_json(c: Conflict) -> dict[str, Any]:
+    return {"start": c.start, "end": c.end, "type": c.type, "source": c.source}

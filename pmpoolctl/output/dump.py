@@ -1,0 +1,151 @@
+"""`dump`: a blob's header, reservation block and pool, as text and as pmpoolctl.dump/v1 JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import repeat
+from operator import add, attrgetter, floordiv
+from typing import TYPE_CHECKING, Any
+
+from pmpoolctl.check.findings import Finding
+from pmpoolctl.dtb.dts import format_value
+from pmpoolctl.dtb.model import Blob
+from pmpoolctl.numbers import human_size, plural
+from pmpoolctl.output.common import RANGE_FIELDS, finding_cells, print_table, range_columns
+from pmpoolctl.output.console import Console
+from pmpoolctl.output.jsonwriter import INTEGER, Records
+from pmpoolctl.output.tables import Cells, Column, hex_cells, int_cells, size_cells
+from pmpoolctl.pool.binding import Pool
+from pmpoolctl.ranges.rangearray import RangeArray
+
+if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
+    pass
+
+DUMP_SCHEMA = "pmpoolctl.dump/v1"
+
+
+def _print_problems(console: Console, problems: Sequence[Finding]) -> None:
+    """A pool's binding problems as a table (never `error:` lines, which read as the tool's own errors)."""
+    cells = finding_cells(problems)
+    columns = [
+        Column("severity", cells(lambda f: f.severity.value)),
+        Column("rule", cells(attrgetter("rule"))),
+        Column("range", cells(lambda f: str(f.range) if f.range else "")),
+        Column("problem", cells(attrgetter("message"))),
+    ]
+    print_table(console, columns, len(problems))
+
+
+def _bytes(size: int) -> str:
+    """`N bytes`, with binary units beside it once they say something."""
+    return f"{size} bytes" if size < 1024 else f"{size} bytes ({human_size(size)})"
+
+
+def _end_cells(ranges: RangeArray) -> Cells:
+    """Hex cells of each range's end, computed per chunk (a million ends are never held at once)."""
+    bases, sizes = ranges.bases, ranges.sizes
+    return lambda start, stop: map("{:#x}".format, map(add, bases[start:stop], sizes[start:stop]))
+
+
+def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
+    """The `dump --json` document (schema pmpoolctl.dump/v1)."""
+    header = blob.header
+    document: dict[str, Any] = {
+        "schema": DUMP_SCHEMA,
+        "file": source,
+        "header": {
+            "version": header.version,
+            "last_comp_version": header.last_comp_version,
+            "totalsize": header.totalsize,
+            "boot_cpuid_phys": header.boot_cpuid_phys,
+            "off_dt_struct": header.off_dt_struct,
+            "off_dt_strings": header.off_dt_strings,
+            "off_mem_rsvmap": header.off_mem_rsvmap,
+            "size_dt_struct": header.size_dt_struct,
+            "size_dt_strings": header.size_dt_strings,
+        },
+        "reservations": Records(
+            [("address", INTEGER), ("size", INTEGER)],
+            len(blob.reservations),
+            lambda start, stop: (
+                blob.reservations.addresses[start:stop].tolist(),
+                blob.reservations.sizes[start:stop].tolist(),
+            ),
+        ),
+        "pool": None,
+    }
+    if pool is not None:
+        ranges = pool.ranges
+        document["pool"] = {
+            "path": pool.path,
+            "compatible": pool.compatible,
+            "page_size": pool.page_size,
+            "ranges": Records(RANGE_FIELDS, len(ranges), range_columns(ranges)),
+            "total_bytes": pool.total_bytes,
+            "total_pages": pool.total_pages,
+            "other_properties": [
+                {"name": n, "value": format_value(v) if v else None} for n, v in pool.extra_properties()
+            ],
+            "problems": [{"rule": p.rule, "severity": p.severity.value, "message": p.message} for p in pool.problems],
+        }
+    return document
+
+
+def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
+    sizes = ranges.sizes
+    columns = [
+        Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
+        Column("base", hex_cells(ranges.bases)),
+        Column("end", _end_cells(ranges)),
+        Column("bytes", int_cells(sizes), right=True),
+        Column("size", size_cells(sizes), right=True),
+        Column("pages", lambda start, stop: map(str, map(floordiv, sizes[start:stop], repeat(page_size))), right=True),
+    ]
+    print_table(console, columns, len(ranges))
+
+
+def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, pool_name: str) -> None:
+    header = blob.header
+    used = header.off_dt_strings + header.size_dt_strings
+    console.print(f"{source}: FDT version {header.version} (last compatible {header.last_comp_version})")
+    console.print(f"  totalsize {_bytes(header.totalsize)}, boot CPU {header.boot_cpuid_phys:#x}")
+    console.print(
+        f"  structure block {header.size_dt_struct} bytes at {header.off_dt_struct:#x}, "
+        f"strings block {header.size_dt_strings} bytes at {header.off_dt_strings:#x}, "
+        f"{max(header.totalsize - used, 0)} bytes free"
+    )
+    console.print()
+    if blob.reservations:
+        count = len(blob.reservations)
+        console.print(
+            f"Memory reservation block at {header.off_mem_rsvmap:#x}: {count} {plural(count, 'entry', 'entries')}"
+        )
+        addresses, sizes = blob.reservations.addresses, blob.reservations.sizes
+        columns = [
+            Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
+            Column("address", hex_cells(addresses)),
+            Column("end", lambda start, stop: map("{:#x}".format, map(add, addresses[start:stop], sizes[start:stop]))),
+            Column("size", size_cells(sizes), right=True),
+        ]
+        print_table(console, columns, count)
+    else:
+        console.print(f"Memory reservation block at {header.off_mem_rsvmap:#x}: empty")
+    console.print()
+    if pool is None:
+        console.print(f"Pool /{pool_name}: none")
+        return
+    console.print(
+        f'Pool {pool.path}: compatible "{pool.compatible}", page size {pool.page_size} ({human_size(pool.page_size)})'
+    )
+    for name, value in pool.extra_properties():
+        console.print(f"  {name} = {format_value(value)};" if value else f"  {name};")
+    if pool.ranges:
+        _print_ranges(console, pool.ranges, pool.page_size)
+    else:
+        console.print()
+    console.print(f"Total: {len(pool.ranges)} ranges, {_bytes(pool.total_bytes)}, {pool.total_pages} pages")
+    if pool.problems:
+        count = len(pool.problems)
+        console.print()
+        console.print(f"The pool breaks the binding: {count} {plural(count, 'problem', 'problems')}")
+        _print_problems(console, pool.problems)
