@@ -24,24 +24,34 @@ INTRO = """\
 Every command below is also `pmpoolctl COMMAND --help`. What scripts may rely on (exit
 codes, JSON schemas, error lines) is the contract in the README's "Command line" section.
 
-| exit code | meaning |
-|---|---|
-| 0 | success; for `validate`, no error-level finding; for `diff`, the pools are the same |
-| 1 | `validate` found an error-level finding (or any finding with `--strict`); `diff` found the pools differ |
-| 2 | usage error: unknown flag, bad number, missing argument |
-| 3 | input error: unreadable or corrupt input, no pool node, an edit that cannot be applied, an unwritable file |
-| 70 | internal error (a bug): one line on stderr; `--debug` shows the traceback |
-
+{exit_codes}
 Options of the whole run (`--debug`, `--no-color`, `-q/--quiet`) go before the command;
 `--no-color` and `-q/--quiet` may also follow it. `NO_COLOR` in the environment turns
 colour off as `--no-color` does.
 """
 
 
+def exit_code_table() -> str:
+    """From pmpoolctl.cli.exitcodes, the one home of exit codes."""
+    from pmpoolctl.cli.exitcodes import MEANINGS
+
+    rows = "".join(f"| {code} | {meaning} |\n" for code, meaning in MEANINGS.items())
+    return "| exit code | meaning |\n|---|---|\n" + rows
+
+
+def rule_table() -> str:
+    """From pmpoolctl.check.rules, the one home of rule ids and severities."""
+    from pmpoolctl.check.rules import RULES
+
+    rows = "".join(f"| `{rule.id}` | {rule.severity.value} | {rule.summary} |\n" for rule in RULES)
+    intro = "\n## Rules\n\nEvery finding carries one of these rule ids (JSON `rule`, one JUnit test case each):\n\n"
+    return intro + "| rule | severity | fires when |\n|---|---|---|\n" + rows
+
+
 def render() -> str:
     entries = walk(terminal_width=WIDTH, max_content_width=WIDTH)
     sections = [f"\n## {e.path}\n\n```text\n{e.command.get_help(e.ctx)}\n```\n" for e in entries]
-    return "".join([INTRO, *sections])
+    return "".join([INTRO.format(exit_codes=exit_code_table()), rule_table(), *sections])
 
 
 OUTPUT = Output(lambda: {DOC: render()}, "docs")

@@ -16,36 +16,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pmpoolctl.check.findings import Conflict, Finding, Severity
+from pmpoolctl.check.rules import ORDER, finding
 from pmpoolctl.memmap.blobmap import ReservationEntries
 from pmpoolctl.memmap.model import CRASHKERNEL, DYNAMIC, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.numbers import human_size
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.ranges.rangearray import RangeArray
 from pmpoolctl.ranges.rangeset import Range, RangeSet
-
-# Rule ids in the order of cli.md's table; JUnit lists one test case per rule.
-RULES = (
-    "binding-invalid",
-    "range-empty",
-    "range-unaligned",
-    "range-overflow",
-    "range-overlap",
-    "ranges-unsorted",
-    "ranges-not-coalesced",
-    "range-outside-ram",
-    "range-in-reserved",
-    "range-in-kernel",
-    "range-in-crashkernel",
-    "range-in-memreserve",
-    "range-above-phys-limit",
-    "range-in-dynamic-reserved",
-    "range-in-kho-scratch",
-    "range-in-kho-preserved",
-    "kho-not-finalized",
-    "reserve-mem-not-requested",
-    "abi-unknown-to-next-kernel",
-    "kho-not-requested",  # not in cli.md's table (a warning this project added): last
-)
 
 HOLE = "hole"  # the type of a conflict that is no entry of the map: addresses it does not list
 
@@ -55,8 +32,6 @@ _OVERLAP_RULES = {
     CRASHKERNEL: "range-in-crashkernel",
     DYNAMIC: "range-in-dynamic-reserved",
 }
-# Where the kernel *may* place a region of its choosing: a warning (an error with --strict).
-_WARNING_RULES = frozenset({"range-in-dynamic-reserved"})
 
 
 @dataclass(frozen=True)
@@ -176,9 +151,8 @@ def _outside_ram(ranges: Iterable[Range], memory_map: MemoryMap, ram: _Ram) -> I
         conflict = Conflict(first.base, first.end, HOLE, memory_map.source) if entry is None else _conflict(entry)
         missing = sum(p.size for p in pieces)
         what = "a hole in the map" if entry is None else f"'{conflict.type}' ({conflict.source})"
-        yield Finding(
+        yield finding(
             "range-outside-ram",
-            Severity.ERROR,
             f"range {r} is not all RAM in {memory_map.source}: {human_size(missing)} outside RAM, "
             f"first {first}, {what}",
             r,
@@ -190,9 +164,8 @@ def _zone_findings(pairs: Iterable[tuple[Range, MapEntry]], rule: str, where: st
     for r, entry in pairs:
         # The blob's reservations hold dynamic /reserved-memory areas among the static ones.
         entry_rule = _OVERLAP_RULES[DYNAMIC] if entry.kind == DYNAMIC else rule
-        yield Finding(
+        yield finding(
             entry_rule,
-            Severity.WARNING if entry_rule in _WARNING_RULES else Severity.ERROR,
             f"range {r} overlaps '{entry.type}' [{entry.start:#x}, {entry.end:#x}) of {where} ({entry.source})"
             + (", where the kernel may place that region" if entry.kind == DYNAMIC else ""),
             r,
@@ -326,10 +299,9 @@ def validate(
         if advance is not None:
             advance(step)
     findings.extend(extra)
-    order = {rule: index for index, rule in enumerate(RULES)}
     map_findings = sorted(
         merged(findings[len(pool.problems) :]),
-        key=lambda f: (f.range.base if f.range else -1, order.get(f.rule, len(order))),
+        key=lambda f: (f.range.base if f.range else -1, ORDER.get(f.rule, len(ORDER))),
     )
     return Report(pool, maps, findings[: len(pool.problems)] + map_findings)
 
@@ -344,8 +316,8 @@ def merged(findings: Iterable[Finding]) -> list[Finding]:
     both maps, not sixteen; JSON keeps every conflict (`conflicts`).
     """
     groups: dict[tuple[Range | None, str], list[Finding]] = {}
-    for finding in findings:
-        groups.setdefault((finding.range, finding.rule), []).append(finding)
+    for one in findings:
+        groups.setdefault((one.range, one.rule), []).append(one)
     return [group[0] if len(group) == 1 else _merge(group) for group in groups.values()]
 
 
@@ -369,9 +341,8 @@ def _above_limit(ranges: Iterable[Range], phys_bits: int) -> Iterator[Finding]:
     limit = 1 << phys_bits
     for r in ranges:
         if r.end > limit:
-            yield Finding(
+            yield finding(
                 "range-above-phys-limit",
-                Severity.ERROR,
                 f"range {r} ends above 2^{phys_bits} ({limit:#x}), the machine's physical address limit",
                 r,
             )

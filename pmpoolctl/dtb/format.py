@@ -34,6 +34,18 @@ HEADER_FIELDS = (
     "size_dt_struct",
 )
 HEADER_OFFSET = {name: 4 * index for index, name in enumerate(HEADER_FIELDS)}
+# The header as dump --json and diff show it: the version first, then the sizes and offsets.
+HEADER_SHOWN = (
+    "version",
+    "last_comp_version",
+    "totalsize",
+    "boot_cpuid_phys",
+    "off_dt_struct",
+    "off_dt_strings",
+    "off_mem_rsvmap",
+    "size_dt_struct",
+    "size_dt_strings",
+)
 HEADER_SIZE_V16 = 36
 HEADER_SIZE_V17 = 40
 READ_VERSIONS = (16, 17)

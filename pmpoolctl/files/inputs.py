@@ -11,8 +11,9 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from pmpoolctl.dtb.format import FDT_MAGIC, HEADER_OFFSET, HEADER_SIZE_V17, MAX_BLOB_SIZE, READ_VERSIONS, U32
+from pmpoolctl.dtb.format import HEADER_OFFSET, HEADER_SIZE_V17, MAX_BLOB_SIZE, READ_VERSIONS, U32
 from pmpoolctl.errors import InputError
+from pmpoolctl.files.sniff import is_fdt
 from pmpoolctl.text import printable
 
 STDIN = "-"
@@ -106,7 +107,7 @@ def _read_fdt_prefix(stream: BinaryIO) -> bytes:
     """
     read = stream.read
     head = read(HEADER_SIZE_V17)
-    if len(head) < HEADER_SIZE_V17 or U32.unpack_from(head, 0)[0] != FDT_MAGIC:
+    if len(head) < HEADER_SIZE_V17 or not is_fdt(head):
         return head + read(64)  # enough for the reader to say what is wrong
     claimed = U32.unpack_from(head, HEADER_OFFSET["totalsize"])[0]
     version = U32.unpack_from(head, HEADER_OFFSET["version"])[0]

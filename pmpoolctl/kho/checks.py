@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
-from pmpoolctl.check.findings import Conflict, Finding, Severity
+from pmpoolctl.check.findings import Conflict, Finding
+from pmpoolctl.check.rules import finding
+from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
 from pmpoolctl.check.validate import Zone
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name
@@ -41,19 +43,16 @@ def as_pool(state: KhoState, page_size: int) -> Pool:
     regions = sorted(state.reserve_mem(), key=lambda r: (r.start, r.size))
     ranges = [Range(r.start, r.size) for r in regions]
     problems: list[Finding] = []
+    messages = {EMPTY: "has size 0", UNALIGNED: f"is not aligned to {page_size:#x}", OVERFLOW: "ends past 2^64"}
     for region, r in zip(regions, ranges):
         what = f"reserve_mem region {region.name} {r}"
-        if r.size == 0:
-            problems.append(Finding("range-empty", Severity.ERROR, f"{what} has size 0", r))
-        elif r.base % page_size or r.size % page_size:
-            problems.append(Finding("range-unaligned", Severity.ERROR, f"{what} is not aligned to {page_size:#x}", r))
-        if r.end > U64_LIMIT:
-            problems.append(Finding("range-overflow", Severity.ERROR, f"{what} ends past 2^64", r))
+        faults = [rule for rule in shape_faults(r, page_size) if not (rule == UNALIGNED and r.size == 0)]
+        problems.extend(finding(rule, f"{what} {messages[rule]}", r) for rule in faults)
     reach: tuple[ReserveMem, Range] | None = None  # the region reaching furthest so far
     for region, r in zip(regions, ranges):
         if reach is not None and r.size and r.base < reach[1].end:
             message = f"reserve_mem regions {reach[0].name} {reach[1]} and {region.name} {r} overlap"
-            problems.append(Finding("range-overlap", Severity.ERROR, message, r))
+            problems.append(finding("range-overlap", message, r))
         if reach is None or r.end > reach[1].end:
             reach = (region, r)
     return Pool("memblock", [], MEMBLOCK_COMPATIBLE, page_size, RangeArray.from_ranges(ranges), problems)
@@ -109,7 +108,7 @@ def state_findings(state: KhoState) -> list[Finding]:
             f"{what} {r} lies in the KHO scratch area [{first.start:#x}, {first.end:#x}) ({first.source}): "
             "the next kernel boots and allocates there before it reads the handover"
         )
-        findings.append(Finding("range-in-kho-scratch", Severity.ERROR, message, r, first, tuple(rest)))
+        findings.append(finding("range-in-kho-scratch", message, r, first, tuple(rest)))
     return findings
 
 
@@ -130,4 +129,4 @@ def _not_finalized(state: KhoState) -> Finding:
             f"{root}: preserved-memory-map is 0, but {version} writes its radix tree's root there at boot and "
             f"has no finalize: the state is damaged, and {dropped}"
         )
-    return Finding("kho-not-finalized", Severity.ERROR, message)
+    return finding("kho-not-finalized", message)

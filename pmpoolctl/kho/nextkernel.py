@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pmpoolctl.check.findings import Finding, Severity
+from pmpoolctl.check.rules import finding
 from pmpoolctl.files.inputs import display_name
 from pmpoolctl.kho.blobs import LUO_NAME, ReserveMem
 from pmpoolctl.kho.cmdline import NextCmdline
@@ -68,7 +69,7 @@ def _region_finding(region: ReserveMem, cmdline: NextCmdline) -> Finding | None:
     else:
         return None
     message = f"{what}: {reason}, {lost}; request it as {_suggestion(region)}"
-    return Finding("reserve-mem-not-requested", Severity.ERROR, message, _region_range(region))
+    return finding("reserve-mem-not-requested", message, _region_range(region))
 
 
 def _kho_finding(state: KhoState, cmdline: NextCmdline, kho_default: bool | None) -> Finding | None:
@@ -90,7 +91,7 @@ def _kho_finding(state: KhoState, cmdline: NextCmdline, kho_default: bool | None
         )
     certainly_off = cmdline.kho is False or kho_default is False
     severity = Severity.ERROR if certainly_off and has_luo else Severity.WARNING
-    return Finding("kho-not-requested", severity, f"{said}: {off}")
+    return finding("kho-not-requested", f"{said}: {off}", severity=severity)
 
 
 def kho_default(image: KernelImage | None) -> bool | None:
@@ -130,4 +131,4 @@ def image_finding(
         return None
     names = ", ".join(repr(c) for c in missing)
     message = f"the next kernel {display_name(image.path)} ({image.layout}) does not hold {names}: {consequence}"
-    return Finding("abi-unknown-to-next-kernel", Severity.ERROR, message)
+    return finding("abi-unknown-to-next-kernel", message)

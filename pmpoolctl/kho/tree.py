@@ -19,11 +19,11 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from pmpoolctl.dtb.format import FDT_MAGIC, U32
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.reader import KERNEL_NAMES, parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.files.sniff import is_fdt
 from pmpoolctl.kho import abi as kho_abi
 from pmpoolctl.kho import blobs
 from pmpoolctl.kho.abi import PROP_DATA, PROP_FDT, PROP_MEMORY_MAP, PROP_SIZE, RootCompatible
@@ -92,10 +92,6 @@ class KhoState:
         return [region for tree in self.subtrees for region in tree.reserve_mem or ()]
 
 
-def _is_fdt(head: bytes) -> bool:
-    return len(head) >= 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC
-
-
 def _file_name(name: bytes) -> str | None:
     """The debugfs file a user's node name makes, or None when no file can have that name."""
     if not name or b"/" in name or name in (b".", b".."):
@@ -125,7 +121,7 @@ def _read_sub_blob(path: str, base: SubBlob, raw_allowed: bool, byte_order: str)
             f"{name}: {file_size} bytes, but the root's blob-size for {base.name!r} is {base.size}: this is not the "
             "blob the kernel hands over (a truncated or stale copy)"
         )
-    if not _is_fdt(head) and raw_allowed:
+    if not is_fdt(head) and raw_allowed:
         metadata = None
         if base.name == blobs.KEXEC_METADATA_NAME:
             metadata = blobs.kexec_metadata(head, name, byte_order)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 
-from pmpoolctl.dtb.format import FDT_MAGIC, U32
 from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.files.sniff import is_fdt, starts_like_json
 from pmpoolctl.memmap.blobmap import blob_memory_map
 from pmpoolctl.memmap.e820 import parse_e820
 from pmpoolctl.memmap.iomem import parse_iomem
@@ -25,13 +25,13 @@ _IOMEM_FIRST = re.compile(r"\s*[0-9a-fA-F]+-[0-9a-fA-F]+ : ")
 
 def detect_format(head: bytes) -> str | None:
     """The format of a file from its first bytes, or None when it cannot be told."""
-    if len(head) >= 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC:
+    if is_fdt(head):
         return "dtb"
     text = head.decode("utf-8", "replace")
     first = _first_line(text)
     if looks_like_log_line(first) or "BIOS-e820:" in text:
         return "e820"  # a timestamped log line starts with '[' too: test it before JSON
-    if first.lstrip()[:1] in ("[", "{"):
+    if starts_like_json(first):
         return "json"
     if _IOMEM_FIRST.match(first):
         return "iomem"
@@ -95,7 +95,7 @@ def _starts_with_fdt(path: str) -> bool:
             head = stream.read(4)
     except OSError as exc:
         raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
-    return len(head) == 4 and U32.unpack_from(head, 0)[0] == FDT_MAGIC
+    return is_fdt(head)
 
 
 _ADDRESS_SIZES = re.compile(r"address sizes\s*:\s*(\d{1,3}) bits physical")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.check.findings import Finding
 from pmpoolctl.dtb.dts import format_value
+from pmpoolctl.dtb.format import HEADER_SHOWN
 from pmpoolctl.dtb.model import Blob
 from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.output.common import RANGE_FIELDS, finding_cells, print_table, range_columns
@@ -53,17 +54,7 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
     document: dict[str, Any] = {
         "schema": DUMP_SCHEMA,
         "file": source,
-        "header": {
-            "version": header.version,
-            "last_comp_version": header.last_comp_version,
-            "totalsize": header.totalsize,
-            "boot_cpuid_phys": header.boot_cpuid_phys,
-            "off_dt_struct": header.off_dt_struct,
-            "off_dt_strings": header.off_dt_strings,
-            "off_mem_rsvmap": header.off_mem_rsvmap,
-            "size_dt_struct": header.size_dt_struct,
-            "size_dt_strings": header.size_dt_strings,
-        },
+        "header": {name: getattr(header, name) for name in HEADER_SHOWN},
         "reservations": Records(
             [("address", INTEGER), ("size", INTEGER)],
             len(blob.reservations),

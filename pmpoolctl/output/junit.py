@@ -14,9 +14,9 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
     """JUnit XML: one test case per rule; failures carry that rule's findings."""
     import xml.etree.ElementTree as ET
 
-    from pmpoolctl.check.validate import RULES
+    from pmpoolctl.check.rules import RULE_IDS
 
-    by_rule: dict[str, list[Finding]] = {rule: [] for rule in RULES}
+    by_rule: dict[str, list[Finding]] = {rule: [] for rule in RULE_IDS}
     for finding in report.findings:
         by_rule.setdefault(finding.rule, []).append(finding)
     suites = ET.Element("testsuites")

@@ -8,29 +8,21 @@ number strings (`batchjson`). Errors name the file and the line (text) or the en
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from pmpoolctl.files.sniff import starts_like_json
 from pmpoolctl.pool.batchjson import parse_json_batch
 from pmpoolctl.pool.batchtext import parse_text_batch
 from pmpoolctl.ranges.rangearray import RangeArray
 
-_LEADING_SPACE = re.compile(r"\s*")  # what str.lstrip() strips, without copying the text
-
-
-def _is_json(text: str) -> bool:
-    leading = _LEADING_SPACE.match(text)
-    assert leading is not None, "\\s* matches any text"
-    return text[leading.end() : leading.end() + 1] in ("[", "{")
-
 
 def batch_lines(text: str) -> int:
     """How many lines `parse_batch` reports progress over (JSON batches report none)."""
-    return 0 if _is_json(text) else text.count("\n") + 1
+    return 0 if starts_like_json(text) else text.count("\n") + 1
 
 
 def parse_batch(text: str, source: str, advance: Callable[[int], None] | None = None) -> RangeArray:
     """The ranges listed in `text` (the contents of `source`), in its order; `advance(lines)` reports progress."""
-    if _is_json(text):
+    if starts_like_json(text):
         return parse_json_batch(text, source)
     return parse_text_batch(text, source, advance)

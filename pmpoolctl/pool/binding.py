@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pmpoolctl.buffers import Buffer
-from pmpoolctl.check.findings import Finding, Severity
+from pmpoolctl.check.findings import Finding
+from pmpoolctl.check.rules import finding
+from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
 from pmpoolctl.dtb.format import escaped
 from pmpoolctl.dtb.writer import Pieces, Value
-from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
 from pmpoolctl.ranges.rangeset import Range, RangeSet
 
@@ -87,7 +88,7 @@ def _decode_strings(value: bytes) -> str | None:
 
 
 def _invalid(message: str) -> Finding:
-    return Finding("binding-invalid", Severity.ERROR, message)
+    return finding("binding-invalid", message)
 
 
 def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
@@ -143,17 +144,15 @@ def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]
     if isinstance(ranges, RangeArray) and ranges.is_canonical(page_size):
         return []  # the usual case, answered at C speed; the loops below name each fault
     findings: list[Finding] = []
+    messages = {
+        EMPTY: "range at {r.base:#x} has size 0",
+        UNALIGNED: "range {r} is not aligned to the page size {page_size:#x}",
+        OVERFLOW: "range at {r.base:#x} ends past 2^64",
+    }
     for r in ranges:
-        if r.size == 0:
-            findings.append(Finding("range-empty", Severity.ERROR, f"range at {r.base:#x} has size 0", r))
-        if r.base % page_size or r.size % page_size:
-            findings.append(
-                Finding(
-                    "range-unaligned", Severity.ERROR, f"range {r} is not aligned to the page size {page_size:#x}", r
-                )
-            )
-        if r.end > U64_LIMIT:
-            findings.append(Finding("range-overflow", Severity.ERROR, f"range at {r.base:#x} ends past 2^64", r))
+        findings.extend(
+            finding(rule, messages[rule].format(r=r, page_size=page_size), r) for rule in shape_faults(r, page_size)
+        )
     # Each order rule is a list of (range, the range it clashes with); findings are made for the
     # first few only (a reversed pool of 200,000 ranges has 199,999 pairs).
     unsorted = [(cur, prev) for prev, cur in itertools.pairwise(ranges) if cur.base < prev.base]
@@ -176,35 +175,33 @@ def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]
 
 
 def _unsorted(r: Range, before: Range) -> Finding:
-    return Finding("ranges-unsorted", Severity.ERROR, f"range {r} comes after {before}, which starts higher", r)
+    return finding("ranges-unsorted", f"range {r} comes after {before}, which starts higher", r)
 
 
 def _overlap(r: Range, before: Range) -> Finding:
-    return Finding("range-overlap", Severity.ERROR, f"range {r} overlaps {before}", r)
+    return finding("range-overlap", f"range {r} overlaps {before}", r)
 
 
 def _touching(r: Range, before: Range) -> Finding:
-    return Finding("ranges-not-coalesced", Severity.WARNING, f"range {r} touches {before}; merge them", r)
+    return finding("ranges-not-coalesced", f"range {r} touches {before}; merge them", r)
 
 
 ORDER_FINDINGS_SHOWN = 5  # of each order rule; the rest are one finding with their count
 
 
-def _summarised(
-    pairs: list[tuple[Range, Range]], finding: Callable[[Range, Range], Finding], what: str
-) -> list[Finding]:
+def _summarised(pairs: list[tuple[Range, Range]], make: Callable[[Range, Range], Finding], what: str) -> list[Finding]:
     """Findings for the first few pairs of an order rule, then one that counts the rest.
 
     A reversed pool is one fault, not 199,999 lines to read; the count is kept
     (`Finding.count`, JSON `count`) and the first of the rest is named.
     """
     if len(pairs) <= ORDER_FINDINGS_SHOWN + 1:
-        return [finding(*pair) for pair in pairs]
-    shown = [finding(*pair) for pair in pairs[:ORDER_FINDINGS_SHOWN]]
+        return [make(*pair) for pair in pairs]
+    shown = [make(*pair) for pair in pairs[:ORDER_FINDINGS_SHOWN]]
     rest = len(pairs) - ORDER_FINDINGS_SHOWN
-    first = finding(*pairs[ORDER_FINDINGS_SHOWN])
+    first = make(*pairs[ORDER_FINDINGS_SHOWN])
     message = f"{rest} more ranges {what} ({len(pairs)} in all), the first of them {first.range}"
-    return [*shown, Finding(first.rule, first.severity, message, count=rest)]
+    return [*shown, finding(first.rule, message, count=rest)]
 
 
 def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Value]]:

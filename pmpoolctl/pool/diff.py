@@ -19,23 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pmpoolctl.check.findings import Finding, Severity
+from pmpoolctl.dtb.format import HEADER_SHOWN
 from pmpoolctl.dtb.model import Blob, Reservation
 from pmpoolctl.errors import InputError
 from pmpoolctl.pool.binding import PROP_COMPATIBLE, PROP_PAGE_RANGES, Pool
 from pmpoolctl.pool.poolfile import read_pool
 from pmpoolctl.ranges.rangearray import RangeArray, common_ends, subtract
-
-HEADER_FIELDS = (
-    "version",
-    "last_comp_version",
-    "boot_cpuid_phys",
-    "totalsize",
-    "off_dt_struct",
-    "off_dt_strings",
-    "off_mem_rsvmap",
-    "size_dt_struct",
-    "size_dt_strings",
-)
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,7 @@ def diff_blobs(old_blob: Blob, old_pool: Pool | None, new_blob: Blob, new_pool: 
         added = new.ranges  # the pool appears: every page it holds comes
     header = [
         (name, getattr(old_blob.header, name), getattr(new_blob.header, name))
-        for name in HEADER_FIELDS
+        for name in HEADER_SHOWN
         if getattr(old_blob.header, name) != getattr(new_blob.header, name)
     ]
     reservations_removed, reservations_added = _reservation_changes(old_blob, new_blob)

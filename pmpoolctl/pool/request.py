@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from itertools import accumulate, compress, count, islice, repeat
 from operator import add, gt, lt, sub
 
+from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
 from pmpoolctl.errors import EditError
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangearray import RangeArray, range_array_of
@@ -35,11 +36,12 @@ def checked_request(requested: Sequence[Range], page_size: int, what: str) -> Ra
 
 def _refuse_first_bad(requested: Iterable[Range], page_size: int, what: str) -> None:
     for r in requested:
-        if r.size == 0:
+        faults = set(shape_faults(r, page_size))
+        if EMPTY in faults:
             raise EditError(f"{what} range at {r.base:#x} has size 0")
-        if r.end > U64_LIMIT:
+        if OVERFLOW in faults:
             raise EditError(f"{what} range at {r.base:#x} of size {r.size:#x} ends past 2^64")
-        if r.base % page_size or r.size % page_size:
+        if UNALIGNED in faults:
             raise EditError(f"{what} range {r} is not aligned to the page size {page_size:#x}")
 
 

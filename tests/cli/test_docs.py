@@ -149,3 +149,14 @@ def test_python_dash_m_is_the_same_program() -> None:
     assert (run.returncode, run.stdout) == (0, f"pmpoolctl, version {__version__}\n")
     run = subprocess.run([sys.executable, "-m", "pmpoolctl", "nonsense"], capture_output=True, text=True, check=False)
     assert run.returncode == 2 and run.stderr.startswith("error: No such command 'nonsense'")
+
+
+def test_the_readme_rule_table_is_the_registry() -> None:
+    """The rule ids, severities and summaries have one home (check/rules.py); the README shows that table."""
+    import re
+
+    from pmpoolctl.check.rules import RULES
+
+    readme = (REPO / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (error|warning) \| (.*) \|$", readme, re.M)
+    assert rows == [(rule.id, rule.severity.value, rule.summary) for rule in RULES]

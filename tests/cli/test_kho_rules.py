@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pmpoolctl.check.validate import RULES
+from pmpoolctl.check.rules import RULE_IDS as RULES
 from tests.conftest import EXAMPLES, assert_input_error, run_cli
 from tests.helpers.khotrees import GOOD, SCRATCH, kho_out, memblock_fdt
 

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pmpoolctl.memmap.sources
-from pmpoolctl.check.validate import RULES, overlapping_pairs, validate
+from pmpoolctl.check.rules import RULE_IDS as RULES
+from pmpoolctl.check.validate import overlapping_pairs, validate
 from pmpoolctl.memmap.model import MapEntry, MemoryMap
 from pmpoolctl.memmap.sources import load_memory_map
 from pmpoolctl.pool.binding import Pool, decode_pool, encode_u64_pairs

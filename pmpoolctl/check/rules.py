@@ -1,0 +1,106 @@
+"""The rules findings are made under: one registry of ids, severities and what each means.
+
+The order is cli.md's rule table (JUnit lists one test case per rule in it, and findings
+of one range sort by it); a finding takes its severity from here (`finding`), so a rule
+cannot be an error in one place and a warning in another. docs/cli.md's rule table is
+made from this registry (tools/gen_cli_md.py) and a test holds the README's to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pmpoolctl.check.findings import Conflict, Finding, Severity
+from pmpoolctl.ranges.rangeset import Range
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    summary: str  # when it fires, as cli.md's table says it
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "binding-invalid",
+        ERROR,
+        "wrong `compatible`, `page-ranges` length not a multiple of 16, bad `page-size`",
+    ),
+    Rule("range-empty", ERROR, "a range (or reserve_mem region) of size 0"),
+    Rule("range-unaligned", ERROR, "base or size not a multiple of the page size"),
+    Rule("range-overflow", ERROR, "base + size exceeds 2^64"),
+    Rule("range-overlap", ERROR, "two ranges (or regions) overlap"),
+    Rule("ranges-unsorted", ERROR, "ranges not in ascending order of base"),
+    Rule("ranges-not-coalesced", WARNING, "two ranges touch"),
+    Rule("range-outside-ram", ERROR, "part of a range is not RAM in some memory map"),
+    Rule(
+        "range-in-reserved",
+        ERROR,
+        "a range overlaps memory a map reserves inside its RAM (a reserved entry with no RAM under it is "
+        "`range-outside-ram`)",
+    ),
+    Rule("range-in-kernel", ERROR, "a range overlaps `Kernel code/rodata/data/bss`"),
+    Rule("range-in-crashkernel", ERROR, "a range overlaps `Crash kernel`"),
+    Rule("range-in-memreserve", ERROR, "a range overlaps the blob's reservation block or `/reserved-memory`"),
+    Rule("range-above-phys-limit", ERROR, "a range ends above 2^N with `--phys-bits N`"),
+    Rule(
+        "range-in-dynamic-reserved",
+        WARNING,
+        "a range lies in the `alloc-ranges` of a dynamic `/reserved-memory` region (no `reg`), "
+        "where the kernel may place it",
+    ),
+    Rule(
+        "range-in-kho-scratch",
+        ERROR,
+        "a pool range, reserve_mem region, sub-blob or the memory map's first page overlaps a KHO scratch area",
+    ),
+    Rule(
+        "range-in-kho-preserved",
+        ERROR,
+        "a pool range overlaps a reserve_mem region or sub-blob KHO preserves (`validate --kho`)",
+    ),
+    Rule(
+        "kho-not-finalized",
+        ERROR,
+        "the KHO root's `preserved-memory-map` is 0: the next kernel drops all KHO state (`kho validate`)",
+    ),
+    Rule(
+        "reserve-mem-not-requested",
+        ERROR,
+        "a preserved reserve_mem region is not requested with its size and a fitting ALIGN by `--next-cmdline`",
+    ),
+    Rule(
+        "abi-unknown-to-next-kernel",
+        ERROR,
+        "the `--next-kernel` image does not hold a compatible the pool or the KHO state needs",
+    ),
+    # Not in cli.md's table (this project's): last.
+    Rule(
+        "kho-not-requested",
+        WARNING,
+        "`--next-cmdline` does not turn KHO on (`kho=on`) and the next kernel's default is not known to be on; "
+        "an error when KHO is certainly off and the state holds LUO",
+    ),
+)
+RULE_IDS = tuple(rule.id for rule in RULES)
+BY_ID = {rule.id: rule for rule in RULES}
+ORDER = {rule.id: index for index, rule in enumerate(RULES)}  # a finding's rule, for sorting
+
+
+def finding(
+    rule_id: str,
+    message: str,
+    range_: Range | None = None,
+    conflict: Conflict | None = None,
+    also: tuple[Conflict, ...] = (),
+    *,
+    count: int = 1,
+    severity: Severity | None = None,
+) -> Finding:
+    """A finding of the rule `rule_id`, at the rule's severity unless `severity` says otherwise."""
+    return Finding(
+        rule_id, BY_ID[rule_id].severity if severity is None else severity, message, range_, conflict, also, count
+    )
