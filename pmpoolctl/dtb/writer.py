@@ -50,7 +50,7 @@ def encode_node(
     import fdt  # the tree library; imported where it is used, it costs start-up time
 
     for prop_name, _ in properties:
-        # fdt silently drops properties whose names end this way (fdt-package.md, defect 6).
+        # fdt silently drops properties whose names end this way (docs/design.md, "The fdt package", 6).
         if prop_name.endswith("_with_references"):
             raise BindingError(f"cannot write property '{prop_name}' in node '{name}': its name is reserved by fdt")
     text = strings.decode("latin-1")
@@ -140,7 +140,7 @@ def build_minimal_blob(root_properties: list[tuple[str, bytes]]) -> bytes:
     """A new version 17 blob: an empty reservation block and a root with `root_properties`."""
     import fdt
 
-    tree = fdt.FDT(entries=[])  # never the shared default list (fdt-package.md, defect 1)
+    tree = fdt.FDT(entries=[])  # never the shared default list (docs/design.md, "The fdt package", 1)
     for prop_name, value in root_properties:
         tree.root.append(fdt.PropBytes(prop_name, data=value))
     return bytes(tree.to_dtb(version=WRITE_VERSION, last_comp_version=WRITE_LAST_COMP_VERSION, boot_cpuid_phys=0))

@@ -33,7 +33,7 @@ DISTRIBUTION_BUILDERS = {
     "debian-12": ["setuptools==66.1.1", "wheel==0.38.4"],
     "ubuntu-22.04": ["setuptools==59.6.0", "wheel==0.37.1"],
 }
-# The fdt versions whose defects blob.py guards against (../shared/notes/fdt-package.md: 0.3.3).
+# The fdt versions whose defects dtb/writer.py guards against (docs/design.md, "The fdt package": 0.3.3).
 GUARDED_FDT = SpecifierSet(">=0.3.3,<0.4")
 # The runtime dependencies: lower bounds at Debian 12's python3-click and python3-rich.
 RUNTIME = {"click": SpecifierSet(">=8.1.3"), "fdt": GUARDED_FDT, "rich": SpecifierSet(">=13.3.1")}
