@@ -53,6 +53,11 @@ RULES: tuple[Rule, ...] = (
         "where the kernel may place it",
     ),
     Rule(
+        "range-in-kexec-segment",
+        ERROR,
+        "a range overlaps a segment that kexec loads (a `kexec -d` segment list given as a map)",
+    ),
+    Rule(
         "range-in-kho-scratch",
         ERROR,
         "a pool range, reserve_mem region, sub-blob or the memory map's first page overlaps a KHO scratch area",
@@ -62,6 +67,7 @@ RULES: tuple[Rule, ...] = (
         ERROR,
         "a pool range overlaps a reserve_mem region or sub-blob KHO preserves (`validate --kho`)",
     ),
+    Rule("pools-overlap", ERROR, "two pools of one blob hold the same pages (`validate --all-pools`)"),
     Rule(
         "kho-not-finalized",
         ERROR,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pmpoolctl.check.findings import Conflict, Finding, Severity
 from pmpoolctl.check.rules import ORDER, finding
 from pmpoolctl.memmap.blobmap import ReservationEntries
-from pmpoolctl.memmap.model import CRASHKERNEL, DYNAMIC, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
+from pmpoolctl.memmap.model import CRASHKERNEL, DYNAMIC, KERNEL, KEXEC, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.numbers import human_size
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.ranges.rangearray import RangeArray
@@ -31,6 +31,7 @@ _OVERLAP_RULES = {
     KERNEL: "range-in-kernel",
     CRASHKERNEL: "range-in-crashkernel",
     DYNAMIC: "range-in-dynamic-reserved",
+    KEXEC: "range-in-kexec-segment",
 }
 
 
@@ -236,7 +237,7 @@ def _fast_findings(
     findings: list[Finding] = []
     for memory_map in maps:
         ram = _Ram.of(memory_map)
-        outside = _ranges_outside(ranges, ram)
+        outside = _ranges_outside(ranges, ram) if memory_map.lists_ram else []
         if outside:
             findings.extend(_outside_ram(outside, memory_map, ram))
         for kind, rule in _OVERLAP_RULES.items():
@@ -282,7 +283,8 @@ def validate(
         ranges = sorted((r for r in pool.ranges if r.size), key=lambda r: (r.base, r.size))
         for memory_map in maps:
             ram = _Ram.of(memory_map)
-            findings.extend(_outside_ram(ranges, memory_map, ram))
+            if memory_map.lists_ram:
+                findings.extend(_outside_ram(ranges, memory_map, ram))
             for kind, rule in _OVERLAP_RULES.items():
                 pairs = overlapping_pairs(ranges, memory_map.of_kind(kind))
                 if kind == RESERVED:

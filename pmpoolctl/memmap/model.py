@@ -2,11 +2,12 @@
 
 A map is a list of half-open entries [start, end) with the type word the source
 used, a class (`ram`, `reserved`, the forbidden zones inside RAM: `kernel`,
-`crashkernel`, and `dynamic`: where the kernel may place a /reserved-memory region
-of its choosing) and the source and line it came from, so a finding can point at
-the line that caused it. Readers raise InputError naming the file and line: one
-module per format (`iomem`, `sysfs`, `e820`, `jsonmap`, `blobmap`); `sources`
-reads a map from a path in whatever format it is.
+`crashkernel`, `dynamic`: where the kernel may place a /reserved-memory region
+of its choosing, and `kexec`: a segment a kexec load writes) and the source and
+line it came from, so a finding can point at the line that caused it. Readers
+raise InputError naming the file and line: one module per format (`iomem`,
+`sysfs`, `e820`, `jsonmap`, `blobmap`, `kexec`, `capture`); `sources` reads a map
+from a path in whatever format it is.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ RESERVED = "reserved"
 KERNEL = "kernel"
 CRASHKERNEL = "crashkernel"
 DYNAMIC = "dynamic"
-KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC)
+KEXEC = "kexec"  # memory a kexec load writes the next kernel, initrd, purgatory to
+KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC, KEXEC)
 
-FORMATS = ("iomem", "firmware-memmap", "e820", "json", "dtb")
+FORMATS = ("iomem", "firmware-memmap", "e820", "json", "dtb", "kexec", "capture")
+# Formats that list what is loaded into memory, not what memory there is: no RAM to hold ranges to.
+SEGMENT_FORMATS = frozenset({"kexec"})
 
 RAM_TYPES = frozenset({"System RAM", "usable"})
 KERNEL_TYPES = frozenset({"Kernel code", "Kernel rodata", "Kernel data", "Kernel bss"})
@@ -62,6 +66,11 @@ class MemoryMap:
     format: str
     entries: list[MapEntry]
     note: str = ""  # how the map was chosen, when the source held more (a log's last boot)
+
+    @property
+    def lists_ram(self) -> bool:
+        """Whether the map says where RAM is (a kexec segment list says only what is loaded where)."""
+        return self.format not in SEGMENT_FORMATS
 
     def of_kind(self, kind: str) -> list[MapEntry]:
         return [e for e in self.entries if e.kind == kind]

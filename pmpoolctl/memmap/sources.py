@@ -14,6 +14,7 @@ from pmpoolctl.memmap.e820 import parse_e820
 from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.jsonmap import parse_json_map
 from pmpoolctl.memmap.kernlog import is_comment, looks_like_log_line
+from pmpoolctl.memmap.kexec import looks_like_kexec, parse_kexec
 from pmpoolctl.memmap.model import FORMATS, MemoryMap
 from pmpoolctl.memmap.sysfs import read_firmware_memmap
 
@@ -30,11 +31,22 @@ def detect_format(head: bytes) -> str | None:
     text = head.decode("utf-8", "replace")
     first = _first_line(text)
     if looks_like_log_line(first) or "BIOS-e820:" in text:
-        return "e820"  # a timestamped log line starts with '[' too: test it before JSON
+        # A timestamped log line starts with '[' too: test it before JSON. A kernel log of
+        # kexec -s -d's segments is kexec; a whole boot's log (its e820 table first) is e820.
+        return "kexec" if "BIOS-e820:" not in text and looks_like_kexec(text) else "e820"
     if starts_like_json(first):
         return "json"
     if _IOMEM_FIRST.match(first):
         return "iomem"
+    if looks_like_kexec(text):
+        return "kexec"
+    return None
+
+
+def _detect_late(raw: bytes) -> str | None:
+    """A format told by more than the first bytes: kexec -d prints its segments last, after pages of notes."""
+    if b"nr_segments = " in raw and b"segment[0]" in raw:
+        return "kexec"
     return None
 
 
@@ -75,15 +87,15 @@ def load_memory_map(spec: str, forced_format: str | None = None) -> MemoryMap:
     if forced_format == "dtb" or (forced_format is None and path != STDIN and _starts_with_fdt(path)):
         return blob_memory_map(parse_blob(read_blob_bytes(path), name))
     raw = read_input(path)
-    fmt = forced_format or detect_format(raw[:4096])
+    fmt = forced_format or detect_format(raw[:4096]) or _detect_late(raw)
     if fmt is None:
         raise InputError(
             f"{name}: cannot tell the memory-map format from line 1; name it with --memmap-format "
-            "(iomem, firmware-memmap, e820, json, dtb)"
+            f"({', '.join(FORMATS)})"
         )
     if fmt == "dtb":
         return blob_memory_map(parse_blob(raw, name))
-    parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map}[fmt]
+    parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map, "kexec": parse_kexec}[fmt]
     text = decode_text(raw, name)
     del raw  # a big map is held once, as text, while it is parsed
     return parser(text, name)

@@ -33,7 +33,8 @@ POOL_DTB = Path(__file__).parents[2] / "examples" / "pool.dtb"
         ("./e820:x", ("./e820:x", None)),  # how a file named `e820:x` is named
         ("e820:", ("e820:", None)),
         ("E820:boot.log", ("E820:boot.log", None)),  # format names are lower case
-        ("kexec:segments.txt", ("kexec:segments.txt", None)),  # not a format of this reader
+        ("kexec:segments.txt", ("segments.txt", "kexec")),
+        ("pmem:segments.txt", ("pmem:segments.txt", None)),  # not a format of this reader
         ("/var/log/kern.log", ("/var/log/kern.log", None)),
         ("-", ("-", None)),
     ],
