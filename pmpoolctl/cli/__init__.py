@@ -829,7 +829,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 
 memmap_format_option = click.option(
     "--memmap-format",
-    type=click.Choice(["iomem", "firmware-memmap", "e820", "json", "dtb"]),
+    type=click.Choice(["iomem", "firmware-memmap", "e820", "json", "dtb", "kexec"]),
     help="The format of every memory map given (detected when not given; FORMAT:SRC names one map's).",
 )
 
@@ -844,7 +844,8 @@ def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: 
     """Print the memory map in SRC as validate reads it.
 
     SRC is /proc/iomem text, a /sys/firmware/memmap directory, a kernel log
-    (dmesg, journalctl -k, syslog: the last boot's e820 table), JSON or a .dtb;
+    (dmesg, journalctl -k, syslog: the last boot's e820 table), JSON, a .dtb,
+    or the segments a kexec load writes (the output of kexec -l/-s ... -d);
     - reads stdin. FORMAT:SRC names the format (e820:boot.log); a file whose
     name starts that way is ./e820:x.
 
@@ -977,7 +978,11 @@ def validate_command(
 
     Without --memmap the blob's own /memory nodes are the map. Every range must
     be RAM in every map and reserved in none, and clear of the kernel image,
-    the crash kernel and the blob's reservations. With --kho PATH (a copy of
+    the crash kernel and the blob's reservations. A kexec segment list (the
+    output of kexec -l/-s ... -d) says where the next kernel, its initrd and
+    purgatory are written: every range must be clear of those segments
+    (range-in-kexec-segment); it is no map of RAM, so with only such lists the
+    blob's /memory nodes are the map of RAM. With --kho PATH (a copy of
     /sys/kernel/debug/kho/out) every range must also be clear of the KHO
     scratch areas, where the next kernel boots (range-in-kho-scratch), and of
     the reserve_mem regions and sub-blobs KHO preserves (range-in-kho-preserved).
@@ -1000,8 +1005,11 @@ def validate_command(
     _begin_junit(ctx, display_name(blob_path))
     blob = load_blob(blob_path)
     pool = require_pool(blob, pool_name)
-    # Without a map given, the blob's own memory nodes; its reservations are checked in any case.
-    maps = _memory_maps(memmaps, memmap_format, live) or [blob_memory_map(blob, with_reservations=False)]
+    # Without a map of RAM given (none, or kexec segment lists only), the blob's own memory nodes
+    # are one; its reservations are checked in any case.
+    maps = _memory_maps(memmaps, memmap_format, live)
+    if not any(m.lists_ram for m in maps):
+        maps.append(blob_memory_map(blob, with_reservations=False))
     zones: list[Zone] = []
     if kho_path is not None:
         from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
@@ -1238,6 +1246,8 @@ def kho_validate(
     cmdline = None if next_cmdline is None else _next_cmdline(next_cmdline)
     state = _checked_kho(path, byte_order)
     maps = _memory_maps(memmaps, memmap_format, live)
+    if not any(m.lists_ram for m in maps):
+        raise click.UsageError("a kexec segment list is no map of RAM: give one too (--memmap SRC or --live)")
     extra = state_findings(state)
     image = None
     if next_kernel is not None:

@@ -51,8 +51,10 @@ CLI_MD_RULES = {
     "range-in-memreserve": "error",
     "range-above-phys-limit": "error",
     "range-in-dynamic-reserved": "warning",
+    "range-in-kexec-segment": "error",
     "range-in-kho-scratch": "error",
     "range-in-kho-preserved": "error",
+    "pools-overlap": "error",
     "kho-not-finalized": "error",
     "reserve-mem-not-requested": "error",
     "abi-unknown-to-next-kernel": "error",
@@ -60,6 +62,8 @@ CLI_MD_RULES = {
 }
 # Rules whose planted faults need KHO state or a kernel image built with dtc: they live with those builders.
 PLANTED_ELSEWHERE = {
+    "range-in-kexec-segment": "test_whole_kexec.py",
+    "pools-overlap": "test_whole_kexec.py",
     "range-in-kho-scratch": "test_kho_rules.py",
     "range-in-kho-preserved": "test_kho_rules.py",
     "kho-not-finalized": "test_kho_versions.py",
