@@ -35,14 +35,42 @@ EXAMPLE_IOMEM = ROOT / "examples" / "memmap" / "iomem.txt"
 SH = shutil.which("sh") or "/bin/sh"
 
 
+KEXEC_DATA = DATA / "memmap" / "kexec"
+KEXEC_STDERR = KEXEC_DATA / "kexec-l-d.txt"  # what kexec -l -d prints: segments clear of the good blobs' ranges
+KEXEC_KERNEL = KEXEC_DATA / "kexec-s-d.log"
+
+
+def write_fake_kexec(bin_dir: Path, calls: Path) -> None:
+    """`kexec` and `dmesg` on PATH that touch no kernel.
+
+    kexec records each call's arguments as a line of `calls`; with -d it prints $FAKE_KEXEC_STDERR (default:
+    a real kexec -l -d capture) on stderr, appends $FAKE_KEXEC_KERNEL (the kernel's lines of a kexec_file_load)
+    to $PMPOOLCTL_KMSG when set, and exits with $FAKE_KEXEC_STATUS. dmesg prints $PMPOOLCTL_KMSG.
+    """
+    kexec = bin_dir / "kexec"
+    kexec.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$*" >> {shlex.quote(str(calls))}\n'
+        'for arg in "$@"; do\n'
+        '    if [ "$arg" = -d ]; then\n'
+        f'        cat "${{FAKE_KEXEC_STDERR:-{KEXEC_STDERR}}}" >&2\n'
+        '        if [ -n "${FAKE_KEXEC_KERNEL-}" ]; then cat "$FAKE_KEXEC_KERNEL" >> "$PMPOOLCTL_KMSG"; fi\n'
+        "    fi\n"
+        "done\n"
+        'exit "${FAKE_KEXEC_STATUS:-0}"\n'
+    )
+    kexec.chmod(0o755)
+    dmesg = bin_dir / "dmesg"
+    dmesg.write_text('#!/bin/sh\nexec cat -- "$PMPOOLCTL_KMSG"\n')
+    dmesg.chmod(0o755)
+
+
 @pytest.fixture
 def fake_kexec(tmp_path: Path) -> Path:
-    """A `kexec` on PATH that records its arguments instead of rebooting anything."""
+    """A `kexec` on PATH that records its arguments instead of rebooting anything (and a `dmesg`)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    kexec = bin_dir / "kexec"
-    kexec.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "kexec-called"}\n')
-    kexec.chmod(0o755)
+    write_fake_kexec(bin_dir, tmp_path / "kexec-called")
     return bin_dir
 
 
@@ -53,6 +81,7 @@ def run_hook(tmp_path: Path, bin_dir: Path, *args: str, **env_overrides: str) ->
         PMPOOLCTL=f"{sys.executable} -m pmpoolctl",
         PMPOOLCTL_JUNIT=str(tmp_path / "reports" / "pre-kexec.xml"),
         PMPOOLCTL_MEMMAP=f"--memmap {IOMEM}",
+        PMPOOLCTL_KMSG=str(tmp_path / "kmsg"),  # never the real kernel log
     )
     env.update(env_overrides)
     return subprocess.run([SH, str(HOOK), *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False)
@@ -71,7 +100,7 @@ def test_hook_runs_kexec_after_a_clean_validation(tmp_path: Path, fake_kexec: Pa
     blob = make_blob(tmp_path, "0x100000000")
     proc = run_hook(tmp_path, fake_kexec, str(blob), "-l", "/boot/vmlinuz")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "kexec-called").read_text() == "-l /boot/vmlinuz\n"
+    assert (tmp_path / "kexec-called").read_text() == "-d -l /boot/vmlinuz\n"
     suite = ET.parse(tmp_path / "reports" / "pre-kexec.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0"
 
@@ -85,6 +114,75 @@ def test_hook_refuses_kexec_for_a_range_over_the_kernel(tmp_path: Path, fake_kex
     assert not (tmp_path / "kexec-called").exists()
     suite = ET.parse(tmp_path / "reports" / "pre-kexec.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "1"
+
+
+def junit_text(tmp_path: Path) -> str:
+    return (tmp_path / "reports" / "pre-kexec.xml").read_text()
+
+
+def test_hook_unloads_a_kernel_loaded_over_the_pool(tmp_path: Path, fake_kexec: Path) -> None:
+    """The blob passes the map, but kexec -l -d puts the next kernel over a pool range: unloaded, exit 1."""
+    blob = make_blob(tmp_path, "0x63e000000")  # RAM in the iomem capture; segment[1] of the kexec capture
+    proc = run_hook(tmp_path, fake_kexec, str(blob), "-l", "/boot/vmlinuz")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (tmp_path / "kexec-called").read_text().splitlines() == ["-d -l /boot/vmlinuz", "-u"]
+    assert "against the kexec segments" in proc.stderr and "unloaded the kernel just loaded" in proc.stderr
+    assert "range-in-kexec-segment" in proc.stdout and "range-in-kexec-segment" in junit_text(tmp_path)
+    assert (tmp_path / "reports" / "kexec-debug.log").read_text() == KEXEC_STDERR.read_text()
+
+
+def test_hook_reads_the_kernel_lines_of_this_load_only(tmp_path: Path, fake_kexec: Path) -> None:
+    """kexec -s: the kernel logs the segments; an older load's lines before the hook's mark do not count."""
+    quiet = tmp_path / "quiet"
+    quiet.write_text("Try gzip decompression.\nkexec_file_load: flags = 0x18\n")  # kexec-tools' -d for a file load
+    stale = KEXEC_KERNEL.read_text().replace("mem=0x63e000000", "mem=0x100000000")  # an older load over the pool
+    (tmp_path / "kmsg").write_text(stale)
+    blob = make_blob(tmp_path, "0x100000000")
+    env = {"FAKE_KEXEC_STDERR": str(quiet), "FAKE_KEXEC_KERNEL": str(KEXEC_KERNEL)}
+    proc = run_hook(tmp_path, fake_kexec, str(blob), "-s", "-l", "/boot/vmlinuz", **env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (tmp_path / "reports" / "kexec-debug.log").read_text()
+    assert log == quiet.read_text() + KEXEC_KERNEL.read_text()  # the mark's line is not copied, nothing before it
+    assert "is clear of the kexec segments" in proc.stderr
+    # The same load over a range of the pool: unloaded through kexec_file_unload (kexec -s -u).
+    (tmp_path / "kexec-called").unlink()
+    proc = run_hook(tmp_path, fake_kexec, str(make_blob(tmp_path, "0x63e000000")), "-s", "-l", "/boot/vmlinuz", **env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (tmp_path / "kexec-called").read_text().splitlines() == ["-d -s -l /boot/vmlinuz", "-s -u"]
+
+
+def test_hook_refuses_a_load_whose_segments_it_cannot_see(tmp_path: Path, fake_kexec: Path) -> None:
+    """No segment list (a file load, and the kernel log cannot be marked): nothing to hold the pool to, refused."""
+    quiet = tmp_path / "quiet"
+    quiet.write_text("kexec_file_load: flags = 0x18\n")
+    blob = make_blob(tmp_path, "0x100000000")
+    proc = run_hook(
+        tmp_path,
+        fake_kexec,
+        str(blob),
+        "-p",
+        "/boot/vmlinuz",
+        FAKE_KEXEC_STDERR=str(quiet),
+        PMPOOLCTL_KMSG=str(tmp_path / "no-such-dir" / "kmsg"),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cannot write" in proc.stderr and "could not check" in proc.stderr
+    assert (tmp_path / "kexec-called").read_text().splitlines() == ["-d -p /boot/vmlinuz", "-p -u"]
+
+
+def test_hook_reports_a_failed_load_and_checks_nothing_more(tmp_path: Path, fake_kexec: Path) -> None:
+    blob = make_blob(tmp_path, "0x100000000")
+    proc = run_hook(tmp_path, fake_kexec, str(blob), "-l", "/boot/vmlinuz", FAKE_KEXEC_STATUS="4")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "kexec failed (exit 4" in proc.stderr
+    assert (tmp_path / "kexec-called").read_text().splitlines() == ["-d -l /boot/vmlinuz"]
+
+
+def test_hook_passes_other_kexec_actions_through(tmp_path: Path, fake_kexec: Path) -> None:
+    """kexec -e (or -u) loads nothing: run as given after the check, no -d, no segments."""
+    proc = run_hook(tmp_path, fake_kexec, str(make_blob(tmp_path, "0x100000000")), "-e")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "kexec-called").read_text() == "-e\n"
 
 
 def test_hook_refuses_a_corrupt_blob(tmp_path: Path, fake_kexec: Path) -> None:
@@ -179,12 +277,13 @@ def test_hook_takes_any_blob_name_as_a_file(tmp_path: Path, fake_kexec: Path) ->
             "PMPOOLCTL": f"{sys.executable} -m pmpoolctl",
             "PMPOOLCTL_JUNIT": "pre-kexec.xml",  # a bare file name: the report directory is the current one
             "PMPOOLCTL_MEMMAP": f"--memmap {IOMEM}",
+            "PMPOOLCTL_KMSG": str(tmp_path / "kmsg"),
         },
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "pre-kexec.xml").exists()
     assert proc.stdout.startswith(f"{name}: /default_pmpool: ")
-    assert (tmp_path / "kexec-called").read_text() == "-l /boot/vmlinuz\n"
+    assert (tmp_path / "kexec-called").read_text() == "-d -l /boot/vmlinuz\n"
 
 
 # A parser for the YAML the recipes are written in: no YAML library is a dependency. It reads block
@@ -368,6 +467,8 @@ def tool_shims(tmp_path: Path, *recorded: str) -> Path:
     for name, body in shims.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
+    if "kexec" in recorded:
+        write_fake_kexec(bin_dir, tmp_path / "kexec.log")
     return bin_dir
 
 
@@ -636,7 +737,7 @@ def test_hook_runs_the_pyz_installed_as_pmpoolctl(tmp_path: Path, fake_kexec: Pa
     blob = make_blob(tmp_path, "0x100000000")
     proc = run_hook(tmp_path, fake_kexec, str(blob), "-l", "/boot/vmlinuz", PMPOOLCTL="pmpoolctl")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "kexec-called").read_text() == "-l /boot/vmlinuz\n"
+    assert (tmp_path / "kexec-called").read_text() == "-d -l /boot/vmlinuz\n"
     bad = make_blob(tmp_path, "0x1000000")
     assert run_hook(tmp_path, fake_kexec, str(bad), "-l", "/boot/vmlinuz", PMPOOLCTL="pmpoolctl").returncode == 1
 
@@ -744,6 +845,7 @@ def run_unit_exec(tmp_path: Path, setting: str, blob: Path, **extra_env: str) ->
         "PATH": f"{tool_shims(tmp_path, 'kexec')}:{os.environ['PATH']}",
         "PMPOOLCTL_MEMMAP": f"--memmap {EXAMPLE_IOMEM}",
         "PMPOOLCTL_JUNIT": str(tmp_path / "log" / "pre-kexec.xml"),
+        "PMPOOLCTL_KMSG": str(tmp_path / "kmsg"),
         **extra_env,
     }
     return subprocess.run(words, capture_output=True, text=True, env=env, cwd="/", check=False)
@@ -758,10 +860,10 @@ def test_systemd_unit_loads_the_kernel_after_a_good_blob(tmp_path: Path) -> None
     proc = run_unit_exec(tmp_path, "ExecStart", GOOD_BLOB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     load = exec_words(unit_service()[0]["ExecStart"])[2:]
-    assert kexec_calls(tmp_path) == [" ".join(load)]
+    assert kexec_calls(tmp_path) == [" ".join(["-d", *load])]
     assert junit_failures(tmp_path / "log" / "pre-kexec.xml") == 0
     assert run_unit_exec(tmp_path, "ExecStopPost", GOOD_BLOB, SERVICE_RESULT="success").returncode == 0
-    assert kexec_calls(tmp_path) == [" ".join(load)], "a successful start unloads nothing"
+    assert kexec_calls(tmp_path) == [" ".join(["-d", *load])], "a successful start unloads nothing"
 
 
 def test_systemd_unit_refuses_a_bad_blob_and_unloads_any_kernel(tmp_path: Path) -> None:
