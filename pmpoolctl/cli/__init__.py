@@ -30,7 +30,7 @@ from pmpoolctl.errors import EditError, InputError, NumberError, OutputError, Pm
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, read_blob_bytes, read_input
 from pmpoolctl.files.safewrite import locked, resolve_target, write_atomic, write_file
 from pmpoolctl.numbers import parse_number
-from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MAX_PAGE_SIZE, MIN_PAGE_SIZE, valid_pool_name
+from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MAX_PAGE_SIZE, MIN_PAGE_SIZE, pool_name_of
 from pmpoolctl.ranges.rangeset import Range
 from pmpoolctl.text import printable
 
@@ -93,10 +93,13 @@ PATH = PathType()
 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not valid_pool_name(value):
+    name = pool_name_of(value)
+    if name is None:
         shown = display_name(value)
-        raise click.BadParameter(f"'{shown}' is not a node name (letters, digits and ,._+- only, no unit address)")
-    return value
+        raise click.BadParameter(
+            f"'{shown}' is not a node name or /NAME (letters, digits and ,._+- only, no unit address)"
+        )
+    return name
 
 
 def _page_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -114,7 +117,7 @@ pool_option = click.option(
     show_default=True,
     callback=_pool_name,
     metavar="NAME",
-    help="The pool node, a child of the root.",
+    help="The pool node, a child of the root: NAME or /NAME (as dump prints it).",
 )
 
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -572,7 +575,9 @@ def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: boo
     pool_explicit = ctx.get_parameter_source("pool_name") is not click.core.ParameterSource.DEFAULT
     pool = read_pool(blob, pool_name)
     if pool is None and pool_explicit:
-        raise InputError(f"{blob.source}: no pool node /{pool_name}")
+        from pmpoolctl.pool.poolfile import missing_pool_message
+
+        raise InputError(missing_pool_message(blob, pool_name))
     if as_dts:
         from pmpoolctl.dtb.dts import render_dts
 
@@ -580,10 +585,14 @@ def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: boo
         return EXIT_OK
     from pmpoolctl.output import dump as report
 
+    from pmpoolctl.pool.poolfile import pool_names
+
+    pools = [read_pool(blob, name) for name in pool_names(blob)]
+    found = [p for p in pools if p is not None]
     if as_json:
-        _print_json(report.dump_json(blob, pool, blob.source))
+        _print_json(report.dump_json(blob, pool, blob.source, found))
     else:
-        report.render_dump(_console(ctx), blob, pool, blob.source, pool_name)
+        report.render_dump(_console(ctx), blob, pool, blob.source, pool_name, found)
     return EXIT_OK
 
 
@@ -948,6 +957,11 @@ next_kernel_option = click.option(
 @map_options
 @pool_option
 @click.option(
+    "--all-pools",
+    is_flag=True,
+    help="Check every pmpool-v1 node of BLOB, and that no page belongs to two of them (pools-overlap).",
+)
+@click.option(
     "--kho",
     "kho_path",
     metavar="PATH",
@@ -966,6 +980,7 @@ def validate_command(
     memmap_format: str | None,
     live: bool,
     pool_name: str,
+    all_pools: bool,
     kho_path: str | None,
     byte_order: str,
     next_kernel: str | None,
@@ -987,7 +1002,9 @@ def validate_command(
     scratch areas, where the next kernel boots (range-in-kho-scratch), and of
     the reserve_mem regions and sub-blobs KHO preserves (range-in-kho-preserved).
     With --next-kernel IMAGE the kernel to kexec must know pmpool-v1
-    (abi-unknown-to-next-kernel). Exit 0 when there is no error (no warning
+    (abi-unknown-to-next-kernel). --all-pools checks every pmpool-v1 node
+    of BLOB the same way, and that no page belongs to two pools
+    (pools-overlap). Exit 0 when there is no error (no warning
     either with --strict), 1 when there is.
 
     \b
@@ -1001,10 +1018,12 @@ def validate_command(
     from pmpoolctl.pool.binding import COMPATIBLE
     from pmpoolctl.pool.poolfile import require_pool
 
+    if all_pools and ctx.get_parameter_source("pool_name") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--all-pools checks every pool: give it or --pool, not both")
     phys_bits = live_phys_bits(phys_bits, live)
     _begin_junit(ctx, display_name(blob_path))
     blob = load_blob(blob_path)
-    pool = require_pool(blob, pool_name)
+    pools = _all_pools(blob) if all_pools else [require_pool(blob, pool_name)]
     # Without a map of RAM given (none, or kexec segment lists only), the blob's own memory nodes
     # are one; its reservations are checked in any case.
     maps = _memory_maps(memmaps, memmap_format, live)
@@ -1024,9 +1043,60 @@ def validate_command(
 
         found = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if found is None else [found]
+    if all_pools:
+        return _validate_all_and_report(
+            ctx, pools, maps, blob_reservations(blob), blob.source, phys_bits, strict, as_json, junit_path, zones, extra
+        )
     return _validate_and_report(
-        ctx, pool, maps, blob_reservations(blob), blob.source, phys_bits, strict, as_json, junit_path, zones, extra
+        ctx, pools[0], maps, blob_reservations(blob), blob.source, phys_bits, strict, as_json, junit_path, zones, extra
     )
+
+
+def _all_pools(blob: Blob) -> list[Pool]:
+    """Every pool of the blob (validate --all-pools); a blob without one is exit 3, as --pool's missing pool is."""
+    from pmpoolctl.pool.poolfile import pool_names, require_pool
+
+    names = pool_names(blob)
+    if not names:
+        raise InputError(f'{blob.source}: no pool node (no child of the root with compatible "pmpool-v1")')
+    return [require_pool(blob, name) for name in names]
+
+
+def _validate_all_and_report(
+    ctx: click.Context,
+    pools: list[Pool],
+    maps: list[MemoryMap],
+    reservations: Sequence[MapEntry],
+    source: str,
+    phys_bits: int | None,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+    zones: Sequence[Zone],
+    extra: Sequence[Finding],
+) -> int:
+    """validate --all-pools: each pool checked as validate checks one, plus pools-overlap; one verdict for all."""
+    from pmpoolctl.check.pools import pools_overlap
+    from pmpoolctl.check.validate import validate
+    from pmpoolctl.output import check as report
+    from pmpoolctl.output.junit import junit_xml
+
+    shared = pools_overlap(pools, source)
+    # The next kernel's image is asked about pmpool-v1 once: its finding goes with the first pool.
+    reports = [
+        validate(pool, maps, reservations, phys_bits, None, zones, [*(extra if i == 0 else ()), *shared[pool.path]])
+        for i, pool in enumerate(pools)
+    ]
+    oks = [r.errors == 0 and not (strict and r.warnings) for r in reports]
+    ok = all(oks)
+    _settings(ctx).verdict = EXIT_OK if ok else EXIT_FINDINGS  # from here on, only the verdict decides
+    if junit_path is not None:
+        write_file(junit_path, junit_xml(reports, source, strict))
+    if as_json:
+        _print_json(report.validate_all_json(reports, source, ok))
+    else:
+        report.render_validate_all(_console(ctx), reports, source, ok, oks)
+    return EXIT_OK if ok else EXIT_FINDINGS
 
 
 def _checked_kho(path: str, byte_order: str) -> KhoState:

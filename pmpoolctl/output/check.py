@@ -73,3 +73,56 @@ def render_validate(console: Console, report: Report, source: str, ok: bool, not
         f"{report.warnings} {plural(report.warnings, 'warning', 'warnings')}",
         style="bold green" if ok else "bold red",
     )
+
+
+def validate_all_json(reports: Sequence[Report], source: str, ok: bool, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """`validate --all-pools --json`: every pool's findings (each naming its `pool`), and totals.
+
+    `pool` is null and `pools` lists the pools checked; `summary` counts them all.
+    """
+    documents = []
+    for report in reports:
+        for one in report.findings:
+            document = finding_json(one)
+            documents.append({"pool": report.pool.path, **document})
+    maps = reports[0].maps if reports else []
+    return {
+        "schema": VALIDATE_SCHEMA,
+        "file": source,
+        "pool": None,
+        "pools": [
+            {
+                "path": r.pool.path,
+                "ranges": len(r.pool.ranges),
+                "errors": r.errors,
+                "warnings": r.warnings,
+            }
+            for r in reports
+        ],
+        "ok": ok,
+        "memmaps": [memmap_summary(m) for m in maps],
+        "findings": documents,
+        "summary": {
+            "pools": len(reports),
+            "ranges": sum(len(r.pool.ranges) for r in reports),
+            "errors": sum(r.errors for r in reports),
+            "warnings": sum(r.warnings for r in reports),
+        },
+        "notes": list(notes),
+    }
+
+
+def render_validate_all(
+    console: Console, reports: Sequence[Report], source: str, ok: bool, oks: Sequence[bool], notes: Sequence[str] = ()
+) -> None:
+    """Each pool's report in node order (its own verdict), then the verdict of them all."""
+    for report, pool_ok in zip(reports, oks):
+        render_validate(console, report, source, pool_ok, notes)
+        console.print()
+    errors = sum(r.errors for r in reports)
+    warnings = sum(r.warnings for r in reports)
+    console.print(
+        f"{'OK' if ok else 'FAIL'}: {len(reports)} {plural(len(reports), 'pool', 'pools')}, "
+        f"{errors} {plural(errors, 'error', 'errors')}, {warnings} {plural(warnings, 'warning', 'warnings')}",
+        style="bold green" if ok else "bold red",
+    )

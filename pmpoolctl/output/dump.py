@@ -48,8 +48,8 @@ def _end_cells(ranges: RangeArray) -> Cells:
     return lambda start, stop: map("{:#x}".format, map(add, bases[start:stop], sizes[start:stop]))
 
 
-def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
-    """The `dump --json` document (schema pmpoolctl.dump/v1)."""
+def dump_json(blob: Blob, pool: Pool | None, source: str, pools: Sequence[Pool] = ()) -> dict[str, Any]:
+    """The `dump --json` document (schema pmpoolctl.dump/v1); `pools` lists every pool of the blob."""
     header = blob.header
     document: dict[str, Any] = {
         "schema": DUMP_SCHEMA,
@@ -79,7 +79,36 @@ def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
             ],
             "problems": [{"rule": p.rule, "severity": p.severity.value, "message": p.message} for p in pool.problems],
         }
+    document["pools"] = [_pool_summary(p) for p in pools]
     return document
+
+
+def _pool_summary(pool: Pool) -> dict[str, Any]:
+    return {
+        "path": pool.path,
+        "ranges": len(pool.ranges),
+        "total_bytes": pool.total_bytes,
+        "page_size": pool.page_size,
+        "valid": not any(p.severity.value == "error" for p in pool.problems),
+    }
+
+
+def _pool_line(pool: Pool) -> str:
+    count = len(pool.ranges)
+    broken = "" if not pool.problems else f", {len(pool.problems)} {plural(len(pool.problems), 'problem', 'problems')}"
+    return f"{pool.path} ({count} {plural(count, 'range', 'ranges')}, {_bytes(pool.total_bytes)}{broken})"
+
+
+def _print_pools(console: Console, pool: Pool | None, pool_name: str, pools: Sequence[Pool]) -> None:
+    """Every pool of the blob, when there is more than the one shown; a hint when only others exist."""
+    others = [p for p in pools if p.name != pool_name]
+    if pool is None and others:
+        console.print(f"  the blob has other pools: dump one with --pool {others[0].path}")
+    if others:
+        console.print()
+        console.print(f"Pools in this blob: {len(pools)}")
+        for one in pools:
+            console.print(f"  {_pool_line(one)}{'  (shown above)' if one.name == pool_name else ''}")
 
 
 def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
@@ -95,7 +124,9 @@ def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
     print_table(console, columns, len(ranges))
 
 
-def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, pool_name: str) -> None:
+def render_dump(
+    console: Console, blob: Blob, pool: Pool | None, source: str, pool_name: str, pools: Sequence[Pool] = ()
+) -> None:
     header = blob.header
     used = header.off_dt_strings + header.size_dt_strings
     console.print(f"{source}: FDT version {header.version} (last compatible {header.last_comp_version})")
@@ -124,6 +155,7 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
     console.print()
     if pool is None:
         console.print(f"Pool /{pool_name}: none")
+        _print_pools(console, pool, pool_name, pools)
         return
     console.print(
         f'Pool {pool.path}: compatible "{pool.compatible}", page size {pool.page_size} ({human_size(pool.page_size)})'
@@ -140,3 +172,4 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         console.print()
         console.print(f"The pool breaks the binding: {count} {plural(count, 'problem', 'problems')}")
         _print_problems(console, pool.problems)
+    _print_pools(console, pool, pool_name, pools)

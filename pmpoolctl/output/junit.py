@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pmpoolctl.check.findings import Finding, Severity
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
+    import xml.etree.ElementTree as ET
+
     from pmpoolctl.check.validate import Report
 
 
-def junit_xml(report: Report, source: str, strict: bool) -> bytes:
-    """JUnit XML: one test case per rule; failures carry that rule's findings."""
+def junit_xml(report: Report | Sequence[Report], source: str, strict: bool) -> bytes:
+    """JUnit XML: one test case per rule; failures carry that rule's findings.
+
+    Several reports (`validate --all-pools`) are one test suite per pool.
+    """
+    import xml.etree.ElementTree as ET
+
+    suites = ET.Element("testsuites")
+    reports = [report] if not isinstance(report, Sequence) else list(report)
+    for one in reports:
+        name = f"pmpoolctl validate {source}" if len(reports) == 1 else f"pmpoolctl validate {source} {one.pool.path}"
+        _suite(suites, one, name, strict)
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+
+
+def _suite(suites: ET.Element, report: Report, name: str, strict: bool) -> None:
     import xml.etree.ElementTree as ET
 
     from pmpoolctl.check.rules import RULE_IDS
@@ -19,8 +36,7 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
     by_rule: dict[str, list[Finding]] = {rule: [] for rule in RULE_IDS}
     for finding in report.findings:
         by_rule.setdefault(finding.rule, []).append(finding)
-    suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", name=_xml_text(f"pmpoolctl validate {source}"), tests=str(len(by_rule)))
+    suite = ET.SubElement(suites, "testsuite", name=_xml_text(name), tests=str(len(by_rule)))
     failures = 0
     for rule, findings in by_rule.items():
         case = ET.SubElement(suite, "testcase", classname=f"pmpoolctl.check.validate.{report.pool.path}", name=rule)
@@ -36,7 +52,6 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
             ET.SubElement(case, "system-out").text = text
     suite.set("failures", str(failures))
     suite.set("errors", "0")
-    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
 def junit_error_xml(command: str, subject: str | None, message: str, code: int | None) -> bytes:

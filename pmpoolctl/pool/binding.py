@@ -221,3 +221,18 @@ def valid_pool_name(name: str) -> bool:
     """A node name dtc accepts, without a unit address (the binding forbids one)."""
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,._+-")
     return 0 < len(name) <= 31 and all(c in allowed for c in name)
+
+
+def pool_name_of(text: str) -> str | None:
+    """The pool node's name in `text`: `NAME`, or `/NAME` as `dump` prints its path; None when it is neither.
+
+    A pool is a child of the root, so one leading `/` is its path and any other `/` names
+    a node that cannot be a pool.
+    """
+    name = text[1:] if text.startswith("/") else text
+    return name if valid_pool_name(name) else None
+
+
+def is_pool_compatible(value: bytes) -> bool:
+    """Whether a node's `compatible` bytes are exactly the binding's ("pmpool-v1", one string)."""
+    return value == COMPATIBLE.encode("ascii") + b"\0"

@@ -8,13 +8,44 @@ from pmpoolctl.buffers import Buffer
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.writer import append_child, replace_node
 from pmpoolctl.errors import InputError
-from pmpoolctl.pool.binding import PROP_PAGE_RANGES, Pool, decode_pool, pool_properties
+from pmpoolctl.pool.binding import (
+    DEFAULT_POOL,
+    PROP_COMPATIBLE,
+    PROP_PAGE_RANGES,
+    Pool,
+    decode_pool,
+    is_pool_compatible,
+    pool_properties,
+)
 from pmpoolctl.ranges.rangeset import Range
 
 
 def pool_node(blob: Blob, name: str) -> Node | None:
     """The pool node `/name`, a direct child of the root, or None."""
     return blob.child(blob.root, name)
+
+
+def pool_names(blob: Blob) -> list[str]:
+    """Every pool of the blob, in node order: the root's children whose compatible is "pmpool-v1".
+
+    `/default_pmpool` is one whatever its compatible says (a broken pool is still the pool,
+    for its binding-invalid to be reported).
+    """
+    names = []
+    for node in blob.children(blob.root):
+        compatible = node.property(PROP_COMPATIBLE)
+        if node.name == DEFAULT_POOL or (compatible is not None and is_pool_compatible(blob.value(compatible))):
+            names.append(node.name)
+    return names
+
+
+def missing_pool_message(blob: Blob, name: str) -> str:
+    """`no pool node /NAME`, and the pools the blob has instead, for --pool to name."""
+    others = [n for n in pool_names(blob) if n != name]
+    if not others:
+        return f"{blob.source}: no pool node /{name}"
+    listed = ", ".join(f"/{n}" for n in others)
+    return f"{blob.source}: no pool node /{name}; it has {listed} (--pool /{others[0]})"
 
 
 def read_pool(blob: Blob, name: str) -> Pool | None:
@@ -31,7 +62,7 @@ def read_pool(blob: Blob, name: str) -> Pool | None:
 def require_pool(blob: Blob, name: str) -> Pool:
     pool = read_pool(blob, name)
     if pool is None:
-        raise InputError(f"{blob.source}: no pool node /{name}")
+        raise InputError(missing_pool_message(blob, name))
     return pool
 
 

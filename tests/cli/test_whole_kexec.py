@@ -114,3 +114,109 @@ def test_corrupt_kexec_capture_is_exit_3(tmp_path: Path) -> None:
     )
     run = run_cli(["kho", "validate", str(EXAMPLES / "kho" / "v3-out"), "--memmap", str(TOOL)])
     assert run.exit_code == 2 and "no map of RAM" in run.stderr
+
+
+# --- every pool -----------------------------------------------------------------------------------------------------
+
+
+def two_pools(tmp_path: Path, base: Path, second: list[tuple[int, int]], name: str = "two.dtb") -> Path:
+    """`base` (one pool) with a second pool, /iommu_pmpool, of `second`."""
+    blob = tmp_path / name
+    args = [a for b, s in second for a in ("--range", hex(b), hex(s))]
+    run = run_cli(["create", str(blob), "--from", str(base), "--pool", "iommu_pmpool", *args])
+    assert run.exit_code == 0, run.stderr
+    return blob
+
+
+@pytest.mark.parametrize("tree", ["qemu-virt-arm64.dtb", "qemu-virt-riscv64.dtb", "qemu-pseries.dtb"])
+def test_all_pools_on_real_trees(tree: str, tmp_path: Path) -> None:
+    """Two apart pools in a real tree pass; a page held by both is pools-overlap, on the later pool."""
+    ram = {"qemu-virt-arm64.dtb": 0x40000000, "qemu-virt-riscv64.dtb": 0x80000000, "qemu-pseries.dtb": 0}[tree]
+    first = made(tmp_path, DATA / tree, (ram + 0x10000000, 0x4000000), (ram + 0x20000000, 0x200000), name="one.dtb")
+    good = two_pools(tmp_path, first, [(ram + 0x30000000, 0x1000000)], "good.dtb")
+    document = validate(str(good), "--all-pools", exit_code=0)
+    assert [p["path"] for p in document["pools"]] == ["/default_pmpool", "/iommu_pmpool"]
+    assert document["pool"] is None and document["summary"]["pools"] == 2 and document["findings"] == []
+    bad = two_pools(tmp_path, first, [(ram + 0x13000000, 0x2000000), (ram + 0x20100000, 0x1000)], "bad.dtb")
+    document = validate(str(bad), "--all-pools", exit_code=1)
+    assert [(f["pool"], f["rule"], f["range"]["base"], f["conflict"]["source"]) for f in document["findings"]] == [
+        ("/iommu_pmpool", "pools-overlap", ram + 0x13000000, f"{bad}:/default_pmpool"),
+        ("/iommu_pmpool", "pools-overlap", ram + 0x20100000, f"{bad}:/default_pmpool"),
+    ]
+    # One pool at a time, each is clean: the fault is only seen with --all-pools.
+    validate(str(bad), "--pool", "/iommu_pmpool", exit_code=0)
+    text = run_cli(["validate", str(bad), "--all-pools"])
+    assert text.exit_code == 1 and "FAIL: 2 pools, 2 errors, 0 warnings" in text.stdout
+
+
+def test_all_pools_junit_has_a_suite_per_pool(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    first = made(tmp_path, ARM64, (0x100000000, 0x200000), name="one.dtb")
+    bad = two_pools(tmp_path, first, [(0x100000000, 0x1000)])
+    report = tmp_path / "r.xml"
+    assert run_cli(["validate", str(bad), "--all-pools", "--junit", str(report)]).exit_code == 1
+    suites = ET.parse(report).getroot().findall("testsuite")
+    assert [(s.get("name", "").rsplit(" ", 1)[1], s.get("failures")) for s in suites] == [
+        ("/default_pmpool", "0"),
+        ("/iommu_pmpool", "1"),
+    ]
+
+
+def test_all_pools_and_pool_exclude_each_other_and_need_a_pool(tmp_path: Path) -> None:
+    run = run_cli(["validate", str(POOL), "--all-pools", "--pool", "default_pmpool"])
+    assert run.exit_code == 2 and "not both" in run.stderr
+    assert_input_error(run_cli(["validate", str(ARM64), "--all-pools"]), str(ARM64), "no pool node")
+
+
+def test_a_broken_default_pool_is_one_of_all_pools(tmp_path: Path) -> None:
+    """/default_pmpool with a wrong compatible is still checked (binding-invalid), beside the good pool."""
+    first = made(tmp_path, ARM64, (0x100000000, 0x200000), name="one.dtb")
+    blob = two_pools(tmp_path, first, [(0x110000000, 0x1000)])
+    data = blob.read_bytes().replace(b"pmpool-v1\0", b"pmpool-v9\0", 1)
+    blob.write_bytes(data)
+    document = validate(str(blob), "--all-pools", exit_code=1)
+    assert [(p["path"], p["errors"]) for p in document["pools"]] == [("/default_pmpool", 1), ("/iommu_pmpool", 0)]
+
+
+def test_pool_by_its_path_everywhere(tmp_path: Path) -> None:
+    """--pool /NAME, as dump prints a pool's path, is --pool NAME for every command that takes --pool."""
+    first = made(tmp_path, ARM64, (0x100000000, 0x200000), name="one.dtb")
+    blob = two_pools(tmp_path, first, [(0x110000000, 0x1000)])
+    for args in (
+        ["dump", str(blob), "--json"],
+        ["validate", str(blob), "--json"],
+        ["diff", str(blob), str(blob), "--json"],
+        ["add-range", str(blob), "0x120000000", "4K", "--dry-run"],
+        ["remove-range", str(blob), "0x110000000", "4K", "--dry-run"],
+    ):
+        by_name = run_cli([*args, "--pool", "iommu_pmpool"])
+        by_path = run_cli([*args, "--pool", "/iommu_pmpool"])
+        assert by_name.exit_code == by_path.exit_code and by_name.exit_code in (0, 1), (args, by_path.stderr)
+        assert by_name.stdout == by_path.stdout
+        assert "iommu_pmpool" in by_path.stdout
+    out = tmp_path / "three.dtb"
+    run = run_cli(["create", str(out), "--from", str(blob), "--pool", "/third_pmpool"])
+    assert run.exit_code == 0 and "/third_pmpool" in run.stdout
+    for bad in ("//iommu_pmpool", "/a/b", "/"):
+        run = run_cli(["dump", str(blob), "--pool", bad])
+        assert run.exit_code == 2 and "not a node name or /NAME" in run.stderr
+
+
+def test_dump_lists_every_pool_and_hints_at_another(tmp_path: Path) -> None:
+    only_other = tmp_path / "other.dtb"
+    assert run_cli(["create", str(only_other), "--from", str(ARM64), "--pool", "iommu_pmpool"]).exit_code == 0
+    run = run_cli(["dump", str(only_other)])
+    assert run.exit_code == 0
+    assert "Pool /default_pmpool: none\n  the blob has other pools: dump one with --pool /iommu_pmpool" in run.stdout
+    assert "Pools in this blob: 1\n  /iommu_pmpool (0 ranges, 0 bytes)" in run.stdout
+    assert json.loads(run_cli(["dump", str(only_other), "--json"]).stdout)["pools"] == [
+        {"path": "/iommu_pmpool", "ranges": 0, "total_bytes": 0, "page_size": 4096, "valid": True}
+    ]
+    missing = run_cli(["validate", str(only_other)])
+    assert_input_error(missing, "no pool node /default_pmpool; it has /iommu_pmpool (--pool /iommu_pmpool)")
+    first = made(tmp_path, ARM64, (0x100000000, 0x200000), name="one.dtb")
+    both = run_cli(["dump", str(two_pools(tmp_path, first, [(0x110000000, 0x1000)]))])
+    assert "Pools in this blob: 2\n  /default_pmpool (1 range, 2097152 bytes (2 MiB))  (shown above)\n" in both.stdout
+    # A blob with the one pool shows no list (the golden dumps are unchanged).
+    assert "Pools in this blob" not in run_cli(["dump", str(first)]).stdout
