@@ -30,13 +30,49 @@ from pmpoolctl.ranges.arrayops import difference, first_missing, union
 from pmpoolctl.ranges.rangearray import RangeArray
 from pmpoolctl.ranges.rangeset import Range, RangeSet
 
+# The faults of a pool's stored form that `canonicalize` repairs (overlaps only with --merge).
+REPAIRABLE = frozenset({"ranges-unsorted", "range-empty", "range-overlap", "ranges-not-coalesced"})
+# What `canonicalize` cannot repair: it would change which pages the pool holds.
+NOT_REPAIRABLE = {
+    "binding-invalid": "the node breaks the binding",
+    "range-unaligned": "a range is not page-aligned: which pages it means is not known",
+    "range-overflow": "a range ends past 2^64",
+}
+
+
+def _hint(rule: str) -> str:
+    """Where an edit that refuses a non-canonical pool points: the command that repairs it."""
+    if rule == "range-overlap":
+        return "; `pmpoolctl canonicalize --merge` rewrites it canonical"
+    return "; `pmpoolctl canonicalize` rewrites it canonical" if rule in REPAIRABLE else ""
+
 
 def editable_ranges(pool: Pool) -> RangeArray:
     """The pool's ranges in canonical form; refuse a pool whose stored form is broken (rules 1-4)."""
     for problem in pool.problems:
         if problem.severity is Severity.ERROR:
-            raise EditError(f"pool {pool.path} is not valid, refusing to edit it: {problem.message} ({problem.rule})")
+            raise EditError(
+                f"pool {pool.path} is not valid, refusing to edit it: {problem.message} ({problem.rule})"
+                + _hint(problem.rule)
+            )
     return pool.canonical_ranges()  # touching ranges (a warning) merge
+
+
+def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
+    """The pool's ranges in canonical form (sorted, touching ones merged, empty ones dropped): `canonicalize`.
+
+    The pages stay the pages the pool holds. A pool that breaks the binding otherwise
+    (compatible, page size, a range not aligned or past 2^64) is refused, and so are
+    overlapping ranges unless `merge`: a page listed twice was handed over twice, and
+    which owner is right is not the tool's to decide.
+    """
+    for problem in pool.problems:
+        reason = NOT_REPAIRABLE.get(problem.rule)
+        if reason is not None:
+            raise EditError(f"pool {pool.path}: {reason}, which canonicalize cannot repair: {problem.message}")
+        if problem.rule == "range-overlap" and not merge:
+            raise EditError(f"pool {pool.path}: {problem.message} (use --merge to merge overlapping ranges)")
+    return pool.canonical_ranges()
 
 
 def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool) -> RangeArray:
