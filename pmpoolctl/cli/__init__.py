@@ -584,7 +584,6 @@ def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: boo
         sys.stdout.writelines(render_dts(blob, frozenset({pool_name})))
         return EXIT_OK
     from pmpoolctl.output import dump as report
-
     from pmpoolctl.pool.poolfile import pool_names
 
     pools = [read_pool(blob, name) for name in pool_names(blob)]
@@ -607,9 +606,15 @@ def _edit(
     pool_name: str,
     out: str | None,
     dry_run: bool,
-    plan: Callable[[RangeArray, RangeArray, int], RangeArray],
+    plan: Callable[[RangeArray, RangeArray, int], RangeArray] | None,
+    plan_pool: Callable[[Pool], tuple[RangeArray, RangeArray]] | None = None,
 ) -> int:
-    """Shared body of the two edit commands: lock, read, plan, write, report."""
+    """Shared body of the edit commands: lock, read, plan, write, report.
+
+    `plan` makes the new ranges from the canonical ones and the requested ranges;
+    `plan_pool` (canonicalize, which requests none) makes (the ranges as they were,
+    the new ones) from the pool as it is stored.
+    """
     from pmpoolctl.output.edit import render_change
     from pmpoolctl.pool.change import Change
     from pmpoolctl.pool.edits import editable_ranges
@@ -620,7 +625,7 @@ def _edit(
     to_stdout = out is not None and not dry_run and _blob_to_stdout(ctx, out)
     if blob_path == STDIN and requested_args[2] == STDIN:
         raise click.UsageError("BLOB and --from cannot both be - (standard input)")
-    requested = _requested_ranges(ctx, *requested_args)
+    requested = None if plan is None else _requested_ranges(ctx, *requested_args)
     # The file written is resolved once, and an edit in place reads exactly that file under its
     # lock (a symlink retargeted meanwhile cannot move the pool into another file). A blob that
     # is only read (-o names another file) is read before the lock is taken: no lock is held
@@ -634,8 +639,12 @@ def _edit(
             blob = load_blob(target, display_name(blob_path))
         pool = require_pool(blob, pool_name)
         try:
-            before = editable_ranges(pool)
-            after = plan(before, requested, pool.page_size)
+            if plan_pool is not None:
+                before, after = plan_pool(pool)
+            else:
+                assert plan is not None and requested is not None
+                before = editable_ranges(pool)
+                after = plan(before, requested, pool.page_size)
         except EditError as exc:
             raise EditError(f"{blob.source}: {pool.path}: {exc}") from exc
         del requested  # a batch's arrays (160 MB at ten million ranges) are done with
@@ -783,6 +792,47 @@ def remove_range(
         dry_run,
         lambda current, requested, page_size: plan_remove(current, requested, page_size, ignore_missing),
     )
+
+
+@cli.command("canonicalize")
+@click.argument("blob_path", metavar="BLOB", type=PATH)
+@pool_option
+@click.option("-o", "--output", "out", metavar="OUT", type=PATH, help="Write the result to OUT instead of BLOB.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--merge", is_flag=True, help="Merge overlapping ranges instead of refusing the pool.")
+@common_options
+@click.pass_context
+def canonicalize(
+    ctx: click.Context, blob_path: str, pool_name: str, out: str | None, dry_run: bool, merge: bool
+) -> int:
+    """Rewrite BLOB's pool in canonical form: sorted, touching ranges merged.
+
+    The pool keeps the pages it holds; empty ranges go. A pool with
+    overlapping ranges (a page handed over twice) is refused unless --merge; one
+    that breaks the binding otherwise (compatible, page-size, a range not
+    page-aligned or past 2^64) is refused. Edits in place unless -o OUT; the
+    edit is locked, read back and written atomically as every edit is.
+
+    \b
+    Example:
+      pmpoolctl canonicalize pool.dtb --dry-run
+      pmpoolctl canonicalize pool.dtb -o fixed.dtb --merge
+    """
+    from pmpoolctl.pool.edits import plan_canonical
+
+    def plan_pool(pool: Pool) -> tuple[RangeArray, RangeArray]:
+        after = plan_canonical(pool, merge)
+        return _stored_in_order(pool.ranges), after
+
+    return _edit(ctx, blob_path, (None, None, None), pool_name, out, dry_run, None, plan_pool)
+
+
+def _stored_in_order(ranges: RangeArray) -> RangeArray:
+    """A pool's ranges as stored, in order of base (for listing what canonicalize replaces)."""
+    from pmpoolctl.ranges.rangearray import RangeArray
+
+    order = sorted(range(len(ranges)), key=lambda i: (ranges.bases[i], ranges.sizes[i]))
+    return RangeArray(array("Q", (ranges.bases[i] for i in order)), array("Q", (ranges.sizes[i] for i in order)))
 
 
 # ---------------------------------------------------------------------------

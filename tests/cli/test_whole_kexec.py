@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import DATA, EXAMPLES, assert_input_error, run_cli
+from tests.conftest import DATA, EXAMPLES, _find_dtc, assert_input_error, run_cli
 
 KEXEC = DATA / "memmap" / "kexec"
 TOOL = KEXEC / "kexec-l-d.txt"
@@ -150,8 +152,6 @@ def test_all_pools_on_real_trees(tree: str, tmp_path: Path) -> None:
 
 
 def test_all_pools_junit_has_a_suite_per_pool(tmp_path: Path) -> None:
-    import xml.etree.ElementTree as ET
-
     first = made(tmp_path, ARM64, (0x100000000, 0x200000), name="one.dtb")
     bad = two_pools(tmp_path, first, [(0x100000000, 0x1000)])
     report = tmp_path / "r.xml"
@@ -220,3 +220,96 @@ def test_dump_lists_every_pool_and_hints_at_another(tmp_path: Path) -> None:
     assert "Pools in this blob: 2\n  /default_pmpool (1 range, 2097152 bytes (2 MiB))  (shown above)\n" in both.stdout
     # A blob with the one pool shows no list (the golden dumps are unchanged).
     assert "Pools in this blob" not in run_cli(["dump", str(first)]).stdout
+
+
+# --- canonicalize ---------------------------------------------------------------------------------------------------
+
+
+def stored(tmp_path: Path, pairs: str, name: str = "stored.dtb", extra: str = "") -> Path:
+    """A blob whose pool stores `pairs` (DTS u64 cells) as they are, compiled by dtc: no edit would write it."""
+    source = tmp_path / (name + ".dts")
+    source.write_text(
+        "/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n"
+        '\tmemory@0 { device_type = "memory"; reg = <0x0 0x0 0x1 0x0>; };\n'
+        f'\tdefault_pmpool {{\n\t\tcompatible = "pmpool-v1";\n{extra}\t\tpage-ranges = /bits/ 64 <{pairs}>;\n\t}};\n}};\n'
+    )
+    blob = tmp_path / name
+    subprocess.run([_find_dtc(), "-q", "-I", "dts", "-O", "dtb", "-o", str(blob), str(source)], check=True)
+    return blob
+
+
+def pool_ranges(blob: Path) -> list[tuple[int, int]]:
+    run = run_cli(["dump", str(blob), "--json"])
+    assert run.exit_code == 0, run.stderr
+    return [(r["base"], r["size"]) for r in json.loads(run.stdout)["pool"]["ranges"]]
+
+
+NON_CANONICAL = "0x20000000 0x1000 0x10000000 0x2000 0x10002000 0x1000 0x30000000 0x0"
+
+
+def test_canonicalize_sorts_merges_and_drops_empty(tmp_path: Path) -> None:
+    blob = stored(tmp_path, NON_CANONICAL)
+    blob.chmod(0o640)
+    before = blob.read_bytes()
+    dry = run_cli(["canonicalize", str(blob), "--dry-run"])
+    assert dry.exit_code == 0, dry.stderr
+    assert "  + [0x10000000, 0x10003000)  12 KiB\n" in dry.stdout and "nothing written" in dry.stdout
+    assert blob.read_bytes() == before
+    run = run_cli(["canonicalize", str(blob)])
+    assert run.exit_code == 0, run.stderr
+    assert pool_ranges(blob) == [(0x10000000, 0x3000), (0x20000000, 0x1000)]
+    assert blob.stat().st_mode & 0o777 == 0o640  # the edit's atomic write keeps the mode
+    assert validate(str(blob), exit_code=0)["findings"] == []
+    again = run_cli(["canonicalize", str(blob)])
+    assert again.exit_code == 0 and "no change" in again.stdout
+
+
+def test_canonicalize_to_another_file_and_a_named_pool(tmp_path: Path) -> None:
+    blob = stored(tmp_path, NON_CANONICAL)
+    before = blob.read_bytes()
+    out = tmp_path / "fixed.dtb"
+    assert run_cli(["canonicalize", str(blob), "-o", str(out), "--pool", "/default_pmpool"]).exit_code == 0
+    assert blob.read_bytes() == before and pool_ranges(out) == [(0x10000000, 0x3000), (0x20000000, 0x1000)]
+    assert_input_error(run_cli(["canonicalize", str(blob), "--pool", "other"]), "no pool node /other")
+
+
+def test_canonicalize_refuses_overlaps_unless_merge(tmp_path: Path) -> None:
+    blob = stored(tmp_path, "0x10000000 0x2000 0x10001000 0x2000")
+    before = blob.read_bytes()
+    assert_input_error(run_cli(["canonicalize", str(blob)]), str(blob), "overlaps", "--merge")
+    assert blob.read_bytes() == before
+    assert run_cli(["canonicalize", str(blob), "--merge"]).exit_code == 0
+    assert pool_ranges(blob) == [(0x10000000, 0x3000)]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "extra", "needle"),
+    [
+        ("0x10000800 0x1000", "", "not page-aligned"),
+        ("0xfffffffffffff000 0x2000", "", "past 2^64"),
+        ("0x10000000 0x1000", "\t\tpage-size = <0x1001>;\n", "breaks the binding"),
+    ],
+)
+def test_canonicalize_refuses_what_it_cannot_repair(tmp_path: Path, pairs: str, extra: str, needle: str) -> None:
+    blob = stored(tmp_path, pairs, extra=extra)
+    before = blob.read_bytes()
+    assert_input_error(run_cli(["canonicalize", str(blob), "--merge"]), str(blob), needle, "cannot repair")
+    assert blob.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("pairs", "hint"),
+    [
+        ("0x20000000 0x1000 0x10000000 0x1000", "`pmpoolctl canonicalize` rewrites it"),
+        ("0x10000000 0x1000 0x20000000 0x0", "`pmpoolctl canonicalize` rewrites it"),
+        ("0x10000000 0x2000 0x10001000 0x1000", "`pmpoolctl canonicalize --merge` rewrites it"),
+    ],
+)
+def test_edits_refusing_a_non_canonical_pool_point_to_canonicalize(tmp_path: Path, pairs: str, hint: str) -> None:
+    blob = stored(tmp_path, pairs)
+    for args in (["add-range", str(blob), "0x40000000", "4K"], ["remove-range", str(blob), "0x10000000", "4K"]):
+        assert_input_error(run_cli(args), str(blob), "refusing to edit it", hint)
+    unaligned = stored(tmp_path, "0x10000800 0x1000", "unaligned.dtb")
+    run = run_cli(["add-range", str(unaligned), "0x40000000", "4K"])
+    assert_input_error(run, "range-unaligned")
+    assert "canonicalize" not in run.stderr  # it cannot repair that: no pointer to it
