@@ -231,7 +231,8 @@ def stored(tmp_path: Path, pairs: str, name: str = "stored.dtb", extra: str = ""
     source.write_text(
         "/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n"
         '\tmemory@0 { device_type = "memory"; reg = <0x0 0x0 0x1 0x0>; };\n'
-        f'\tdefault_pmpool {{\n\t\tcompatible = "pmpool-v1";\n{extra}\t\tpage-ranges = /bits/ 64 <{pairs}>;\n\t}};\n}};\n'
+        f'\tdefault_pmpool {{\n\t\tcompatible = "pmpool-v1";\n{extra}'
+        f"\t\tpage-ranges = /bits/ 64 <{pairs}>;\n\t}};\n}};\n"
     )
     blob = tmp_path / name
     subprocess.run([_find_dtc(), "-q", "-I", "dts", "-O", "dtb", "-o", str(blob), str(source)], check=True)
