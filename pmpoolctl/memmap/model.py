@@ -27,7 +27,6 @@ DYNAMIC = "dynamic"
 KEXEC = "kexec"  # memory a kexec load writes the next kernel, initrd, purgatory to
 KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC, KEXEC)
 
-FORMATS = ("iomem", "firmware-memmap", "e820", "json", "dtb", "kexec", "capture")
 # Formats that list what is loaded into memory, not what memory there is: no RAM to hold ranges to.
 SEGMENT_FORMATS = frozenset({"kexec"})
 

@@ -58,6 +58,14 @@ def editable_ranges(pool: Pool) -> RangeArray:
     return pool.canonical_ranges()  # touching ranges (a warning) merge
 
 
+def stored_in_order(ranges: RangeArray) -> RangeArray:
+    """A pool's ranges as stored, in order of base (what canonicalize lists as replaced)."""
+    from array import array
+
+    order = sorted(range(len(ranges)), key=lambda i: (ranges.bases[i], ranges.sizes[i]))
+    return RangeArray(array("Q", (ranges.bases[i] for i in order)), array("Q", (ranges.sizes[i] for i in order)))
+
+
 def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
     """The pool's ranges in canonical form (sorted, touching ones merged, empty ones dropped): `canonicalize`.
 

@@ -115,7 +115,7 @@ def test_corrupt_kexec_capture_is_exit_3(tmp_path: Path) -> None:
         run_cli(["validate", str(POOL), "--memmap", f"kexec:{capture}"]), f"{capture}:30:", "lists 3 of its 5"
     )
     run = run_cli(["kho", "validate", str(EXAMPLES / "kho" / "v3-out"), "--memmap", str(TOOL)])
-    assert run.exit_code == 2 and "no map of RAM" in run.stderr
+    assert_input_error(run, str(TOOL), "no map of RAM")
 
 
 # --- every pool -----------------------------------------------------------------------------------------------------
