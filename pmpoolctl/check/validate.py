@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from pmpoolctl.check.findings import Conflict, Finding, Severity
 from pmpoolctl.check.rules import ORDER, finding
 from pmpoolctl.memmap.blobmap import ReservationEntries
-from pmpoolctl.memmap.model import CRASHKERNEL, DYNAMIC, KERNEL, KEXEC, RAM, RESERVED, MapEntry, MemoryMap
+from pmpoolctl.memmap.model import (
+    CRASHKERNEL,
+    DYNAMIC,
+    KERNEL,
+    KEXEC,
+    KHO_SCRATCH,
+    RAM,
+    RESERVED,
+    MapEntry,
+    MemoryMap,
+)
 from pmpoolctl.numbers import human_size
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.ranges.rangearray import RangeArray
@@ -32,6 +42,7 @@ _OVERLAP_RULES = {
     CRASHKERNEL: "range-in-crashkernel",
     DYNAMIC: "range-in-dynamic-reserved",
     KEXEC: "range-in-kexec-segment",
+    KHO_SCRATCH: "range-in-kho-scratch",  # a host capture's scratch areas
 }
 
 

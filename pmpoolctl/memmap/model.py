@@ -25,10 +25,11 @@ KERNEL = "kernel"
 CRASHKERNEL = "crashkernel"
 DYNAMIC = "dynamic"
 KEXEC = "kexec"  # memory a kexec load writes the next kernel, initrd, purgatory to
-KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC, KEXEC)
+KHO_SCRATCH = "kho-scratch"  # a KHO scratch area, where the next kernel boots (a host capture's)
+KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC, KEXEC, KHO_SCRATCH)
 
 # Formats that list what is loaded into memory, not what memory there is: no RAM to hold ranges to.
-SEGMENT_FORMATS = frozenset({"kexec"})
+SEGMENT_FORMATS = frozenset({"kexec", "kho-scratch"})
 
 RAM_TYPES = frozenset({"System RAM", "usable"})
 KERNEL_TYPES = frozenset({"Kernel code", "Kernel rodata", "Kernel data", "Kernel bss"})
@@ -65,6 +66,7 @@ class MemoryMap:
     format: str
     entries: list[MapEntry]
     note: str = ""  # how the map was chosen, when the source held more (a log's last boot)
+    phys_bits: int | None = None  # the CPU's physical address width of the host it was captured on
 
     @property
     def lists_ram(self) -> bool:

@@ -11,6 +11,7 @@ from pmpoolctl.files.inputs import STDIN, decode_text, display_name, open_input,
 from pmpoolctl.files.sniff import is_fdt, starts_like_json
 from pmpoolctl.memmap import FORMATS
 from pmpoolctl.memmap.blobmap import blob_memory_map
+from pmpoolctl.memmap.capture import looks_like_capture, parse_capture
 from pmpoolctl.memmap.e820 import parse_e820
 from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.jsonmap import parse_json_map
@@ -30,6 +31,8 @@ def detect_format(head: bytes) -> str | None:
     if is_fdt(head):
         return "dtb"
     text = head.decode("utf-8", "replace")
+    if looks_like_capture(text):  # JSON whose lines quote e820 lines: before the log's test
+        return "capture"
     first = _first_line(text)
     if looks_like_log_line(first) or "BIOS-e820:" in text:
         # A timestamped log line starts with '[' too: test it before JSON. A kernel log of
@@ -75,18 +78,27 @@ def load_memory_map(spec: str, forced_format: str | None = None) -> MemoryMap:
     """The memory map in `spec` (a file, a directory, or - for stdin, after an optional `FORMAT:`).
 
     A format named in `spec` wins over `forced_format` (--memmap-format, for every source).
+    A host capture holds several maps: InputError here (`load_memory_maps` reads them all).
     """
+    maps = load_memory_maps(spec, forced_format)
+    if len(maps) != 1:
+        raise InputError(f"{maps[0].source.partition('#')[0]}: a host capture holds {len(maps)} maps, not one")
+    return maps[0]
+
+
+def load_memory_maps(spec: str, forced_format: str | None = None) -> list[MemoryMap]:
+    """The maps in `spec`: one, or those of a host capture (`pmpoolctl capture`)."""
     path, named_format = split_format(spec)
     forced_format = named_format or forced_format
     name = display_name(path)
     if path != STDIN and os.path.isdir(path):
         if forced_format not in (None, "firmware-memmap"):
             raise InputError(f"{name}: is a directory; only the firmware-memmap format is one")
-        return read_firmware_memmap(path)
+        return [read_firmware_memmap(path)]
     if forced_format == "firmware-memmap":
         raise InputError(f"{name}: the firmware-memmap format is a directory like /sys/firmware/memmap")
     if forced_format == "dtb" or (forced_format is None and path != STDIN and _starts_with_fdt(path)):
-        return blob_memory_map(parse_blob(read_blob_bytes(path), name))
+        return [blob_memory_map(parse_blob(read_blob_bytes(path), name))]
     raw = read_input(path)
     fmt = forced_format or detect_format(raw[:4096]) or _detect_late(raw)
     if fmt is None:
@@ -95,11 +107,13 @@ def load_memory_map(spec: str, forced_format: str | None = None) -> MemoryMap:
             f"({', '.join(FORMATS)})"
         )
     if fmt == "dtb":
-        return blob_memory_map(parse_blob(raw, name))
-    parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map, "kexec": parse_kexec}[fmt]
+        return [blob_memory_map(parse_blob(raw, name))]
     text = decode_text(raw, name)
     del raw  # a big map is held once, as text, while it is parsed
-    return parser(text, name)
+    if fmt == "capture":
+        return parse_capture(text, name)
+    parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map, "kexec": parse_kexec}[fmt]
+    return [parser(text, name)]
 
 
 def _starts_with_fdt(path: str) -> bool:

@@ -29,20 +29,29 @@ def read_firmware_memmap(directory: str) -> MemoryMap:
     names = sorted((n for n in listed if n.isascii() and n.isdigit()), key=int)  # the kernel's "%d"
     if not names:
         raise InputError(f"{directory}: no numbered entries: not a /sys/firmware/memmap directory")
-    entries: list[MapEntry] = []
+    rows = []
     for name in names:
         start_text, end_text, type_word = (
             _read_attribute(os.path.join(directory, name, field)) for field in ("start", "end", "type")
         )
-        where = os.path.join(directory, name)
+        rows.append((os.path.join(directory, name), start_text, end_text, type_word))
+    return firmware_memmap_of(rows, directory)
+
+
+def firmware_memmap_of(rows: list[tuple[str, str, str, str]], source: str) -> MemoryMap:
+    """The map of firmware-memmap entries given as (where, start, end, type) text: inclusive ends, any order."""
+    entries: list[MapEntry] = []
+    for where, start_text, end_text, type_word in rows:
         try:
             start, last = parse_number(start_text), parse_number(end_text)
         except NumberError as exc:
             raise InputError(f"{where}: {exc}") from exc
         start, end = inclusive_span(start, last, where)
         entries.append(MapEntry(start, end, printable(type_word), classify(type_word), where))
+    if not entries:
+        raise InputError(f"{source}: no entries")
     entries.sort(key=lambda e: (e.start, e.end))
-    return MemoryMap(directory, "firmware-memmap", entries)
+    return MemoryMap(source, "firmware-memmap", entries)
 
 
 def _read_attribute(path: str) -> str:

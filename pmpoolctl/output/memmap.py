@@ -36,6 +36,21 @@ def memmap_label(memory_map: MemoryMap) -> str:
     return f"{memory_map.format}, {len(memory_map.entries)} entries{note}"
 
 
+def memmaps_json(source: str, maps: list[MemoryMap]) -> dict[str, Any]:
+    """`memmap --json` of a host capture: every map it holds, each as `memmap --json` shows one."""
+    documents = []
+    for memory_map in maps:  # a capture's maps are small: plain lists, not chunked Records
+        document: dict[str, Any] = {"source": memory_map.source, "format": memory_map.format}
+        if memory_map.note:
+            document["note"] = memory_map.note
+        document["entries"] = [
+            {"start": e.start, "end": e.end, "type": e.type, "class": e.kind, "source": e.source}
+            for e in memory_map.entries
+        ]
+        documents.append(document)
+    return {"schema": MEMMAP_SCHEMA, "source": source, "format": "capture", "maps": documents}
+
+
 def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
     """The `memmap --json` document (schema pmpoolctl.memmap/v1); write it with `jsonout.write_json`."""
     entries = memory_map.entries
