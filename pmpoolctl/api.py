@@ -25,11 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pmpoolctl.check.findings import Finding
     from pmpoolctl.check.validate import Report, Zone
     from pmpoolctl.dtb.model import Blob
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POOL",
     "TO_BYTES",
+    "Captured",
     "Comparison",
     "Created",
     "Edit",
@@ -59,6 +62,7 @@ __all__ = [
     "booted_blob",
     "booted_kho",
     "canonicalize",
+    "capture",
     "create",
     "diff",
     "edit_pool",
@@ -505,11 +509,53 @@ def load_memory_maps(
     import os
 
     from pmpoolctl.memmap.sources import LIVE_SOURCES
+    from pmpoolctl.memmap.sources import load_memory_maps as load
 
     named: list[str | MemoryMap] = list(sources)
     if live:  # /proc/iomem always; /sys/firmware/memmap where the kernel has it
         named += [s for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s)]
-    return [load_memory_map(s, memmap_format) if isinstance(s, str) else s for s in named]
+    # A host capture (`pmpoolctl capture`) is several maps: its iomem, firmware memmap, e820 table.
+    return [m for s in named for m in (load(s, memmap_format) if isinstance(s, str) else [s])]
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A host capture `capture` wrote (or returned, with TO_BYTES)."""
+
+    file: str
+    document: dict[str, Any]  # the pmpoolctl.capture/v1 document
+    missing: tuple[str, ...]  # what could not be read on this host, one line each
+    written: str | None
+    data: bytes | None
+
+
+def capture(out: str, *, force: bool = False, now: Callable[[], datetime] | None = None) -> Captured:
+    """Capture this host (`pmpoolctl.capture/v1`: iomem, firmware memmap, e820 lines, CPU width, cmdline, KHO).
+
+    The sources are /proc and /sys, or $PMPOOLCTL_PROC and $PMPOOLCTL_SYSFS, and the kernel
+    log /dev/kmsg (else dmesg), or $PMPOOLCTL_KMSG. What cannot be read is said in the
+    capture and in `missing`. InputError when `out` exists and not `force`; the write is
+    locked and atomic as an edit's is. `validate` reads the file back as this host's maps.
+    """
+    import json
+    import os
+
+    from pmpoolctl.errors import InputError
+    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.files.safewrite import locked, resolve_target, write_atomic
+    from pmpoolctl.memmap.capture import missing_sources, take_capture
+
+    document = take_capture(now)
+    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    missing = tuple(missing_sources(document))
+    if out == TO_BYTES:
+        return Captured(display_name(out), document, missing, None, data)
+    target = resolve_target(out)
+    with locked(target):
+        if os.path.lexists(out) and not force:
+            raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
+        write_atomic(target, data)
+    return Captured(display_name(out), document, missing, target, None)
 
 
 def live_phys_bits(given: int | None = None, live: bool = True) -> int | None:
@@ -666,6 +712,8 @@ def _validation_inputs(
 
     phys_bits = live_phys_bits(phys_bits, live)
     maps = load_memory_maps(memmaps, memmap_format, live=live)
+    if phys_bits is None:  # a host capture's CPU width, as --live takes this host's
+        phys_bits = min((m.phys_bits for m in maps if m.phys_bits is not None), default=None)
     if not any(m.lists_ram for m in maps):  # none given, or kexec segment lists only
         maps.append(blob_memory_map(blob, with_reservations=False))
     zones: list[Zone] = []

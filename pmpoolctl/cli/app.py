@@ -188,8 +188,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     run_of(ctx).debug = debug
 
 
-for _command in (inspect.dump, inspect.memmap, edit.create, edit.add_range, edit.remove_range, edit.canonicalize,
-                 check.diff, check.validate, kho.kho):  # fmt: skip
+for _command in (inspect.dump, inspect.memmap, inspect.capture, edit.create, edit.add_range, edit.remove_range,
+                 edit.canonicalize, check.diff, check.validate, kho.kho):  # fmt: skip
     cli.add_command(_command)
 
 

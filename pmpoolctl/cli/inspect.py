@@ -17,6 +17,7 @@ from pmpoolctl.cli.options import (
     pool_option,
 )
 from pmpoolctl.errors import InputError
+from pmpoolctl.text import printable
 
 
 @click.command()
@@ -90,10 +91,52 @@ def memmap(ctx: click.Context, source: str, memmap_format: str | None, as_json: 
     """
     from pmpoolctl.output import memmap as report
 
-    memory_map = api.load_memory_map(source, memmap_format)
+    maps = api.load_memory_maps([source], memmap_format)  # a host capture holds several
     run = run_of(ctx)
     if as_json:
-        run.print_json(report.memmap_json(memory_map))
+        run.print_json(report.memmap_json(maps[0]) if len(maps) == 1 else report.memmaps_json(source, maps))
     else:
-        report.render_memmap(run.console(), memory_map)
+        for index, memory_map in enumerate(maps):
+            if index:
+                run.console().print()
+            report.render_memmap(run.console(), memory_map)
+    return exitcodes.OK
+
+
+@click.command()
+@click.argument("out", metavar="OUT", type=PATH)
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@common_options
+@click.pass_context
+def capture(ctx: click.Context, out: str, force: bool) -> int:
+    """Write OUT: one JSON file of everything a validation on this host reads.
+
+    /proc/iomem, /sys/firmware/memmap, the e820 lines of this boot's kernel log
+    (/dev/kmsg, else dmesg), the CPU's physical address width, /proc/cmdline,
+    and the KHO scratch areas and state (kernel/debug/kho/out) where present,
+    with the host name and the time (schema pmpoolctl.capture/v1). What cannot
+    be read is said, in the file and on stderr. validate --memmap OUT then
+    checks a blob against this host from anywhere: its maps, and its CPU's
+    width unless --phys-bits says otherwise. $PMPOOLCTL_PROC, $PMPOOLCTL_SYSFS
+    and $PMPOOLCTL_KMSG replace /proc, /sys and /dev/kmsg. OUT may be - for
+    standard output.
+
+    Run it as root (other users see /proc/iomem's addresses as 0); then, on
+    any machine: pmpoolctl validate next.dtb --memmap host-a.json.
+
+    \b
+    Example:
+      pmpoolctl capture host-a.json
+      pmpoolctl capture - | gzip > host-a.json.gz
+      pmpoolctl capture "captures/$(hostname).json" --force
+    """
+    run = run_of(ctx)
+    captured = api.capture(api.TO_BYTES if out == "-" else out, force=force)
+    if captured.data is not None:
+        run.stdout.write(captured.data.decode("utf-8"))
+        run.stdout.flush()
+    for line in captured.missing:  # said, never as an `error:` line: the capture is written
+        click.echo(printable(f"note: not captured: {line}"), err=True)
+    if captured.written is not None:
+        run.console().print(f"{captured.file}: captured {captured.document['host']} at {captured.document['time']}")
     return exitcodes.OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -314,3 +315,134 @@ def test_edits_refusing_a_non_canonical_pool_point_to_canonicalize(tmp_path: Pat
     run = run_cli(["add-range", str(unaligned), "0x40000000", "4K"])
     assert_input_error(run, "range-unaligned")
     assert "canonicalize" not in run.stderr  # it cannot repair that: no pointer to it
+
+
+# --- capture --------------------------------------------------------------------------------------------------------
+
+MEMMAP = DATA / "memmap"
+
+
+def fake_host(tmp_path: Path, *, kho: bool = True, kmsg: bool = True) -> dict[str, str]:
+    """A host's /proc, /sys and kernel log as files: the real captures of tests/data, the kernel log as kmsg records."""
+    proc, sysfs = tmp_path / "proc", tmp_path / "sys"
+    proc.mkdir()
+    shutil.copy(IOMEM, proc / "iomem")
+    shutil.copy(MEMMAP / "cpuinfo-x86.txt", proc / "cpuinfo")
+    (proc / "cmdline").write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n")
+    shutil.copytree(MEMMAP / "firmware-memmap", sysfs / "firmware" / "memmap")
+    if kho:
+        shutil.copytree(EXAMPLES / "kho" / "v3-out", sysfs / "kernel" / "debug" / "kho" / "out")
+    log = tmp_path / "kmsg"
+    if kmsg:
+        records = []
+        for seq, line in enumerate((MEMMAP / "dmesg.txt").read_text().splitlines()):
+            if not line.startswith("["):
+                continue  # a message's second line
+            stamp, _, message = line.partition("] ")
+            usec = round(float(stamp.strip("[ ")) * 1_000_000)
+            records.append(f"6,{seq},{usec},-;{message}")
+        log.write_text("\n".join(records) + "\n")
+    return {"PMPOOLCTL_PROC": str(proc), "PMPOOLCTL_SYSFS": str(sysfs), "PMPOOLCTL_KMSG": str(log)}
+
+
+@pytest.fixture
+def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = fake_host(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_capture_holds_what_live_reads(tmp_path: Path, host: dict[str, str]) -> None:
+    out = tmp_path / "host.json"
+    run = run_cli(["capture", str(out)])
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr == "" and f"{out}: captured " in run.stdout
+    document = json.loads(out.read_text())
+    assert list(document)[:5] == ["schema", "host", "time", "kernel", "iomem"]
+    assert document["schema"] == "pmpoolctl.capture/v1"
+    assert document["iomem"]["text"] == IOMEM.read_text()
+    assert [e["entry"] for e in document["firmware_memmap"]["entries"]] == sorted(
+        (p.name for p in (MEMMAP / "firmware-memmap").iterdir()), key=int
+    )
+    assert document["phys_bits"] == {"path": f"{host['PMPOOLCTL_PROC']}/cpuinfo", "bits": 46}
+    assert document["cmdline"]["text"].startswith("BOOT_IMAGE=")
+    assert document["e820"]["lines"][0].startswith("[    0.000000] Linux version ")
+    assert all("e820" in line or "BIOS" in line or "Linux version" in line or "RAM map" in line
+               for line in document["e820"]["lines"])  # fmt: skip
+    assert document["kho"]["scratch"] and "fdt" in document["kho"]["files"]
+    assert run_cli(["capture", str(out)]).exit_code == 3  # exists: --force to overwrite
+    assert run_cli(["capture", str(out), "--force"]).exit_code == 0
+
+
+def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> None:
+    """validate --memmap CAPTURE finds what validate against the captured files finds, and its width applies."""
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    from_capture = validate(str(POOL), "--memmap", str(out), exit_code=0)
+    assert [(m["source"], m["format"]) for m in from_capture["memmaps"]] == [
+        (f"{out}#iomem", "iomem"),
+        (f"{out}#firmware-memmap", "firmware-memmap"),
+        (f"{out}#e820", "e820"),
+        (f"{out}#kho", "kho-scratch"),
+    ]
+    bad = Path(EXAMPLES / "bad-pool.dtb")
+    direct = validate(str(bad), "--memmap", str(IOMEM), "--memmap", str(MEMMAP / "firmware-memmap"), exit_code=1)
+    captured = validate(str(bad), "--memmap", str(out), exit_code=1)
+    assert {(f["rule"], f["range"]["base"]) for f in captured["findings"]} >= {
+        (f["rule"], f["range"]["base"]) for f in direct["findings"]
+    }
+    bits = json.loads(out.read_text())["phys_bits"]["bits"]
+    high = added(tmp_path, POOL, 1 << bits, 0x1000)
+    assert "range-above-phys-limit" in [
+        f["rule"] for f in validate(str(high), "--memmap", str(out), exit_code=1)["findings"]
+    ]
+    # The KHO scratch areas of the capture refuse a range in them.
+    scratch = json.loads(out.read_text())["kho"]["scratch"][0]
+    in_scratch = added(tmp_path, POOL, scratch["start"], 0x1000)
+    rules_found = [f["rule"] for f in validate(str(in_scratch), "--memmap", str(out), exit_code=1)["findings"]]
+    assert "range-in-kho-scratch" in rules_found
+    listed = run_cli(["memmap", str(out), "--json"])
+    assert listed.exit_code == 0
+    assert [m["format"] for m in json.loads(listed.stdout)["maps"]] == [
+        "iomem",
+        "firmware-memmap",
+        "e820",
+        "kho-scratch",
+    ]
+
+
+def test_capture_says_what_it_could_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = fake_host(tmp_path, kho=False, kmsg=False)
+    env["PATH"] = str(tmp_path / "no-bin")  # no dmesg either
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "host.json"
+    run = run_cli(["capture", str(out)])
+    assert run.exit_code == 0, run.stderr
+    notes = run.stderr.splitlines()
+    assert [n.split(":")[2].strip() for n in notes] == ["e820", "kho"], notes
+    assert all(n.startswith("note: not captured: ") for n in notes)
+    document = json.loads(out.read_text())
+    assert "cannot read" in document["e820"]["missing"] and "no dmesg" in document["e820"]["missing"]
+    assert validate(str(POOL), "--memmap", str(out), exit_code=0)["memmaps"][-1]["format"] == "firmware-memmap"
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d.update(schema="pmpoolctl.capture/v2"), "this pmpoolctl reads pmpoolctl.capture/v1"),
+        (lambda d: d["iomem"].update(text="00000000-zzzz : System RAM\n"), "#iomem:1"),
+        (lambda d: d["firmware_memmap"]["entries"][0].update(start="0xq"), "#firmware-memmap/0"),
+        (lambda d: (d.pop("iomem"), d.pop("firmware_memmap"), d.pop("e820")), "holds no map of RAM"),
+        (lambda d: d["phys_bits"].update(bits=99), "phys_bits"),
+        (lambda d: d["kho"]["scratch"].append({"start": -1, "size": 1}), "#kho:scratch[2]"),
+    ],
+)
+def test_a_corrupt_capture_is_exit_3(tmp_path: Path, host: dict[str, str], edit: Any, needle: str) -> None:
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    document = json.loads(out.read_text())
+    edit(document)
+    out.write_text(json.dumps(document))
+    assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(out)]), str(out), needle)
