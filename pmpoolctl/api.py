@@ -244,8 +244,13 @@ def _edit_pool(
     list_changes: bool,
     before_commit: Hook | None,
     after_commit: Callable[[str], None] | None,
+    rewrite_stored: bool = False,
 ) -> Edit:
-    """The edit transaction of `edit_pool`: `planned(pool)` gives (the ranges as they are, the new ones)."""
+    """The edit transaction of `edit_pool`: `planned(pool)` gives (the ranges as they are, the new ones).
+
+    With `rewrite_stored` a pool whose stored form is not canonical changes even when its
+    ranges in order are the new ones (canonicalize of a pool stored out of order).
+    """
     import dataclasses
     from contextlib import nullcontext
 
@@ -255,6 +260,7 @@ def _edit_pool(
     from pmpoolctl.files.safewrite import locked, resolve_target
     from pmpoolctl.pool.change import Change
     from pmpoolctl.pool.poolfile import require_pool, with_ranges
+    from pmpoolctl.ranges.rangearray import RangeArray
 
     to_bytes = output == TO_BYTES and not dry_run
     target = None if dry_run or to_bytes else resolve_target(output if output is not None else blob_path)
@@ -271,6 +277,8 @@ def _edit_pool(
         except EditError as exc:
             raise EditError(f"{blob.source}: {found.path}: {exc}") from exc
         change = Change.of(before, after, listed=dry_run or list_changes)
+        if rewrite_stored and change.same and not found.canonical:
+            change = dataclasses.replace(change, same=False, removed=RangeArray(), added=RangeArray())
         # The old ranges are done with: let them go before the new blob is built (16 MB at 1M ranges).
         del before
         source, pool_path, page_size = blob.source, found.path, found.page_size
@@ -378,6 +386,7 @@ def canonicalize(
         list_changes=list_changes,
         before_commit=before_commit,
         after_commit=after_commit,
+        rewrite_stored=True,
     )
 
 

@@ -16,7 +16,6 @@ from pmpoolctl.numbers import human_size
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.ranges.arrayops import union
 from pmpoolctl.ranges.rangearray import RangeArray
-from pmpoolctl.ranges.rangeset import Range
 
 OVERLAPS_SHOWN = 5  # findings per pair of pools; the rest are one finding with their count
 
@@ -25,16 +24,14 @@ def pools_overlap(pools: Sequence[Pool], source: str) -> dict[str, list[Finding]
     """`pools-overlap` findings by the path of the pool they are about: the later of each pair, in node order.
 
     Each finding is a range of the later pool, its conflict the first range of the earlier
-    pool it shares pages with.
+    pool it shares pages with; past the first few of a pair, one finding counts the rest.
     """
     canonical = [(pool, pool.canonical_ranges()) for pool in pools]
     found: dict[str, list[Finding]] = {pool.path: [] for pool in pools}
     for index, (later, later_ranges) in enumerate(canonical):
         for earlier, earlier_ranges in canonical[:index]:
-            if _apart(earlier_ranges, later_ranges):
-                continue
-            pairs = list(_shared(earlier_ranges, later_ranges))
-            found[later.path].extend(_findings(pairs, earlier, later, source))
+            if not _apart(earlier_ranges, later_ranges):
+                found[later.path].extend(_findings(earlier_ranges, later_ranges, earlier, later, source))
     return found
 
 
@@ -45,49 +42,60 @@ def _apart(one: RangeArray, other: RangeArray) -> bool:
         return False
 
 
-def _shared(earlier: RangeArray, later: RangeArray) -> Iterator[tuple[Range, Range, int]]:
-    """(later's range, earlier's first range it overlaps, bytes they share) for every later range that overlaps."""
+def _shared(earlier: RangeArray, later: RangeArray) -> Iterator[tuple[int, int, int, int]]:
+    """(later's index, earlier's index of the first range it overlaps, how many of earlier's, bytes shared)
+    for every range of `later` that overlaps `earlier` (both canonical): ints only, no Range made."""
     bases, sizes = earlier.bases, earlier.sizes
-    for base, size in zip(later.bases, later.sizes):
+    count = len(bases)
+    i = 0
+    for k, (base, size) in enumerate(zip(later.bases, later.sizes)):
         end = base + size
-        i = bisect.bisect_right(bases, base) - 1
-        if i < 0 or bases[i] + sizes[i] <= base:
-            i += 1
-        stop = bisect.bisect_left(bases, end)
-        if i < stop:
-            shared = sum(min(end, bases[k] + sizes[k]) - max(base, bases[k]) for k in range(i, stop))
-            yield Range(base, size), Range(bases[i], sizes[i]), shared
+        # Both are sorted and disjoint: earlier's ranges that end at or before `base` are done for good.
+        if i < count and bases[i] + sizes[i] <= base:
+            i = bisect.bisect_right(bases, base, i) - 1
+            if i < 0 or bases[i] + sizes[i] <= base:
+                i += 1
+        if i >= count or bases[i] >= end:
+            continue
+        stop, shared = i, 0
+        while stop < count and bases[stop] < end:
+            shared += min(end, bases[stop] + sizes[stop]) - max(base, bases[stop])
+            stop += 1
+        yield k, i, stop - i, shared
+        i = stop - 1  # the last one may reach into later's next range
 
 
-def _findings(pairs: list[tuple[Range, Range, int]], earlier: Pool, later: Pool, source: str) -> list[Finding]:
-    made = [
-        finding(
-            "pools-overlap",
-            f"range {r} of {later.path} shares {human_size(shared)} with range {other} of {earlier.path}",
-            r,
-            Conflict(other.base, other.end, f"{earlier.path} range", f"{source}:{earlier.path}"),
-        )
-        for r, other, shared in pairs[:OVERLAPS_SHOWN]
-    ]
-    rest = pairs[OVERLAPS_SHOWN:]
-    if len(rest) > 1:
-        total = sum(shared for _, _, shared in rest)
-        made.append(
-            finding(
-                "pools-overlap",
-                f"{len(rest)} more ranges of {later.path} share {human_size(total)} with {earlier.path}, "
-                f"the first of them {rest[0][0]}",
-                count=len(rest),
-            )
-        )
-    elif rest:
-        r, other, shared = rest[0]
+def _findings(
+    earlier_ranges: RangeArray, later_ranges: RangeArray, earlier: Pool, later: Pool, source: str
+) -> list[Finding]:
+    first: list[tuple[int, int, int]] = []  # (later's index, earlier's index, bytes) of the first few
+    count = total = 0
+    for k, i, _, shared in _shared(earlier_ranges, later_ranges):
+        if len(first) <= OVERLAPS_SHOWN:
+            first.append((k, i, shared))
+        count += 1
+        total += shared
+    made = []
+    shown = first if count <= OVERLAPS_SHOWN + 1 else first[:OVERLAPS_SHOWN]
+    for k, i, shared in shown:
+        r, other = later_ranges[k], earlier_ranges[i]
         made.append(
             finding(
                 "pools-overlap",
                 f"range {r} of {later.path} shares {human_size(shared)} with range {other} of {earlier.path}",
                 r,
                 Conflict(other.base, other.end, f"{earlier.path} range", f"{source}:{earlier.path}"),
+            )
+        )
+    if count > len(shown):
+        rest = count - len(shown)
+        rest_bytes = total - sum(shared for _, _, shared in shown)
+        made.append(
+            finding(
+                "pools-overlap",
+                f"{rest} more ranges of {later.path} share {human_size(rest_bytes)} with {earlier.path}, "
+                f"the first of them {later_ranges[first[len(shown)][0]]}",
+                count=rest,
             )
         )
     return made

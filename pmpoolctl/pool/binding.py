@@ -17,8 +17,9 @@ from pmpoolctl.check.rules import finding
 from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
 from pmpoolctl.dtb.format import escaped
 from pmpoolctl.dtb.writer import Pieces, Value
+from pmpoolctl.ranges.arrayops import base_order, canonical_of
 from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
-from pmpoolctl.ranges.rangeset import Range, RangeSet
+from pmpoolctl.ranges.rangeset import Range
 
 COMPATIBLE = "pmpool-v1"
 DEFAULT_POOL = "default_pmpool"
@@ -59,7 +60,7 @@ class Pool:
 
     def canonical_ranges(self) -> RangeArray:
         """The ranges as sorted, disjoint, non-touching, non-empty spans (touching ones merged)."""
-        return self.ranges if self.canonical else RangeArray.from_ranges(RangeSet(self.ranges))
+        return self.ranges if self.canonical else canonical_of(self.ranges)
 
     def extra_properties(self) -> list[tuple[str, bytes]]:
         """Properties the binding does not define, kept on edit and shown by dump."""
@@ -153,25 +154,48 @@ def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]
         findings.extend(
             finding(rule, messages[rule].format(r=r, page_size=page_size), r) for rule in shape_faults(r, page_size)
         )
-    # Each order rule is a list of (range, the range it clashes with); findings are made for the
-    # first few only (a reversed pool of 200,000 ranges has 199,999 pairs).
-    unsorted = [(cur, prev) for prev, cur in itertools.pairwise(ranges) if cur.base < prev.base]
+    # Each order rule keeps its first pairs of (range, the range it clashes with) and counts the
+    # rest: findings are made for the first few only (a reversed pool of 200,000 ranges has 199,999
+    # pairs, and holding them all costs more than the pool).
+    unsorted = _Pairs()
+    for prev, cur in itertools.pairwise(ranges):
+        if cur.base < prev.base:
+            unsorted.add(cur, prev)
     findings.extend(_summarised(unsorted, _unsorted, "come after a range that starts higher"))
     # Overlap and touching by base order: each range against the furthest end seen so far.
-    overlaps: list[tuple[Range, Range]] = []
-    touching: list[tuple[Range, Range]] = []
-    furthest: Range | None = None
-    for r in sorted((r for r in ranges if r.size), key=lambda r: r.base):
-        if furthest is not None:
-            if r.base < furthest.end:
-                overlaps.append((r, furthest))
-            elif r.base == furthest.end:
-                touching.append((r, furthest))
-        if furthest is None or r.end > furthest.end:
-            furthest = r
+    overlaps, touching = _Pairs(), _Pairs()
+    array_of = ranges if isinstance(ranges, RangeArray) else range_array_of(ranges)
+    bases, sizes = array_of.bases, array_of.sizes
+    furthest = -1  # the index of the range that reaches furthest so far
+    furthest_end = 0
+    for i in base_order(array_of):
+        size = sizes[i]
+        if not size:
+            continue
+        base = bases[i]
+        if furthest >= 0:
+            if base < furthest_end:
+                overlaps.add(Range(base, size), Range(bases[furthest], sizes[furthest]))
+            elif base == furthest_end:
+                touching.add(Range(base, size), Range(bases[furthest], sizes[furthest]))
+        if furthest < 0 or base + size > furthest_end:
+            furthest, furthest_end = i, base + size
     findings.extend(_summarised(overlaps, _overlap, "overlap a range before them"))
     findings.extend(_summarised(touching, _touching, "touch the range before them"))
     return findings
+
+
+class _Pairs:
+    """The first pairs of an order rule (as many as `_summarised` names) and how many there are."""
+
+    def __init__(self) -> None:
+        self.first: list[tuple[Range, Range]] = []
+        self.count = 0
+
+    def add(self, r: Range, other: Range) -> None:
+        if len(self.first) <= ORDER_FINDINGS_SHOWN:
+            self.first.append((r, other))
+        self.count += 1
 
 
 def _unsorted(r: Range, before: Range) -> Finding:
@@ -189,18 +213,18 @@ def _touching(r: Range, before: Range) -> Finding:
 ORDER_FINDINGS_SHOWN = 5  # of each order rule; the rest are one finding with their count
 
 
-def _summarised(pairs: list[tuple[Range, Range]], make: Callable[[Range, Range], Finding], what: str) -> list[Finding]:
+def _summarised(pairs: _Pairs, make: Callable[[Range, Range], Finding], what: str) -> list[Finding]:
     """Findings for the first few pairs of an order rule, then one that counts the rest.
 
     A reversed pool is one fault, not 199,999 lines to read; the count is kept
     (`Finding.count`, JSON `count`) and the first of the rest is named.
     """
-    if len(pairs) <= ORDER_FINDINGS_SHOWN + 1:
-        return [make(*pair) for pair in pairs]
-    shown = [make(*pair) for pair in pairs[:ORDER_FINDINGS_SHOWN]]
-    rest = len(pairs) - ORDER_FINDINGS_SHOWN
-    first = make(*pairs[ORDER_FINDINGS_SHOWN])
-    message = f"{rest} more ranges {what} ({len(pairs)} in all), the first of them {first.range}"
+    if pairs.count <= ORDER_FINDINGS_SHOWN + 1:
+        return [make(*pair) for pair in pairs.first]
+    shown = [make(*pair) for pair in pairs.first[:ORDER_FINDINGS_SHOWN]]
+    rest = pairs.count - ORDER_FINDINGS_SHOWN
+    first = make(*pairs.first[ORDER_FINDINGS_SHOWN])
+    message = f"{rest} more ranges {what} ({pairs.count} in all), the first of them {first.range}"
     return [*shown, finding(first.rule, message, count=rest)]
 
 

@@ -62,8 +62,11 @@ def stored_in_order(ranges: RangeArray) -> RangeArray:
     """A pool's ranges as stored, in order of base (what canonicalize lists as replaced)."""
     from array import array
 
-    order = sorted(range(len(ranges)), key=lambda i: (ranges.bases[i], ranges.sizes[i]))
-    return RangeArray(array("Q", (ranges.bases[i] for i in order)), array("Q", (ranges.sizes[i] for i in order)))
+    from pmpoolctl.ranges.arrayops import base_order
+
+    order = base_order(ranges)
+    bases, sizes = ranges.bases, ranges.sizes
+    return RangeArray(array("Q", map(bases.__getitem__, order)), array("Q", map(sizes.__getitem__, order)))
 
 
 def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
@@ -80,7 +83,10 @@ def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
             raise EditError(f"pool {pool.path}: {reason}, which canonicalize cannot repair: {problem.message}")
         if problem.rule == "range-overlap" and not merge:
             raise EditError(f"pool {pool.path}: {problem.message} (use --merge to merge overlapping ranges)")
-    return pool.canonical_ranges()
+    try:
+        return pool.canonical_ranges()
+    except OverflowError:  # merged, they cover all 2^64 addresses
+        raise EditError(f"pool {pool.path}: the ranges cover all 2^64 addresses, which no u64 size can say") from None
 
 
 def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool) -> RangeArray:

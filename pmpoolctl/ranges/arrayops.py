@@ -10,12 +10,55 @@ steps for the smaller array only, and the larger one's runs are copied in C.
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 from array import array
 from operator import add, sub
 
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangearray import RangeArray, same_run
 from pmpoolctl.ranges.rangeset import Range
+
+
+def base_order(ranges: RangeArray) -> list[int]:
+    """Indices of `ranges` in order of base, stable (equal bases keep their stored order).
+
+    The key is the bases array's own lookup: no Range object is made, and a million
+    ranges cost a list of a million ints, not of a million tuples.
+    """
+    bases = ranges.bases
+    if all(map(operator.le, bases, itertools.islice(bases, 1, None))):
+        return list(range(len(bases)))
+    return sorted(range(len(bases)), key=bases.__getitem__)
+
+
+def canonical_of(ranges: RangeArray) -> RangeArray:
+    """The addresses of any ranges (unsorted, overlapping, touching, empty) as a canonical array.
+
+    Sorted by base through `base_order`, then merged in one pass; the result's arrays
+    grow by appends (C), so a million reversed ranges are never a million objects.
+    """
+    bases, sizes = ranges.bases, ranges.sizes
+    out_bases, out_sizes = array("Q"), array("Q")
+    start = end = -1
+    for i in base_order(ranges):
+        size = sizes[i]
+        if not size:
+            continue
+        base = bases[i]
+        if base <= end:  # overlaps or touches the span being built
+            end = max(end, base + size)
+            continue
+        if end >= 0:
+            out_bases.append(start)
+            out_sizes.append(end - start)
+        start, end = base, base + size
+    if end >= 0:
+        if end - start >= U64_LIMIT:
+            raise OverflowError("the ranges cover all 2^64 addresses, which no u64 size can say")
+        out_bases.append(start)
+        out_sizes.append(end - start)
+    return RangeArray(out_bases, out_sizes)
 
 
 def union(pool: RangeArray, addition: RangeArray) -> RangeArray:

@@ -578,6 +578,8 @@ DEEP_COMMANDS = {
     "remove-range": ["remove-range", "{blob}", "0x100000000", "1M", "-o", "{out}"],
     "validate": ["validate", "{blob}", "--memmap", "{iomem}"],
     "memmap-dtb": ["memmap", "{blob}"],
+    "canonicalize": ["canonicalize", "{blob}", "-o", "{out}"],
+    "validate-all-pools": ["validate", "{blob}", "--all-pools"],
 }
 
 
@@ -617,6 +619,8 @@ def test_nesting_at_the_limit_is_read(
         assert edited != original
     elif command == "validate":
         assert b"OK: 0 errors" in text
+    elif command == "canonicalize":
+        assert b"no change" in text and out.read_bytes().count(big_value) == 1
     else:
         assert b"Total: 2 ranges" in text
 
@@ -667,6 +671,7 @@ BIG_COMMANDS = {
     # The middle of the 1M pool (range 500,000), and inside the small pool's first range.
     "remove-range": ["remove-range", "{blob}", "{remove}", "0x1000", "-o", "{out}"],
     "validate": ["validate", "{blob}", "--memmap", "{iomem}"],
+    "canonicalize": ["canonicalize", "{blob}", "-o", "{out}"],
 }
 MIDDLE = RANGES // 2
 
@@ -696,6 +701,8 @@ def test_big_property(
         assert subprocess.run([dtc, "-I", "dtb", "-O", "dtb", "-o", os.devnull, str(out)], check=False).returncode == 0
     elif command == "validate":
         assert b"OK: 0 errors" in text
+    elif command == "canonicalize":
+        assert b"no change" in text and out.read_bytes().count(big_value) == 1
     else:
         assert b"Total: 2 ranges" in text
 
@@ -725,6 +732,8 @@ def test_million_ranges(
     elif command == "validate":
         assert b"%d ranges checked" % RANGES in text
         assert b"OK: 0 errors" in text
+    elif command == "canonicalize":
+        assert b"no change" in text and million_ranges in out.read_bytes()
     else:
         assert b"Total: %d ranges" % RANGES in text
         assert text.count(b"\n") >= RANGES
@@ -881,6 +890,82 @@ def test_million_line_map(
     else:
         assert b"%s, %d entries" % (fmt.encode(), MAP_LINES) in text.split(b"\n", 1)[0]
         assert text.count(b"\n") >= MAP_LINES
+
+
+# ---------------------------------------------------------------------------
+# Issue 18: a non-canonical million-range pool repaired, two pools of a million ranges each
+# compared, and a kexec -d capture of a million lines (250,000 loads) read.
+
+
+@pytest.fixture(scope="session")
+def reversed_million_blob(shapes: Path, million_ranges: bytes) -> Path:
+    """The million ranges stored in reverse order: canonicalize's worst order."""
+    pairs = [million_ranges[i : i + 16] for i in range(0, len(million_ranges), 16)]
+    tree = Tree()
+    tree.root()
+    tree.pool(b"".join(reversed(pairs)))
+    tree.end()
+    return write(shapes, "reversed-million.dtb", tree.blob())
+
+
+def test_million_ranges_canonicalized(reversed_million_blob: Path, million_ranges: bytes, tmp_path: Path) -> None:
+    out = tmp_path / "out.dtb"
+    args: list[str | Path] = ["canonicalize", reversed_million_blob, "-o", out]
+    with hostile("1M ranges in reverse", args, inputs=[reversed_million_blob], expected=0, workdir=tmp_path) as run:
+        assert b"/default_pmpool changed\n" in run.stdout()
+        assert b"after:  %d ranges" % RANGES in run.stdout()
+    assert million_ranges in out.read_bytes()
+
+
+def two_pools_blob(shapes: Path, first: bytes, second: bytes, name: str) -> Path:
+    tree = Tree()
+    tree.root()
+    tree.pool(first)
+    tree.begin("iommu_pmpool")
+    tree.prop("compatible", b"pmpool-v1\0")
+    tree.prop("page-ranges", second)
+    tree.end()
+    tree.end()
+    return write(shapes, name, tree.blob())
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["apart", "every-range-shared"])
+def test_two_million_range_pools(
+    shapes: Path, million_ranges: bytes, small_iomem: Path, tmp_path: Path, shared: bool
+) -> None:
+    """Two pools of a million ranges: apart (one page after each other's), or the same ranges (all shared)."""
+    second = million_ranges if shared else strided_pairs(RANGE_BASE + 0x1000, RANGE_STRIDE, 0x1000, RANGES)
+    blob = two_pools_blob(shapes, million_ranges, second, f"two-million-pools-{shared}.dtb")
+    args: list[str | Path] = ["validate", blob, "--all-pools", "--json", "--memmap", small_iomem]
+    with hostile("2 pools of 1M ranges", args, inputs=[blob, small_iomem], expected=(0, 1), workdir=tmp_path) as run:
+        document = json.loads(run.stdout())
+    assert [p["ranges"] for p in document["pools"]] == [RANGES, RANGES]
+    overlaps = [f for f in document["findings"] if f["rule"] == "pools-overlap"]
+    if shared:
+        assert [f["pool"] for f in overlaps] == ["/iommu_pmpool"] * 6
+        assert [f.get("count", 1) for f in overlaps] == [RANGES - 5, 1, 1, 1, 1, 1]  # the count has no range: first
+    else:
+        assert overlaps == []
+
+
+@pytest.fixture(scope="session")
+def kexec_million_lines(shapes: Path) -> Path:
+    """250,000 kexec -l -d loads of one segment (kexec-tools' print_segments), the last at 0x1000000."""
+    load = (
+        "nr_segments = 1\nsegment[0].buf   = 0x55d1e3a4b2a0\nsegment[0].bufsz = 0x1000\n"
+        "segment[0].mem   = 0x{:x}\nsegment[0].memsz = 0x1000\n"
+    )
+    text = "".join(load.format(0x1000000 + (i % 7) * 0x1000) for i in range(250_000))
+    return write(shapes, "kexec-1m.log", text.encode())
+
+
+def test_million_line_kexec_capture(kexec_million_lines: Path, map_pool_blob: Path, tmp_path: Path) -> None:
+    args: list[str | Path] = ["memmap", f"kexec:{kexec_million_lines}", "--json"]
+    with hostile("1M-line kexec capture", args, inputs=[kexec_million_lines], expected=0, workdir=tmp_path) as run:
+        document = json.loads(run.stdout())
+    last = 0x1000000 + (249_999 % 7) * 0x1000
+    assert [(e["start"], e["end"]) for e in document["entries"]] == [(last, last + 0x1000)]
+    assert document["note"] == "1 of 250000 loads"
 
 
 # ---------------------------------------------------------------------------
@@ -1322,6 +1407,7 @@ BLOB_COMMANDS = {
     "dump-dts": ["dump", "{blob}", "--dts"],
     "add-range": ["add-range", "{blob}", *ADD],
     "validate": ["validate", "{blob}", "--memmap", "{iomem}"],
+    "canonicalize": ["canonicalize", "{blob}"],
 }
 
 
