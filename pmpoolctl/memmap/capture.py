@@ -87,15 +87,18 @@ def take_capture(now: Callable[[], datetime] | None = None) -> dict[str, Any]:
     document["firmware_memmap"] = _firmware_memmap(os.path.join(sysfs, "firmware", "memmap"))
     document["e820"] = _e820_lines()
     cpuinfo = os.path.join(proc, "cpuinfo")
-    try:
-        bits = cpu_phys_bits(cpuinfo)
-        document["phys_bits"] = (
-            {"path": cpuinfo, "bits": bits}
-            if bits is not None
-            else {"path": cpuinfo, "bits": None, "note": "no 'address sizes' line (arm64 prints none)"}
-        )
-    except InputError as exc:
-        document["phys_bits"] = {"path": cpuinfo, "missing": str(exc)}
+    if not os.path.lexists(cpuinfo):
+        document["phys_bits"] = {"path": cpuinfo, "missing": "not on this host"}
+    else:
+        try:
+            bits = cpu_phys_bits(cpuinfo)
+            document["phys_bits"] = (
+                {"path": cpuinfo, "bits": bits}
+                if bits is not None
+                else {"path": cpuinfo, "bits": None, "note": "no 'address sizes' line (arm64 prints none)"}
+            )
+        except InputError as exc:
+            document["phys_bits"] = {"path": cpuinfo, "missing": str(exc)}
     document["cmdline"] = _text_source(os.path.join(proc, "cmdline"))
     document["kho"] = _kho(os.path.join(sysfs, "kernel", "debug", "kho", "out"))
     return document

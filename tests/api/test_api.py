@@ -164,3 +164,52 @@ def test_kho_validation_needs_a_map() -> None:
         pmpoolctl.validate_kho(str(EXAMPLES / "kho" / "out"))
     result = pmpoolctl.validate_kho(str(EXAMPLES / "kho" / "out"), [IOMEM])
     assert result.source.endswith("out") and isinstance(result.passes(), bool)
+
+
+# --- issue 18 ---------------------------------------------------------------------------------------------------------
+
+KEXEC_CAPTURE = str(Path(__file__).parents[1] / "data" / "memmap" / "kexec" / "kexec-l-d.txt")
+
+
+def test_a_kexec_segment_list_is_held_against_with_the_blobs_ram(blob: Path) -> None:
+    """Segments alone are no map of RAM: the blob's /memory is added, so outside-RAM is still checked."""
+    result = pmpoolctl.validate(str(blob), [KEXEC_CAPTURE])
+    assert [m.format for m in result.report.maps] == ["kexec", "dtb"] and result.passes(strict=True)
+    over = pmpoolctl.add_ranges(str(blob), [(0x63E000000, 0x1000)], output=pmpoolctl.TO_BYTES)
+    assert over.data is not None
+    (blob.parent / "over.dtb").write_bytes(over.data)
+    found = pmpoolctl.validate(str(blob.parent / "over.dtb"), [KEXEC_CAPTURE, IOMEM])
+    assert [f.rule for f in found.findings] == ["range-in-kexec-segment"]
+
+
+def test_every_pool_and_canonicalize(tmp_path: Path, blob: Path) -> None:
+    two = tmp_path / "two.dtb"
+    pmpoolctl.create(str(two), [(0x100000000, 0x1000)], pool="iommu_pmpool", base=str(blob))
+    assert [p.path for p in pmpoolctl.find_pools(pmpoolctl.read_blob(str(two)))] == ["/default_pmpool", "/iommu_pmpool"]
+    every = pmpoolctl.validate_all_pools(str(two), [IOMEM])
+    assert not every.passes() and [f.rule for f in every.findings] == ["pools-overlap"]
+    assert [v.report.pool.path for v in every.validations] == ["/default_pmpool", "/iommu_pmpool"]
+    edit = pmpoolctl.canonicalize(str(blob), dry_run=True)
+    assert not edit.changed and edit.written is None  # canonical already
+
+
+def test_capture_to_bytes_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    shutil.copyfile(IOMEM, proc / "iomem")
+    monkeypatch.setenv("PMPOOLCTL_PROC", str(proc))
+    monkeypatch.setenv("PMPOOLCTL_SYSFS", str(tmp_path / "sys"))
+    monkeypatch.setenv("PMPOOLCTL_KMSG", str(tmp_path / "no-kmsg"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    captured = pmpoolctl.capture(pmpoolctl.TO_BYTES)
+    assert captured.written is None and captured.data is not None
+    assert [line.split(":")[0] for line in captured.missing] == [
+        "firmware_memmap",
+        "e820",
+        "phys_bits",
+        "cmdline",
+        "kho",
+    ]
+    (tmp_path / "c.json").write_bytes(captured.data)
+    maps = pmpoolctl.load_memory_maps([str(tmp_path / "c.json")])
+    assert [m.format for m in maps] == ["iomem"] and maps[0].phys_bits is None

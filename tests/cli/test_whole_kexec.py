@@ -446,3 +446,12 @@ def test_a_corrupt_capture_is_exit_3(tmp_path: Path, host: dict[str, str], edit:
     edit(document)
     out.write_text(json.dumps(document))
     assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(out)]), str(out), needle)
+
+
+def test_canonicalize_rewrites_a_pool_stored_out_of_order(tmp_path: Path) -> None:
+    """Sorted, the ranges are canonical already: the stored pool is not, and is rewritten in place."""
+    blob = stored(tmp_path, "0x20000000 0x1000 0x10000000 0x1000")
+    run = run_cli(["canonicalize", str(blob)])
+    assert run.exit_code == 0 and "/default_pmpool changed" in run.stdout, run.stdout
+    assert pool_ranges(blob) == [(0x10000000, 0x1000), (0x20000000, 0x1000)]
+    assert validate(str(blob), exit_code=0)["findings"] == []
