@@ -48,8 +48,10 @@ MAX_KMSG = 64 << 20
 MAX_KHO_FILE = 16 << 20
 # A capture's JSON starts with its schema (the writer puts it first): how the format is told.
 _CAPTURE_HEAD = re.compile(r'\s*\{\s*"schema"\s*:\s*"pmpoolctl\.capture/')
-# Kernel log lines the e820 reader reads: the banner that starts a boot, the tables and their changes.
-_E820_WORDS = ("e820", "BIOS-", "RAM map", "Linux version", "Xen: [mem", "user: [mem", "extended: [mem")
+# Kernel log lines the e820 reader reads: the banner that starts a boot, the table headers, every
+# `WHO: [mem …]` and `[gap …]` line (whoever prints it: BIOS-e820, reserve setup_data, user, Xen, …)
+# and the updates. A few other lines hold `: [mem ` too; the e820 reader skips them as it does in dmesg.
+_E820_WORDS = ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ", ": [gap ", "-- Boot ", "-- Reboot --")
 
 
 def looks_like_capture(head: str) -> bool:
@@ -84,6 +86,11 @@ def take_capture(now: Callable[[], datetime] | None = None) -> dict[str, Any]:
         "kernel": os.uname().release,
     }
     document["iomem"] = _text_source(os.path.join(proc, "iomem"))
+    if "text" in document["iomem"]:
+        try:
+            parse_iomem(document["iomem"]["text"], "iomem")
+        except InputError as exc:  # kept as read: reading the capture back refuses it, as --live would
+            document["iomem"]["note"] = f"{exc}; validating against this capture is refused"
     document["firmware_memmap"] = _firmware_memmap(os.path.join(sysfs, "firmware", "memmap"))
     document["e820"] = _e820_lines()
     cpuinfo = os.path.join(proc, "cpuinfo")
@@ -105,12 +112,14 @@ def take_capture(now: Callable[[], datetime] | None = None) -> dict[str, Any]:
 
 
 def missing_sources(document: dict[str, Any]) -> list[str]:
-    """What a capture could not read, one line each (said on the console when it is taken)."""
+    """What a capture could not read (or read and cannot use), one line each (said when it is taken)."""
     notes = []
     for key in ("iomem", "firmware_memmap", "e820", "phys_bits", "cmdline", "kho"):
         part = document.get(key)
         if isinstance(part, dict) and "missing" in part:
             notes.append(f"{key}: {part['missing']}")
+        elif key == "iomem" and isinstance(part, dict) and "note" in part:
+            notes.append(f"{key}: {part['note']}")
     return notes
 
 
@@ -246,8 +255,14 @@ def parse_capture(text: str, source: str) -> list[MemoryMap]:
     bits = _phys_bits(document, source)
     maps: list[MemoryMap] = []
     iomem = _part(document, "iomem", source)
-    if "text" in iomem:
-        maps.append(parse_iomem(_string(iomem["text"], f"{source}#iomem"), f"{source}#iomem"))
+    if "text" not in iomem:
+        # --live on that host reads /proc/iomem or fails: without it the kernel image and the
+        # crash kernel would go unchecked, so a capture without it checks nothing either.
+        reason = iomem.get("missing", "not in the capture")
+        raise InputError(
+            f"{source}: the capture has no /proc/iomem ({str(reason)[:120]}): it cannot be checked against"
+        )
+    maps.append(parse_iomem(_string(iomem["text"], f"{source}#iomem"), f"{source}#iomem"))
     firmware = _part(document, "firmware_memmap", source)
     if "entries" in firmware:
         maps.append(_firmware(firmware["entries"], f"{source}#firmware-memmap"))
@@ -258,11 +273,6 @@ def parse_capture(text: str, source: str) -> list[MemoryMap]:
     kho = _part(document, "kho", source)
     if isinstance(kho.get("scratch"), list) and kho["scratch"]:
         maps.append(_scratch(kho["scratch"], f"{source}#kho"))
-    if not any(m.lists_ram for m in maps):
-        raise InputError(
-            f"{source}: the capture holds no map of RAM (iomem, firmware_memmap and e820 all missing): "
-            "nothing to check against"
-        )
     note = f"captured on {_string(document.get('host', '?'), source)} at {_string(document.get('time', '?'), source)}"
     return [dataclasses.replace(m, note="; ".join(filter(None, (m.note, note))), phys_bits=bits) for m in maps]
 

@@ -368,8 +368,9 @@ def test_capture_holds_what_live_reads(tmp_path: Path, host: dict[str, str]) -> 
     assert document["phys_bits"] == {"path": f"{host['PMPOOLCTL_PROC']}/cpuinfo", "bits": 46}
     assert document["cmdline"]["text"].startswith("BOOT_IMAGE=")
     assert document["e820"]["lines"][0].startswith("[    0.000000] Linux version ")
-    assert all("e820" in line or "BIOS" in line or "Linux version" in line or "RAM map" in line
-               for line in document["e820"]["lines"])  # fmt: skip
+    lines = document["e820"]["lines"]
+    assert all(any(w in line for w in ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ")) for line in lines)
+    assert any("BIOS-e820: [mem " in line for line in lines) and len(lines) < 100  # not the whole log
     assert document["kho"]["scratch"] and "fdt" in document["kho"]["files"]
     assert run_cli(["capture", str(out)]).exit_code == 3  # exists: --force to overwrite
     assert run_cli(["capture", str(out), "--force"]).exit_code == 0
@@ -434,7 +435,9 @@ def test_capture_says_what_it_could_not_read(tmp_path: Path, monkeypatch: pytest
         (lambda d: d.update(schema="pmpoolctl.capture/v2"), "this pmpoolctl reads pmpoolctl.capture/v1"),
         (lambda d: d["iomem"].update(text="00000000-zzzz : System RAM\n"), "#iomem:1"),
         (lambda d: d["firmware_memmap"]["entries"][0].update(start="0xq"), "#firmware-memmap/0"),
-        (lambda d: (d.pop("iomem"), d.pop("firmware_memmap"), d.pop("e820")), "holds no map of RAM"),
+        (lambda d: d.pop("iomem"), "the capture has no /proc/iomem"),
+        (lambda d: d.update(iomem={"path": "/proc/iomem", "missing": "EACCES"}), "(EACCES)"),
+        (lambda d: d["iomem"].update(text="00000000-00000000 : System RAM\n"), "read without root"),
         (lambda d: d["phys_bits"].update(bits=99), "phys_bits"),
         (lambda d: d["kho"]["scratch"].append({"start": -1, "size": 1}), "#kho:scratch[2]"),
     ],
@@ -455,3 +458,17 @@ def test_canonicalize_rewrites_a_pool_stored_out_of_order(tmp_path: Path) -> Non
     assert run.exit_code == 0 and "/default_pmpool changed" in run.stdout, run.stdout
     assert pool_ranges(blob) == [(0x10000000, 0x1000), (0x20000000, 0x1000)]
     assert validate(str(blob), exit_code=0)["findings"] == []
+
+
+def test_a_capture_taken_without_root_says_so_and_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc/iomem read by another user shows every address as 0: the capture says it, and reads back as exit 3."""
+    env = fake_host(tmp_path)
+    zeroed = "".join(f"00000000-00000000 : {line.split(' : ', 1)[1]}\n" for line in IOMEM.read_text().splitlines())
+    (tmp_path / "proc" / "iomem").write_text(zeroed)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "host.json"
+    run = run_cli(["capture", str(out)])
+    assert run.exit_code == 0
+    assert "note: not captured: iomem: " in run.stderr and "validating against this capture is refused" in run.stderr
+    assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(out)]), f"{out}#iomem", "without root")
