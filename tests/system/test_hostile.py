@@ -619,8 +619,6 @@ def test_nesting_at_the_limit_is_read(
         assert edited != original
     elif command == "validate":
         assert b"OK: 0 errors" in text
-    elif command == "canonicalize":
-        assert b"no change" in text and out.read_bytes().count(big_value) == 1
     else:
         assert b"Total: 2 ranges" in text
 
