@@ -59,3 +59,16 @@ def finding_json(finding: Finding) -> dict[str, Any]:
 
 def _conflict_json(c: Conflict) -> dict[str, Any]:
     return {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
+
+
+def short_size(size: int) -> str:
+    """A size in 4 or 5 characters: `512`, `4K`, `452M`, `2.5G`, `1003M`, `16E` (powers of 1024, rounded)."""
+    if size < 1024:
+        return str(size)
+    value = float(size)
+    for unit in "KMGTPE":
+        value /= 1024
+        if value < 1023.5 or unit == "E":
+            text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+            return f"{text.removesuffix('.0')}{unit}"
+    raise AssertionError("unreachable")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, Protocol, cast
 
@@ -49,6 +49,19 @@ def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
     from rich.console import Console as RichConsole
 
     return RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+
+
+def print_segments(console: Console, segments: Sequence[tuple[str, str | None]]) -> None:
+    """One line of (text, style) pieces: styled by rich on a terminal, the text alone elsewhere."""
+    if isinstance(console, PlainConsole):
+        console.file.write("".join(text for text, _ in segments) + "\n")
+        return
+    from rich.text import Text
+
+    line = Text()
+    for text, style in segments:
+        line.append(text, style=style or "")
+    console.print(line)
 
 
 CHUNK_LINES = 1 << 16  # lines joined into one write
