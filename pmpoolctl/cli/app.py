@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 import click
 
 from pmpoolctl import __version__
-from pmpoolctl.cli import check, edit, exitcodes, inspect, kho
-from pmpoolctl.cli.context import JUnitRequest, Run, run_of
+from pmpoolctl.cli import check, edit, exitcodes, inspect, kho, pictures
+from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, Run, run_of
 from pmpoolctl.cli.options import common_options
 from pmpoolctl.errors import OutputError, PmpoolError
 from pmpoolctl.files.inputs import display_name
@@ -116,6 +116,10 @@ def _failed(settings: Run, message: str, code: int) -> int:
         problem = _write_junit_error(settings.junit, message, code)
         if problem is not None:
             message += f"; and the --junit report could not be written: {problem}"
+    if settings.html is not None:
+        problem = _write_html_error(settings.html, message, code)
+        if problem is not None:
+            message += f"; and the --html report could not be written: {problem}"
     _say(f"error: {message}")
     if settings.json and not settings.quiet:
         _print_error_json(settings, message, code)
@@ -151,6 +155,8 @@ def _output_lost(settings: Run, exc: OSError) -> int:
     if closed_pipe:
         if settings.junit is not None:
             _write_junit_error(settings.junit, "standard output was closed before the run's output was written", 141)
+        if settings.html is not None:
+            _write_html_error(settings.html, "standard output was closed before the run's output was written", 141)
         return exitcodes.BROKEN_PIPE
     return _failed(settings, reason, exitcodes.INPUT)
 
@@ -161,6 +167,17 @@ def _write_junit_error(request: JUnitRequest, message: str, code: int) -> str | 
 
     try:
         write_file(request.path, junit_error_xml(request.command, request.subject, message, code))
+    except PmpoolError as exc:
+        return str(exc)
+    return None
+
+
+def _write_html_error(request: HtmlRequest, message: str, code: int | None) -> str | None:
+    """Replace the --html page with one that says the run failed, and why; what went wrong, if that failed."""
+    from pmpoolctl.output.html import html_error_page
+
+    try:
+        write_file(request.path, html_error_page(request.command, request.subject, message, code).encode())
     except PmpoolError as exc:
         return str(exc)
     return None
@@ -188,8 +205,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     run_of(ctx).debug = debug
 
 
-for _command in (inspect.dump, inspect.memmap, edit.create, edit.add_range, edit.remove_range, check.diff,
-                 check.validate, kho.kho):  # fmt: skip
+for _command in (inspect.dump, inspect.memmap, pictures.map_command, edit.create, edit.add_range, edit.remove_range,
+                 check.diff, check.validate, kho.kho):  # fmt: skip
     cli.add_command(_command)
 
 

@@ -10,6 +10,7 @@ import click
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
 from pmpoolctl.cli.context import run_of
+from pmpoolctl.cli.pictures import begin_html, picture_options, verdict_of, write_pictures
 from pmpoolctl.cli.options import (
     PATH,
     byte_order_option,
@@ -81,6 +82,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 @byte_order_option
 @next_kernel_option
 @verdict_options
+@picture_options
 @common_options
 @click.pass_context
 def validate(
@@ -97,6 +99,8 @@ def validate(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    html_path: str | None,
+    svg_path: str | None,
 ) -> int:
     """Check BLOB's pool against the binding and the machine's memory maps.
 
@@ -108,15 +112,19 @@ def validate(
     the reserve_mem regions and sub-blobs KHO preserves (range-in-kho-preserved).
     With --next-kernel IMAGE the kernel to kexec must know pmpool-v1
     (abi-unknown-to-next-kernel). Exit 0 when there is no error (no warning
-    either with --strict), 1 when there is.
+    either with --strict), 1 when there is. --html FILE writes the report as
+    one self-contained page with the address space drawn and every finding
+    marked (see map), --svg FILE the picture alone.
 
     \b
     Example:
       pmpoolctl validate next.dtb --live --junit report.xml
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
       pmpoolctl validate next.dtb --live --kho kho-out --next-kernel /boot/vmlinuz-next
+      pmpoolctl validate next.dtb --memmap iomem.txt --html report.html
     """
     begin_junit(ctx, display_name(blob_path))
+    begin_html(ctx, display_name(blob_path))
     result = api.validate(
         blob_path,
         memmaps,
@@ -129,7 +137,7 @@ def validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path)
+    return report_validation(ctx, result, strict, as_json, junit_path, (html_path, svg_path))
 
 
 def progress_of(ctx: click.Context) -> api.Progress:
@@ -141,9 +149,15 @@ def progress_of(ctx: click.Context) -> api.Progress:
 
 
 def report_validation(
-    ctx: click.Context, result: api.Validation, strict: bool, as_json: bool, junit_path: str | None
+    ctx: click.Context,
+    result: api.Validation,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+    pictures: tuple[str | None, str | None] = (None, None),
 ) -> int:
-    """Shared by validate and kho validate: keep the verdict, write the JUnit report, print, give the exit code.
+    """Shared by validate and kho validate: keep the verdict, write the JUnit report (and validate's --html and
+    --svg `pictures`), print, give the exit code.
 
     The notes of `result` say what could not be checked (shown with the report, never as an `error:` line).
     """
@@ -156,6 +170,11 @@ def report_validation(
     if junit_path is not None:
         write_file(junit_path, junit_xml(result.report, result.source, strict))
     notes = list(result.notes)
+    if pictures != (None, None):
+        title = f"pmpoolctl validate {result.source}"
+        summary = report.validate_summary(result.report, result.source)
+        verdict = verdict_of(result, strict)
+        write_pictures(api.validation_space(result), *pictures, title, summary, verdict, tuple(notes))
     if as_json:
         run.print_json(report.validate_json(result.report, result.source, ok, notes))
     else:

@@ -27,13 +27,22 @@ class JUnitRequest:
 
 
 @dataclass
+class HtmlRequest:
+    """`--html FILE`: a page that must not outlive a failed run as if it were its report."""
+
+    path: str
+    command: str
+    subject: str | None = None
+
+
+@dataclass
 class Run:
     """One run: the global options, where its output goes, and what the exit code must honour.
 
     `verdict` is the answer of validate or diff once it is known: a report that is
     then lost (a closed pipe, a full disk) does not change it. `committed` is the
     file an edit wrote: from then on the run has succeeded, whatever happens to its
-    summary line. `junit` is replaced by an error report when the run fails.
+    summary line. `junit` and `html` are replaced by error reports when the run fails.
     """
 
     debug: bool = False
@@ -43,6 +52,7 @@ class Run:
     verdict: int | None = None
     committed: str | None = None
     junit: JUnitRequest | None = None
+    html: HtmlRequest | None = None
     saved_handlers: list[tuple[int, Any]] = field(default_factory=list)
     deferred_signal: int | None = None
     standalone: bool = False  # the process is this run (the command), not a test or a script calling it

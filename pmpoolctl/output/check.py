@@ -51,10 +51,15 @@ def _sources_text(finding: Finding) -> str:
     return shown + (f" (+{len(sources) - SOURCES_SHOWN} more)" if len(sources) > SOURCES_SHOWN else "")
 
 
-def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
+def validate_summary(report: Report, source: str) -> str:
+    """`FILE: /POOL: N ranges checked against MAP (FORMAT, N entries), ...`: the report's first line."""
     maps = ", ".join(f"{m.source} ({memmap_label(m)})" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
-    console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
+    return f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}"
+
+
+def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
+    console.print(validate_summary(report, source))
     for note in notes:
         console.print(f"note: {note}")
     if report.findings:

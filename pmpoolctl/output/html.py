@@ -116,3 +116,17 @@ def _table(findings: Sequence[Finding]) -> Iterator[str]:
     yield "</tbody>\n</table>\n"
     if len(findings) > ROWS_SHOWN:
         yield f'<p class="note">+{len(findings) - ROWS_SHOWN} more findings (validate --json lists them all)</p>\n'
+
+
+def html_error_page(command: str, subject: str | None, message: str, code: int | None) -> str:
+    """The page a run that ended without a verdict leaves: it did not finish, or failed, and why (never a pass)."""
+    what = f" on {subject}" if subject else ""
+    status = "" if code is None else f" (exit {code})"
+    heading = f"NO VERDICT: {command}{what} did not complete{status}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">\n'
+        f"<title>{esc(heading)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f'<h1 class="verdict fail">{esc(heading)}</h1>\n<p>{esc(message)}</p>\n'
+        f'<p class="note">pmpoolctl {esc(__version__)}</p>\n</body>\n</html>\n'
+    )
