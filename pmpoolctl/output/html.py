@@ -18,7 +18,8 @@ from pmpoolctl.check.findings import Finding
 from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.output.svg import esc, svg_document
 
-ROWS_SHOWN = 1000  # findings in the table; the rest are counted (validate --json has them all)
+ROWS_SHOWN = 1000
+SOURCES_LISTED = 10  # per finding: one range over 262,144 reservations names the first few  # findings in the table; the rest are counted (validate --json has them all)
 
 _STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #1a1a1a; }
@@ -107,7 +108,9 @@ def _table(findings: Sequence[Finding]) -> Iterator[str]:
     for f in findings[:ROWS_SHOWN]:
         c = f.conflict
         conflict = "" if c is None else f"{c.type} [{c.start:#x}, {c.end:#x})"
-        sources = ", ".join(dict.fromkeys(x.source for x in f.conflicts))
+        named = list(dict.fromkeys(x.source for x in f.conflicts))
+        more = f" (+{len(named) - SOURCES_LISTED} more)" if len(named) > SOURCES_LISTED else ""
+        sources = ", ".join(named[:SOURCES_LISTED]) + more
         yield (
             f'<tr class="{f.severity.value}"><td class="severity">{f.severity.value}</td><td>{esc(f.rule)}</td>'
             f'<td class="range">{esc(str(f.range) if f.range else "")}</td><td>{esc(conflict)}</td>'
