@@ -30,7 +30,7 @@ _STYLES = dict(
 
 def plot_width(columns: int, labels: Sequence[str]) -> int:
     """The columns left for the picture in a terminal `columns` wide (at least 20)."""
-    return max(20, columns - _label_width(labels) - 2)
+    return max(20, columns - _label_width(labels) - 3)  # the label, " |" and "|"
 
 
 def _label_width(labels: Sequence[str]) -> int:
