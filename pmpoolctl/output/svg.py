@@ -54,7 +54,7 @@ def finding_title(finding: Finding) -> str:
 
 def svg_document(picture: Picture, heading: str = "", *, standalone: bool = True) -> str:
     """The picture as an SVG element; `standalone` adds the XML namespace a file of its own needs."""
-    return "".join(_svg(picture, heading, standalone))
+    return "\n".join(_svg(picture, heading, standalone)) + "\n"
 
 
 def _svg(picture: Picture, heading: str, standalone: bool) -> Iterator[str]:
