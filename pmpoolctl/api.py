@@ -48,13 +48,13 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POOL",
     "TO_BYTES",
+    "AddressSpace",
     "Comparison",
     "Created",
     "Edit",
     "Hook",
     "Progress",
     "RangesLike",
-    "AddressSpace",
     "Validation",
     "add_ranges",
     "address_space",
@@ -620,7 +620,8 @@ def address_space(
             maps = [blob_memory_map(blob, with_reservations=False)]
         except InputError:  # no /memory nodes: the pool is drawn against nothing but its reservations
             maps = []
-    checked = _checked(found, maps, blob_reservations(blob), blob.source, live_phys_bits(phys_bits, live), None, zones, [])
+    phys_bits = live_phys_bits(phys_bits, live)
+    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, None, zones, [])
     return validation_space(checked)
 
 

@@ -10,7 +10,6 @@ import click
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
 from pmpoolctl.cli.context import run_of
-from pmpoolctl.cli.pictures import begin_html, picture_options, verdict_of, write_pictures
 from pmpoolctl.cli.options import (
     PATH,
     byte_order_option,
@@ -21,6 +20,7 @@ from pmpoolctl.cli.options import (
     pool_option,
     verdict_options,
 )
+from pmpoolctl.cli.pictures import begin_html, picture_options, verdict_of, write_pictures
 from pmpoolctl.files.inputs import STDIN, display_name
 from pmpoolctl.files.safewrite import write_file
 

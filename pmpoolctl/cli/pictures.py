@@ -41,7 +41,11 @@ picture_options = options(
         "finding marked (an error page when the run cannot finish).",
     ),
     click.option(
-        "--svg", "svg_path", metavar="FILE", type=PATH, help="Also write the picture of the address space to FILE (SVG)."
+        "--svg",
+        "svg_path",
+        metavar="FILE",
+        type=PATH,
+        help="Also write the picture of the address space to FILE (SVG).",
     ),
 )
 
@@ -54,7 +58,8 @@ def begin_html(ctx: click.Context, subject: str) -> None:
     from pmpoolctl.output.html import html_error_page
 
     request.subject = subject
-    write_file(request.path, html_error_page(request.command, subject, "it was killed, or is still running", None).encode())
+    page = html_error_page(request.command, subject, "it was killed, or is still running", None)
+    write_file(request.path, page.encode())
 
 
 def write_pictures(
@@ -98,8 +103,8 @@ def verdict_of(validation: api.Validation, strict: bool) -> Any:
     help="KHO state (a kho/out directory): draw its scratch areas and what it preserves.",
 )
 @byte_order_option
-@click.option("--from", "view_from", type=NUMBER, metavar="ADDRESS", help="Draw from this address (default: the lowest).")
-@click.option("--to", "view_to", type=NUMBER, metavar="ADDRESS", help="Draw up to this address (default: the highest).")
+@click.option("--from", "view_from", type=NUMBER, metavar="ADDRESS", help="Draw from this address (default: lowest).")
+@click.option("--to", "view_to", type=NUMBER, metavar="ADDRESS", help="Draw up to this address (default: highest).")
 @picture_options
 @common_options
 @click.pass_context

@@ -18,8 +18,8 @@ from pmpoolctl.check.findings import Finding
 from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.output.svg import esc, svg_document
 
-ROWS_SHOWN = 1000
-SOURCES_LISTED = 10  # per finding: one range over 262,144 reservations names the first few  # findings in the table; the rest are counted (validate --json has them all)
+ROWS_SHOWN = 1000  # findings in the table; the rest are counted (validate --json has them all)
+SOURCES_LISTED = 10  # per finding: one range over 262,144 reservations names the first few
 
 _STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #1a1a1a; }
@@ -127,7 +127,7 @@ def html_error_page(command: str, subject: str | None, message: str, code: int |
     status = "" if code is None else f" (exit {code})"
     heading = f"NO VERDICT: {command}{what} did not complete{status}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">\n'
         f"<title>{esc(heading)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f'<h1 class="verdict fail">{esc(heading)}</h1>\n<p>{esc(message)}</p>\n'

@@ -37,7 +37,8 @@ MARK_RED = (0xD0, 0x00, 0x00)  # svg._SEVERITY of an error
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    return required(shutil.which("chromium") or shutil.which("chromium-browser"), "chromium", "apt-get install chromium")
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return required(found, "chromium", "apt-get install chromium")
 
 
 def browse(chromium: str, tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProcess[str]:

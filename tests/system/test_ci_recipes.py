@@ -526,7 +526,7 @@ def test_gitlab_ci_job_structure() -> None:
     artifacts = as_map(job["artifacts"])
     assert artifacts["when"] == "always"  # the report is kept, and shown, when validation fails too
     assert as_map(artifacts["reports"])["junit"] == report  # GitLab shows it in the merge request
-    assert sorted(as_list(artifacts["paths"])) == sorted([report, html_argument(script[1])])
+    assert sorted(map(as_str, as_list(artifacts["paths"]))) == sorted([report, html_argument(script[1])])
     assert artifacts["expose_as"] == "pmpool report"  # the HTML page linked from the merge request
 
 
