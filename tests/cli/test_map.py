@@ -205,3 +205,17 @@ def test_validate_html_replaces_an_old_page_when_the_run_fails(tmp_path: Path) -
     assert_input_error(run, "missing.dtb")
     text = page.read_text()
     assert "NO VERDICT" in text and "OK" not in text.replace("NO VERDICT", "")
+
+
+def test_the_readme_shows_maps_real_output() -> None:
+    """The README's `map` example is the golden output (lines it leaves out are marked `...`)."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = readme.split("$ COLUMNS=100 pmpoolctl map examples/bad-pool.dtb --memmap examples/memmap/iomem.txt\n")[1]
+    shown = block.split("```")[0].splitlines()
+    golden = (Path(__file__).parents[1] / "golden" / "map-bad-pool.txt").read_text().splitlines()
+    at = 0
+    for line in shown:
+        if line == "...":
+            continue
+        at = golden.index(line, at) + 1  # each shown line is there, in order
+    assert len(shown) > 15

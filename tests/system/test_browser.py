@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, required, run_cli
+from tests.conftest import EXAMPLES, load_script, required, run_cli
 from tests.helpers.png import read_png
 
+REPO = Path(__file__).resolve().parents[2]
 BAD = str(EXAMPLES / "bad-pool.dtb")
 IOMEM = str(EXAMPLES / "memmap" / "iomem.txt")
 FLAGS = (
@@ -106,3 +107,16 @@ def test_a_hostile_map_stays_text_in_the_browser(chromium: str, tmp_path: Path) 
     dom = browse(chromium, tmp_path, page, "--dump-dom").stdout
     assert "<script" not in dom and "<img" not in dom
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in dom
+
+
+def test_the_readme_picture_is_what_the_tool_renders(chromium: str, tmp_path: Path) -> None:
+    """docs/map.png is tools/render_picture.py's: the same size as a fresh render (pixels vary with Chromium's
+    version, so they are not compared), a picture with the marks in it, and the README shows it."""
+    tool = load_script(REPO / "tools" / "render_picture.py")
+    fresh = tmp_path / "map.png"
+    assert tool.render(fresh) == (read_png(fresh.read_bytes()).width, read_png(fresh.read_bytes()).height)
+    committed = read_png((REPO / "docs" / "map.png").read_bytes())
+    again = read_png(fresh.read_bytes())
+    assert (committed.width, committed.height) == (again.width, again.height)
+    assert MARK_RED in {c[:3] for c in committed.colours()}
+    assert "![" in (REPO / "README.md").read_text() and "(docs/map.png)" in (REPO / "README.md").read_text()
