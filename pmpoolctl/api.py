@@ -595,8 +595,9 @@ def address_space(
     """The address space of a blob's pool and the maps and KHO state given (`map`); the pool checked as validate does.
 
     Without maps the blob's own memory nodes are the map, and a blob without any is drawn
-    against none. Without a blob, the maps and the KHO state alone. ValueError when there
-    is nothing to draw.
+    against none; a blob without the pool is drawn with its reservations and nothing
+    checked. Without a blob, the maps and the KHO state alone. ValueError when there is
+    nothing to draw.
     """
     from pmpoolctl.check.addrspace import lanes_of
     from pmpoolctl.errors import InputError
@@ -614,12 +615,14 @@ def address_space(
     if blob is None:
         return AddressSpace(lanes_of(maps, (), zones), maps, None)
     blob = read_blob(blob) if isinstance(blob, str) else blob
-    found = read_pool(blob, pool)
     if not maps:
         try:
             maps = [blob_memory_map(blob, with_reservations=False)]
         except InputError:  # no /memory nodes: the pool is drawn against nothing but its reservations
             maps = []
+    found = find_pool(blob, pool)
+    if found is None:  # a blob without the pool: its map and reservations are still worth a look
+        return AddressSpace(lanes_of(maps, blob_reservations(blob), zones), maps, None)
     phys_bits = live_phys_bits(phys_bits, live)
     checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, None, zones, [])
     return validation_space(checked)

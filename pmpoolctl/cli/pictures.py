@@ -157,7 +157,7 @@ def map_command(
         kho=kho_path,
         byte_order=byte_order,
     )
-    heading = _heading(space, blob_path, kho_path)
+    heading = _heading(space, blob_path, pool_name, kho_path)
     verdict = None if space.validation is None else verdict_of(space.validation, strict=False)
     write_pictures(space, html_path, svg_path, f"pmpoolctl map {subject}", heading, verdict, (), (view_from, view_to))
     run = run_of(ctx)
@@ -167,7 +167,7 @@ def map_command(
     return exitcodes.OK
 
 
-def _heading(space: api.AddressSpace, blob_path: str | None, kho_path: str | None) -> str:
+def _heading(space: api.AddressSpace, blob_path: str | None, pool_name: str, kho_path: str | None) -> str:
     from pmpoolctl.output.check import validate_summary
     from pmpoolctl.output.memmap import memmap_label
 
@@ -175,4 +175,6 @@ def _heading(space: api.AddressSpace, blob_path: str | None, kho_path: str | Non
         text = validate_summary(space.validation.report, space.validation.source)
     else:
         text = ", ".join(f"{m.source} ({memmap_label(m)})" for m in space.maps) or "no memory map"
+        if blob_path is not None:
+            text = f"{display_name(blob_path)}: no pool /{pool_name}; drawn against {text}"
     return text + (f"; KHO state {display_name(kho_path)}" if kho_path is not None else "")

@@ -219,3 +219,10 @@ def test_the_readme_shows_maps_real_output() -> None:
             continue
         at = golden.index(line, at) + 1  # each shown line is there, in order
     assert len(shown) > 15
+
+
+def test_map_of_a_blob_without_the_pool_draws_its_map_and_reservations(columns: None) -> None:
+    run = run_cli(["map", BAD, "--pool", "other_pool"])
+    assert run.exit_code == 0, run.stderr
+    labels = [line.split(" |")[0].strip() for line in run.stdout.splitlines() if " |" in line]
+    assert labels == ["RAM", "blob reservations"] and "error" not in run.stdout

@@ -9,6 +9,7 @@ quiet (no lane starts or ends inside) and compressed plus linear sizes sum to th
 from __future__ import annotations
 
 import itertools
+import itertools
 import subprocess
 import sys
 
@@ -26,6 +27,7 @@ from pmpoolctl.check.addrspace import (
     lanes_of,
     layout,
     picture,
+    quiet_stretches,
     view_of,
 )
 from pmpoolctl.check.rules import finding
@@ -204,3 +206,14 @@ def test_a_million_range_pool_is_drawn_in_bounded_time_and_memory() -> None:
     assert proc.returncode == 0, proc.stderr
     elapsed, grown = map(float, proc.stdout.split())
     assert elapsed < 20 and grown < 200 << 20, (elapsed, grown)
+
+
+@PROPERTY
+@given(lanes_st, st.integers(1, 12))
+def test_quiet_stretches_are_the_largest_of_all_lanes_merged(groups: list[list[Range]], most: int) -> None:
+    """The big lane walked alone and cut by the others' boundaries finds what a merge of every boundary finds."""
+    lanes = [lane(group) for group in groups]
+    lo, hi = view_of(lanes)
+    edges = sorted({lo, hi} | {b for one in lanes for b in one.spans.boundaries(lo, hi)})
+    brute = sorted(((b - a, a) for a, b in itertools.pairwise(edges) if b > a), key=lambda s: (-s[0], s[1]))
+    assert quiet_stretches(lanes, lo, hi, most) == brute[:most]
