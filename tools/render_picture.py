@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render docs/map.png, the README's picture: pmpoolctl's own drawing, screenshotted by headless Chromium (make picture).
+"""Render docs/map.png, the README's picture: pmpoolctl's own SVG, screenshotted by headless Chromium (make picture).
 
 python tools/render_picture.py [OUT.png]
 

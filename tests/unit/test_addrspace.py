@@ -9,7 +9,6 @@ quiet (no lane starts or ends inside) and compressed plus linear sizes sum to th
 from __future__ import annotations
 
 import itertools
-import itertools
 import subprocess
 import sys
 
