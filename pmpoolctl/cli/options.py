@@ -189,8 +189,11 @@ map_options = options(
         "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise.",
     ),
 )
+phys_bits_option = click.option(
+    "--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."
+)
 verdict_options = options(
-    click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."),
+    phys_bits_option,
     click.option("--strict", is_flag=True, help="Warnings fail the run too."),
     json_option("pmpoolctl.validate/v1"),
     click.option(

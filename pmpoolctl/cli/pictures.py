@@ -17,6 +17,7 @@ from pmpoolctl.cli.options import (
     common_options,
     map_options,
     options,
+    phys_bits_option,
     pool_option,
 )
 from pmpoolctl.files.inputs import display_name
@@ -103,6 +104,7 @@ def verdict_of(validation: api.Validation, strict: bool) -> Any:
     help="KHO state (a kho/out directory): draw its scratch areas and what it preserves.",
 )
 @byte_order_option
+@phys_bits_option
 @click.option("--from", "view_from", type=NUMBER, metavar="ADDRESS", help="Draw from this address (default: lowest).")
 @click.option("--to", "view_to", type=NUMBER, metavar="ADDRESS", help="Draw up to this address (default: highest).")
 @picture_options
@@ -117,6 +119,7 @@ def map_command(
     pool_name: str,
     kho_path: str | None,
     byte_order: str,
+    phys_bits: int | None,
     view_from: int | None,
     view_to: int | None,
     html_path: str | None,
@@ -156,6 +159,7 @@ def map_command(
         pool=pool_name,
         kho=kho_path,
         byte_order=byte_order,
+        phys_bits=phys_bits,
     )
     heading = _heading(space, blob_path, pool_name, kho_path)
     verdict = None if space.validation is None else verdict_of(space.validation, strict=False)

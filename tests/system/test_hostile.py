@@ -1359,10 +1359,14 @@ def test_garbage_blob_is_refused(
 ) -> None:
     blob: Path = request.getfixturevalue(fixture)
     before = (blob.stat().st_size, blob.stat().st_mtime_ns)
-    args = _fill(BLOB_COMMANDS[command], blob=blob, iomem=small_iomem)
+    page = tmp_path / "report.html"
+    args = _fill(BLOB_COMMANDS[command], blob=blob, iomem=small_iomem, html=page, svg=tmp_path / "map.svg")
     with hostile(f"garbage blob ({blob.name})", args, inputs=[blob], expected=3, workdir=tmp_path) as run:
         assert_refused(run, str(blob), needle, "byte offset 0x")
     assert (blob.stat().st_size, blob.stat().st_mtime_ns) == before
+    if "--html" in args:  # the page says the run failed, and why; no picture of a blob that did not read
+        assert "NO VERDICT" in page.read_text() and needle in page.read_text()
+        assert not (tmp_path / "map.svg").exists()
 
 
 # ---------------------------------------------------------------------------
