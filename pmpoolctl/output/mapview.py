@@ -51,7 +51,7 @@ def render_map(console: Console, picture: Picture, heading: str, findings: Seque
     console.print(
         f"[{axis.start:#x}, {axis.end:#x}) in {axis.width} columns: 1 column = "
         f"{human_size(round(axis.bytes_per_column))}; {len(axis.compressed)} "
-        f"{plural(len(axis.compressed), 'stretch', 'stretches')} compressed (~, size below)"
+        f"{plural(len(axis.compressed), 'stretch', 'stretches')} compressed ({'≈' if rich else '~'}, size below)"
     )
     compressed = [False] * axis.width
     for piece in axis.compressed:
