@@ -35,6 +35,11 @@ def context(report: Report, sha256: str) -> RunContext:
     return RunContext(STARTED, 0.1234, properties, hostname="host-1.example", kernel_release="6.12.0-test")
 
 
+def properties_of(suite: junitparser.TestSuite) -> list[tuple[str, str]]:
+    """(name, value) of each property, in order (junitparser leaves TestSuite.properties unannotated)."""
+    return [(p.name, p.value) for p in suite.properties()]  # type: ignore[no-untyped-call]
+
+
 def parse(xml: bytes, tmp_path: Path) -> junitparser.TestSuite:
     path = tmp_path / "report.xml"
     path.write_bytes(xml)
@@ -54,7 +59,7 @@ def test_a_report_carries_its_context(tmp_path: Path, monkeypatch: pytest.Monkey
     assert suite.hostname == "host-1.example"
     assert suite.timestamp == "2026-12-02T04:30:00+00:00"
     assert suite.time == 0.123
-    properties = {p.name: p.value for p in suite.properties()}
+    properties = dict(properties_of(suite))
     assert properties == {
         "pmpoolctl.version": __version__,
         "kernel.release": "6.12.0-test",
@@ -73,7 +78,7 @@ def test_the_context_defaults_to_this_machine(tmp_path: Path) -> None:
     assert here.hostname == os_hostname() and here.kernel_release == os_release()
     suite = parse(junit_error_xml("pmpoolctl validate", "x.dtb", "boom", 3, here), tmp_path)
     assert suite.hostname == os_hostname() and suite.time == 2.0
-    assert {p.name for p in suite.properties()} == {"pmpoolctl.version", "kernel.release"}
+    assert [name for name, _ in properties_of(suite)] == ["pmpoolctl.version", "kernel.release"]
     (case,) = list(suite)
     assert not case.is_passed and case.result[0].type == "exit-3" and case.result[0].message == "boom"
 
@@ -81,14 +86,14 @@ def test_the_context_defaults_to_this_machine(tmp_path: Path) -> None:
 def test_without_a_context_a_report_is_as_before(tmp_path: Path) -> None:
     suite = parse(junit_error_xml("pmpoolctl validate", None, "did not finish", None), tmp_path)
     assert suite.hostname is None and suite.timestamp is None
-    assert list(suite.properties()) == []
+    assert properties_of(suite) == []
 
 
 def test_property_values_and_hostnames_are_xml_text(tmp_path: Path) -> None:
     odd = RunContext(STARTED, 0.0, [("memmap", "a\x1bb \u202e")], hostname="h\x00", kernel_release="r")
     suite = parse(junit_error_xml("c", None, "m", 3, odd), tmp_path)
     assert suite.hostname == "h\\x00"
-    assert {p.name: p.value for p in suite.properties()}["memmap"] == "a\\x1bb \u202e"
+    assert dict(properties_of(suite))["memmap"] == "a\\x1bb \u202e"
 
 
 def os_hostname() -> str:
