@@ -51,7 +51,10 @@ def _runner() -> CliRunner:
 
 def run_cli(args: Sequence[str], stdin: bytes | str | None = None) -> Run:
     """Run pmpoolctl in-process as a user would; stdout and stderr apart."""
-    result = _runner().invoke(cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1"})
+    # COLUMNS unset: tables are as wide as their cells (a developer's exported COLUMNS would change them).
+    result = _runner().invoke(
+        cli, list(args), input=stdin, catch_exceptions=False, env={"NO_COLOR": "1", "COLUMNS": None}
+    )
     return Run(result.exit_code, result.stdout, result.stderr)
 
 

@@ -31,8 +31,8 @@ def _print_problems(console: Console, problems: Sequence[Finding]) -> None:
     columns = [
         Column("severity", cells(lambda f: f.severity.value)),
         Column("rule", cells(attrgetter("rule"))),
-        Column("range", cells(lambda f: str(f.range) if f.range else "")),
-        Column("problem", cells(attrgetter("message"))),
+        Column("range", cells(lambda f: str(f.range) if f.range else ""), wrap=True),
+        Column("problem", cells(attrgetter("message")), wrap=True),
     ]
     print_table(console, columns, len(problems))
 

@@ -70,7 +70,7 @@ def render_memmap(console: Console, memory_map: MemoryMap) -> None:
         Column("end", cells(lambda e: f"{e.end:#x}")),
         Column("size", cells(lambda e: human_size(e.end - e.start)), right=True),
         Column("class", cells(attrgetter("kind"))),
-        Column("type", cells(attrgetter("type"))),
-        Column("source", cells(attrgetter("source"))),
+        Column("type", cells(attrgetter("type")), wrap=True),
+        Column("source", cells(attrgetter("source")), wrap=True),
     ]
     print_table(console, columns, len(entries))
