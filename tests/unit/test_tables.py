@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pmpoolctl.output.tables import Column, fit_widths, write_table
+from pmpoolctl.output.tables import Cells, Column, fit_widths, write_table
 
 NUMBER = re.compile(r"0x[0-9a-f]+|\b[0-9]+\b")
 
@@ -23,10 +23,10 @@ TITLES = ("severity", "rule", "range", "conflict", "source")
 
 
 def table(width: int | None, *, ascii: bool = False, wrap: tuple[bool, ...] = (False, False, True, True, True)) -> str:
-    columns = [
-        Column(title, lambda start, stop, i=i: (row[i] for row in ROWS[start:stop]), wrap=wrap[i])
-        for i, title in enumerate(TITLES)
-    ]
+    def cells(index: int) -> Cells:
+        return lambda start, stop: (row[index] for row in ROWS[start:stop])
+
+    columns = [Column(title, cells(i), wrap=wrap[i]) for i, title in enumerate(TITLES)]
     parts: list[str] = []
     write_table(parts.append, columns, len(ROWS), width=width, ascii=ascii)
     return "".join(parts)
