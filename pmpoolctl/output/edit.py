@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pmpoolctl.numbers import human_size, plural
+from pmpoolctl.numbers import counted, human_size
 from pmpoolctl.output.common import RANGE_FIELDS, range_columns
 from pmpoolctl.output.console import Console, write_lines
 from pmpoolctl.output.jsonwriter import Records
@@ -27,7 +27,7 @@ def _range_lines(sign: str, ranges: RangeArray) -> Iterator[str]:
 
 def _totals(totals: tuple[int, int], page_size: int) -> str:
     count, size = totals
-    return f"{count} {plural(count, 'range', 'ranges')}, {human_size(size)}, {size // page_size} pages"
+    return f"{counted(count, 'range')}, {human_size(size)}, {counted(size // page_size, 'page')}"
 
 
 def render_change(

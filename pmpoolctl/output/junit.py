@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pmpoolctl import __version__
 from pmpoolctl.check.findings import Finding, Severity
+from pmpoolctl.numbers import counted
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
     import xml.etree.ElementTree as ET
@@ -67,7 +68,8 @@ def check_properties(
     properties = [] if sha256 is None else [(sha256_name, sha256)]
     properties.append(("pool", pool_path))
     for memory_map in maps:
-        properties.append(("memmap", f"{memory_map.source} ({memory_map.format}, {len(memory_map.entries)} entries)"))
+        entries = counted(len(memory_map.entries), "entry", "entries")
+        properties.append(("memmap", f"{memory_map.source} ({memory_map.format}, {entries})"))
     return properties
 
 
