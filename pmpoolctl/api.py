@@ -336,14 +336,18 @@ def create(
     """
     from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.dtb.writer import build_minimal_blob
-    from pmpoolctl.errors import InputError
+    from pmpoolctl.errors import EditError, InputError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target
     from pmpoolctl.pool.edits import plan_add
     from pmpoolctl.pool.poolfile import with_new_pool
     from pmpoolctl.ranges.rangearray import RangeArray
 
-    pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    try:
+        pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    except EditError as exc:  # named as every other error is: by the file it is about
+        shown = "standard output" if out == TO_BYTES else display_name(out)
+        raise EditError(f"{shown}: /{pool}: {exc}") from exc
     if isinstance(base, str):
         base = read_blob(base)
     elif base is None:
@@ -459,6 +463,7 @@ class Validation:
     report: Report
     source: str
     notes: tuple[str, ...] = ()  # what could not be checked, said with the report
+    sha256: str | None = None  # of the blob checked (its totalsize bytes), for reports
 
     @property
     def findings(self) -> list[Finding]:
@@ -520,7 +525,11 @@ def validate(
 
         image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
-    return _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    import dataclasses
+    import hashlib
+
+    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    return dataclasses.replace(checked, sha256=hashlib.sha256(blob.data).hexdigest())
 
 
 def _checked(

@@ -97,6 +97,8 @@ def validate(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    github: bool,
+    metrics_path: str | None,
 ) -> int:
     """Check BLOB's pool against the binding and the machine's memory maps.
 
@@ -116,7 +118,9 @@ def validate(
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
       pmpoolctl validate next.dtb --live --kho kho-out --next-kernel /boot/vmlinuz-next
     """
-    begin_junit(ctx, display_name(blob_path))
+    begin_junit(ctx, display_name(blob_path), "/" + pool_name)
+    if github and as_json:
+        raise click.UsageError("--github and --json both write to standard output: give one")
     result = api.validate(
         blob_path,
         memmaps,
@@ -129,7 +133,7 @@ def validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path)
+    return report_validation(ctx, result, strict, as_json, junit_path, github)
 
 
 def progress_of(ctx: click.Context) -> api.Progress:
@@ -141,38 +145,74 @@ def progress_of(ctx: click.Context) -> api.Progress:
 
 
 def report_validation(
-    ctx: click.Context, result: api.Validation, strict: bool, as_json: bool, junit_path: str | None
+    ctx: click.Context,
+    result: api.Validation,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+    github: bool = False,
 ) -> int:
-    """Shared by validate and kho validate: keep the verdict, write the JUnit report, print, give the exit code.
+    """Shared by validate and kho validate: keep the verdict, write the reports, print, give the exit code.
 
-    The notes of `result` say what could not be checked (shown with the report, never as an `error:` line).
+    The reports are the JUnit file (with the run's context), the --metrics textfile and, with
+    --github, the workflow commands (before the text report) and the step summary. The notes
+    of `result` say what could not be checked (shown with the report, never as an `error:` line).
     """
+    import os
+
     from pmpoolctl.output import check as report
-    from pmpoolctl.output.junit import junit_xml
+    from pmpoolctl.output.junit import check_properties, junit_xml
 
     ok = result.passes(strict)
     run = run_of(ctx)
     run.verdict = exitcodes.OK if ok else exitcodes.FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
-        write_file(junit_path, junit_xml(result.report, result.source, strict))
+        context = run.report_context(check_properties(result.report.pool.path, result.report.maps, result.sha256))
+        write_file(junit_path, junit_xml(result.report, result.source, strict, context))
+    if run.metrics is not None:
+        from pmpoolctl.output.metrics import metrics_text
+
+        write_file(run.metrics.path, metrics_text(result.report, ok, run.verdict, run.started))
     notes = list(result.notes)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY", "") if github else ""
+    if summary:
+        from pmpoolctl.files.safewrite import append_file
+        from pmpoolctl.output.github import summary_markdown
+
+        append_file(summary, summary_markdown(result.report, result.source, ok, notes).encode("utf-8"))
     if as_json:
         run.print_json(report.validate_json(result.report, result.source, ok, notes))
-    else:
-        report.render_validate(run.console(), result.report, result.source, ok, notes)
+        return run.verdict
+    console = run.console()
+    if github:
+        from pmpoolctl.output.console import write_lines
+        from pmpoolctl.output.github import workflow_commands
+
+        write_lines(console, workflow_commands(result.report.findings, result.source))
+    report.render_validate(console, result.report, result.source, ok, notes)
     return run.verdict
 
 
-def begin_junit(ctx: click.Context, subject: str) -> None:
+DID_NOT_FINISH = -1  # pmpool_validate_exit_code while the check runs (or after it was killed)
+
+
+def begin_junit(ctx: click.Context, subject: str, pool: str) -> None:
     """Before the check: FILE says the run did not finish, until the run's own report replaces it.
 
-    So a run that is killed, or fails in any way, never leaves an older passing report behind.
+    So a run that is killed, or fails in any way, never leaves an older passing report behind;
+    the --metrics textfile, likewise, is not ok until the verdict replaces it.
     """
-    request = run_of(ctx).junit
+    run = run_of(ctx)
+    if run.metrics is not None:
+        from pmpoolctl.output.metrics import metrics_error_text
+
+        run.metrics.pool = pool
+        write_file(run.metrics.path, metrics_error_text(pool, DID_NOT_FINISH, run.started))
+    request = run.junit
     if request is None:
         return
     from pmpoolctl.output.junit import junit_error_xml
 
     request.subject = subject
     message = f"{request.command} did not finish (it was killed, or is still running)"
-    write_file(request.path, junit_error_xml(request.command, subject, message, None))
+    write_file(request.path, junit_error_xml(request.command, subject, message, None, run.report_context()))

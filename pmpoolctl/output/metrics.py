@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
     from pmpoolctl.check.validate import Report
 
 
+EXIT_CODE_HELP = "The exit code of the last validation (-1: it did not finish)."
+
+
 def label_value(text: str) -> str:
     """A label value as the text format quotes it: backslash, double quote and newline escaped."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -49,7 +52,7 @@ def metrics_text(report: Report, ok: bool, exit_code: int, timestamp: float) -> 
             "1 when the last validation passed (no error; no warning with --strict), 0 when it did not.",
             [(pool, "1" if ok else "0")],
         ),
-        *_family("pmpool_validate_exit_code", "The exit code of the last validation.", [(pool, str(exit_code))]),
+        *_family("pmpool_validate_exit_code", EXIT_CODE_HELP, [(pool, str(exit_code))]),
         *_family(
             "pmpool_findings",
             "Findings of the last validation, per rule and severity.",
@@ -67,7 +70,11 @@ def metrics_text(report: Report, ok: bool, exit_code: int, timestamp: float) -> 
 
 
 def metrics_error_text(pool_path: str, exit_code: int, timestamp: float) -> bytes:
-    """The textfile of a validation that did not reach a verdict: not ok, with its exit code."""
+    """The textfile of a validation that did not reach a verdict: not ok, with its exit code.
+
+    The exit code is -1 in the stand-in written before the check starts: a run killed
+    meanwhile leaves that, never an older passing file.
+    """
     pool = [("pool", pool_path)]
     lines = [
         *_family(
@@ -75,7 +82,7 @@ def metrics_error_text(pool_path: str, exit_code: int, timestamp: float) -> byte
             "1 when the last validation passed (no error; no warning with --strict), 0 when it did not.",
             [(pool, "0")],
         ),
-        *_family("pmpool_validate_exit_code", "The exit code of the last validation.", [(pool, str(exit_code))]),
+        *_family("pmpool_validate_exit_code", EXIT_CODE_HELP, [(pool, str(exit_code))]),
         *_family(
             "pmpool_validate_timestamp_seconds",
             "When the last validation ran, in seconds since the epoch.",
