@@ -28,8 +28,8 @@ the JSON documents' schemas in [schemas/](schemas/).
 {contents}
 
 {exit_codes}
-Options of the whole run (`--debug`, `--no-color`, `-q/--quiet`) go before the command;
-`--no-color` and `-q/--quiet` may also follow it. `NO_COLOR` in the environment turns
+Options of the whole run (`--debug`, `--no-color`, `--ascii`, `-q/--quiet`) go before the command;
+`--no-color`, `--ascii` and `-q/--quiet` may also follow it. `NO_COLOR` in the environment turns
 colour off as `--no-color` does.
 """
 
