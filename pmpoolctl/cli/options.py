@@ -238,7 +238,9 @@ verdict_options = options(
 
 def _remember_metrics(ctx: click.Context, path: str | None) -> str | None:
     if path is not None:
-        run_of(ctx).metrics = MetricsRequest(path)
+        # The pool label until the command knows its pool (an error in an option comes before that).
+        pool = "/memblock" if ctx.command_path.endswith("kho validate") else "/" + DEFAULT_POOL
+        run_of(ctx).metrics = MetricsRequest(path, pool)
     return path
 
 

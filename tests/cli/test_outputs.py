@@ -192,7 +192,7 @@ def test_a_run_without_a_verdict_replaces_a_passing_textfile(tmp_path: Path) -> 
     assert found[("pmpool_validate_ok", POOL_LABEL)] == 0 and found[("pmpool_validate_exit_code", POOL_LABEL)] == 3
     usage = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--metrics", str(prom), "--phys-bits", "99"])
     assert usage.exit_code == 2
-    assert metrics_of(prom)[("pmpool_validate_exit_code", (("pool", ""),))] == 2
+    assert metrics_of(prom)[("pmpool_validate_exit_code", POOL_LABEL)] == 2
 
 
 def test_kho_validate_metrics(tmp_path: Path) -> None:
