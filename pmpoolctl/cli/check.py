@@ -117,6 +117,8 @@ def validate(
       pmpoolctl validate next.dtb --live --junit report.xml
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
       pmpoolctl validate next.dtb --live --kho kho-out --next-kernel /boot/vmlinuz-next
+      pmpoolctl validate handover/pool.dtb --memmap machines/iomem.txt --github
+      pmpoolctl validate next.dtb --live -q --metrics /var/lib/prometheus/node-exporter/pmpool.prom
     """
     begin_junit(ctx, display_name(blob_path), "/" + pool_name)
     if github and as_json:

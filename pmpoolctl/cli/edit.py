@@ -207,6 +207,7 @@ def add_range(
     \b
     Example:
       pmpoolctl add-range pool.dtb 0x180000000 1G
+      pmpoolctl add-range pool.dtb 0x180000000 1G --merge --json | jq .changed
       printf '0x200000000 2M\\n0x300000000 4M\\n' | pmpoolctl add-range pool.dtb --from -
     """
     return _edit(ctx, blob_path, (base, size, from_file), pool_name, out, dry_run, as_json, api.add_ranges, merge=merge)
