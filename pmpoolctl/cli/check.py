@@ -120,9 +120,9 @@ def validate(
       pmpoolctl validate handover/pool.dtb --memmap machines/iomem.txt --github
       pmpoolctl validate next.dtb --live -q --metrics /var/lib/prometheus/node-exporter/pmpool.prom
     """
-    begin_junit(ctx, display_name(blob_path), "/" + pool_name)
     if github and as_json:
         raise click.UsageError("--github and --json both write to standard output: give one")
+    begin_reports(ctx, display_name(blob_path), "/" + pool_name)
     result = api.validate(
         blob_path,
         memmaps,
@@ -198,7 +198,7 @@ def report_validation(
 DID_NOT_FINISH = -1  # pmpool_validate_exit_code while the check runs (or after it was killed)
 
 
-def begin_junit(ctx: click.Context, subject: str, pool: str) -> None:
+def begin_reports(ctx: click.Context, subject: str, pool: str) -> None:
     """Before the check: FILE says the run did not finish, until the run's own report replaces it.
 
     So a run that is killed, or fails in any way, never leaves an older passing report behind;

@@ -9,7 +9,7 @@ import click
 
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
-from pmpoolctl.cli.check import begin_junit, progress_of, report_validation
+from pmpoolctl.cli.check import begin_reports, progress_of, report_validation
 from pmpoolctl.cli.context import run_of
 from pmpoolctl.cli.options import (
     PATH,
@@ -173,7 +173,7 @@ def kho_validate(
         raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
     if github and as_json:
         raise click.UsageError("--github and --json both write to standard output: give one")
-    begin_junit(ctx, display_name(path), "/memblock")
+    begin_reports(ctx, display_name(path), "/memblock")
     result = api.validate_kho(
         path,
         memmaps,
