@@ -340,14 +340,18 @@ def create(
     """
     from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.dtb.writer import build_minimal_blob
-    from pmpoolctl.errors import InputError
+    from pmpoolctl.errors import EditError, InputError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target
     from pmpoolctl.pool.edits import plan_add
     from pmpoolctl.pool.poolfile import with_new_pool
     from pmpoolctl.ranges.rangearray import RangeArray
 
-    pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    try:
+        pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    except EditError as exc:  # named as every other error is: by the file it is about
+        shown = "standard output" if out == TO_BYTES else display_name(out)
+        raise EditError(f"{shown}: /{pool}: {exc}") from exc
     if isinstance(base, str):
         base = read_blob(base)
     elif base is None:
@@ -465,6 +469,16 @@ class Validation:
     notes: tuple[str, ...] = ()  # what could not be checked, said with the report
     reservations: Sequence[MapEntry] = ()  # what the pool was held to besides the maps: for its picture
     zones: Sequence[Zone] = ()
+    blob: Blob | None = None  # the blob checked (None for KHO state)
+
+    @property
+    def sha256(self) -> str | None:
+        """The blob's sha256 (its totalsize bytes), for reports; computed when asked (160 MB at 10M ranges)."""
+        if self.blob is None:
+            return None
+        import hashlib
+
+        return hashlib.sha256(self.blob.data).hexdigest()
 
     @property
     def findings(self) -> list[Finding]:
@@ -526,7 +540,10 @@ def validate(
 
         image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
-    return _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    import dataclasses
+
+    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    return dataclasses.replace(checked, blob=blob)
 
 
 def _checked(

@@ -67,9 +67,9 @@ def render_validate(console: Console, report: Report, source: str, ok: bool, not
         columns = [
             Column("severity", cells(lambda f: f.severity.value)),
             Column("rule", cells(attrgetter("rule"))),
-            Column("range", cells(lambda f: str(f.range) if f.range else "")),
-            Column("conflict", cells(_conflict_text)),
-            Column("source", cells(_sources_text)),
+            Column("range", cells(lambda f: str(f.range) if f.range else ""), wrap=True),
+            Column("conflict", cells(_conflict_text), wrap=True),
+            Column("source", cells(_sources_text), wrap=True),
         ]
         print_table(console, columns, len(report.findings))
     verdict = "OK" if ok else "FAIL"

@@ -483,10 +483,22 @@ def test_github_actions_steps_pass_a_good_blob(tmp_path: Path, pyz: Path) -> Non
 
 
 def test_github_actions_steps_fail_a_bad_blob_and_leave_the_report(tmp_path: Path, pyz: Path) -> None:
-    proc = run_github_steps(tmp_path, pyz, BAD_BLOB)
+    summary = tmp_path / "step-summary.md"  # the runner's $GITHUB_STEP_SUMMARY, empty at the step's start
+    summary.touch()
+    proc = run_github_steps(tmp_path, pyz, BAD_BLOB, GITHUB_STEP_SUMMARY=str(summary))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 3  # kernel, memreserve, outside-ram
     assert_html_verdict(tmp_path / "repo" / "pmpool-report.html", "FAIL: 3 errors")
+    # --github: each finding annotated on the line of the committed map (paths as the checkout has them)
+    job, _ = github_workflow()
+    memmap, blob = (as_str(as_map(job["env"])[name]) for name in ("MEMMAP", "BLOB"))
+    commands = [line.split("::")[1] for line in proc.stdout.splitlines() if line.startswith("::")]
+    assert commands == [
+        f"error file={memmap},line=7,title=range-in-kernel",
+        f"error file={blob},title=range-in-memreserve",
+        f"error file={memmap},line=11,title=range-outside-ram",
+    ]
+    assert summary.read_text().startswith("### pmpoolctl validate: FAIL\n")
 
 
 def test_github_actions_steps_refuse_a_pyz_that_is_not_the_pinned_one(tmp_path: Path, pyz: Path) -> None:

@@ -982,6 +982,17 @@ def test_million_line_batch_add(map_pool_blob: Path, add_batch: Path, tmp_path: 
     assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, BATCH_LINES) in edited
 
 
+def test_million_line_batch_add_as_json(map_pool_blob: Path, add_batch: Path, tmp_path: Path) -> None:
+    """--json lists every range that comes, streamed from the arrays (issue 17): within the same bounds."""
+    out = tmp_path / "out.dtb"
+    args: list[str | Path] = ["add-range", map_pool_blob, "--from", add_batch, "-o", out, "--json"]
+    with hostile("1M-line batch --json", args, inputs=[map_pool_blob, add_batch], expected=0, workdir=tmp_path) as run:
+        text = run.stdout()
+        assert json_count(text, "base") == BATCH_LINES and text.count(b"\n") > BATCH_LINES
+        assert b'"changed": true' in text and b'"written": true' in text
+    assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, BATCH_LINES) in out.read_bytes()
+
+
 def test_million_line_batch_remove(million_ranges_blob: Path, remove_batch: Path, tmp_path: Path) -> None:
     edited = batch_edit("1M-line batch", "remove-range", million_ranges_blob, remove_batch, tmp_path)
     pool = edited.index(begin_token(POOL.encode()))
