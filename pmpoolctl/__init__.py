@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         DEFAULT_PAGE_SIZE,
         DEFAULT_POOL,
         TO_BYTES,
+        AddressSpace,
         Captured,
         Comparison,
         Created,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         PoolsValidation,
         Validation,
         add_ranges,
+        address_space,
         booted_blob,
         booted_kho,
         canonicalize,
@@ -49,12 +51,14 @@ if TYPE_CHECKING:
         validate,
         validate_all_pools,
         validate_kho,
+        validation_space,
     )
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POOL",
     "TO_BYTES",
+    "AddressSpace",
     "Captured",
     "Comparison",
     "Created",
@@ -63,6 +67,7 @@ __all__ = [
     "Validation",
     "__version__",
     "add_ranges",
+    "address_space",
     "booted_blob",
     "booted_kho",
     "canonicalize",
@@ -83,6 +88,7 @@ __all__ = [
     "validate",
     "validate_all_pools",
     "validate_kho",
+    "validation_space",
 ]
 
 

@@ -472,3 +472,29 @@ def test_a_capture_taken_without_root_says_so_and_is_refused(tmp_path: Path, mon
     assert run.exit_code == 0
     assert "note: not captured: iomem: " in run.stderr and "validating against this capture is refused" in run.stderr
     assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(out)]), f"{out}#iomem", "without root")
+
+
+def test_the_new_documents_meet_their_schemas(tmp_path: Path, host: dict[str, str]) -> None:
+    """validate --all-pools, dump's pools, a capture and memmap of a capture, and kexec maps, as docs/schemas say."""
+    from tests.cli.test_schemas import assert_valid
+
+    first = made(tmp_path, ARM64, (0x100000000, 0x200000), name="one.dtb")
+    blob = two_pools(tmp_path, first, [(0x100000000, 0x1000)])
+    assert_valid(validate(str(blob), "--all-pools", exit_code=1))
+    assert_valid(json.loads(run_cli(["dump", str(blob), "--json"]).stdout))
+    assert_valid(json.loads(run_cli(["memmap", str(TOOL), "--json"]).stdout))
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    assert_valid(json.loads(out.read_text()))
+    assert_valid(json.loads(run_cli(["memmap", str(out), "--json"]).stdout))
+    assert_valid(validate(str(POOL), "--memmap", str(out), exit_code=0))
+
+
+def test_canonicalize_json_is_an_edit_document(tmp_path: Path) -> None:
+    from tests.cli.test_schemas import assert_valid
+
+    blob = stored(tmp_path, NON_CANONICAL)
+    document = json.loads(run_cli(["canonicalize", str(blob), "--dry-run", "--json"]).stdout)
+    assert_valid(document)
+    assert document["changed"] and document["dry_run"]
+    assert [(r["base"], r["size"]) for r in document["added"]] == [(0x10000000, 0x3000)]
