@@ -17,6 +17,7 @@ that names the file and the byte offset.
 
 from __future__ import annotations
 
+import gc
 import sys
 from array import array
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pmpoolctl.dtb.format import (
+    ESCAPE_FREE,
     FDT_BEGIN_NODE,
     FDT_END,
     FDT_END_NODE,
@@ -71,7 +73,19 @@ def parse_blob(data: bytes, source: str, *, names: str = DTC_NAMES) -> Blob:
     header, layout = _check_header(data, fail)
     data = data[: header.totalsize]
     reservations, reservation_end = _reservations(data, header, layout, fail)
-    nodes, struct_end = _walk(_Tokens(data, header, names == DTC_NAMES, fail), fail)
+    tokens = _Tokens(data, header, names == DTC_NAMES, fail)
+    # The walk makes a few objects per token and none of them refer back: the cyclic garbage
+    # collector, which would otherwise traverse all of them again and again as they pile up
+    # (more than the walk's own time at 100,000 nodes), has nothing to find in them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        nodes, struct_end = _walk_fast(tokens, fail)
+    except _Unusual:
+        nodes, struct_end = _walk(tokens, fail)  # the reference walk: it raises the BlobError
+    finally:
+        if collecting:
+            gc.enable()
     header = layout.measured(header, struct_end, fail)
     if nodes[0].name:  # dtc refuses even "/" here (node_name_chars)
         raise fail(f"root node is named '{nodes[0].name}', expected an empty name", nodes[0].begin)
@@ -466,3 +480,122 @@ def _walk(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
                 raise fail("structure block has no root node", offset)
             return nodes, token.end
         offset = token.end
+
+
+# --- the same walk, fast ----------------------------------------------------------------------------------------------
+
+
+class _Unusual(Exception):
+    """The fast walk met something it leaves to `_walk`: a fault (whose BlobError `_walk` makes) or a
+    case too rare to be worth a fast path."""
+
+
+_ESCAPE_LIMIT = 256  # format.escaped's: a longer name is shown cut short
+
+
+def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
+    """`_walk`'s result for a blob that `_walk` accepts, with its checks made inline.
+
+    A tree of 100,000 nodes is 300,000 tokens: a token object and a call per check each cost
+    more than the whole of what this loop does for one. It reads the structure block as
+    big-endian u32 words (one array, decoded once), holds every token to the same rules in the
+    same order as `_walk` (NODE_CHECKS, PROPERTY_CHECKS; the special properties through their
+    own checks), and raises _Unusual at the first fault or anything it does not handle, so that
+    `_walk` makes the error exactly as it would have: what this accepts is what `_walk` accepts.
+    """
+    data, start, limit = tokens.data, tokens.start, tokens.limit
+    words = array("I")
+    words.frombytes(memoryview(data)[start : start + (limit - start) // 4 * 4])
+    if sys.byteorder == "little":
+        words.byteswap()
+    word_limit = len(words)
+    tree = _Tree(data, tokens.dtc_names, fail)
+    nodes, open_nodes, seen = tree.nodes, tree.open, tree.seen
+    dtc_names = tokens.dtc_names
+    property_names = tokens._names
+    find = data.find
+    special = _SPECIAL_PROPERTIES
+    node_chars, plain = NODE_NAME_CHARS, ESCAPE_FREE
+    at = 0  # index into words; the offset is start + 4 * at
+    if not word_limit or words[0] != FDT_BEGIN_NODE:
+        raise _Unusual
+    while True:
+        if at >= word_limit:
+            raise _Unusual
+        tag = words[at]
+        if tag == FDT_PROP:
+            if not open_nodes or at + 3 > word_limit:
+                raise _Unusual
+            length = words[at + 1]
+            offset = start + 4 * at
+            value_offset = offset + 12
+            if length > limit - value_offset:
+                raise _Unusual
+            name = property_names.get(words[at + 2])
+            if name is None:
+                try:
+                    name = property_names[words[at + 2]] = tokens._property_name(words[at + 2], offset)
+                except BlobError:
+                    raise _Unusual from None
+            current = open_nodes[-1]
+            node = nodes[current]
+            siblings = seen[-1]
+            if node.children or name in siblings:
+                raise _Unusual
+            siblings.add(name)
+            keep = True
+            if name in special:
+                token = _Token(tag, offset, 0, name=name, value_offset=value_offset, length=length)
+                try:
+                    keep = _explicit_phandles(tree, token) and _name_property(tree, token)
+                except BlobError:
+                    raise _Unusual from None
+            if keep:
+                node.properties.append(Property(name, offset, value_offset, length))
+            at += 3 + (length + 3) // 4
+        elif tag == FDT_BEGIN_NODE:
+            offset = start + 4 * at
+            name_end = find(b"\0", offset + 4, limit)
+            if name_end < 0:
+                raise _Unusual
+            raw = data[offset + 4 : name_end]
+            plain_name = len(raw) <= _ESCAPE_LIMIT and not raw.translate(None, plain)
+            name = raw.decode("ascii") if plain_name else escaped(raw)
+            if open_nodes:
+                # NODE_CHECKS: node_name_chars/node_name_format, depth, duplicate_node_names
+                if not raw or (dtc_names and (raw.translate(None, node_chars) or raw.count(b"@") > 1)):
+                    raise _Unusual
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise _Unusual
+                siblings = seen[-1]
+                key = "/" + name
+                if key in siblings:
+                    raise _Unusual
+                siblings.add(key)
+                parent = open_nodes[-1]
+                nodes[parent].children.append(len(nodes))
+            elif nodes:
+                raise _Unusual  # a second root, or a tag after the root closed
+            else:
+                parent = -1
+            nodes.append(Node(name, parent, len(open_nodes), offset, 0, [], []))
+            open_nodes.append(len(nodes) - 1)
+            seen.append(set())
+            at = (name_end + 4 - start) // 4  # align4(name_end + 1), as a word index
+        elif tag == FDT_END_NODE:
+            if not open_nodes:
+                raise _Unusual
+            at += 1
+            nodes[open_nodes.pop()].end = start + 4 * at
+            seen.pop()
+            if not open_nodes:  # the root closed: only FDT_END may follow (NOPs neither, as in _walk)
+                if at >= word_limit or words[at] != FDT_END:
+                    raise _Unusual
+                return nodes, start + 4 * (at + 1)
+        elif tag == FDT_NOP:
+            at += 1
+        else:
+            raise _Unusual  # FDT_END inside a node, or an unknown tag
+
+
+_SPECIAL_PROPERTIES = _PHANDLE_NAMES | {"name"}
