@@ -497,18 +497,15 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
     """`_walk`'s result for a blob that `_walk` accepts, with its checks made inline.
 
     A tree of 100,000 nodes is 300,000 tokens: a token object and a call per check each cost
-    more than the whole of what this loop does for one. It reads the structure block as
-    big-endian u32 words (one array, decoded once), holds every token to the same rules in the
-    same order as `_walk` (NODE_CHECKS, PROPERTY_CHECKS; the special properties through their
-    own checks), and raises _Unusual at the first fault or anything it does not handle, so that
-    `_walk` makes the error exactly as it would have: what this accepts is what `_walk` accepts.
+    more than the whole of what this loop does for one. It holds every token to the same rules
+    in the same order as `_walk` (NODE_CHECKS, PROPERTY_CHECKS; the special properties through
+    their own checks), and raises _Unusual at the first fault or anything it does not handle,
+    so that `_walk` makes the error exactly as it would have: what this accepts is what `_walk`
+    accepts, as the same nodes. The words are read where they lie (no copy of the block: a
+    pool's page-ranges can be most of it).
     """
-    data, start, limit = tokens.data, tokens.start, tokens.limit
-    words = array("I")
-    words.frombytes(memoryview(data)[start : start + (limit - start) // 4 * 4])
-    if sys.byteorder == "little":
-        words.byteswap()
-    word_limit = len(words)
+    data, offset, limit = tokens.data, tokens.start, tokens.limit
+    tag_at, prop_head = U32.unpack_from, U32_PAIR.unpack_from
     tree = _Tree(data, tokens.dtc_names, fail)
     nodes, open_nodes, seen = tree.nodes, tree.open, tree.seen
     dtc_names = tokens.dtc_names
@@ -516,29 +513,26 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
     find = data.find
     special = _SPECIAL_PROPERTIES
     node_chars, plain = NODE_NAME_CHARS, ESCAPE_FREE
-    at = 0  # index into words; the offset is start + 4 * at
-    if not word_limit or words[0] != FDT_BEGIN_NODE:
+    if offset + 4 > limit or tag_at(data, offset)[0] != FDT_BEGIN_NODE:
         raise _Unusual
     while True:
-        if at >= word_limit:
+        if offset + 4 > limit:
             raise _Unusual
-        tag = words[at]
+        (tag,) = tag_at(data, offset)
         if tag == FDT_PROP:
-            if not open_nodes or at + 3 > word_limit:
+            if not open_nodes or offset + 12 > limit:
                 raise _Unusual
-            length = words[at + 1]
-            offset = start + 4 * at
+            length, name_offset = prop_head(data, offset + 4)
             value_offset = offset + 12
             if length > limit - value_offset:
                 raise _Unusual
-            name = property_names.get(words[at + 2])
+            name = property_names.get(name_offset)
             if name is None:
                 try:
-                    name = property_names[words[at + 2]] = tokens._property_name(words[at + 2], offset)
+                    name = property_names[name_offset] = tokens._property_name(name_offset, offset)
                 except BlobError:
                     raise _Unusual from None
-            current = open_nodes[-1]
-            node = nodes[current]
+            node = nodes[open_nodes[-1]]
             siblings = seen[-1]
             if node.children or name in siblings:
                 raise _Unusual
@@ -552,9 +546,8 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
                     raise _Unusual from None
             if keep:
                 node.properties.append(Property(name, offset, value_offset, length))
-            at += 3 + (length + 3) // 4
+            offset = (value_offset + length + 3) & ~3
         elif tag == FDT_BEGIN_NODE:
-            offset = start + 4 * at
             name_end = find(b"\0", offset + 4, limit)
             if name_end < 0:
                 raise _Unusual
@@ -575,25 +568,25 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
                 parent = open_nodes[-1]
                 nodes[parent].children.append(len(nodes))
             elif nodes:
-                raise _Unusual  # a second root, or a tag after the root closed
+                raise _Unusual  # cannot happen: the loop ends when the root closes
             else:
                 parent = -1
             nodes.append(Node(name, parent, len(open_nodes), offset, 0, [], []))
             open_nodes.append(len(nodes) - 1)
             seen.append(set())
-            at = (name_end + 4 - start) // 4  # align4(name_end + 1), as a word index
+            offset = (name_end + 4) & ~3  # align4(name_end + 1)
         elif tag == FDT_END_NODE:
             if not open_nodes:
                 raise _Unusual
-            at += 1
-            nodes[open_nodes.pop()].end = start + 4 * at
+            offset += 4
+            nodes[open_nodes.pop()].end = offset
             seen.pop()
-            if not open_nodes:  # the root closed: only FDT_END may follow (NOPs neither, as in _walk)
-                if at >= word_limit or words[at] != FDT_END:
+            if not open_nodes:  # the root closed: only FDT_END may follow (no NOP either, as in _walk)
+                if offset + 4 > limit or tag_at(data, offset)[0] != FDT_END:
                     raise _Unusual
-                return nodes, start + 4 * (at + 1)
+                return nodes, offset + 4
         elif tag == FDT_NOP:
-            at += 1
+            offset += 4
         else:
             raise _Unusual  # FDT_END inside a node, or an unknown tag
 
