@@ -91,8 +91,12 @@ def _invalid(message: str) -> Finding:
     return finding("binding-invalid", message)
 
 
-def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
-    """Decode a pool node's properties; binding violations go to `Pool.problems`."""
+def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]], like: Pool | None = None) -> Pool:
+    """Decode a pool node's properties; binding violations go to `Pool.problems`.
+
+    `like`, another version of the pool (diff's other side), only makes the check faster: the
+    ranges the two share need no second look when `like` is canonical for the same page size.
+    """
     values = dict(properties)
     problems: list[Finding] = []
     path = "/" + name
@@ -133,15 +137,21 @@ def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
         )
     ranges = decode_u64_pairs(raw_ranges)
     pool = Pool(name, list(properties), compatible, page_size, ranges, problems)
-    shape = canonical_findings(ranges, page_size)
+    known = like.ranges if like is not None and like.canonical and like.page_size == page_size else None
+    shape = canonical_findings(ranges, page_size, known)
     pool.problems.extend(shape)
     pool.canonical = not shape
     return pool
 
 
-def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]:
-    """Where `ranges` break the canonical form (binding rules 1-5), in the order of cli.md's rule table."""
-    if isinstance(ranges, RangeArray) and ranges.is_canonical(page_size):
+def canonical_findings(ranges: Sequence[Range], page_size: int, like: RangeArray | None = None) -> list[Finding]:
+    """Where `ranges` break the canonical form (binding rules 1-5), in the order of cli.md's rule table.
+
+    `like`, when given, is canonical for `page_size`: only what `ranges` do not share with it is checked.
+    """
+    if isinstance(ranges, RangeArray) and (
+        ranges.is_canonical(page_size) if like is None else ranges.is_canonical_like(page_size, like)
+    ):
         return []  # the usual case, answered at C speed; the loops below name each fault
     findings: list[Finding] = []
     messages = {

@@ -17,7 +17,13 @@ def pool_node(blob: Blob, name: str) -> Node | None:
     return blob.child(blob.root, name)
 
 
-def read_pool(blob: Blob, name: str) -> Pool | None:
+def has_pool(blob: Blob, name: str) -> bool:
+    """Whether the blob has the pool node `/name`, without decoding it (`dump --dts` needs no more)."""
+    return pool_node(blob, name) is not None
+
+
+def read_pool(blob: Blob, name: str, like: Pool | None = None) -> Pool | None:
+    """The pool `/name` decoded, or None; `like` (another version of it) only speeds the check up."""
     node = pool_node(blob, name)
     if node is None:
         return None
@@ -25,7 +31,7 @@ def read_pool(blob: Blob, name: str) -> Pool | None:
     properties: list[tuple[str, Buffer]] = [
         (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
     ]
-    return decode_pool(name, properties)
+    return decode_pool(name, properties, like)
 
 
 def require_pool(blob: Blob, name: str) -> Pool:
