@@ -41,8 +41,8 @@ demo-commands:
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check pmpoolctl tests benchmarks docs tools
-	$(BIN)/ruff format --check pmpoolctl tests benchmarks docs tools
+	$(BIN)/ruff check pmpoolctl tests benchmarks docs tools examples/scripts
+	$(BIN)/ruff format --check pmpoolctl tests benchmarks docs tools examples/scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -59,6 +59,10 @@ class Report:
     def warnings(self) -> int:
         return sum(1 for f in self.findings if f.severity is Severity.WARNING)
 
+    def passes(self, strict: bool = False) -> bool:
+        """The verdict: no error, and with `strict` no warning either (validate's exit 0)."""
+        return self.errors == 0 and not (strict and self.warnings)
+
 
 def _conflict(entry: MapEntry) -> Conflict:
     return Conflict(entry.start, entry.end, entry.type, entry.source)

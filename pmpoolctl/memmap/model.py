@@ -25,8 +25,6 @@ CRASHKERNEL = "crashkernel"
 DYNAMIC = "dynamic"
 KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC)
 
-FORMATS = ("iomem", "firmware-memmap", "e820", "json", "dtb")
-
 RAM_TYPES = frozenset({"System RAM", "usable"})
 KERNEL_TYPES = frozenset({"Kernel code", "Kernel rodata", "Kernel data", "Kernel bss"})
 CRASHKERNEL_TYPES = frozenset({"Crash kernel"})

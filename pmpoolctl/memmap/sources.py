@@ -9,12 +9,13 @@ from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.files.sniff import is_fdt, starts_like_json
+from pmpoolctl.memmap import FORMATS
 from pmpoolctl.memmap.blobmap import blob_memory_map
 from pmpoolctl.memmap.e820 import parse_e820
 from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.jsonmap import parse_json_map
 from pmpoolctl.memmap.kernlog import is_comment, looks_like_log_line
-from pmpoolctl.memmap.model import FORMATS, MemoryMap
+from pmpoolctl.memmap.model import MemoryMap
 from pmpoolctl.memmap.sysfs import read_firmware_memmap
 
 LIVE_SOURCES = ("/proc/iomem", "/sys/firmware/memmap")

@@ -37,13 +37,13 @@ class PlainConsole:
         self._file.write(" ".join(str(o) for o in objects) + "\n")
 
 
-def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
-    """The console for stdout (or stderr): rich on a terminal, plain otherwise.
+def make_console(*, stderr: bool = False, no_color: bool = False, file: IO[str] | None = None) -> Console:
+    """The console for `file` (default stdout, or stderr): rich on a terminal, plain otherwise.
 
     rich gets markup and highlighting off (memory-map text has brackets) and
     honours NO_COLOR itself.
     """
-    stream = sys.stderr if stderr else sys.stdout
+    stream = file if file is not None else sys.stderr if stderr else sys.stdout
     if not stream.isatty():
         return PlainConsole(stream)
     from rich.console import Console as RichConsole

@@ -183,7 +183,7 @@ def test_a_symlink_retargeted_during_the_edit_does_not_move_a_pool(
     link = tmp_path / "current.dtb"
     link.symlink_to(first)
 
-    from pmpoolctl import cli as cli_module
+    from pmpoolctl.files import safewrite
     from pmpoolctl.files.safewrite import resolve_target as real
 
     def resolve_then_retarget(path: str) -> str:
@@ -192,7 +192,7 @@ def test_a_symlink_retargeted_during_the_edit_does_not_move_a_pool(
         link.symlink_to(second)  # between the resolution and the read
         return resolved
 
-    monkeypatch.setattr(cli_module, "resolve_target", resolve_then_retarget)
+    monkeypatch.setattr(safewrite, "resolve_target", resolve_then_retarget)  # as api.edit_pool imports it
     run = run_cli(["add-range", str(link), "8G", "4K"])
     assert run.exit_code == 0, run.stderr
     assert second.read_bytes() == second_before  # untouched

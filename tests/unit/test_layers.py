@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,9 @@ def test_a_small_dump_imports_what_it_needs_and_no_more() -> None:
     assert not any(m.split(".")[0] in ("rich", "fdt") for m in loaded), sorted(
         loaded
     )  # a pipe: no rich; a read: no fdt
-    assert not loaded & {"pmpoolctl.check.validate", "pmpoolctl.memmap.model", "pmpoolctl.kho.tree", "pmpoolctl.api"}
-    assert {"pmpoolctl.dtb.reader", "pmpoolctl.output.dump", "pmpoolctl.pool.binding"} <= loaded
+    assert not loaded & {"pmpoolctl.check.validate", "pmpoolctl.memmap.model", "pmpoolctl.kho.tree"}
+    # The command calls the api, whose import is cheap: what a use case needs is imported when it runs.
+    assert {"pmpoolctl.api", "pmpoolctl.dtb.reader", "pmpoolctl.output.dump", "pmpoolctl.pool.binding"} <= loaded
 
 
 # --- one home per fact ---------------------------------------------------------------------------------------------
@@ -115,3 +117,30 @@ def test_the_rule_ids_are_registered_once() -> None:
     assert "Finding(" not in sources.replace("class Finding(", "").replace("-> Finding(", ""), (
         "findings are made with check.rules.finding, which takes the severity from the registry"
     )
+
+
+# --- the CLI is a shell over the api --------------------------------------------------------------------------------
+
+CLI_SOURCES = {n: p.read_text() for n, p in MODULES.items() if layer(n) == "cli"}
+
+
+def test_the_cli_uses_no_private_click_api_and_leaves_sys_stdout_alone() -> None:
+    """--quiet sends output to the run's /dev/null (cli.context.Run.stdout); nothing swaps the process's streams."""
+    for name, text in CLI_SOURCES.items():
+        assert "_main_shell_completion" not in text and "click._" not in text, name
+        assert "sys.stdout =" not in text, name
+
+
+def test_exit_codes_come_from_exitcodes_only() -> None:
+    """No command returns a bare number: every exit code is named in cli/exitcodes (and explained there)."""
+    bare = re.compile(r"\breturn (?:[0-9]+|EXIT_\w+)\b|\bsys\.exit\([0-9]+\)")
+    for name, text in CLI_SOURCES.items():
+        assert not bare.findall(text), (name, bare.findall(text))
+
+
+def test_the_readme_layout_names_every_package() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    table = readme[readme.index("## Layout") : readme.index("## Tests")]
+    packages = sorted({p.parent.name for p in PACKAGE.rglob("__init__.py")} - {"pmpoolctl"})
+    assert [p for p in packages if f"`{p}/`" not in table] == []
+    assert "`api.py`" in table

@@ -1,0 +1,630 @@
+"""pmpoolctl as a library: the use cases the command line and scripts share.
+
+Every function returns data (blobs, pools, maps, findings, changes) and raises the
+project's own errors (`pmpoolctl.errors`: `InputError` and its kinds for bad input,
+`EditError` for a refused edit, `WriteError` when a file cannot be written); none
+prints. The command line is this module plus argument parsing, rendering and exit
+codes, so a script gets every guarantee of the README's Safety table: edits take the
+blob's lock, read the file they will replace under it, check that the new blob reads
+back, and replace the file atomically; inputs that are not regular files are refused
+before they are opened.
+
+Importing this module is cheap: what a call needs is imported when it is called.
+
+    import pmpoolctl
+
+    blob = pmpoolctl.read_blob("next.dtb")
+    result = pmpoolctl.validate(blob, ["iomem.txt"])
+    if not result.passes(strict=True):
+        for finding in result.findings:
+            print(finding.rule, finding.message)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL
+
+if TYPE_CHECKING:
+    from pmpoolctl.check.findings import Finding
+    from pmpoolctl.check.validate import Report, Zone
+    from pmpoolctl.dtb.model import Blob
+    from pmpoolctl.kho.booted import KhoHandover
+    from pmpoolctl.kho.cmdline import NextCmdline
+    from pmpoolctl.kho.tree import KhoState
+    from pmpoolctl.memmap.model import MapEntry, MemoryMap
+    from pmpoolctl.pool.binding import Pool
+    from pmpoolctl.pool.change import Change
+    from pmpoolctl.pool.diff import PoolDiff
+    from pmpoolctl.ranges.rangearray import RangeArray
+    from pmpoolctl.ranges.rangeset import Range
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_POOL",
+    "TO_BYTES",
+    "Comparison",
+    "Created",
+    "Edit",
+    "Hook",
+    "Progress",
+    "RangesLike",
+    "Validation",
+    "add_ranges",
+    "booted_blob",
+    "booted_kho",
+    "create",
+    "diff",
+    "edit_pool",
+    "find_pool",
+    "live_phys_bits",
+    "load_kho",
+    "load_memory_map",
+    "load_memory_maps",
+    "read_blob",
+    "read_pool",
+    "read_ranges",
+    "remove_ranges",
+    "validate",
+    "validate_kho",
+]
+
+TO_BYTES = "-"
+"""As `output` of an edit or `create`: write no file, return the new blob in `.data` (the CLI's `-o -`)."""
+
+Hook = Callable[[], None]
+"""Called by an edit right before the rename that commits it (the CLI defers signals there)."""
+
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+"""`progress(description, total)` gives a context whose value is called with the work done so far."""
+
+RangesLike = Union["RangeArray", Iterable["Range"], Iterable[tuple[int, int]]]
+"""Ranges as a RangeArray, `Range`s, or (base, size) pairs."""
+
+
+# --- reading ---------------------------------------------------------------------------------------------------------
+
+
+def read_blob(path: str, source: str | None = None) -> Blob:
+    """The blob in `path` (`-` for stdin), checked as dtc would; `source` names it in messages (default: the path)."""
+    from pmpoolctl.dtb.reader import parse_blob
+    from pmpoolctl.files.inputs import display_name, read_blob_bytes
+
+    shown = display_name(path) if source is None else source
+    return parse_blob(read_blob_bytes(path, shown), shown)
+
+
+def booted_blob() -> Blob:
+    """The device tree this kernel was booted with (/sys/firmware/fdt, or x86 setup_data type 2)."""
+    from pmpoolctl.dtb.reader import parse_blob
+    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.kho.booted import booted_fdt
+
+    data, where = booted_fdt()
+    return parse_blob(data, display_name(where))
+
+
+def find_pool(blob: Blob, pool: str = DEFAULT_POOL) -> Pool | None:
+    """The pool node `pool` (a child of the root), or None when there is none."""
+    from pmpoolctl.pool.poolfile import read_pool as read
+
+    return read(blob, pool)
+
+
+def read_pool(blob: Blob | str, pool: str = DEFAULT_POOL) -> Pool:
+    """The pool node `pool` of `blob` (a Blob, or a path to read); InputError when the blob has none."""
+    from pmpoolctl.pool.poolfile import require_pool
+
+    return require_pool(read_blob(blob) if isinstance(blob, str) else blob, pool)
+
+
+def read_ranges(path: str, progress: Progress | None = None) -> RangeArray:
+    """The ranges listed in a batch file (`-` for stdin): text lines `BASE SIZE` or JSON, in file order."""
+    from pmpoolctl.files.inputs import decode_text, display_name, read_input
+    from pmpoolctl.pool.batch import batch_lines, parse_batch
+
+    name = display_name(path)
+    text = decode_text(read_input(path), name)
+    if progress is None:
+        return parse_batch(text, name)
+    with progress(f"reading {name}", batch_lines(text)) as advance:
+        return parse_batch(text, name, advance)  # two u64 arrays: it can be ten million
+
+
+def _taken(holder: list[RangeArray]) -> RangeArray:
+    """The ranges in `holder`, which no longer holds them.
+
+    A batch's arrays are 160 MB at ten million ranges: once the plan has used them they
+    must be garbage before the new blob is built, so no frame may keep a reference.
+    """
+    return holder.pop()
+
+
+def _range_array(ranges: RangesLike) -> RangeArray:
+    from array import array
+
+    from pmpoolctl.ranges.rangearray import RangeArray
+
+    if isinstance(ranges, RangeArray):
+        return ranges
+    bases, sizes = array("Q"), array("Q")
+    for base, size in ranges:  # a Range unpacks as (base, size) too
+        bases.append(base)
+        sizes.append(size)
+    return RangeArray(bases, sizes)
+
+
+# --- edits -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an edit did (or, with `dry_run`, would do) to one pool."""
+
+    file: str  # the file written (as shown in messages), or the blob read on a dry run
+    source: str  # the blob read
+    pool: str  # the pool node's path, /default_pmpool
+    page_size: int
+    change: Change  # totals before and after; the ranges that went and came when listed
+    dry_run: bool
+    written: str | None  # the path replaced; None on a dry run, with TO_BYTES, and when nothing changed
+    data: bytes | None  # the new blob with TO_BYTES, else None
+
+    @property
+    def changed(self) -> bool:
+        return not self.change.same
+
+
+def edit_pool(
+    blob_path: str,
+    plan: Callable[[RangeArray, int], RangeArray],
+    *,
+    pool: str = DEFAULT_POOL,
+    output: str | None = None,
+    dry_run: bool = False,
+    list_changes: bool = False,
+    before_commit: Hook | None = None,
+    after_commit: Callable[[str], None] | None = None,
+) -> Edit:
+    """Apply `plan(current ranges, page size) -> new ranges` to the pool of the blob in `blob_path`.
+
+    The file written (`output`, else the blob itself) is resolved once and locked; an edit
+    in place reads exactly that file under the lock, so a symlink retargeted meanwhile
+    cannot move the pool into another file. A blob that is only read (`output` names
+    another file) is read before the lock is taken, so no lock waits on an input. The new
+    blob must read back before it replaces the file, atomically; `before_commit` runs right
+    before the rename and `after_commit(path)` right after it. Nothing outside the pool
+    node changes. The change lists the ranges that go and come on a dry run or with
+    `list_changes`.
+    """
+    import dataclasses
+    from contextlib import nullcontext
+
+    from pmpoolctl.dtb.reader import parse_blob
+    from pmpoolctl.errors import EditError
+    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.files.safewrite import locked, resolve_target
+    from pmpoolctl.pool.change import Change
+    from pmpoolctl.pool.edits import editable_ranges
+    from pmpoolctl.pool.poolfile import require_pool, with_ranges
+
+    to_bytes = output == TO_BYTES and not dry_run
+    target = None if dry_run or to_bytes else resolve_target(output if output is not None else blob_path)
+    in_place = target is not None and (output is None or _same_file(blob_path, target))
+    blob = None if in_place else read_blob(blob_path)
+    written = data = None
+    with nullcontext() if target is None else locked(target):
+        if blob is None:
+            assert target is not None
+            blob = read_blob(target, display_name(blob_path))
+        found = require_pool(blob, pool)
+        try:
+            before = editable_ranges(found)
+            after = plan(before, found.page_size)
+        except EditError as exc:
+            raise EditError(f"{blob.source}: {found.path}: {exc}") from exc
+        change = Change.of(before, after, listed=dry_run or list_changes)
+        # The old ranges are done with: let them go before the new blob is built (16 MB at 1M ranges).
+        del before
+        source, pool_path, page_size = blob.source, found.path, found.page_size
+        if not dry_run and (not change.same or output is not None):
+            new = with_ranges(blob, dataclasses.replace(found, ranges=after), after)
+            # Free the old blob and the arrays (32 MB at 1M ranges) before the write needs
+            # as much page cache: reused pages are cheaper than new ones, and peak RSS is lower.
+            del blob, found, after
+            parse_blob(new, display_name(output or blob_path))  # what we write must read back
+            if target is None:
+                data = new
+            else:
+                _commit(target, new, before_commit, after_commit)
+                written = target
+    shown = source if output is None or output == TO_BYTES else display_name(output)
+    return Edit(shown, source, pool_path, page_size, change, dry_run, written, data)
+
+
+def add_ranges(
+    blob_path: str,
+    ranges: RangesLike,
+    *,
+    pool: str = DEFAULT_POOL,
+    merge: bool = False,
+    output: str | None = None,
+    dry_run: bool = False,
+    list_changes: bool = False,
+    before_commit: Hook | None = None,
+    after_commit: Callable[[str], None] | None = None,
+) -> Edit:
+    """Add `ranges` to the pool (kept canonical); EditError for one that overlaps it, unless `merge`.
+
+    See `edit_pool` for how the file is locked, read and replaced.
+    """
+    from pmpoolctl.pool.edits import plan_add
+
+    requested = [_range_array(ranges)]
+    del ranges  # the request is the plan's alone, so that it is freed once planned (see _taken)
+    return edit_pool(
+        blob_path,
+        lambda current, page_size: plan_add(current, _taken(requested), page_size, merge),
+        pool=pool,
+        output=output,
+        dry_run=dry_run,
+        list_changes=list_changes,
+        before_commit=before_commit,
+        after_commit=after_commit,
+    )
+
+
+def remove_ranges(
+    blob_path: str,
+    ranges: RangesLike,
+    *,
+    pool: str = DEFAULT_POOL,
+    ignore_missing: bool = False,
+    output: str | None = None,
+    dry_run: bool = False,
+    list_changes: bool = False,
+    before_commit: Hook | None = None,
+    after_commit: Callable[[str], None] | None = None,
+) -> Edit:
+    """Remove `ranges` from the pool (splitting ranges); EditError for pages it lacks, unless `ignore_missing`."""
+    from pmpoolctl.pool.edits import plan_remove
+
+    requested = [_range_array(ranges)]
+    del ranges  # the request is the plan's alone, so that it is freed once planned (see _taken)
+    return edit_pool(
+        blob_path,
+        lambda current, page_size: plan_remove(current, _taken(requested), page_size, ignore_missing),
+        pool=pool,
+        output=output,
+        dry_run=dry_run,
+        list_changes=list_changes,
+        before_commit=before_commit,
+        after_commit=after_commit,
+    )
+
+
+@dataclass(frozen=True)
+class Created:
+    """A blob `create` wrote (or returned, with TO_BYTES)."""
+
+    file: str
+    pool: str
+    ranges: RangeArray
+    page_size: int
+    written: str | None
+    data: bytes | None
+
+
+def create(
+    out: str,
+    ranges: RangesLike = (),
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    pool: str = DEFAULT_POOL,
+    base: Blob | str | None = None,
+    force: bool = False,
+    before_commit: Hook | None = None,
+    after_commit: Callable[[str], None] | None = None,
+) -> Created:
+    """Write a blob `out` holding a pool of `ranges`: a new minimal tree, or a copy of `base` with the pool added.
+
+    InputError when `out` exists and not `force`; the write is locked and atomic as an edit's is.
+    """
+    from pmpoolctl.dtb.reader import parse_blob
+    from pmpoolctl.dtb.writer import build_minimal_blob
+    from pmpoolctl.errors import InputError
+    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.files.safewrite import locked, resolve_target
+    from pmpoolctl.pool.edits import plan_add
+    from pmpoolctl.pool.poolfile import with_new_pool
+    from pmpoolctl.ranges.rangearray import RangeArray
+
+    pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    if isinstance(base, str):
+        base = read_blob(base)
+    elif base is None:
+        cells = (2).to_bytes(4, "big")
+        base = parse_blob(build_minimal_blob([("#address-cells", cells), ("#size-cells", cells)]), "<new blob>")
+    data = with_new_pool(base, pool, pool_ranges, page_size)
+    parse_blob(data, display_name(out))  # what we write must read back
+    if out == TO_BYTES:
+        return Created(display_name(out), pool, pool_ranges, page_size, None, data)
+    import os
+
+    target = resolve_target(out)
+    with locked(target):
+        if os.path.lexists(out) and not force:
+            raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
+        _commit(target, data, before_commit, after_commit)
+    return Created(display_name(out), pool, pool_ranges, page_size, target, None)
+
+
+def _commit(target: str, data: bytes, before: Hook | None, after: Callable[[str], None] | None) -> None:
+    from pmpoolctl.files.safewrite import write_atomic
+
+    write_atomic(target, data, before_replace=before)
+    if after is not None:
+        after(target)
+
+
+def _same_file(path: str, target: str) -> bool:
+    """Whether `path` names the file `target` (a hard link, another path): then it is read under the lock."""
+    import os
+
+    from pmpoolctl.files.inputs import STDIN
+
+    if path == STDIN:
+        return False
+    try:
+        one, other = os.stat(path), os.stat(target)
+    except OSError:
+        return False
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
+# --- comparing -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two blobs' pools compared as the pages they hold."""
+
+    old: Blob
+    new: Blob
+    pool: str
+    result: PoolDiff
+
+    @property
+    def same(self) -> bool:
+        """No page came or went, and neither side breaks the binding."""
+        return self.result.same
+
+
+def diff(old: Blob | str, new: Blob | str, pool: str = DEFAULT_POOL) -> Comparison:
+    """Compare the pool `pool` of two blobs (Blobs, or paths to read); InputError when neither has it."""
+    from pmpoolctl.pool.diff import diff_blobs, read_pools
+
+    old_blob = read_blob(old) if isinstance(old, str) else old
+    new_blob = read_blob(new) if isinstance(new, str) else new
+    old_pool, new_pool = read_pools(old_blob, new_blob, pool)
+    return Comparison(old_blob, new_blob, pool, diff_blobs(old_blob, old_pool, new_blob, new_pool))
+
+
+# --- memory maps -----------------------------------------------------------------------------------------------------
+
+
+def load_memory_map(source: str, memmap_format: str | None = None) -> MemoryMap:
+    """The memory map in `source`: /proc/iomem text, a /sys/firmware/memmap directory, a kernel log, JSON, a .dtb.
+
+    The format is detected unless `memmap_format` (one of `pmpoolctl.memmap.FORMATS`) or a
+    `FORMAT:` prefix names it.
+    """
+    from pmpoolctl.memmap.sources import load_memory_map as load
+
+    return load(source, memmap_format)
+
+
+def load_memory_maps(
+    sources: Sequence[str | MemoryMap] = (), memmap_format: str | None = None, *, live: bool = False
+) -> list[MemoryMap]:
+    """The maps in `sources` (maps already read pass through), then this host's with `live`."""
+    import os
+
+    from pmpoolctl.memmap.sources import LIVE_SOURCES
+
+    named: list[str | MemoryMap] = list(sources)
+    if live:  # /proc/iomem always; /sys/firmware/memmap where the kernel has it
+        named += [s for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s)]
+    return [load_memory_map(s, memmap_format) if isinstance(s, str) else s for s in named]
+
+
+def live_phys_bits(given: int | None = None, live: bool = True) -> int | None:
+    """`given`; else, with `live`, the physical address width of this host's CPU (/proc/cpuinfo)."""
+    from pmpoolctl.memmap.sources import live_phys_bits as width
+
+    return width(given, live)
+
+
+# --- validation ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What a validation found about one pool (or KHO state), and the verdict it gives."""
+
+    report: Report
+    source: str
+    notes: tuple[str, ...] = ()  # what could not be checked, said with the report
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.report.findings
+
+    @property
+    def errors(self) -> int:
+        return self.report.errors
+
+    @property
+    def warnings(self) -> int:
+        return self.report.warnings
+
+    def passes(self, strict: bool = False) -> bool:
+        """No error; with `strict`, no warning either (the exit code 0 of validate)."""
+        return self.report.passes(strict)
+
+
+def validate(
+    blob: Blob | str,
+    memmaps: Sequence[str | MemoryMap] = (),
+    *,
+    memmap_format: str | None = None,
+    live: bool = False,
+    pool: str = DEFAULT_POOL,
+    kho: KhoState | str | None = None,
+    byte_order: str = "little",
+    next_kernel: str | None = None,
+    phys_bits: int | None = None,
+    progress: Progress | None = None,
+) -> Validation:
+    """Check the pool of `blob` against the binding and memory maps (`validate`'s rules, README's table).
+
+    Without maps (and without `live`) the blob's own memory nodes are the map; the blob's
+    reservations, kernel image and crash kernel are checked in any case. `live` adds this
+    host's maps and, unless `phys_bits` is given, its CPU's address width. `kho` (a KHO
+    state or a kho/out path) adds its scratch areas and preserved regions; `next_kernel`
+    (an image path) must know pmpool-v1. InputError when something named cannot be read:
+    a check that cannot see its input never passes.
+    """
+    from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
+    from pmpoolctl.pool.binding import COMPATIBLE
+
+    phys_bits = live_phys_bits(phys_bits, live)
+    blob = read_blob(blob) if isinstance(blob, str) else blob
+    found = read_pool(blob, pool)
+    maps = load_memory_maps(memmaps, memmap_format, live=live) or [blob_memory_map(blob, with_reservations=False)]
+    zones: list[Zone] = []
+    if kho is not None:
+        from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
+
+        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
+        require_scratch(state)
+        zones = [scratch_zone(state), preserved_zone(state)]
+    extra = []
+    if next_kernel is not None:
+        from pmpoolctl.kho.kernelimage import scan_image
+        from pmpoolctl.kho.nextkernel import POOL_CONSEQUENCE, image_finding
+
+        image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
+        extra = [] if image is None else [image]
+    return _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+
+
+def _checked(
+    pool: Pool,
+    maps: list[MemoryMap],
+    reservations: Sequence[MapEntry],
+    source: str,
+    phys_bits: int | None,
+    progress: Progress | None,
+    zones: Sequence[Zone],
+    extra: Sequence[Finding],
+    notes: tuple[str, ...] = (),
+) -> Validation:
+    from pmpoolctl.check.validate import validate as check
+
+    if progress is None:
+        report = check(pool, maps, reservations, phys_bits, None, zones, extra)
+    else:
+        with progress(f"checking {len(pool.ranges)} ranges", len(pool.ranges) * (len(maps) + 1)) as advance:
+            report = check(pool, maps, reservations, phys_bits, advance, zones, extra)
+    return Validation(report, source, notes)
+
+
+# --- Kexec HandOver --------------------------------------------------------------------------------------------------
+
+
+def load_kho(path: str, byte_order: str = "little", *, checked: bool = False) -> KhoState:
+    """KHO state: a root FDT, or a directory laid out like /sys/kernel/debug/kho/out (or kho/in).
+
+    `byte_order` is that of the CPU that wrote it. With `checked`, InputError unless the root
+    version is one this release knows and every sub-blob the root names was read: what a
+    check relies on.
+    """
+    from pmpoolctl.kho.tree import load_kho as load
+    from pmpoolctl.kho.tree import require_complete, require_known
+
+    state = load(path, byte_order)
+    if checked:
+        require_known(state)
+        require_complete(state)
+    return state
+
+
+def booted_kho() -> tuple[KhoHandover | None, str | None]:
+    """The handover this kernel was booted with (x86 setup_data type 10, or /chosen/linux,kho-fdt),
+    and the path of the incoming state (kernel/debug/kho/in) when debugfs shows it."""
+    from pmpoolctl.kho.booted import booted_kho as booted
+
+    return booted()
+
+
+def validate_kho(
+    path: str,
+    memmaps: Sequence[str | MemoryMap] = (),
+    *,
+    memmap_format: str | None = None,
+    live: bool = False,
+    byte_order: str = "little",
+    page_size: int = DEFAULT_PAGE_SIZE,
+    next_cmdline: NextCmdline | str | None = None,
+    next_kernel: str | None = None,
+    phys_bits: int | None = None,
+    progress: Progress | None = None,
+) -> Validation:
+    """Check the KHO state in `path` before kexec: its regions against the maps, its state, the next kernel.
+
+    ValueError without a map (`memmaps` or `live`): a KHO tree has no memory nodes.
+    `next_cmdline` (the next kernel's command line, text or parsed) must request every
+    reserve_mem region; `next_kernel` (an image) must know every ABI the state carries.
+    """
+    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.kho.checks import as_pool, scratch_zone, state_findings
+
+    if not memmaps and not live:
+        raise ValueError("validate_kho needs a memory map: memmaps or live (a KHO tree has no memory nodes)")
+    source = display_name(path)
+    phys_bits = live_phys_bits(phys_bits, live)
+    if isinstance(next_cmdline, str):
+        import os
+
+        from pmpoolctl.kho.cmdline import parse_next_cmdline
+
+        next_cmdline = parse_next_cmdline(os.fsencode(next_cmdline), "next_cmdline")
+    state = load_kho(path, byte_order, checked=True)
+    maps = load_memory_maps(memmaps, memmap_format, live=live)
+    extra = state_findings(state)
+    image = None
+    if next_kernel is not None:
+        from pmpoolctl.kho.kernelimage import scan_image
+        from pmpoolctl.kho.nextkernel import image_finding, needed_compatibles
+
+        needed = needed_compatibles(state)
+        image = scan_image(next_kernel, [*needed, *state.compatibles])
+        found = image_finding(image, needed, state.compatibles[1:])
+        extra += [] if found is None else [found]
+    if next_cmdline is not None:
+        from pmpoolctl.kho.nextkernel import cmdline_findings, kho_default
+
+        extra += cmdline_findings(state, next_cmdline, kho_default(image))
+    notes: tuple[str, ...] = ()
+    if state.scratch is None:
+        notes = (
+            f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked",
+        )
+    return _checked(
+        as_pool(state, page_size), maps, [], source, phys_bits, progress, [scratch_zone(state)], extra, notes
+    )

@@ -1,0 +1,117 @@
+"""One run's state, on the root click context (`ctx.obj`): the global options and what the exit code must honour."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from pmpoolctl.output.console import Console
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class JUnitRequest:
+    """`--junit FILE`: the report that must say how this run ended, whatever ended it."""
+
+    path: str
+    command: str
+    subject: str | None = None  # the blob or KHO state checked, once the command knows it
+
+
+@dataclass
+class Run:
+    """One run: the global options, where its output goes, and what the exit code must honour.
+
+    `verdict` is the answer of validate or diff once it is known: a report that is
+    then lost (a closed pipe, a full disk) does not change it. `committed` is the
+    file an edit wrote: from then on the run has succeeded, whatever happens to its
+    summary line. `junit` is replaced by an error report when the run fails.
+    """
+
+    debug: bool = False
+    no_color: bool = False
+    quiet: bool = False  # nothing on stdout: `stdout` is /dev/null
+    json: bool = False  # --json: a failure is a pmpoolctl.error/v1 document on stdout too
+    verdict: int | None = None
+    committed: str | None = None
+    junit: JUnitRequest | None = None
+    saved_handlers: list[tuple[int, Any]] = field(default_factory=list)
+    deferred_signal: int | None = None
+    standalone: bool = False  # the process is this run (the command), not a test or a script calling it
+    _null: IO[str] | None = None
+
+    @property
+    def stdout(self) -> IO[str]:
+        """Where the run's output goes: standard output, or /dev/null under --quiet."""
+        if not self.quiet:
+            return sys.stdout
+        if self._null is None:
+            self._null = open(os.devnull, "w")  # noqa: SIM115 - closed by close()
+        return self._null
+
+    def close(self) -> None:
+        if self._null is not None:
+            self._null.close()
+            self._null = None
+
+    def console(self) -> Console:
+        from pmpoolctl.output.console import make_console
+
+        return make_console(no_color=self.no_color, file=self.stdout)
+
+    def print_json(self, document: Any) -> None:
+        from pmpoolctl.output.jsonwriter import write_json
+
+        stream = self.stdout
+        stream.flush()  # JSON goes to the byte stream under it
+        raw: IO[bytes] = stream.buffer  # type: ignore[attr-defined]  # io's text streams: sys.stdout or /dev/null
+        write_json(raw.write, document)
+        raw.flush()
+
+    def committed_to(self, target: str) -> None:
+        """From the rename on, the edit has happened: the run has succeeded (cli.md)."""
+        self.committed = target
+
+    def defer_signals(self) -> None:
+        """From now on SIGINT, SIGTERM and SIGHUP wait: the edit is being committed.
+
+        In the command's own process they are blocked until it exits, so that not even
+        the interpreter's shutdown (which gives signals their default action back) can
+        let one end the process after the rename, as if the edit had failed.
+        """
+        for signum in _DEFERRED_SIGNALS:
+            try:
+                self.saved_handlers.append((signum, signal.signal(signum, self._defer)))
+            except ValueError:  # not the main thread: there is nothing to defer
+                return
+        self.hold_signals()
+
+    def hold_signals(self) -> None:
+        """Block SIGINT, SIGTERM and SIGHUP for the rest of a standalone run: the exit code is decided."""
+        if self.standalone:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+
+    def _defer(self, signum: int, frame: FrameType | None) -> None:
+        self.deferred_signal = signum
+
+    def restore_signals(self) -> None:
+        while self.saved_handlers:
+            signum, handler = self.saved_handlers.pop()
+            signal.signal(signum, handler)
+
+
+def run_of(ctx: click.Context) -> Run:
+    """The run a command belongs to (made when a command is invoked without the group's main)."""
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Run()
+    run: Run = root.obj
+    return run

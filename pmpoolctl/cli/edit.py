@@ -1,0 +1,227 @@
+"""Commands that write a blob: `create`, `add-range`, `remove-range`.
+
+The edit itself (lock, read under the lock, plan, read-back, atomic write) is
+`pmpoolctl.api`'s; here are the arguments, the run's signal deferral around the commit,
+and the summary.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from pmpoolctl import api
+from pmpoolctl.cli import exitcodes
+from pmpoolctl.cli.context import Run, run_of
+from pmpoolctl.cli.options import NUMBER, PATH, common_options, options, page_size_option, pool_option
+from pmpoolctl.files.inputs import STDIN
+
+if TYPE_CHECKING:
+    from pmpoolctl.ranges.rangearray import RangeArray
+
+
+@click.command()
+@click.argument("out", metavar="OUT", type=PATH)
+@click.option(
+    "--range", "ranges", type=(NUMBER, NUMBER), multiple=True, metavar="BASE SIZE", help="A range to put in the pool."
+)
+@page_size_option("The pool's page size.")
+@click.option("--from", "from_blob", metavar="BASE_BLOB", type=PATH, help="Copy this blob and add the pool node to it.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@pool_option
+@common_options
+@click.pass_context
+def create(
+    ctx: click.Context,
+    out: str,
+    ranges: tuple[tuple[int, int], ...],
+    page_size: int,
+    from_blob: str | None,
+    force: bool,
+    pool_name: str,
+) -> int:
+    """Write a new blob OUT with an empty or --range-filled pool.
+
+    \b
+    Example:
+      pmpoolctl create pool.dtb --range 0x100000000 2M --range 5G 1G
+      pmpoolctl create host.dtb --from booted.dtb
+    """
+    run = run_of(ctx)
+    to_stdout = _blob_to_stdout(run, out)
+    created = api.create(
+        api.TO_BYTES if to_stdout else out,
+        ranges,
+        page_size=page_size,
+        pool=pool_name,
+        base=from_blob,
+        force=force,
+        before_commit=run.defer_signals,
+        after_commit=run.committed_to,
+    )
+    if created.data is not None:
+        _write_blob_to_stdout(created.data)
+        return exitcodes.OK
+    count = len(created.ranges)
+    run.console().print(f"{created.file}: created with pool /{created.pool}: {count} ranges, page size {page_size}")
+    return exitcodes.OK
+
+
+def _requested_ranges(run: Run, base: int | None, size: int | None, from_file: str | None) -> RangeArray:
+    """BASE SIZE, then the ranges of --from FILE, in that order."""
+    from pmpoolctl.ranges.rangearray import RangeArray
+
+    if (base is None) != (size is None):
+        raise click.UsageError("give both BASE and SIZE")
+    if base is None and from_file is None:
+        raise click.UsageError("give BASE SIZE, or --from FILE")
+    ranges = RangeArray()
+    if from_file is not None:
+        from pmpoolctl.output.console import progress
+
+        console = run.console()
+        ranges = api.read_ranges(from_file, lambda what, total: progress(console, what, total))
+    if base is not None and size is not None:
+        ranges = RangeArray(array("Q", [base]) + ranges.bases, array("Q", [size]) + ranges.sizes)
+    return ranges
+
+
+def _blob_to_stdout(run: Run, out: str) -> bool:
+    """Whether OUT is - (the blob goes to standard output); refuse a terminal or --quiet for it."""
+    if out != STDIN:
+        return False
+    if run.quiet:
+        raise click.UsageError("-o - writes the blob to standard output, which --quiet silences")
+    if sys.stdout is None or sys.stdout.isatty():
+        raise click.UsageError(
+            "refusing to write a binary blob to a terminal: redirect standard output, or give a file"
+        )
+    return True
+
+
+def _write_blob_to_stdout(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _edit(
+    ctx: click.Context,
+    blob_path: str,
+    requested_args: tuple[int | None, int | None, str | None],
+    pool_name: str,
+    out: str | None,
+    dry_run: bool,
+    edit: Callable[..., api.Edit],
+    **how: bool,
+) -> int:
+    """The two edit commands: check the arguments, read the ranges, edit through the api, summarise."""
+    from pmpoolctl.output.edit import render_change
+
+    run = run_of(ctx)
+    if blob_path == STDIN and out is None and not dry_run:
+        raise click.UsageError("editing standard input needs -o OUT (-o - writes the result to standard output)")
+    to_stdout = out is not None and not dry_run and _blob_to_stdout(run, out)
+    if blob_path == STDIN and requested_args[2] == STDIN:
+        raise click.UsageError("BLOB and --from cannot both be - (standard input)")
+    result = edit(
+        blob_path,
+        _requested_ranges(run, *requested_args),  # no reference kept here: the api frees it once planned
+        pool=pool_name,
+        output=api.TO_BYTES if to_stdout else out,
+        dry_run=dry_run,
+        before_commit=run.defer_signals,
+        after_commit=run.committed_to,
+        **how,
+    )
+    if result.data is not None:
+        _write_blob_to_stdout(result.data)
+        return exitcodes.OK
+    render_change(run.console(), result.file, result.pool, result.change, result.page_size, dry_run=dry_run)
+    return exitcodes.OK
+
+
+# The arguments and options both edit commands share.
+_edit_command = options(
+    click.argument("blob_path", metavar="BLOB", type=PATH),
+    click.argument("base", type=NUMBER, required=False),
+    click.argument("size", type=NUMBER, required=False),
+    click.option(
+        "--from", "from_file", metavar="FILE", type=PATH, help="Ranges from FILE (- for stdin): text or JSON."
+    ),
+    pool_option,
+    click.option("-o", "--output", "out", metavar="OUT", type=PATH, help="Write the result to OUT instead of BLOB."),
+    click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing."),
+    click.pass_context,
+)
+
+
+@click.command("add-range")
+@_edit_command
+@click.option("--merge", is_flag=True, help="Merge ranges that overlap the pool instead of refusing them.")
+@common_options
+def add_range(
+    ctx: click.Context,
+    blob_path: str,
+    base: int | None,
+    size: int | None,
+    from_file: str | None,
+    pool_name: str,
+    out: str | None,
+    dry_run: bool,
+    merge: bool,
+) -> int:
+    """Add pages to BLOB's pool: BASE SIZE, or a batch with --from FILE.
+
+    The pool stays canonical: sorted, adjacent ranges merged. A range that
+    overlaps the pool is refused unless --merge.
+
+    \b
+    Example:
+      pmpoolctl add-range pool.dtb 0x180000000 1G
+      printf '0x200000000 2M\\n0x300000000 4M\\n' | pmpoolctl add-range pool.dtb --from -
+    """
+    return _edit(ctx, blob_path, (base, size, from_file), pool_name, out, dry_run, api.add_ranges, merge=merge)
+
+
+@click.command("remove-range")
+@_edit_command
+@click.option("--ignore-missing", is_flag=True, help="Skip pages that are not in the pool instead of refusing.")
+@common_options
+def remove_range(
+    ctx: click.Context,
+    blob_path: str,
+    base: int | None,
+    size: int | None,
+    from_file: str | None,
+    pool_name: str,
+    out: str | None,
+    dry_run: bool,
+    ignore_missing: bool,
+) -> int:
+    """Remove pages from BLOB's pool: BASE SIZE, or a batch with --from FILE.
+
+    Removing the middle of a range splits it. Pages that are not in the pool
+    are refused unless --ignore-missing.
+
+    \b
+    Example:
+      pmpoolctl remove-range pool.dtb 0x100100000 1M
+    """
+    return _edit(
+        ctx,
+        blob_path,
+        (base, size, from_file),
+        pool_name,
+        out,
+        dry_run,
+        api.remove_ranges,
+        ignore_missing=ignore_missing,
+    )
+
+
+__all__ = ["add_range", "create", "remove_range"]
