@@ -232,7 +232,10 @@ def edit_pool(
         del before
         source, pool_path, page_size = blob.source, found.path, found.page_size
         if not dry_run and (not change.same or output is not None):
-            new = with_ranges(blob, dataclasses.replace(found, ranges=after), after)
+            # The pool as decoded holds the old arrays (`before` was them): only the new ones
+            # are kept while the new blob is built, 16 MB less at the peak at 1M ranges.
+            found = dataclasses.replace(found, ranges=after)
+            new = with_ranges(blob, found, after)
             # Free the old blob and the arrays (32 MB at 1M ranges) before the write needs
             # as much page cache: reused pages are cheaper than new ones, and peak RSS is lower.
             del blob, found, after
