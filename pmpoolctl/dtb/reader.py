@@ -18,6 +18,7 @@ that names the file and the byte offset.
 from __future__ import annotations
 
 import gc
+import struct
 import sys
 from array import array
 from collections.abc import Callable
@@ -491,6 +492,7 @@ class _Unusual(Exception):
 
 
 _ESCAPE_LIMIT = 256  # format.escaped's: a longer name is shown cut short
+_THREE_WORDS = struct.Struct(">III")
 
 
 def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
@@ -505,7 +507,8 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
     pool's page-ranges can be most of it).
     """
     data, offset, limit = tokens.data, tokens.start, tokens.limit
-    tag_at, prop_head = U32.unpack_from, U32_PAIR.unpack_from
+    tag_at, three_words = U32.unpack_from, _THREE_WORDS.unpack_from
+    new_tuple = tuple.__new__  # Property(...) without the named tuple's Python-level __new__
     tree = _Tree(data, tokens.dtc_names, fail)
     nodes, open_nodes, seen = tree.nodes, tree.open, tree.seen
     dtc_names = tokens.dtc_names
@@ -516,13 +519,17 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
     if offset + 4 > limit or tag_at(data, offset)[0] != FDT_BEGIN_NODE:
         raise _Unusual
     while True:
-        if offset + 4 > limit:
+        if offset + 12 <= limit:
+            tag, length, name_offset = three_words(data, offset)  # a property's head; for others, ignored
+        elif offset + 4 <= limit:
+            (tag,) = tag_at(data, offset)
+            if tag == FDT_PROP:
+                raise _Unusual  # its header runs past the block
+        else:
             raise _Unusual
-        (tag,) = tag_at(data, offset)
         if tag == FDT_PROP:
-            if not open_nodes or offset + 12 > limit:
+            if not open_nodes:
                 raise _Unusual
-            length, name_offset = prop_head(data, offset + 4)
             value_offset = offset + 12
             if length > limit - value_offset:
                 raise _Unusual
@@ -545,18 +552,23 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
                 except BlobError:
                     raise _Unusual from None
             if keep:
-                node.properties.append(Property(name, offset, value_offset, length))
+                node.properties.append(new_tuple(Property, (name, offset, value_offset, length)))
             offset = (value_offset + length + 3) & ~3
         elif tag == FDT_BEGIN_NODE:
             name_end = find(b"\0", offset + 4, limit)
             if name_end < 0:
                 raise _Unusual
             raw = data[offset + 4 : name_end]
-            plain_name = len(raw) <= _ESCAPE_LIMIT and not raw.translate(None, plain)
-            name = raw.decode("ascii") if plain_name else escaped(raw)
+            if dtc_names and open_nodes:
+                # NODE_CHECKS: node_name_chars/node_name_format (dtc's characters are all shown as they are)
+                if not raw or raw.translate(None, node_chars) or raw.count(b"@") > 1 or len(raw) > _ESCAPE_LIMIT:
+                    raise _Unusual
+                name = raw.decode("ascii")
+            else:
+                plain_name = len(raw) <= _ESCAPE_LIMIT and not raw.translate(None, plain)
+                name = raw.decode("ascii") if plain_name else escaped(raw)
             if open_nodes:
-                # NODE_CHECKS: node_name_chars/node_name_format, depth, duplicate_node_names
-                if not raw or (dtc_names and (raw.translate(None, node_chars) or raw.count(b"@") > 1)):
+                if not raw:
                     raise _Unusual
                 if len(open_nodes) >= MAX_DEPTH:
                     raise _Unusual
