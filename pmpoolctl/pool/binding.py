@@ -216,7 +216,11 @@ def _summarised(pairs: list[tuple[Range, Range]], make: Callable[[Range, Range],
 
 def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Value]]:
     """The pool node's properties with `ranges` written: existing order and extras kept."""
-    parts = range_array_of(ranges).be_parts()
+    return encoded_pool_properties(pool, range_array_of(ranges).be_parts(), page_size)
+
+
+def encoded_pool_properties(pool: Pool | None, parts: Sequence[Buffer], page_size: int) -> list[tuple[str, Value]]:
+    """`pool_properties` with the ranges given as their big-endian pairs, in pieces (`RangeArray.be_parts`)."""
     encoded: Value = parts[0] if len(parts) == 1 else Pieces(parts)
     if pool is None:
         return [

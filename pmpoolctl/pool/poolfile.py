@@ -8,7 +8,7 @@ from pmpoolctl.buffers import Buffer
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.writer import append_child, replace_node
 from pmpoolctl.errors import InputError
-from pmpoolctl.pool.binding import PROP_PAGE_RANGES, Pool, decode_pool, pool_properties
+from pmpoolctl.pool.binding import PROP_PAGE_RANGES, Pool, decode_pool, encoded_pool_properties, pool_properties
 from pmpoolctl.ranges.rangeset import Range
 
 
@@ -46,6 +46,14 @@ def with_ranges(blob: Blob, pool: Pool, ranges: Sequence[Range]) -> bytes:
     node = pool_node(blob, pool.name)
     assert node is not None, "pool decoded from this blob"
     return replace_node(blob, node, pool_properties(pool, ranges, pool.page_size))
+
+
+def with_encoded_ranges(blob: Blob, pool: Pool, pairs: Sequence[Buffer]) -> bytes:
+    """`with_ranges` for ranges given as their big-endian pairs in pieces (`RangeArray.be_parts`):
+    an edit can let the ranges' arrays go before the new blob is built."""
+    node = pool_node(blob, pool.name)
+    assert node is not None, "pool decoded from this blob"
+    return replace_node(blob, node, encoded_pool_properties(pool, pairs, pool.page_size))
 
 
 def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:

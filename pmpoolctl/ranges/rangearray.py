@@ -56,11 +56,18 @@ class RangeArray(Sequence[Range]):
     def from_be_bytes(cls, data: bytes | memoryview) -> RangeArray:
         """Big-endian (base, size) pairs; trailing bytes short of a pair are ignored."""
         pairs = memoryview(data)[: len(data) - len(data) % PAIR_BYTES]
-        words = _u64_array()
-        words.frombytes(pairs)
-        if sys.byteorder == "little":
-            words.byteswap()
-        return cls(words[0::2], words[1::2], be_parts=[pairs])
+        # Bases and sizes one at a time, each from a strided view of its words: never the two
+        # interleaved in one array as well (16 MB more at the peak at 1M ranges).
+        words = pairs.cast("B").cast("Q") if pairs else None
+        columns = []
+        for lane in (0, 1):
+            column = _u64_array()
+            if words is not None:
+                column.frombytes(words[lane::2].tobytes())
+            if sys.byteorder == "little":
+                column.byteswap()
+            columns.append(column)
+        return cls(columns[0], columns[1], be_parts=[pairs])
 
     @classmethod
     def from_ranges(cls, ranges: Iterable[Range]) -> RangeArray:
