@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 PMPOOLCTL = $(BIN)/pmpoolctl
 
-.PHONY: demo demo-commands test test-oldest lint typecheck unit docs man completions pyz pyz-demo bench bench-pyz \
+.PHONY: demo demo-commands test test-oldest lint typecheck unit docs man completions picture pyz pyz-demo bench bench-pyz \
 	fuzz fuzz-atheris clean
 
 # make demo needs the package and its runtime dependencies only (pure Python: no compiler);
@@ -77,6 +77,10 @@ man: $(STAMP)
 
 completions: $(STAMP)
 	$(BIN)/python tools/gen_completions.py
+
+# docs/map.png, the README's picture: pmpoolctl's own SVG screenshotted by headless Chromium.
+picture: $(STAMP)
+	$(BIN)/python tools/render_picture.py
 
 # dist/pmpoolctl.pyz: one file that python3 >= 3.10 runs with nothing installed (tools/build_pyz.py).
 # The wheels it bundles are fetched by their pinned sha256; it holds bytecode for each interpreter

@@ -22,11 +22,13 @@ if TYPE_CHECKING:
         DEFAULT_PAGE_SIZE,
         DEFAULT_POOL,
         TO_BYTES,
+        AddressSpace,
         Comparison,
         Created,
         Edit,
         Validation,
         add_ranges,
+        address_space,
         booted_blob,
         booted_kho,
         create,
@@ -43,18 +45,21 @@ if TYPE_CHECKING:
         remove_ranges,
         validate,
         validate_kho,
+        validation_space,
     )
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POOL",
     "TO_BYTES",
+    "AddressSpace",
     "Comparison",
     "Created",
     "Edit",
     "Validation",
     "__version__",
     "add_ranges",
+    "address_space",
     "booted_blob",
     "booted_kho",
     "create",
@@ -71,6 +76,7 @@ __all__ = [
     "remove_ranges",
     "validate",
     "validate_kho",
+    "validation_space",
 ]
 
 

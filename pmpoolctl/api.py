@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Union
 from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL
 
 if TYPE_CHECKING:
+    from pmpoolctl.check.addrspace import Lane, Picture
     from pmpoolctl.check.findings import Finding
     from pmpoolctl.check.validate import Report, Zone
     from pmpoolctl.dtb.model import Blob
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POOL",
     "TO_BYTES",
+    "AddressSpace",
     "Comparison",
     "Created",
     "Edit",
@@ -55,6 +57,7 @@ __all__ = [
     "RangesLike",
     "Validation",
     "add_ranges",
+    "address_space",
     "booted_blob",
     "booted_kho",
     "create",
@@ -71,6 +74,7 @@ __all__ = [
     "remove_ranges",
     "validate",
     "validate_kho",
+    "validation_space",
 ]
 
 TO_BYTES = "-"
@@ -345,14 +349,18 @@ def create(
     """
     from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.dtb.writer import build_minimal_blob
-    from pmpoolctl.errors import InputError
+    from pmpoolctl.errors import EditError, InputError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target
     from pmpoolctl.pool.edits import plan_add
     from pmpoolctl.pool.poolfile import with_new_pool
     from pmpoolctl.ranges.rangearray import RangeArray
 
-    pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    try:
+        pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+    except EditError as exc:  # named as every other error is: by the file it is about
+        shown = "standard output" if out == TO_BYTES else display_name(out)
+        raise EditError(f"{shown}: /{pool}: {exc}") from exc
     if isinstance(base, str):
         base = read_blob(base)
     elif base is None:
@@ -468,6 +476,18 @@ class Validation:
     report: Report
     source: str
     notes: tuple[str, ...] = ()  # what could not be checked, said with the report
+    reservations: Sequence[MapEntry] = ()  # what the pool was held to besides the maps: for its picture
+    zones: Sequence[Zone] = ()
+    blob: Blob | None = None  # the blob checked (None for KHO state)
+
+    @property
+    def sha256(self) -> str | None:
+        """The blob's sha256 (its totalsize bytes), for reports; computed when asked (160 MB at 10M ranges)."""
+        if self.blob is None:
+            return None
+        import hashlib
+
+        return hashlib.sha256(self.blob.data).hexdigest()
 
     @property
     def findings(self) -> list[Finding]:
@@ -529,7 +549,10 @@ def validate(
 
         image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
-    return _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    import dataclasses
+
+    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    return dataclasses.replace(checked, blob=blob)
 
 
 def _checked(
@@ -550,7 +573,85 @@ def _checked(
     else:
         with progress(f"checking {len(pool.ranges)} ranges", len(pool.ranges) * (len(maps) + 1)) as advance:
             report = check(pool, maps, reservations, phys_bits, advance, zones, extra)
-    return Validation(report, source, notes)
+    return Validation(report, source, notes, reservations, zones)
+
+
+# --- the address space as a picture ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressSpace:
+    """The physical address space as lanes (`map`, `--html`, `--svg`), and the check of the pool drawn, if any."""
+
+    lanes: list[Lane]
+    maps: list[MemoryMap]
+    validation: Validation | None  # None: no blob given, only maps and KHO state drawn
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [] if self.validation is None else self.validation.findings
+
+    def picture(self, width: int, gap_width: int, start: int | None = None, end: int | None = None) -> Picture:
+        """The lanes in [start, end) (all of them by default) on `width` columns, a mark per finding."""
+        from pmpoolctl.check.addrspace import picture
+
+        return picture(self.lanes, self.findings, width, gap_width, start, end)
+
+
+def validation_space(validation: Validation) -> AddressSpace:
+    """What a validation held the pool to, as lanes: the maps, the blob's reservations, KHO's zones, the pool."""
+    from pmpoolctl.check.addrspace import lanes_of
+
+    report = validation.report
+    lanes = lanes_of(report.maps, validation.reservations, validation.zones, [report.pool])
+    return AddressSpace(lanes, report.maps, validation)
+
+
+def address_space(
+    blob: Blob | str | None = None,
+    memmaps: Sequence[str | MemoryMap] = (),
+    *,
+    memmap_format: str | None = None,
+    live: bool = False,
+    pool: str = DEFAULT_POOL,
+    kho: KhoState | str | None = None,
+    byte_order: str = "little",
+    phys_bits: int | None = None,
+) -> AddressSpace:
+    """The address space of a blob's pool and the maps and KHO state given (`map`); the pool checked as validate does.
+
+    Without maps the blob's own memory nodes are the map, and a blob without any is drawn
+    against none; a blob without the pool is drawn with its reservations and nothing
+    checked. Without a blob, the maps and the KHO state alone. ValueError when there is
+    nothing to draw.
+    """
+    from pmpoolctl.check.addrspace import lanes_of
+    from pmpoolctl.errors import InputError
+    from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
+
+    if blob is None and not memmaps and not live and kho is None:
+        raise ValueError("address_space needs a blob, a memory map or KHO state")
+    maps = load_memory_maps(memmaps, memmap_format, live=live)
+    zones: list[Zone] = []
+    if kho is not None:
+        from pmpoolctl.kho.checks import preserved_zone, scratch_zone
+
+        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
+        zones = [scratch_zone(state), preserved_zone(state)]
+    if blob is None:
+        return AddressSpace(lanes_of(maps, (), zones), maps, None)
+    blob = read_blob(blob) if isinstance(blob, str) else blob
+    if not maps:
+        try:
+            maps = [blob_memory_map(blob, with_reservations=False)]
+        except InputError:  # no /memory nodes: the pool is drawn against nothing but its reservations
+            maps = []
+    found = find_pool(blob, pool)
+    if found is None:  # a blob without the pool: its map and reservations are still worth a look
+        return AddressSpace(lanes_of(maps, blob_reservations(blob), zones), maps, None)
+    phys_bits = live_phys_bits(phys_bits, live)
+    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, None, zones, [])
+    return validation_space(checked)
 
 
 # --- Kexec HandOver --------------------------------------------------------------------------------------------------

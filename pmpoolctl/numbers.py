@@ -82,7 +82,7 @@ _BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 def human_size(size: int) -> str:
     """Size in binary units: exact values plainly (`2 MiB`), others to two decimals."""
     if size < 1024:
-        return f"{size} B"
+        return counted(size, "byte")  # "0 bytes", "1 byte": as every other count is written
     unit_index = 0
     scale = 1024
     # Move up a unit when the value would print as 1024.00 or more after rounding.
@@ -97,3 +97,8 @@ def human_size(size: int) -> str:
 
 def plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
+
+
+def counted(count: int, one: str, many: str | None = None) -> str:
+    """`1 range`, `2 ranges`, `0 bytes`: a count and its noun, singular only for one."""
+    return f"{count} {plural(count, one, one + 's' if many is None else many)}"

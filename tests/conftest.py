@@ -29,6 +29,10 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+# COLUMNS unset for the session: tables are as wide as their cells (a developer's exported COLUMNS
+# would change every golden); a test that needs a width sets COLUMNS itself (monkeypatch).
+os.environ.pop("COLUMNS", None)
+
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 import click
 
 from pmpoolctl import __version__
-from pmpoolctl.cli import check, edit, exitcodes, inspect, kho
-from pmpoolctl.cli.context import JUnitRequest, Run, run_of
+from pmpoolctl.cli import check, edit, exitcodes, inspect, kho, pictures
+from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, Run, run_of
 from pmpoolctl.cli.options import common_options
 from pmpoolctl.errors import OutputError, PmpoolError
 from pmpoolctl.files.inputs import display_name
@@ -49,6 +49,14 @@ class PmpoolGroup(click.Group):
 
     def _run(self, settings: Run, prog_name: str, argv: list[str], extra: dict[str, Any]) -> int:
         """The exit code of one run: the command's, or the one its failure maps to (cli.md)."""
+        from pmpoolctl.output.console import set_ascii
+
+        set_ascii(False)  # --ascii is this run's, not a previous in-process run's
+        if not argv:  # bare `pmpoolctl`: the help, on stdout, and the usage status (no command given)
+            with contextlib.suppress(OSError):
+                sys.stdout.write(self.get_help(click.Context(self, info_name=prog_name)) + "\n")
+                sys.stdout.flush()
+            return exitcodes.USAGE
         try:
             try:
                 with self.make_context(prog_name, argv, obj=settings, **extra) as ctx:
@@ -60,8 +68,8 @@ class PmpoolGroup(click.Group):
         except (OutputError, BrokenPipeError) as exc:
             return _output_lost(settings, exc)
         except click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx is not None else prog_name
-            return _failed(settings, f"{exc.format_message()} (see '{command} --help')", exitcodes.USAGE)
+            command = exc.ctx.command_path if exc.ctx is not None else self._command_path(prog_name, argv)
+            return _failed(settings, f"{_usage_message(exc)} (see '{command} --help')", exitcodes.USAGE)
         except click.exceptions.Abort:
             return _failed(settings, "aborted", exitcodes.INPUT)
         except PmpoolError as exc:
@@ -77,6 +85,33 @@ class PmpoolGroup(click.Group):
                 "rerun with --debug for the traceback)",
                 exitcodes.INTERNAL,
             )
+
+    def _command_path(self, prog_name: str, argv: list[str]) -> str:
+        """`pmpoolctl kho validate`: the commands named in `argv`, for an error raised before a context had them."""
+        path: list[str] = [prog_name]
+        group: click.Group = self
+        for word in argv:
+            command = group.commands.get(word)
+            if command is None:
+                if not word.startswith("-") and len(path) > 1:
+                    break  # an argument of the command found last
+                continue
+            path.append(word)
+            if not isinstance(command, click.Group):
+                break
+            group = command
+        return " ".join(path)
+
+
+# Options that take two values, and how to give them.
+_PAIRS = {"--range": "--range BASE SIZE (e.g. --range 0x100000000 2M)"}
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """click's message, or for a two-value option given fewer values, which values it needs."""
+    if isinstance(exc, click.BadOptionUsage) and exc.option_name in _PAIRS:
+        return f"{exc.option_name} needs two values, BASE and SIZE: {_PAIRS[exc.option_name]}"
+    return exc.format_message()
 
 
 def _traceback(settings: Run) -> None:
@@ -113,9 +148,17 @@ def _failed(settings: Run, message: str, code: int) -> int:
         _say(f"warning: {message} (after writing {display_name(settings.committed)}: the edit was made)")
         return exitcodes.OK
     if settings.junit is not None:
-        problem = _write_junit_error(settings.junit, message, code)
+        problem = _write_junit_error(settings, settings.junit, message, code)
         if problem is not None:
             message += f"; and the --junit report could not be written: {problem}"
+    if settings.html is not None:
+        problem = _write_html_error(settings.html, message, code)
+        if problem is not None:
+            message += f"; and the --html report could not be written: {problem}"
+    if settings.metrics is not None:
+        problem = _write_metrics_error(settings, code)
+        if problem is not None:
+            message += f"; and the --metrics file could not be written: {problem}"
     _say(f"error: {message}")
     if settings.json and not settings.quiet:
         _print_error_json(settings, message, code)
@@ -149,18 +192,47 @@ def _output_lost(settings: Run, exc: OSError) -> int:
             _say(f"error: {reason}")
         return settings.verdict
     if closed_pipe:
+        message = "standard output was closed before the run's output was written"
         if settings.junit is not None:
-            _write_junit_error(settings.junit, "standard output was closed before the run's output was written", 141)
+            _write_junit_error(settings, settings.junit, message, exitcodes.BROKEN_PIPE)
+        if settings.html is not None:
+            _write_html_error(settings.html, message, exitcodes.BROKEN_PIPE)
+        if settings.metrics is not None:
+            _write_metrics_error(settings, exitcodes.BROKEN_PIPE)
         return exitcodes.BROKEN_PIPE
     return _failed(settings, reason, exitcodes.INPUT)
 
 
-def _write_junit_error(request: JUnitRequest, message: str, code: int) -> str | None:
+def _write_junit_error(settings: Run, request: JUnitRequest, message: str, code: int) -> str | None:
     """Replace the --junit report with one that records this failure; what went wrong, if that failed."""
     from pmpoolctl.output.junit import junit_error_xml
 
+    context = settings.report_context()
     try:
-        write_file(request.path, junit_error_xml(request.command, request.subject, message, code))
+        write_file(request.path, junit_error_xml(request.command, request.subject, message, code, context))
+    except PmpoolError as exc:
+        return str(exc)
+    return None
+
+
+def _write_metrics_error(settings: Run, code: int) -> str | None:
+    """Replace the --metrics textfile with a not-ok one for this run; what went wrong, if that failed."""
+    from pmpoolctl.output.metrics import metrics_error_text
+
+    assert settings.metrics is not None
+    try:
+        write_file(settings.metrics.path, metrics_error_text(settings.metrics.pool, code, settings.started))
+    except PmpoolError as exc:
+        return str(exc)
+    return None
+
+
+def _write_html_error(request: HtmlRequest, message: str, code: int | None) -> str | None:
+    """Replace the --html page with one that says the run failed, and why; what went wrong, if that failed."""
+    from pmpoolctl.output.html import html_error_page
+
+    try:
+        write_file(request.path, html_error_page(request.command, request.subject, message, code).encode())
     except PmpoolError as exc:
         return str(exc)
     return None
@@ -188,8 +260,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     run_of(ctx).debug = debug
 
 
-for _command in (inspect.dump, inspect.memmap, edit.create, edit.add_range, edit.remove_range, check.diff,
-                 check.validate, kho.kho):  # fmt: skip
+for _command in (inspect.dump, inspect.memmap, pictures.map_command, edit.create, edit.add_range, edit.remove_range,
+                 check.diff, check.validate, kho.kho):  # fmt: skip
     cli.add_command(_command)
 
 

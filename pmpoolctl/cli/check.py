@@ -20,6 +20,7 @@ from pmpoolctl.cli.options import (
     pool_option,
     verdict_options,
 )
+from pmpoolctl.cli.pictures import begin_html, picture_options, verdict_of, write_pictures
 from pmpoolctl.files.inputs import STDIN, display_name
 from pmpoolctl.files.safewrite import write_file
 
@@ -81,6 +82,7 @@ def diff(ctx: click.Context, old_path: str, new_path: str, pool_name: str, as_js
 @byte_order_option
 @next_kernel_option
 @verdict_options
+@picture_options
 @common_options
 @click.pass_context
 def validate(
@@ -97,6 +99,10 @@ def validate(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    html_path: str | None,
+    svg_path: str | None,
+    github: bool,
+    metrics_path: str | None,
 ) -> int:
     """Check BLOB's pool against the binding and the machine's memory maps.
 
@@ -108,15 +114,23 @@ def validate(
     the reserve_mem regions and sub-blobs KHO preserves (range-in-kho-preserved).
     With --next-kernel IMAGE the kernel to kexec must know pmpool-v1
     (abi-unknown-to-next-kernel). Exit 0 when there is no error (no warning
-    either with --strict), 1 when there is.
+    either with --strict), 1 when there is. --html FILE writes the report as
+    one self-contained page with the address space drawn and every finding
+    marked (see map), --svg FILE the picture alone.
 
     \b
     Example:
       pmpoolctl validate next.dtb --live --junit report.xml
       pmpoolctl validate next.dtb --memmap iomem.txt --memmap e820.log
       pmpoolctl validate next.dtb --live --kho kho-out --next-kernel /boot/vmlinuz-next
+      pmpoolctl validate next.dtb --memmap iomem.txt --html report.html
+      pmpoolctl validate handover/pool.dtb --memmap machines/iomem.txt --github
+      pmpoolctl validate next.dtb --live -q --metrics /var/lib/prometheus/node-exporter/pmpool.prom
     """
-    begin_junit(ctx, display_name(blob_path))
+    if github and as_json:
+        raise click.UsageError("--github and --json both write to standard output: give one")
+    begin_reports(ctx, display_name(blob_path), "/" + pool_name)
+    begin_html(ctx, display_name(blob_path))
     result = api.validate(
         blob_path,
         memmaps,
@@ -129,7 +143,7 @@ def validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path)
+    return report_validation(ctx, result, strict, as_json, junit_path, github, (html_path, svg_path))
 
 
 def progress_of(ctx: click.Context) -> api.Progress:
@@ -141,38 +155,80 @@ def progress_of(ctx: click.Context) -> api.Progress:
 
 
 def report_validation(
-    ctx: click.Context, result: api.Validation, strict: bool, as_json: bool, junit_path: str | None
+    ctx: click.Context,
+    result: api.Validation,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+    github: bool = False,
+    pictures: tuple[str | None, str | None] = (None, None),
 ) -> int:
-    """Shared by validate and kho validate: keep the verdict, write the JUnit report, print, give the exit code.
+    """Shared by validate and kho validate: keep the verdict, write the reports, print, give the exit code.
 
-    The notes of `result` say what could not be checked (shown with the report, never as an `error:` line).
+    The reports are the JUnit file (with the run's context), the --metrics textfile and, with
+    --github, the workflow commands (before the text report) and the step summary. The notes
+    of `result` say what could not be checked (shown with the report, never as an `error:` line).
     """
+    import os
+
     from pmpoolctl.output import check as report
-    from pmpoolctl.output.junit import junit_xml
+    from pmpoolctl.output.junit import check_properties, junit_xml
 
     ok = result.passes(strict)
     run = run_of(ctx)
     run.verdict = exitcodes.OK if ok else exitcodes.FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
-        write_file(junit_path, junit_xml(result.report, result.source, strict))
+        context = run.report_context(check_properties(result.report.pool.path, result.report.maps, result.sha256))
+        write_file(junit_path, junit_xml(result.report, result.source, strict, context))
+    if run.metrics is not None:
+        from pmpoolctl.output.metrics import metrics_text
+
+        write_file(run.metrics.path, metrics_text(result.report, ok, run.verdict, run.started))
     notes = list(result.notes)
+    if pictures != (None, None):
+        title = f"pmpoolctl validate {result.source}"
+        summary = report.validate_summary(result.report, result.source)
+        verdict = verdict_of(result, strict)
+        write_pictures(api.validation_space(result), *pictures, title, summary, verdict, tuple(notes))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY", "") if github else ""
+    if summary:
+        from pmpoolctl.files.safewrite import append_file
+        from pmpoolctl.output.github import summary_markdown
+
+        append_file(summary, summary_markdown(result.report, result.source, ok, notes).encode("utf-8"))
     if as_json:
         run.print_json(report.validate_json(result.report, result.source, ok, notes))
-    else:
-        report.render_validate(run.console(), result.report, result.source, ok, notes)
+        return run.verdict
+    console = run.console()
+    if github:
+        from pmpoolctl.output.console import write_lines
+        from pmpoolctl.output.github import workflow_commands
+
+        write_lines(console, workflow_commands(result.report.findings, result.source))
+    report.render_validate(console, result.report, result.source, ok, notes)
     return run.verdict
 
 
-def begin_junit(ctx: click.Context, subject: str) -> None:
+DID_NOT_FINISH = -1  # pmpool_validate_exit_code while the check runs (or after it was killed)
+
+
+def begin_reports(ctx: click.Context, subject: str, pool: str) -> None:
     """Before the check: FILE says the run did not finish, until the run's own report replaces it.
 
-    So a run that is killed, or fails in any way, never leaves an older passing report behind.
+    So a run that is killed, or fails in any way, never leaves an older passing report behind;
+    the --metrics textfile, likewise, is not ok until the verdict replaces it.
     """
-    request = run_of(ctx).junit
+    run = run_of(ctx)
+    if run.metrics is not None:
+        from pmpoolctl.output.metrics import metrics_error_text
+
+        run.metrics.pool = pool
+        write_file(run.metrics.path, metrics_error_text(pool, DID_NOT_FINISH, run.started))
+    request = run.junit
     if request is None:
         return
     from pmpoolctl.output.junit import junit_error_xml
 
     request.subject = subject
     message = f"{request.command} did not finish (it was killed, or is still running)"
-    write_file(request.path, junit_error_xml(request.command, subject, message, None))
+    write_file(request.path, junit_error_xml(request.command, subject, message, None, run.report_context()))

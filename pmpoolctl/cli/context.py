@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
@@ -13,6 +15,7 @@ import click
 
 if TYPE_CHECKING:
     from pmpoolctl.output.console import Console
+    from pmpoolctl.output.junit import RunContext
 
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -27,13 +30,30 @@ class JUnitRequest:
 
 
 @dataclass
+class HtmlRequest:
+    """`--html FILE`: a page that must not outlive a failed run as if it were its report."""
+
+    path: str
+    command: str
+    subject: str | None = None
+
+
+@dataclass
+class MetricsRequest:
+    """`--metrics FILE`: the textfile that must say how this run ended (not ok, when it reached no verdict)."""
+
+    path: str
+    pool: str = ""  # the pool's path, once the command knows it
+
+
+@dataclass
 class Run:
     """One run: the global options, where its output goes, and what the exit code must honour.
 
     `verdict` is the answer of validate or diff once it is known: a report that is
     then lost (a closed pipe, a full disk) does not change it. `committed` is the
     file an edit wrote: from then on the run has succeeded, whatever happens to its
-    summary line. `junit` is replaced by an error report when the run fails.
+    summary line. `junit` and `html` are replaced by error reports when the run fails.
     """
 
     debug: bool = False
@@ -43,6 +63,10 @@ class Run:
     verdict: int | None = None
     committed: str | None = None
     junit: JUnitRequest | None = None
+    html: HtmlRequest | None = None
+    metrics: MetricsRequest | None = None
+    started: float = field(default_factory=time.time)  # wall clock, for reports' timestamps
+    clock: float = field(default_factory=time.monotonic)  # for how long the run took
     saved_handlers: list[tuple[int, Any]] = field(default_factory=list)
     deferred_signal: int | None = None
     standalone: bool = False  # the process is this run (the command), not a test or a script calling it
@@ -75,6 +99,12 @@ class Run:
         raw: IO[bytes] = stream.buffer  # type: ignore[attr-defined]  # io's text streams: sys.stdout or /dev/null
         write_json(raw.write, document)
         raw.flush()
+
+    def report_context(self, properties: Sequence[tuple[str, str]] = ()) -> RunContext:
+        """When, where and how long this run ran, for a report (JUnit); `properties` say with what."""
+        from pmpoolctl.output.junit import RunContext
+
+        return RunContext(self.started, time.monotonic() - self.clock, properties)
 
     def committed_to(self, target: str) -> None:
         """From the rename on, the edit has happened: the run has succeeded (cli.md)."""

@@ -17,11 +17,14 @@ import click
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
 from pmpoolctl.cli.context import Run, run_of
-from pmpoolctl.cli.options import NUMBER, PATH, common_options, options, page_size_option, pool_option
+from pmpoolctl.cli.options import NUMBER, PATH, common_options, json_option, options, page_size_option, pool_option
 from pmpoolctl.files.inputs import STDIN
+from pmpoolctl.numbers import counted
 
 if TYPE_CHECKING:
     from pmpoolctl.ranges.rangearray import RangeArray
+
+EDIT_SCHEMA = "pmpoolctl.edit/v1"
 
 
 @click.command()
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 @click.option("--from", "from_blob", metavar="BASE_BLOB", type=PATH, help="Copy this blob and add the pool node to it.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @pool_option
+@json_option(EDIT_SCHEMA)
 @common_options
 @click.pass_context
 def create(
@@ -43,6 +47,7 @@ def create(
     from_blob: str | None,
     force: bool,
     pool_name: str,
+    as_json: bool,
 ) -> int:
     """Write a new blob OUT with an empty or --range-filled pool.
 
@@ -52,7 +57,7 @@ def create(
       pmpoolctl create host.dtb --from booted.dtb
     """
     run = run_of(ctx)
-    to_stdout = _blob_to_stdout(run, out)
+    to_stdout = _blob_to_stdout(run, out, as_json)
     created = api.create(
         api.TO_BYTES if to_stdout else out,
         ranges,
@@ -66,8 +71,16 @@ def create(
     if created.data is not None:
         _write_blob_to_stdout(created.data)
         return exitcodes.OK
-    count = len(created.ranges)
-    run.console().print(f"{created.file}: created with pool /{created.pool}: {count} ranges, page size {page_size}")
+    if as_json:
+        from pmpoolctl.output.edit import edit_json
+        from pmpoolctl.pool.change import Change
+        from pmpoolctl.ranges.rangearray import RangeArray
+
+        change = Change.of(RangeArray(), created.ranges, listed=True)
+        run.print_json(edit_json(created.file, "/" + created.pool, change, page_size, dry_run=False, written=True))
+        return exitcodes.OK
+    shown = counted(len(created.ranges), "range")
+    run.console().print(f"{created.file}: created with pool /{created.pool}: {shown}, page size {page_size}")
     return exitcodes.OK
 
 
@@ -90,12 +103,14 @@ def _requested_ranges(run: Run, base: int | None, size: int | None, from_file: s
     return ranges
 
 
-def _blob_to_stdout(run: Run, out: str) -> bool:
-    """Whether OUT is - (the blob goes to standard output); refuse a terminal or --quiet for it."""
+def _blob_to_stdout(run: Run, out: str, as_json: bool = False) -> bool:
+    """Whether OUT is - (the blob goes to standard output); refuse a terminal, --quiet or --json for it."""
     if out != STDIN:
         return False
     if run.quiet:
         raise click.UsageError("-o - writes the blob to standard output, which --quiet silences")
+    if as_json:
+        raise click.UsageError("-o - and --json both write to standard output: give one")
     if sys.stdout is None or sys.stdout.isatty():
         raise click.UsageError(
             "refusing to write a binary blob to a terminal: redirect standard output, or give a file"
@@ -116,16 +131,17 @@ def _edit(
     pool_name: str,
     out: str | None,
     dry_run: bool,
+    as_json: bool,
     edit: Callable[..., api.Edit],
     **how: bool,
 ) -> int:
     """The two edit commands: check the arguments, read the ranges, edit through the api, summarise."""
-    from pmpoolctl.output.edit import render_change
+    from pmpoolctl.output.edit import edit_json, render_change
 
     run = run_of(ctx)
     if blob_path == STDIN and out is None and not dry_run:
         raise click.UsageError("editing standard input needs -o OUT (-o - writes the result to standard output)")
-    to_stdout = out is not None and not dry_run and _blob_to_stdout(run, out)
+    to_stdout = out is not None and not dry_run and _blob_to_stdout(run, out, as_json)
     if blob_path == STDIN and requested_args[2] == STDIN:
         raise click.UsageError("BLOB and --from cannot both be - (standard input)")
     result = edit(
@@ -134,12 +150,18 @@ def _edit(
         pool=pool_name,
         output=api.TO_BYTES if to_stdout else out,
         dry_run=dry_run,
+        list_changes=as_json,  # the document lists what went and came (in arrays, as a dry run does)
         before_commit=run.defer_signals,
         after_commit=run.committed_to,
         **how,
     )
     if result.data is not None:
         _write_blob_to_stdout(result.data)
+        return exitcodes.OK
+    if as_json:
+        written = result.written is not None
+        run.print_json(edit_json(result.file, result.pool, result.change, result.page_size, dry_run=dry_run,
+                                 written=written))  # fmt: skip
         return exitcodes.OK
     render_change(run.console(), result.file, result.pool, result.change, result.page_size, dry_run=dry_run)
     return exitcodes.OK
@@ -156,6 +178,7 @@ _edit_command = options(
     pool_option,
     click.option("-o", "--output", "out", metavar="OUT", type=PATH, help="Write the result to OUT instead of BLOB."),
     click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing."),
+    json_option(EDIT_SCHEMA),
     click.pass_context,
 )
 
@@ -173,6 +196,7 @@ def add_range(
     pool_name: str,
     out: str | None,
     dry_run: bool,
+    as_json: bool,
     merge: bool,
 ) -> int:
     """Add pages to BLOB's pool: BASE SIZE, or a batch with --from FILE.
@@ -183,9 +207,10 @@ def add_range(
     \b
     Example:
       pmpoolctl add-range pool.dtb 0x180000000 1G
+      pmpoolctl add-range pool.dtb 0x180000000 1G --merge --json | jq .changed
       printf '0x200000000 2M\\n0x300000000 4M\\n' | pmpoolctl add-range pool.dtb --from -
     """
-    return _edit(ctx, blob_path, (base, size, from_file), pool_name, out, dry_run, api.add_ranges, merge=merge)
+    return _edit(ctx, blob_path, (base, size, from_file), pool_name, out, dry_run, as_json, api.add_ranges, merge=merge)
 
 
 @click.command("remove-range")
@@ -201,6 +226,7 @@ def remove_range(
     pool_name: str,
     out: str | None,
     dry_run: bool,
+    as_json: bool,
     ignore_missing: bool,
 ) -> int:
     """Remove pages from BLOB's pool: BASE SIZE, or a batch with --from FILE.
@@ -219,6 +245,7 @@ def remove_range(
         pool_name,
         out,
         dry_run,
+        as_json,
         api.remove_ranges,
         ignore_missing=ignore_missing,
     )

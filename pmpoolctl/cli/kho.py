@@ -9,7 +9,7 @@ import click
 
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
-from pmpoolctl.cli.check import begin_junit, progress_of, report_validation
+from pmpoolctl.cli.check import begin_reports, progress_of, report_validation
 from pmpoolctl.cli.context import run_of
 from pmpoolctl.cli.options import (
     PATH,
@@ -141,6 +141,8 @@ def kho_validate(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    github: bool,
+    metrics_path: str | None,
 ) -> int:
     """Check the KHO state in PATH before kexec: its regions, its state, the next kernel.
 
@@ -169,7 +171,9 @@ def kho_validate(
     """
     if not memmaps and not live:
         raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
-    begin_junit(ctx, display_name(path))
+    if github and as_json:
+        raise click.UsageError("--github and --json both write to standard output: give one")
+    begin_reports(ctx, display_name(path), "/memblock")
     result = api.validate_kho(
         path,
         memmaps,
@@ -182,7 +186,7 @@ def kho_validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path)
+    return report_validation(ctx, result, strict, as_json, junit_path, github)
 
 
 MAX_CMDLINE_BYTES = 1 << 20  # the kernel's COMMAND_LINE_SIZE is 2-4 KiB on most architectures

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pmpoolctl.cli.context import JUnitRequest, run_of
+from pmpoolctl.cli.context import JUnitRequest, MetricsRequest, run_of
 from pmpoolctl.errors import NumberError
 from pmpoolctl.files.inputs import display_name
 from pmpoolctl.memmap import FORMATS
@@ -114,6 +114,22 @@ no_color_option = click.option(
 )
 
 
+def _set_ascii(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from pmpoolctl.output.console import set_ascii
+
+        set_ascii(True)  # for this run: the group's main sets it back at the start of each
+
+
+ascii_option = click.option(
+    "--ascii",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_ascii,
+    help="Draw tables with ASCII only (the default where stdout cannot encode the box-drawing rule).",
+)
+
+
 def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         run_of(ctx).json = True
@@ -139,8 +155,8 @@ def options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def common_options(function: Any) -> Any:
-    """--quiet and --no-color, which every command takes as well as the group."""
-    return quiet_option(no_color_option(function))
+    """--quiet, --no-color and --ascii, which every command takes as well as the group."""
+    return quiet_option(no_color_option(ascii_option(function)))
 
 
 booted_option = click.option(
@@ -189,8 +205,11 @@ map_options = options(
         "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise.",
     ),
 )
+phys_bits_option = click.option(
+    "--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."
+)
 verdict_options = options(
-    click.option("--phys-bits", type=int, callback=_phys_bits, metavar="N", help="Ranges must end at or below 2^N."),
+    phys_bits_option,
     click.option("--strict", is_flag=True, help="Warnings fail the run too."),
     json_option("pmpoolctl.validate/v1"),
     click.option(
@@ -202,7 +221,30 @@ verdict_options = options(
         callback=lambda ctx, param, value: _remember_junit(ctx, value),
         help="Also write a JUnit XML report to FILE (an error report when the check cannot run).",
     ),
+    click.option(
+        "--github",
+        is_flag=True,
+        help="Print GitHub Actions workflow commands (::error file=...,line=...) for the findings, and append "
+        "a markdown summary to $GITHUB_STEP_SUMMARY when it is set.",
+    ),
+    click.option(
+        "--metrics",
+        "metrics_path",
+        metavar="FILE",
+        type=PATH,
+        is_eager=True,  # as --junit: a run that fails in any way leaves a not-ok FILE
+        callback=lambda ctx, param, value: _remember_metrics(ctx, value),
+        help="Also write a Prometheus textfile to FILE, atomically (node_exporter's textfile collector).",
+    ),
 )
+
+
+def _remember_metrics(ctx: click.Context, path: str | None) -> str | None:
+    if path is not None:
+        # The pool label until the command knows its pool (an error in an option comes before that).
+        pool = "/memblock" if ctx.command_path.endswith("kho validate") else "/" + DEFAULT_POOL
+        run_of(ctx).metrics = MetricsRequest(path, pool)
+    return path
 
 
 def _remember_junit(ctx: click.Context, path: str | None) -> str | None:

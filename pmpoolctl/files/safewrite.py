@@ -305,6 +305,33 @@ def write_file(path: str, data: bytes) -> None:
         write_atomic(target, data)
 
 
+def append_file(path: str, data: bytes) -> None:
+    """Append `data` to `path` (created if missing): an append, never a replace.
+
+    For a file that others read as it grows ($GITHUB_STEP_SUMMARY): resolved as every
+    target is (no link another user planted is followed), opened O_APPEND|O_NOFOLLOW and
+    non-blocking (a FIFO put there cannot hold the run), and refused unless it is a
+    regular file. Nothing is written to anything else.
+    """
+    target = resolve_target(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | _OPEN_FLAGS
+    try:
+        fd = os.open(target, flags, 0o666)
+    except OSError as exc:
+        raise WriteError(f"{display_name(path)}: cannot append: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise WriteError(f"{display_name(path)}: is not a regular file")
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except OSError as exc:
+        raise WriteError(f"{display_name(path)}: cannot append: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

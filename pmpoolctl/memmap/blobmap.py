@@ -9,8 +9,10 @@ without `alloc-ranges` may go anywhere, so its entry is the whole address space.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import overload
 
 from pmpoolctl.dtb.model import Blob, Node
@@ -84,6 +86,16 @@ class ReservationEntries(Sequence[MapEntry]):
 
     def __len__(self) -> int:
         return len(self._addresses) + len(self._children)
+
+    def block_spans(self) -> tuple[array[int], list[int]]:
+        """The reservation block's (starts, ends) without an entry made for each (ends clipped to 2^64)."""
+        ends = list(map(min, map(operator.add, self._addresses, self._sizes), repeat(U64_LIMIT)))
+        return self._addresses, ends
+
+    @property
+    def children(self) -> list[MapEntry]:
+        """The `/reserved-memory` children's entries, static and dynamic."""
+        return self._children
 
     @overload
     def __getitem__(self, index: int) -> MapEntry: ...

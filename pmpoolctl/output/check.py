@@ -51,10 +51,15 @@ def _sources_text(finding: Finding) -> str:
     return shown + (f" (+{len(sources) - SOURCES_SHOWN} more)" if len(sources) > SOURCES_SHOWN else "")
 
 
-def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
+def validate_summary(report: Report, source: str) -> str:
+    """`FILE: /POOL: N ranges checked against MAP (FORMAT, N entries), ...`: the report's first line."""
     maps = ", ".join(f"{m.source} ({memmap_label(m)})" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
-    console.print(f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}")
+    return f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}"
+
+
+def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
+    console.print(validate_summary(report, source))
     for note in notes:
         console.print(f"note: {note}")
     if report.findings:
@@ -62,9 +67,9 @@ def render_validate(console: Console, report: Report, source: str, ok: bool, not
         columns = [
             Column("severity", cells(lambda f: f.severity.value)),
             Column("rule", cells(attrgetter("rule"))),
-            Column("range", cells(lambda f: str(f.range) if f.range else "")),
-            Column("conflict", cells(_conflict_text)),
-            Column("source", cells(_sources_text)),
+            Column("range", cells(lambda f: str(f.range) if f.range else ""), wrap=True),
+            Column("conflict", cells(_conflict_text), wrap=True),
+            Column("source", cells(_sources_text), wrap=True),
         ]
         print_table(console, columns, len(report.findings))
     verdict = "OK" if ok else "FAIL"

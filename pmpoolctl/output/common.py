@@ -7,7 +7,7 @@ from operator import add
 from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.check.findings import Conflict, Finding
-from pmpoolctl.output.console import Console
+from pmpoolctl.output.console import Console, ascii_only, output_width
 from pmpoolctl.output.jsonwriter import INTEGER
 from pmpoolctl.output.tables import Cells, Column, write_table
 from pmpoolctl.ranges.rangearray import RangeArray
@@ -25,8 +25,12 @@ def finding_cells(findings: Sequence[Finding]) -> Callable[[Callable[[Finding], 
 
 
 def print_table(console: Console, columns: list[Column], rows: int) -> None:
-    """A table written straight to the console's stream (see `columns` for why not rich's Table)."""
-    write_table(console.file.write, columns, rows)
+    """A table written straight to the console's stream (see `tables` for why not rich's Table).
+
+    It fits the terminal's width (or COLUMNS), and is drawn in ASCII where the stream needs it.
+    """
+    stream = console.file
+    write_table(stream.write, columns, rows, width=output_width(stream), ascii=ascii_only(stream))
 
 
 def range_json(r: Range) -> dict[str, int]:
@@ -59,3 +63,16 @@ def finding_json(finding: Finding) -> dict[str, Any]:
 
 def _conflict_json(c: Conflict) -> dict[str, Any]:
     return {"start": c.start, "end": c.end, "type": c.type, "source": c.source}
+
+
+def short_size(size: int) -> str:
+    """A size in 4 or 5 characters: `512`, `4K`, `452M`, `2.5G`, `1003M`, `16E` (powers of 1024, rounded)."""
+    if size < 1024:
+        return str(size)
+    value = float(size)
+    for unit in "KMGTPE":
+        value /= 1024
+        if value < 1023.5 or unit == "E":
+            text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+            return f"{text.removesuffix('.0')}{unit}"
+    raise AssertionError("unreachable")

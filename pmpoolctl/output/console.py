@@ -8,8 +8,9 @@ rich, which would be most of a small command's start-up time.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, Protocol, cast
 
@@ -49,6 +50,51 @@ def make_console(*, stderr: bool = False, no_color: bool = False, file: IO[str] 
     from rich.console import Console as RichConsole
 
     return RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+
+
+def print_segments(console: Console, segments: Sequence[tuple[str, str | None]]) -> None:
+    """One line of (text, style) pieces: styled by rich on a terminal, the text alone elsewhere."""
+    if isinstance(console, PlainConsole):
+        console.file.write("".join(text for text, _ in segments) + "\n")
+        return
+    from rich.text import Text
+
+    line = Text()
+    for text, style in segments:
+        line.append(text, style=style or "")
+    console.print(line)
+
+
+_forced = {"ascii": False}
+
+
+def set_ascii(forced: bool) -> None:
+    """--ascii: tables are drawn in ASCII whatever the stream can encode (the CLI sets it per run)."""
+    _forced["ascii"] = forced
+
+
+def output_width(stream: IO[str]) -> int | None:
+    """The width tables fit: COLUMNS when set, else a terminal's own; None (no limit) for a pipe or file."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # a stream without a descriptor (a test's)
+        pass
+    return None
+
+
+def ascii_only(stream: IO[str]) -> bool:
+    """Whether to draw in ASCII: --ascii, or a stream whose encoding cannot hold the box-drawing rule."""
+    if _forced["ascii"]:
+        return True
+    try:
+        "─…".encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return True
+    return False
 
 
 CHUNK_LINES = 1 << 16  # lines joined into one write

@@ -11,7 +11,7 @@ from pmpoolctl.check.findings import Finding
 from pmpoolctl.dtb.dts import format_value
 from pmpoolctl.dtb.format import HEADER_SHOWN
 from pmpoolctl.dtb.model import Blob
-from pmpoolctl.numbers import human_size, plural
+from pmpoolctl.numbers import counted, human_size, plural
 from pmpoolctl.output.common import RANGE_FIELDS, finding_cells, print_table, range_columns
 from pmpoolctl.output.console import Console
 from pmpoolctl.output.jsonwriter import INTEGER, Records
@@ -31,15 +31,15 @@ def _print_problems(console: Console, problems: Sequence[Finding]) -> None:
     columns = [
         Column("severity", cells(lambda f: f.severity.value)),
         Column("rule", cells(attrgetter("rule"))),
-        Column("range", cells(lambda f: str(f.range) if f.range else "")),
-        Column("problem", cells(attrgetter("message"))),
+        Column("range", cells(lambda f: str(f.range) if f.range else ""), wrap=True),
+        Column("problem", cells(attrgetter("message")), wrap=True),
     ]
     print_table(console, columns, len(problems))
 
 
 def _bytes(size: int) -> str:
     """`N bytes`, with binary units beside it once they say something."""
-    return f"{size} bytes" if size < 1024 else f"{size} bytes ({human_size(size)})"
+    return counted(size, "byte") if size < 1024 else f"{size} bytes ({human_size(size)})"
 
 
 def dump_json(blob: Blob, pool: Pool | None, source: str) -> dict[str, Any]:
@@ -156,7 +156,9 @@ def render_dump(console: Console, blob: Blob, pool: Pool | None, source: str, po
         _print_ranges(console, pool.ranges, pool.page_size, pool.canonical)
     else:
         console.print()
-    console.print(f"Total: {len(pool.ranges)} ranges, {_bytes(pool.total_bytes)}, {pool.total_pages} pages")
+    console.print(
+        f"Total: {counted(len(pool.ranges), 'range')}, {_bytes(pool.total_bytes)}, {counted(pool.total_pages, 'page')}"
+    )
     if pool.problems:
         count = len(pool.problems)
         console.print()

@@ -1,16 +1,95 @@
-"""JUnit XML reports: one test case per rule, or one in error for a run that reached no verdict."""
+"""JUnit XML reports: one test case per rule, or one in error for a run that reached no verdict.
+
+Each test suite says where and when it ran (`hostname`, `timestamp`, `time`) and what it
+ran with (`<properties>`: pmpoolctl's version, the blob's sha256, the kernel release, the
+memory maps), so that a report kept by CI or a fleet can be traced to its run.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from pmpoolctl import __version__
 from pmpoolctl.check.findings import Finding, Severity
+from pmpoolctl.numbers import counted
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
+    import xml.etree.ElementTree as ET
+
     from pmpoolctl.check.validate import Report
+    from pmpoolctl.memmap.model import MemoryMap
 
 
-def junit_xml(report: Report, source: str, strict: bool) -> bytes:
+def _hostname() -> str:
+    try:
+        return socket.gethostname()
+    except OSError:  # pragma: no cover - gethostname does not fail on Linux
+        return ""
+
+
+def _kernel_release() -> str:
+    return os.uname().release
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where, when and with what a report's run happened.
+
+    `started` is the wall-clock time the run began (seconds since the epoch), `elapsed` how
+    long it took (seconds); `properties` are (name, value) pairs after the ones every report
+    has (`pmpoolctl.version`, `kernel.release`). Tests give `hostname` and `kernel_release`
+    to have reports that do not depend on the machine.
+    """
+
+    started: float
+    elapsed: float
+    properties: Sequence[tuple[str, str]] = ()
+    hostname: str = field(default_factory=_hostname)
+    kernel_release: str = field(default_factory=_kernel_release)
+
+    @property
+    def timestamp(self) -> str:
+        """ISO 8601 in UTC to the second, with its offset (`2026-12-02T04:45:00+00:00`)."""
+        return datetime.fromtimestamp(self.started, timezone.utc).isoformat(timespec="seconds")
+
+    def all_properties(self) -> list[tuple[str, str]]:
+        return [("pmpoolctl.version", __version__), ("kernel.release", self.kernel_release), *self.properties]
+
+
+def check_properties(
+    pool_path: str, maps: Sequence[MemoryMap], sha256: str | None = None, sha256_name: str = "blob.sha256"
+) -> list[tuple[str, str]]:
+    """A check's own properties: the file's sha256 (the blob's, or a KHO root's), the pool, each map read."""
+    properties = [] if sha256 is None else [(sha256_name, sha256)]
+    properties.append(("pool", pool_path))
+    for memory_map in maps:
+        entries = counted(len(memory_map.entries), "entry", "entries")
+        properties.append(("memmap", f"{memory_map.source} ({memory_map.format}, {entries})"))
+    return properties
+
+
+def _suite(parent: ET.Element, name: str, context: RunContext | None, **attributes: str) -> ET.Element:
+    """A `testsuite` element with its context's attributes and `<properties>`."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.SubElement(parent, "testsuite", {"name": _xml_text(name), **attributes})
+    if context is None:
+        return suite
+    suite.set("hostname", _xml_text(context.hostname))
+    suite.set("timestamp", context.timestamp)
+    suite.set("time", f"{max(context.elapsed, 0.0):.3f}")
+    properties = ET.SubElement(suite, "properties")
+    for name_, value in context.all_properties():
+        ET.SubElement(properties, "property", name=_xml_text(name_), value=_xml_text(value))
+    return suite
+
+
+def junit_xml(report: Report, source: str, strict: bool, context: RunContext | None = None) -> bytes:
     """JUnit XML: one test case per rule; failures carry that rule's findings."""
     import xml.etree.ElementTree as ET
 
@@ -20,7 +99,7 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
     for finding in report.findings:
         by_rule.setdefault(finding.rule, []).append(finding)
     suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", name=_xml_text(f"pmpoolctl validate {source}"), tests=str(len(by_rule)))
+    suite = _suite(suites, f"pmpoolctl validate {source}", context, tests=str(len(by_rule)))
     failures = 0
     for rule, findings in by_rule.items():
         case = ET.SubElement(suite, "testcase", classname=f"pmpoolctl.check.validate.{report.pool.path}", name=rule)
@@ -39,7 +118,9 @@ def junit_xml(report: Report, source: str, strict: bool) -> bytes:
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
-def junit_error_xml(command: str, subject: str | None, message: str, code: int | None) -> bytes:
+def junit_error_xml(
+    command: str, subject: str | None, message: str, code: int | None, context: RunContext | None = None
+) -> bytes:
     """JUnit XML for a check that did not reach a verdict: one test case in error, never a pass.
 
     `code` is the run's exit code, or None for the stand-in written while the check runs.
@@ -48,7 +129,7 @@ def junit_error_xml(command: str, subject: str | None, message: str, code: int |
 
     name = f"{command} {subject}" if subject is not None else command
     suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", name=_xml_text(name), tests="1", failures="0", errors="1")
+    suite = _suite(suites, name, context, tests="1", failures="0", errors="1")
     case = ET.SubElement(suite, "testcase", classname=_xml_text(command.replace(" ", ".")), name="run")
     error = ET.SubElement(case, "error", message=_xml_text(message))
     error.set("type", "did-not-finish" if code is None else f"exit-{code}")

@@ -7,7 +7,7 @@ from typing import Any
 from pmpoolctl.kho.abi import describe
 from pmpoolctl.kho.booted import KhoHandover
 from pmpoolctl.kho.tree import RAW, KhoState, SubBlob
-from pmpoolctl.numbers import hex_address, human_size
+from pmpoolctl.numbers import counted, hex_address, human_size
 from pmpoolctl.output.console import Console
 from pmpoolctl.ranges.rangeset import Range
 
@@ -108,7 +108,8 @@ def _subtree_lines(tree: SubBlob) -> list[str]:
         where = "no node in the root"
     else:
         kind = "sub-FDT" if tree.format != RAW else "blob"
-        where = f"{kind} at {hex_address(tree.address)}" + ("" if tree.size is None else f", {tree.size} bytes")
+        size = "" if tree.size is None else f", {counted(tree.size, 'byte')}"
+        where = f"{kind} at {hex_address(tree.address)}{size}"
     if tree.file is None:
         found = "sub-blob not read"
     elif tree.format == RAW:
@@ -143,8 +144,8 @@ def render_kho(console: Console, state: KhoState | None, handover: KhoHandover |
         areas = handover.scratch_size // SCRATCH_ENTRY_SIZE
         console.print(
             f"booted through KHO ({handover.source}): FDT at {hex_address(handover.fdt_address)} "
-            f"({handover.fdt_size} bytes), scratch array at {hex_address(handover.scratch_address)} "
-            f"({handover.scratch_size} bytes: {areas} areas)"
+            f"({counted(handover.fdt_size, 'byte')}), scratch array at {hex_address(handover.scratch_address)} "
+            f"({counted(handover.scratch_size, 'byte')}: {counted(areas, 'area')})"
         )
     if state is None:
         if handover is not None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from pmpoolctl.numbers import human_size
+from pmpoolctl.numbers import counted, human_size
 from pmpoolctl.output.common import print_table
 from pmpoolctl.output.console import Console
 from pmpoolctl.output.jsonwriter import INTEGER, JSON_TEXT, Records, json_strings
@@ -33,7 +33,7 @@ def memmap_summary(memory_map: MemoryMap) -> dict[str, Any]:
 def memmap_label(memory_map: MemoryMap) -> str:
     """`FORMAT, N entries[, NOTE]`: how a map is named in text output."""
     note = f", {memory_map.note}" if memory_map.note else ""
-    return f"{memory_map.format}, {len(memory_map.entries)} entries{note}"
+    return f"{memory_map.format}, {counted(len(memory_map.entries), 'entry', 'entries')}{note}"
 
 
 def memmap_json(memory_map: MemoryMap) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def render_memmap(console: Console, memory_map: MemoryMap) -> None:
         Column("end", cells(lambda e: f"{e.end:#x}")),
         Column("size", cells(lambda e: human_size(e.end - e.start)), right=True),
         Column("class", cells(attrgetter("kind"))),
-        Column("type", cells(attrgetter("type"))),
-        Column("source", cells(attrgetter("source"))),
+        Column("type", cells(attrgetter("type")), wrap=True),
+        Column("source", cells(attrgetter("source")), wrap=True),
     ]
     print_table(console, columns, len(entries))

@@ -160,3 +160,33 @@ def test_the_readme_rule_table_is_the_registry() -> None:
     readme = (REPO / "README.md").read_text()
     rows = re.findall(r"^\| `([a-z0-9-]+)` \| (error|warning) \| (.*) \|$", readme, re.M)
     assert rows == [(rule.id, rule.severity.value, rule.summary) for rule in RULES]
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The fragments of a page's headings, as GitHub makes them (tools/gen_cli_md.anchor), fenced code skipped."""
+    anchor = load_script(REPO / "tools" / "gen_cli_md.py").anchor
+    found, fenced = set(), False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            found.add(anchor(line.lstrip("#")))
+    return found
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/cli.md", "docs/design.md", "docs/binding.md", "examples/ci/README.md"]
+)
+def test_links_point_at_files_and_sections_that_exist(page: str) -> None:
+    path = REPO / page
+    for target in LINK.findall(path.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        file, _, fragment = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        assert linked.exists(), f"{page}: {target}: no such file"
+        if fragment:
+            assert f"#{fragment}" in _anchors(linked.read_text()), f"{page}: {target}: no such section"

@@ -8,6 +8,7 @@ fake kexec that records its arguments instead of rebooting anything.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -405,6 +406,17 @@ def junit_argument(command: str) -> str:
     return words[words.index("--junit") + 1]
 
 
+def html_argument(command: str) -> str:
+    """The HTML report of a job's validate line: kept beside the JUnit report."""
+    words = shlex.split(command)
+    return words[words.index("--html") + 1]
+
+
+def assert_html_verdict(page: Path, verdict: str) -> None:
+    """The job left its HTML report, with the verdict of this run."""
+    assert f">{verdict}" in page.read_text(), page.read_text()[:2000]
+
+
 def job_environment(variables: dict[str, Yaml], pyz: Path, blob: Path, tmp_path: Path) -> tuple[dict[str, str], Path]:
     """The job's variables with the pyz's sha256 as a user sets it, PATH with the shims, and the scratch checkout."""
     env = {**os.environ, **{key: as_str(value) for key, value in variables.items()}}
@@ -437,7 +449,12 @@ def test_github_actions_workflow_structure() -> None:
     assert len(runs) == 2
     upload = steps[-1]
     assert upload["if"] == "always()"  # the report is uploaded when validation fails too
-    assert as_map(upload["with"])["path"] == junit_argument(runs[1])
+    kept = as_str(as_map(upload["with"])["path"])
+    assert [fnmatch.fnmatch(name, kept) for name in (junit_argument(runs[1]), html_argument(runs[1]))] == [True] * 2
+    assert fnmatch.filter(["pmpool-report.xml", "pmpool-report.html", "pool.dtb", "iomem.txt"], kept) == [
+        "pmpool-report.xml",
+        "pmpool-report.html",
+    ]
     for run in runs:
         assert "${{" not in run, "runs as a plain shell line: expressions are not emulated here"
 
@@ -462,12 +479,26 @@ def test_github_actions_steps_pass_a_good_blob(tmp_path: Path, pyz: Path) -> Non
     proc = run_github_steps(tmp_path, pyz, GOOD_BLOB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 0
+    assert_html_verdict(tmp_path / "repo" / "pmpool-report.html", "OK: 0 errors")
 
 
 def test_github_actions_steps_fail_a_bad_blob_and_leave_the_report(tmp_path: Path, pyz: Path) -> None:
-    proc = run_github_steps(tmp_path, pyz, BAD_BLOB)
+    summary = tmp_path / "step-summary.md"  # the runner's $GITHUB_STEP_SUMMARY, empty at the step's start
+    summary.touch()
+    proc = run_github_steps(tmp_path, pyz, BAD_BLOB, GITHUB_STEP_SUMMARY=str(summary))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 3  # kernel, memreserve, outside-ram
+    assert_html_verdict(tmp_path / "repo" / "pmpool-report.html", "FAIL: 3 errors")
+    # --github: each finding annotated on the line of the committed map (paths as the checkout has them)
+    job, _ = github_workflow()
+    memmap, blob = (as_str(as_map(job["env"])[name]) for name in ("MEMMAP", "BLOB"))
+    commands = [line.split("::")[1] for line in proc.stdout.splitlines() if line.startswith("::")]
+    assert commands == [
+        f"error file={memmap},line=7,title=range-in-kernel",
+        f"error file={blob},title=range-in-memreserve",
+        f"error file={memmap},line=11,title=range-outside-ram",
+    ]
+    assert summary.read_text().startswith("### pmpoolctl validate: FAIL\n")
 
 
 def test_github_actions_steps_refuse_a_pyz_that_is_not_the_pinned_one(tmp_path: Path, pyz: Path) -> None:
@@ -507,7 +538,8 @@ def test_gitlab_ci_job_structure() -> None:
     artifacts = as_map(job["artifacts"])
     assert artifacts["when"] == "always"  # the report is kept, and shown, when validation fails too
     assert as_map(artifacts["reports"])["junit"] == report  # GitLab shows it in the merge request
-    assert as_list(artifacts["paths"]) == [report]
+    assert sorted(map(as_str, as_list(artifacts["paths"]))) == sorted([report, html_argument(script[1])])
+    assert artifacts["expose_as"] == "pmpool report"  # the HTML page linked from the merge request
 
 
 def run_gitlab_script(tmp_path: Path, pyz: Path, blob: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
@@ -525,6 +557,7 @@ def test_gitlab_ci_script_passes_a_good_blob(tmp_path: Path, pyz: Path) -> None:
     proc = run_gitlab_script(tmp_path, pyz, GOOD_BLOB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 0
+    assert_html_verdict(tmp_path / "repo" / "pmpool-report.html", "OK: 0 errors")
 
 
 def test_gitlab_ci_script_fails_a_bad_blob_and_leaves_the_report(tmp_path: Path, pyz: Path) -> None:
@@ -532,6 +565,7 @@ def test_gitlab_ci_script_fails_a_bad_blob_and_leaves_the_report(tmp_path: Path,
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "range-in-kernel" in proc.stdout
     assert junit_failures(tmp_path / "repo" / "pmpool-report.xml") == 3  # kernel, memreserve, outside-ram
+    assert_html_verdict(tmp_path / "repo" / "pmpool-report.html", "FAIL: 3 errors")
 
 
 def test_gitlab_ci_script_refuses_a_pyz_that_is_not_the_pinned_one(tmp_path: Path, pyz: Path) -> None:

@@ -615,8 +615,10 @@ def test_nesting_at_the_limit_is_read(
         assert len(CHAIN_NODE.findall(edited)) == NESTING_LIMIT - 1
         assert without_pool(edited) == without_pool(original)
         assert edited != original
-    elif command == "validate":
+    elif command.startswith("validate"):
         assert b"OK: 0 errors" in text
+    elif command == "map":
+        assert b"pool /default_pmpool |" in text
     else:
         assert b"Total: 2 ranges" in text
 
@@ -667,6 +669,8 @@ BIG_COMMANDS = {
     # The middle of the 1M pool (range 500,000), and inside the small pool's first range.
     "remove-range": ["remove-range", "{blob}", "{remove}", "0x1000", "-o", "{out}"],
     "validate": ["validate", "{blob}", "--memmap", "{iomem}"],
+    "validate-html": ["validate", "{blob}", "--memmap", "{iomem}", "--html", "{html}", "--svg", "{svg}"],
+    "map": ["map", "{blob}", "--memmap", "{iomem}", "--html", "{html}"],
 }
 MIDDLE = RANGES // 2
 
@@ -680,10 +684,16 @@ def test_big_property(
     big_property_blob: Path, big_value: bytes, small_iomem: Path, tmp_path: Path, dtc: str, command: str
 ) -> None:
     out = tmp_path / "out.dtb"
-    args = _fill(BIG_COMMANDS[command], blob=big_property_blob, out=out, iomem=small_iomem, remove="0x100000000")
-    inputs = [big_property_blob, small_iomem] if command == "validate" else [big_property_blob]
+    pictures = {"html": tmp_path / "out.html", "svg": tmp_path / "out.svg"}
+    args = _fill(
+        BIG_COMMANDS[command], blob=big_property_blob, out=out, iomem=small_iomem, remove="0x100000000", **pictures
+    )
+    inputs = [big_property_blob, small_iomem] if "--memmap" in args else [big_property_blob]
     with hostile("16 MiB property", args, inputs=inputs, expected=0, workdir=tmp_path) as run:
         text = run.stdout()
+    if "--html" in args:
+        page = (tmp_path / "out.html").read_text()
+        assert '<h1 class="verdict ok">OK: 0 errors, 0 warnings</h1>' in page and "pool /default_pmpool" in page
     if command == "dump-json":
         assert [(r["base"], r["size"]) for r in json.loads(text)["pool"]["ranges"]] == POOL_RANGES
     elif command == "dump-dts":
@@ -694,8 +704,10 @@ def test_big_property(
         edited = out.read_bytes()
         assert edited.count(big_value) == 1
         assert subprocess.run([dtc, "-I", "dtb", "-O", "dtb", "-o", os.devnull, str(out)], check=False).returncode == 0
-    elif command == "validate":
+    elif command.startswith("validate"):
         assert b"OK: 0 errors" in text
+    elif command == "map":
+        assert b"pool /default_pmpool |" in text
     else:
         assert b"Total: 2 ranges" in text
 
@@ -706,10 +718,14 @@ def test_million_ranges(
 ) -> None:
     out = tmp_path / "out.dtb"
     middle = hex(RANGE_BASE + MIDDLE * RANGE_STRIDE)
-    args = _fill(BIG_COMMANDS[command], blob=million_ranges_blob, out=out, iomem=small_iomem, remove=middle)
-    inputs = [million_ranges_blob, small_iomem] if command == "validate" else [million_ranges_blob]
+    pictures = {"html": tmp_path / "out.html", "svg": tmp_path / "out.svg"}
+    args = _fill(BIG_COMMANDS[command], blob=million_ranges_blob, out=out, iomem=small_iomem, remove=middle, **pictures)
+    inputs = [million_ranges_blob, small_iomem] if "--memmap" in args else [million_ranges_blob]
     with hostile("1M ranges (16 MiB page-ranges)", args, inputs=inputs, expected=0, workdir=tmp_path) as run:
         text = run.stdout()
+    if "--html" in args:  # a lane of a few hundred rectangles, not a million
+        page = (tmp_path / "out.html").read_text()
+        assert "OK: 0 errors" in page and page.count("<rect") < 5000 and len(page) < 1 << 20
     if command == "dump-json":
         assert json_count(text, "base") == RANGES
         assert re.search(rb'"total_pages": %d\b' % RANGES, text)
@@ -722,9 +738,12 @@ def test_million_ranges(
         edited, original = out.read_bytes(), million_ranges_blob.read_bytes()
         assert kept in edited
         assert header_word(edited, "size_dt_struct") == header_word(original, "size_dt_struct") - 16
-    elif command == "validate":
+    elif command.startswith("validate"):
         assert b"%d ranges checked" % RANGES in text
         assert b"OK: 0 errors" in text
+    elif command == "map":
+        assert b"%d ranges checked" % RANGES in text
+        assert b"pool /default_pmpool |" in text and b"+" in text
     else:
         assert b"Total: %d ranges" % RANGES in text
         assert text.count(b"\n") >= RANGES
@@ -754,23 +773,29 @@ def reservations_blob(shapes: Path) -> Path:
 
 @pytest.mark.parametrize(
     "args",
-    [["dump"], ["dump", "--json"], ["dump", "--dts"], ["validate"], ["validate", "--json"]],
-    ids=["dump", "dump-json", "dump-dts", "validate", "validate-json"],
+    [["dump"], ["dump", "--json"], ["dump", "--dts"], ["validate"], ["validate", "--json"], ["map"]],
+    ids=["dump", "dump-json", "dump-dts", "validate", "validate-json", "map"],
 )
 def test_million_reservations(reservations_blob: Path, small_iomem: Path, tmp_path: Path, args: list[str]) -> None:
-    validating = args[0] == "validate"
+    validating = args[0] in ("validate", "map")
+    if args == ["map"]:  # the reservations as one lane of cells; the page marks the one finding
+        args = ["map", "--html", str(tmp_path / "map.html")]
     memmap: list[str | Path] = ["--memmap", small_iomem] if validating else []
     inputs = [reservations_blob, small_iomem] if validating else [reservations_blob]
     with hostile(
         "1M reservations",
         [args[0], reservations_blob, *memmap, *args[1:]],
         inputs=inputs,
-        expected=1 if validating else 0,
+        expected=1 if args[0] == "validate" else 0,
         workdir=tmp_path,
     ) as run:
         text = run.stdout()
     # The one pool range overlaps OVERLAPPED reservations: one finding that names every one of them.
-    if args == ["validate"]:
+    if args[0] == "map":
+        assert b"blob reservations" in text and b"1 error, 0 warnings" in text
+        page = (tmp_path / "map.html").read_text()
+        assert page.count('<g class="finding ') == 1 and len(page) < 1 << 20
+    elif args == ["validate"]:
         assert b"FAIL: 1 error, 0 warnings" in text
         assert text.count(b"range-in-memreserve") == 1
         assert b"(+%d more)" % (OVERLAPPED - 3) in text
@@ -955,6 +980,17 @@ def batch_edit(shape: str, command: str, blob: Path, batch: Path, tmp_path: Path
 def test_million_line_batch_add(map_pool_blob: Path, add_batch: Path, tmp_path: Path) -> None:
     edited = batch_edit("1M-line batch", "add-range", map_pool_blob, add_batch, tmp_path)
     assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, BATCH_LINES) in edited
+
+
+def test_million_line_batch_add_as_json(map_pool_blob: Path, add_batch: Path, tmp_path: Path) -> None:
+    """--json lists every range that comes, streamed from the arrays (issue 17): within the same bounds."""
+    out = tmp_path / "out.dtb"
+    args: list[str | Path] = ["add-range", map_pool_blob, "--from", add_batch, "-o", out, "--json"]
+    with hostile("1M-line batch --json", args, inputs=[map_pool_blob, add_batch], expected=0, workdir=tmp_path) as run:
+        text = run.stdout()
+        assert json_count(text, "base") == BATCH_LINES and text.count(b"\n") > BATCH_LINES
+        assert b'"changed": true' in text and b'"written": true' in text
+    assert u64_pairs(MAP_POOL) + strided_pairs(BATCH_BASE, 0x2000, 0x1000, BATCH_LINES) in out.read_bytes()
 
 
 def test_million_line_batch_remove(million_ranges_blob: Path, remove_batch: Path, tmp_path: Path) -> None:
@@ -1322,6 +1358,8 @@ BLOB_COMMANDS = {
     "dump-dts": ["dump", "{blob}", "--dts"],
     "add-range": ["add-range", "{blob}", *ADD],
     "validate": ["validate", "{blob}", "--memmap", "{iomem}"],
+    "validate-html": ["validate", "{blob}", "--memmap", "{iomem}", "--html", "{html}", "--svg", "{svg}"],
+    "map": ["map", "{blob}", "--memmap", "{iomem}", "--html", "{html}"],
 }
 
 
@@ -1332,10 +1370,14 @@ def test_garbage_blob_is_refused(
 ) -> None:
     blob: Path = request.getfixturevalue(fixture)
     before = (blob.stat().st_size, blob.stat().st_mtime_ns)
-    args = _fill(BLOB_COMMANDS[command], blob=blob, iomem=small_iomem)
+    page = tmp_path / "report.html"
+    args = _fill(BLOB_COMMANDS[command], blob=blob, iomem=small_iomem, html=page, svg=tmp_path / "map.svg")
     with hostile(f"garbage blob ({blob.name})", args, inputs=[blob], expected=3, workdir=tmp_path) as run:
         assert_refused(run, str(blob), needle, "byte offset 0x")
     assert (blob.stat().st_size, blob.stat().st_mtime_ns) == before
+    if "--html" in args:  # the page says the run failed, and why; no picture of a blob that did not read
+        assert "NO VERDICT" in page.read_text() and needle in page.read_text()
+        assert not (tmp_path / "map.svg").exists()
 
 
 # ---------------------------------------------------------------------------

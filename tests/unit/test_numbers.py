@@ -147,9 +147,10 @@ def test_hex_address() -> None:
 @pytest.mark.parametrize(
     ("size", "text"),
     [
-        (0, "0 B"),
-        (1, "1 B"),
-        (1023, "1023 B"),
+        (0, "0 bytes"),
+        (1, "1 byte"),
+        (2, "2 bytes"),
+        (1023, "1023 bytes"),
         (1024, "1 KiB"),
         (4096, "4 KiB"),
         (1536, "1.50 KiB"),
@@ -203,4 +204,4 @@ def test_human_size_never_prints_1024_of_a_unit(size: int, text: str) -> None:
 @PROPERTY
 @given(st.integers(0, 1023))
 def test_human_size_below_1_kib_is_bytes(size: int) -> None:
-    assert human_size(size) == f"{size} B"
+    assert human_size(size) == (f"{size} bytes" if size != 1 else "1 byte")
