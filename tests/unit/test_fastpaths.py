@@ -128,10 +128,19 @@ def _slow(columns: list[Column]) -> list[Column]:
     return [Column(c.title, c.cells, c.right) for c in columns]
 
 
-def _text(columns: list[Column], rows: int) -> str:
+def _text(columns: list[Column], rows: int, **options: object) -> str:
     parts: list[str] = []
-    write_table(parts.append, columns, rows)
+    write_table(parts.append, columns, rows, **options)  # type: ignore[arg-type]
     return "".join(parts)
+
+
+def test_the_fast_table_fits_no_width_and_draws_the_ascii_rule_as_the_slow_one() -> None:
+    values = array("Q", [0, 0x1000, 1 << 63])
+    columns = [index_column("#", 3), hex_column("base", values), size_column("size", values)]
+    for options in ({"width": 10}, {"ascii": True}, {"width": 10, "ascii": True}):
+        fast = _text(columns, 3, **options)
+        assert fast == _text(_slow(columns), 3, **options)
+    assert "-" * 10 in _text(columns, 3, ascii=True) and "─" not in _text(columns, 3, ascii=True)
 
 
 @settings(max_examples=150, deadline=None)
