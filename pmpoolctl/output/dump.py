@@ -95,6 +95,8 @@ def _print_ranges(console: Console, ranges: RangeArray, page_size: int, ordered:
                 lambda start, stop: map(floordiv, sizes[start:stop], repeat(page_size)),
                 "d",
                 lambda: len(str(largest_size // page_size)) if rows else 0,
+                key=sizes,
+                cell_of=lambda size: str(size // page_size),
             ),
         ),
     ]

@@ -45,6 +45,11 @@ class Fast:
     values: Values
     conversion: str
     width: Callable[[], int]
+    # When the cell is a function of one value of `key` alone (`cell_of`), neighbouring columns of
+    # the same `key` are written as one: each distinct value's cells are joined once, and a row
+    # takes one `%s` for them all (a pool's sizes repeat: bytes, size and pages of 512 sizes).
+    key: Sequence[int] | None = None
+    cell_of: Callable[[int], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,8 @@ def int_column(title: str, values: Sequence[int], right: bool = True, largest: i
     def width() -> int:
         return _number_width(max(values, default=None) if largest is None else largest, str)
 
-    return Column(title, int_cells(values), right, fast=Fast(lambda start, stop: values[start:stop], "d", width))
+    fast = Fast(lambda start, stop: values[start:stop], "d", width, key=values, cell_of=str)
+    return Column(title, int_cells(values), right, fast=fast)
 
 
 def hex_column(title: str, values: Sequence[int], right: bool = False, largest: int | None = None) -> Column:
@@ -125,11 +131,15 @@ def size_column(title: str, values: Sequence[int]) -> Column:
         cache.update((size, human_size(size)) for size in set(values).difference(cache))
         return max(map(len, cache.values()), default=0)
 
+    def cell_of(size: int) -> str:
+        text = cache.get(size)
+        return human_size(size) if text is None else text
+
     return Column(
         title,
         size_cells(values),
         True,
-        fast=Fast(lambda start, stop: map(cache.__getitem__, values[start:stop]), "s", width),
+        fast=Fast(lambda start, stop: map(cache.__getitem__, values[start:stop]), "s", width, values, cell_of),
     )
 
 
@@ -285,15 +295,78 @@ def _write_fast(write: Callable[[str], object], columns: Sequence[Column], rows:
             titles.append(column.title.ljust(widths[index]))
     write(GAP.join(titles) + "\n")
     write((ASCII_RULE if ascii else RULE) * (sum(widths) + len(GAP) * last) + "\n")
-    row = GAP.replace("%", "%%").join(conversions)
-    count = len(columns)
+    sources: list[Values] = []  # one per `%` conversion of a row
+    merged: list[str] = []
+    index = 0
+    while index < len(fasts):
+        fast = fasts[index]
+        assert fast is not None
+        group = index + 1
+        while group < len(fasts) and _same_key(fast, fasts[group]):
+            group += 1
+        joined = _joined_cells(columns, fasts, widths, index, group, last) if group - index > 1 else None
+        if joined is None:
+            sources.append(fast.values)
+            merged.append(conversions[index])
+            index += 1
+            continue
+        key = fast.key
+        assert key is not None
+        sources.append(_looked_up(joined, key))
+        merged.append("%s")
+        index = group
+    row = GAP.replace("%", "%%").join(merged)
+    count = len(sources)
     template, template_rows = "", 0
     for start, stop in chunks(rows, FORMAT_ROWS):
         size = stop - start
         values: list[Any] = [None] * (size * count)
-        for index, fast in enumerate(fasts):
-            assert fast is not None
-            values[index::count] = fast.values(start, stop)
+        for index, source in enumerate(sources):
+            values[index::count] = source(start, stop)
         if template_rows != size:  # the first chunk, and a shorter last one
             template, template_rows = "\n".join([row] * size) + "\n", size
         write(template % tuple(values))
+
+
+_JOINED_MAX = 1 << 16  # distinct values whose joined cells are kept; past this, columns are written one by one
+
+
+def _looked_up(joined: dict[int, str], key: Sequence[int]) -> Values:
+    """The joined cells of rows [start, stop), by their key's values."""
+    return lambda start, stop: map(joined.__getitem__, key[start:stop])
+
+
+def _same_key(fast: Fast, other: Fast | None) -> bool:
+    return (
+        other is not None
+        and fast.key is not None
+        and other.key is fast.key
+        and fast.cell_of is not None
+        and other.cell_of is not None
+    )
+
+
+def _joined_cells(
+    columns: Sequence[Column], fasts: Sequence[Fast | None], widths: list[int], first: int, stop: int, last: int
+) -> dict[int, str] | None:
+    """The cells of columns [first, stop) for each distinct value of their key, padded and joined
+    as a row joins them; None when the key has too many distinct values to be worth it."""
+    head = fasts[first]
+    assert head is not None and head.key is not None
+    distinct = set(head.key)
+    if len(distinct) > _JOINED_MAX:
+        return None
+    joined: dict[int, str] = {}
+    for value in distinct:
+        parts = []
+        for index in range(first, stop):
+            fast = fasts[index]
+            assert fast is not None and fast.cell_of is not None
+            cell = fast.cell_of(value)
+            if columns[index].right:
+                cell = cell.rjust(widths[index])
+            elif index != last:
+                cell = cell.ljust(widths[index])
+            parts.append(cell)
+        joined[value] = GAP.join(parts)
+    return joined

@@ -161,6 +161,26 @@ def test_the_fast_table_is_the_cell_by_cell_table(rows: list[tuple[int, int]], l
     assert _text(columns, len(rows)) == _text(_slow(columns), len(rows))
 
 
+@pytest.mark.parametrize("joined_max", [1 << 16, 1])
+def test_columns_of_one_key_joined_or_not_are_the_cell_by_cell_table(
+    joined_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pmpoolctl.output import tables
+
+    monkeypatch.setattr(tables, "_JOINED_MAX", joined_max)  # 1: too many distinct values, one by one
+    rng = random.Random(joined_max)
+    sizes = array("Q", [rng.choice([0, 1, 4096, 1 << 20, 3 << 30]) for _ in range(10_000)])
+    bases = array("Q", range(0, 10_000 * 4096, 4096))
+    for last_left in (False, True):
+        columns = [
+            hex_column("base", bases),
+            int_column("bytes", sizes),
+            size_column("size", sizes),
+            int_column("again", sizes, right=not last_left),
+        ]
+        assert _text(columns, len(sizes)) == _text(_slow(columns), len(sizes))
+
+
 def test_the_fast_table_pads_to_titles_and_chunks_rows() -> None:
     count = 20_000  # more than one chunk of FORMAT_ROWS, and a short last one
     values = array("Q", range(0, count * 4096, 4096))
