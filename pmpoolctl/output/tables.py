@@ -50,6 +50,7 @@ class Fast:
     # takes one `%s` for them all (a pool's sizes repeat: bytes, size and pages of 512 sizes).
     key: Sequence[int] | None = None
     cell_of: Callable[[int], str] | None = None
+    distinct: Callable[[], Iterable[int]] | None = None  # the key's distinct values, when known after `width()`
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ def size_column(title: str, values: Sequence[int]) -> Column:
         title,
         size_cells(values),
         True,
-        fast=Fast(lambda start, stop: map(cache.__getitem__, values[start:stop]), "s", width, values, cell_of),
+        fast=Fast(
+            lambda start, stop: map(cache.__getitem__, values[start:stop]), "s", width, values, cell_of, cache.keys
+        ),
     )
 
 
@@ -353,7 +356,8 @@ def _joined_cells(
     as a row joins them; None when the key has too many distinct values to be worth it."""
     head = fasts[first]
     assert head is not None and head.key is not None
-    distinct = set(head.key)
+    known = [fast.distinct for fast in fasts[first:stop] if fast is not None and fast.distinct is not None]
+    distinct = set(known[0]()) if known else set(head.key)  # widths are computed: a size column has them
     if len(distinct) > _JOINED_MAX:
         return None
     joined: dict[int, str] = {}
