@@ -32,6 +32,7 @@ generated in a forked child, so this script stays small too.
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
 import json
 import os
@@ -39,9 +40,11 @@ import platform
 import random
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -60,22 +63,43 @@ RESULTS_END = "<!-- bench-results:end -->"
 PAGE = 0x1000
 SIZE_PAGES = (1, 512)  # a range is 4 KiB .. 2 MiB
 GAP_PAGES = (3, 96)  # 12 KiB .. 384 KiB between ranges: a page added mid-gap touches neither side
-GENERATOR_VERSION = 1  # bump when the generated blobs change, to invalidate the cache
+# Past a million ranges (ten million span 1.2 TiB) the ranges are smaller and closer, or the
+# 1.5 TiB of RAM would not hold them: 4 KiB .. 128 KiB with gaps of 12 KiB .. 96 KiB.
+BIG_SIZE_PAGES = (1, 32)
+BIG_GAP_PAGES = (3, 24)
+GENERATOR_VERSION = 2  # bump when the generated blobs change, to invalidate the cache
 SEED = 20251126
-DEFAULT_SIZES = "1k,10k,100k,1M"
+DEFAULT_SIZES = "1k,10k,100k,1M,10M"
+DEFAULT_WIDE = "100k,1M"
+DEFAULT_BATCHES = "1k,100k"
+DTC_MAX = 1_000_000  # pools above this are written by `fdt_blob` (dtc's DTS parser takes minutes and GBs)
+WIDE_POOL = 1000  # ranges in the pool of a wide tree
+BATCH_POOL = 1_000_000  # the pool the batches are added into
+FDT_MAX = 1_000_000  # the fdt package's row stops here: it needs 650 MB at 1M ranges, 6.5 GB at 10M
 
 # The product's commands and the references, per pool size.
-POOL_COMMANDS = ("dump", "dump-json", "validate", "add-range", "remove-range")
-REFERENCE_COMMANDS = ("fdtget", "dtc", "fdt")
+POOL_COMMANDS = ("dump", "dump-json", "dump-dts", "validate", "add-range", "remove-range", "diff")
+BATCH_COMMANDS = ("batch-1k", "batch-100k")  # add-range --from, into the 1M-range pool (its group)
+REFERENCE_COMMANDS = ("fdtget", "dtc", "dtc-dts", "dtdiff", "fdt")
+WIDE_COMMANDS = ("dump", "validate", "add-range", "fdtget", "fdtput")
 STARTUP_COMMANDS = ("python", "import-fdt", "imports", "startup-dump")
+# Which reference each product command's ratio row is drawn against (besides fdtget and dtc).
+OWN_REFERENCE = {"dump-dts": "dtc-dts", "diff": "dtdiff"}
 LABELS = {
     "dump": "pmpoolctl dump",
     "dump-json": "pmpoolctl dump --json",
+    "dump-dts": "pmpoolctl dump --dts",
     "validate": "pmpoolctl validate --memmap IOMEM",
     "add-range": "pmpoolctl add-range (in place)",
     "remove-range": "pmpoolctl remove-range (in place)",
+    "diff": "pmpoolctl diff A B (one range differs)",
+    "batch-1k": "pmpoolctl add-range --from (1k-range batch)",
+    "batch-100k": "pmpoolctl add-range --from (100k-range batch)",
     "fdtget": "fdtget -t x (page-ranges)",
     "dtc": "dtc -I dtb -O dtb",
+    "dtc-dts": "dtc -I dtb -O dts",
+    "dtdiff": "dtdiff A B",
+    "fdtput": "fdtput -t x (page-ranges, in place)",
     "fdt": "fdt: parse_dtb + to_dtb",
     "python": "python -c pass",
     "import-fdt": 'python -c "import fdt"',
@@ -84,10 +108,12 @@ LABELS = {
 }
 FDT_SCRIPT = "import sys, fdt; fdt.parse_dtb(open(sys.argv[1], 'rb').read()).to_dtb()"
 
-# Targets of issue 5, as ratios measured in the same run on the same blobs.
-BIG, MID = 1_000_000, 100_000
+# Targets of issues 5 and 19, as ratios measured in the same run on the same blobs.
+BIG, MID, HUGE = 1_000_000, 100_000, 10_000_000
 RSS_LIMIT = 6.0
+DIFF_RSS_LIMIT = 4.0  # diff's peak RSS over the two blobs' sizes together
 LINEAR_LIMIT = 12.0
+HUGE_RUNS = 3  # timed runs at 10M ranges and 1M nodes at most: one dump of 10M takes seconds
 
 
 def log(message: str) -> None:
@@ -106,6 +132,10 @@ def parse_size(text: str) -> int:
     if not digits.isdigit() or int(digits) * multiplier < 1:
         raise argparse.ArgumentTypeError(f"not a range count: {text!r} (e.g. 1k, 10k, 100k, 1M, 2500)")
     return int(digits) * multiplier
+
+
+def parse_sizes_or_none(text: str) -> list[int]:
+    return [] if text.strip().lower() == "none" else parse_sizes(text)
 
 
 def size_label(count: int) -> str:
@@ -175,13 +205,14 @@ def generate_ranges(count: int, spans: Sequence[tuple[int, int]], seed: int) -> 
     """`count` sorted, canonical (base, size) ranges laid out through `spans` with random gaps."""
     rng = random.Random(seed)
     draw = rng.randint
+    size_pages, gap_pages = (SIZE_PAGES, GAP_PAGES) if count <= DTC_MAX else (BIG_SIZE_PAGES, BIG_GAP_PAGES)
     ranges: list[tuple[int, int]] = []
     append = ranges.append
     index = 0
     cursor, end = spans[0]
     while len(ranges) < count:
-        base = cursor + draw(*GAP_PAGES) * PAGE
-        size = draw(*SIZE_PAGES) * PAGE
+        base = cursor + draw(*gap_pages) * PAGE
+        size = draw(*size_pages) * PAGE
         if base + size > end:
             index += 1
             if index == len(spans):
@@ -256,57 +287,218 @@ class Pool:
     size: int  # bytes
     add: tuple[int, int]  # a page in the middle of a gap: touches no range
     remove: tuple[int, int]  # one whole existing range
+    other: Path  # the same pool with `add` added: what `diff` compares it with
+    ranges: int = 0  # ranges in the pool (a wide tree's pool is small)
+    nodes: int = 0  # a wide tree's sibling nodes
+    words: str = ""  # a wide tree: `fdtget -t x` words of the pool with `add` added (what fdtput writes)
 
 
-def pool_paths(count: int) -> tuple[Path, Path, Path]:
-    stem = CACHE_DIR / f"pool-{size_label(count)}"
-    return stem.with_suffix(".dts"), stem.with_suffix(".dtb"), stem.with_suffix(".json")
+Tree = tuple[str, list[tuple[str, bytes]], list[Any]]  # (name, properties, children) for `fdt_blob`
 
 
-def cache_key(count: int, memmap_text: str, dtc_version: str) -> str:
-    material = json.dumps([GENERATOR_VERSION, count, SEED, SIZE_PAGES, GAP_PAGES, memmap_text, dtc_version])
+def fdt_blob(root: Tree) -> bytes:
+    """A version 17 FDT blob of the tree (name, [(property, value)], [children]), written as dtc
+    writes one (the reservation block empty, strings in order of first use), without dtc: its
+    DTS parser takes minutes for ten million ranges and refuses 100,000 sibling nodes (its
+    parser stack runs out). Every blob made here is read back by fdtget before it is used."""
+    strings: dict[str, int] = {}
+    table = bytearray()
+    out: list[bytes] = []
+    begin, end_node, end = (struct.pack(">I", tag) for tag in (1, 2, 9))
+
+    def name_offset(name: str) -> int:
+        if name not in strings:
+            strings[name] = len(table)
+            table.extend(name.encode() + b"\0")
+        return strings[name]
+
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            out.append(end_node)
+            continue
+        name, properties, children = node
+        raw = name.encode() + b"\0"
+        out.append(begin + raw + bytes(-len(raw) % 4))
+        for prop, value in properties:
+            out.append(struct.pack(">III", 3, len(value), name_offset(prop)) + value + bytes(-len(value) % 4))
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(children))
+    out.append(end)
+    structure = b"".join(out)
+    off_rsvmap = 40
+    off_struct = off_rsvmap + 16
+    off_strings = off_struct + len(structure)
+    total = off_strings + len(table)
+    header = struct.pack(
+        ">10I", 0xD00DFEED, total, off_struct, off_strings, off_rsvmap, 17, 16, 0, len(table), len(structure)
+    )
+    return header + bytes(16) + structure + bytes(table)
+
+
+def cells(*values: int) -> bytes:
+    return struct.pack(f">{len(values)}I", *values)
+
+
+def pool_tree(ranges: Sequence[tuple[int, int]], ram: Sequence[tuple[int, int]], extra: list[Tree]) -> Tree:
+    """The tree `pool_dts` describes, for `fdt_blob`; `extra` nodes go between /memory and the pool."""
+    words = array("Q", [value for pair in ranges for value in pair])
+    if sys.byteorder == "little":
+        words.byteswap()
+    reg = b"".join(cells(s >> 32, s & 0xFFFFFFFF, (e - s) >> 32, (e - s) & 0xFFFFFFFF) for s, e in ram)
+    model = f"pmpoolctl benchmark, {len(ranges)} ranges".encode() + b"\0"
+    memory: Tree = (f"memory@{ram[0][0]:x}", [("device_type", b"memory\0"), ("reg", reg)], [])
+    pool: Tree = (
+        "default_pmpool",
+        [("compatible", b"pmpool-v1\0"), ("page-size", cells(PAGE)), ("page-ranges", words.tobytes())],
+        [],
+    )
+    props = [("#address-cells", cells(2)), ("#size-cells", cells(2)), ("model", model)]
+    return ("", props, [memory, *extra, pool])
+
+
+def fdtget_text(tools: Tools, blob: Path, *args: str) -> str:
+    """What `fdtget -t x BLOB ARGS` prints (`fdtget -l BLOB PATH` for args ("-l", PATH))."""
+    argv = (
+        [tools.fdtget, "-l", str(blob), *args[1:]]
+        if args[:1] == ("-l",)
+        else [tools.fdtget, "-t", "x", str(blob), *args]
+    )
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def write_checked(
+    path: Path,
+    ranges: Sequence[tuple[int, int]],
+    text: str,
+    memmap_name: str,
+    tools: Tools,
+    extra: list[Tree] | None = None,
+) -> None:
+    """Write the pool blob `path` (dtc from DTS up to DTC_MAX ranges and no extra nodes, else
+    `fdt_blob`), then check with fdtget that it holds exactly `ranges`."""
+    partial = path.with_suffix(".dtb.partial")
+    if len(ranges) <= DTC_MAX and not extra:
+        dts = path.with_suffix(".dts")
+        dts.write_text(pool_dts(ranges, ram_spans(text), memmap_name))
+        subprocess.run([tools.dtc, "-q", "-I", "dts", "-O", "dtb", "-o", str(partial), str(dts)], check=True)
+    else:
+        partial.write_bytes(fdt_blob(pool_tree(ranges, ram_spans(text), extra or [])))
+    if fdtget_text(tools, partial, "/default_pmpool", "page-ranges") != fdtget_words(ranges):
+        raise SystemExit(f"error: {partial}: fdtget does not read back the {len(ranges)} generated ranges")
+    if extra and len(fdtget_text(tools, partial, "-l", "/").split()) != len(extra) + 2:
+        raise SystemExit(f"error: {partial}: fdtget does not list the {len(extra)} generated nodes")
+    os.replace(partial, path)
+
+
+def with_range(ranges: Sequence[tuple[int, int]], added: tuple[int, int]) -> list[tuple[int, int]]:
+    at = bisect.bisect_left(ranges, added)
+    return [*ranges[:at], added, *ranges[at:]]
+
+
+def pool_paths(label: str) -> tuple[Path, Path, Path]:
+    stem = CACHE_DIR / label
+    return stem.with_suffix(".dtb"), stem.with_name(stem.name + "-b.dtb"), stem.with_suffix(".json")
+
+
+def cache_key(label: str, memmap_text: str, dtc_version: str) -> str:
+    material = json.dumps(
+        [
+            GENERATOR_VERSION,
+            label,
+            SEED,
+            SIZE_PAGES,
+            GAP_PAGES,
+            BIG_SIZE_PAGES,
+            BIG_GAP_PAGES,
+            WIDE_POOL,
+            memmap_text,
+            dtc_version,
+        ]
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
-def build_pool(count: int, memmap: Path, tools: Tools) -> None:
-    """Generate, compile and check one pool (runs in a forked child: its memory dies with it)."""
+def build_pool(label: str, count: int, nodes: int, memmap: Path, tools: Tools) -> None:
+    """Generate, write and check one pool (and its diff partner) in a forked child: its memory dies with it.
+
+    `nodes` > 0 makes a wide tree: that many sibling nodes `dev@N` (compatible, reg) beside a
+    pool of `count` ranges."""
     text = memmap.read_text()
     spans = allowed_spans(text)
-    ranges = generate_ranges(count, spans, SEED + count)
-    dts, dtb, meta = pool_paths(count)
-    dts.write_text(pool_dts(ranges, ram_spans(text), memmap.name))
-    partial = dtb.with_suffix(".dtb.partial")
-    subprocess.run([tools.dtc, "-q", "-I", "dts", "-O", "dtb", "-o", str(partial), str(dts)], check=True)
-    printed = subprocess.run(
-        [tools.fdtget, "-t", "x", str(partial), "/default_pmpool", "page-ranges"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    if printed != fdtget_words(ranges):
-        raise SystemExit(f"error: {partial}: fdtget does not read back the {count} generated ranges")
+    ranges = generate_ranges(count, spans, SEED + count + nodes)
+    dtb, other, meta = pool_paths(label)
     add, remove = pick_edits(ranges, spans)
-    os.replace(partial, dtb)
-    key = cache_key(count, text, tools.dtc_version)
-    meta.write_text(json.dumps({"key": key, "count": count, "add": add, "remove": remove}) + "\n")
+    extra: list[Tree] = [
+        (f"dev@{i:x}", [("compatible", b"pmpoolctl,bench-device\0"), ("reg", cells(0, i * PAGE, 0, PAGE))], [])
+        for i in range(nodes)
+    ]
+    write_checked(dtb, ranges, text, memmap.name, tools, extra)
+    both = with_range(ranges, add)
+    write_checked(other, both, text, memmap.name, tools, extra)
+    info = {"key": cache_key(label, text, tools.dtc_version), "count": count, "add": add, "remove": remove}
+    if nodes:
+        info["words"] = fdtget_words(both)
+    meta.write_text(json.dumps(info) + "\n")
 
 
-def ensure_pool(count: int, memmap: Path, tools: Tools) -> Pool:
-    _, dtb, meta = pool_paths(count)
-    key = cache_key(count, memmap.read_text(), tools.dtc_version)
+def ensure_pool(label: str, count: int, memmap: Path, tools: Tools, nodes: int = 0) -> Pool:
+    dtb, other, meta = pool_paths(label)
+    key = cache_key(label, memmap.read_text(), tools.dtc_version)
     try:
         info = json.loads(meta.read_text())
-        fresh = info.get("key") == key and dtb.is_file()
+        fresh = info.get("key") == key and dtb.is_file() and other.is_file()
     except (OSError, ValueError):
         fresh = False
     if not fresh:
-        log(f"generating {size_label(count)} ranges: DTS -> dtc -> checked with fdtget ({dtb.relative_to(ROOT)})")
+        what = f"{size_label(nodes)} sibling nodes and {count} ranges" if nodes else f"{size_label(count)} ranges"
+        how = "dtc from DTS" if count <= DTC_MAX and not nodes else "written by bench.py"
+        log(f"generating {what}: {how}, checked with fdtget ({dtb.relative_to(ROOT)})")
         started = time.perf_counter()
-        in_child(lambda: build_pool(count, memmap, tools))
+        in_child(lambda: build_pool(label, count, nodes, memmap, tools))
         log(f"  done in {time.perf_counter() - started:.1f} s")
         info = json.loads(meta.read_text())
     add, remove = info["add"], info["remove"]
-    return Pool(count, dtb, dtb.stat().st_size, (int(add[0]), int(add[1])), (int(remove[0]), int(remove[1])))
+    return Pool(
+        count,
+        dtb,
+        dtb.stat().st_size,
+        (int(add[0]), int(add[1])),
+        (int(remove[0]), int(remove[1])),
+        other,
+        count,
+        nodes,
+        info.get("words", ""),
+    )
+
+
+def ensure_batch(pool: Pool, count: int, tools: Tools) -> Path:
+    """A text batch of `count` pages, one in the middle of each of `count` gaps spread through the
+    pool (touching nothing), read from the pool's blob with fdtget; cached beside it."""
+    path = CACHE_DIR / f"batch-{size_label(count)}-into-{size_label(pool.count)}.txt"
+    stamp = path.with_suffix(".key")
+    key = f"{pool.dtb.stat().st_mtime_ns} {count}"
+    if path.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return path
+
+    def build() -> None:
+        words = [int(w, 16) for w in fdtget_text(tools, pool.dtb, "/default_pmpool", "page-ranges").split()]
+        pairs = [
+            ((words[i] << 32) | words[i + 1], (words[i + 2] << 32) | words[i + 3]) for i in range(0, len(words), 4)
+        ]
+        step = (len(pairs) - 1) / count
+        lines = []
+        for k in range(count):
+            i = int(k * step)
+            gap_start, gap_end = pairs[i][0] + pairs[i][1], pairs[i + 1][0]
+            lines.append(f"{gap_start + (gap_end - gap_start) // PAGE // 2 * PAGE:#x} {PAGE:#x}\n")
+        path.write_text("".join(lines))
+        stamp.write_text(key)
+
+    log(f"generating a batch of {size_label(count)} ranges into the {size_label(pool.count)}-range pool")
+    in_child(build)
+    return path
 
 
 def in_child(work: Callable[[], None]) -> None:
@@ -341,6 +533,8 @@ class Tools:
     pmpoolctl: str
     fdtget: str
     dtc: str
+    fdtput: str
+    dtdiff: str
     true: str
     dtc_version: str
 
@@ -353,6 +547,7 @@ class Command:
     copy_from: Path | None = None  # an edit: copy this over argv's blob before each run
     copy_to: Path | None = None
     expect_ranges: int | None = None  # an edit: ranges in the pool after it (checked after the warm-up)
+    expect_code: int = 0  # diff and dtdiff exit 1: the blobs differ
     seconds: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     error: str | None = None
@@ -449,7 +644,7 @@ def run_round(commands: Sequence[Command], rotate: int, record: bool, runner: Ru
         if command.copy_from is not None and command.copy_to is not None:
             shutil.copyfile(command.copy_from, command.copy_to)
         seconds, rss, code = runner.run(command.argv)
-        if code != 0:
+        if code != command.expect_code:
             command.error = f"exit {code}: {runner.stderr_tail()}"
             log(f"  {command.group} {command.label}: FAILED, {command.error}")
             continue
@@ -469,7 +664,7 @@ def measure(commands: Sequence[Command], runs: int, warmups: int, runner: Runner
         run_round(commands, index, record=index >= warmups, runner=runner, tools=tools)
 
 
-def pool_commands(pool: Pool, tools: Tools, memmap: Path, workdir: Path) -> list[Command]:
+def pool_commands(pool: Pool, tools: Tools, memmap: Path, workdir: Path, batches: dict[str, Path]) -> list[Command]:
     label = size_label(pool.count)
     blob = str(pool.dtb)
     copy = workdir / f"edit-{label}.dtb"
@@ -477,9 +672,10 @@ def pool_commands(pool: Pool, tools: Tools, memmap: Path, workdir: Path) -> list
     add_base, add_size = pool.add
     remove_base, remove_size = pool.remove
     pmpoolctl = tools.pmpoolctl
-    return [
+    commands = [
         Command(label, "dump", [pmpoolctl, "dump", blob]),
         Command(label, "dump-json", [pmpoolctl, "dump", "--json", blob]),
+        Command(label, "dump-dts", [pmpoolctl, "dump", "--dts", blob]),
         Command(label, "validate", [pmpoolctl, "validate", blob, "--memmap", str(memmap)]),
         Command(
             label,
@@ -497,10 +693,63 @@ def pool_commands(pool: Pool, tools: Tools, memmap: Path, workdir: Path) -> list
             copy_to=copy,
             expect_ranges=pool.count - 1,
         ),
+        Command(label, "diff", [pmpoolctl, "diff", blob, str(pool.other)], expect_code=1),
+    ]
+    for key, batch in batches.items():
+        count = parse_size(key.removeprefix("batch-"))
+        commands.append(
+            Command(
+                label,
+                key,
+                [pmpoolctl, "add-range", str(copy), "--from", str(batch)],
+                copy_from=pool.dtb,
+                copy_to=copy,
+                expect_ranges=pool.count + count,
+            )
+        )
+    commands += [
         Command(label, "fdtget", [tools.fdtget, "-t", "x", blob, "/default_pmpool", "page-ranges"]),
         Command(label, "dtc", [tools.dtc, "-I", "dtb", "-O", "dtb", "-o", str(dtc_out), blob]),
-        Command(label, "fdt", [tools.python, "-c", FDT_SCRIPT, blob]),
+        Command(label, "dtc-dts", [tools.dtc, "-I", "dtb", "-O", "dts", "-o", os.devnull, blob]),
+        Command(label, "dtdiff", [tools.dtdiff, blob, str(pool.other)], expect_code=1),
     ]
+    if pool.count <= FDT_MAX:
+        commands.append(Command(label, "fdt", [tools.python, "-c", FDT_SCRIPT, blob]))
+    return commands
+
+
+def wide_commands(pool: Pool, tools: Tools, memmap: Path, workdir: Path) -> list[Command]:
+    """A tree of `pool.nodes` sibling nodes beside a small pool: the walk over the tree is the work."""
+    group = wide_label(pool.nodes)
+    blob = str(pool.dtb)
+    copy = workdir / f"edit-{group}.dtb"
+    add_base, add_size = pool.add
+    pmpoolctl = tools.pmpoolctl
+    return [
+        Command(group, "dump", [pmpoolctl, "dump", blob]),
+        Command(group, "validate", [pmpoolctl, "validate", blob, "--memmap", str(memmap)]),
+        Command(
+            group,
+            "add-range",
+            [pmpoolctl, "add-range", str(copy), f"{add_base:#x}", f"{add_size:#x}"],
+            copy_from=pool.dtb,
+            copy_to=copy,
+            expect_ranges=pool.count + 1,
+        ),
+        Command(group, "fdtget", [tools.fdtget, "-t", "x", blob, "/default_pmpool", "page-ranges"]),
+        Command(
+            group,
+            "fdtput",
+            [tools.fdtput, "-t", "x", str(copy), "/default_pmpool", "page-ranges", *pool.words.split()],
+            copy_from=pool.dtb,
+            copy_to=copy,
+            expect_ranges=pool.count + 1,
+        ),
+    ]
+
+
+def wide_label(nodes: int) -> str:
+    return f"wide-{size_label(nodes)}"
 
 
 def startup_commands(tools: Tools) -> list[Command]:
@@ -537,8 +786,9 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def evaluate_targets(results: dict[str, dict[str, Command]], pools: dict[str, Pool]) -> list[Target]:
-    """Every target of issue 5 as (measured ratio, limit); "n/a" with the reason when not measured."""
-    big, mid = size_label(BIG), size_label(MID)
+    """Every target of issues 5 and 19 as (measured ratio, limit); "n/a" with the reason when not measured."""
+    big, mid, huge = size_label(BIG), size_label(MID), size_label(HUGE)
+    wide = wide_label(MID)
 
     def median(group: str, key: str) -> float | None:
         command = results.get(group, {}).get(key)
@@ -554,11 +804,16 @@ def evaluate_targets(results: dict[str, dict[str, Command]], pools: dict[str, Po
         missing = [g for g in groups if g not in results]
         note = ""
         if value is None:
-            note = f"needs size {', '.join(missing)}" if missing else "a command failed"
+            note = f"needs {', '.join(missing)}" if missing else "a command failed or was not run"
         return Target(name, value, limit, note)
 
-    blob_size = float(pools[big].size) if big in pools else None
-    short = {key: LABELS[key].removeprefix("pmpoolctl ") for key in POOL_COMMANDS}
+    def blob_size(group: str, both: bool = False) -> float | None:
+        pool = pools.get(group)
+        if pool is None:
+            return None
+        return float(pool.size + (pool.other.stat().st_size if both else 0))
+
+    short = {key: LABELS[key].removeprefix("pmpoolctl ") for key in LABELS}
     targets = [
         target(f"validate of {big} <= 1.0x fdtget -t x", median(big, "validate"), median(big, "fdtget"), 1.0, big),
         target(f"dump --json of {big} <= 2.0x fdtget -t x", median(big, "dump-json"), median(big, "fdtget"), 2.0, big),
@@ -569,7 +824,7 @@ def evaluate_targets(results: dict[str, dict[str, Command]], pools: dict[str, Po
             target(
                 f"peak RSS of {short[key]} at {big} <= 6x blob size",
                 rss_bytes(big, key),
-                blob_size,
+                blob_size(big),
                 RSS_LIMIT,
                 big,
             )
@@ -583,7 +838,7 @@ def evaluate_targets(results: dict[str, dict[str, Command]], pools: dict[str, Po
             "startup",
         )
     )
-    for key in POOL_COMMANDS:
+    for key in ("dump", "dump-json", "validate", "add-range", "remove-range"):
         targets.append(
             target(
                 f"linear: {short[key]} of {big} <= 12x {mid}",
@@ -592,6 +847,67 @@ def evaluate_targets(results: dict[str, dict[str, Command]], pools: dict[str, Po
                 LINEAR_LIMIT,
                 mid,
                 big,
+            )
+        )
+    # issue 19
+    for key in ("add-range", "remove-range"):
+        targets.append(
+            target(f"19: {short[key]} of {big} <= 3x dtc -I dtb -O dtb", median(big, key), median(big, "dtc"), 3.0, big)
+        )
+    targets.append(
+        target(
+            f"19: add-range --from a 100k batch into {big} <= 5x dtc -I dtb -O dtb",
+            median(big, "batch-100k"),
+            median(big, "dtc"),
+            5.0,
+            big,
+        )
+    )
+    targets.append(
+        target(
+            f"19: peak RSS of add-range --from a 100k batch into {big} <= 6x blob size",
+            rss_bytes(big, "batch-100k"),
+            blob_size(big),
+            RSS_LIMIT,
+            big,
+        )
+    )
+    targets.append(target(f"19: dump of {big} <= 3x fdtget -t x", median(big, "dump"), median(big, "fdtget"), 3.0, big))
+    targets.append(
+        target(f"19: dump --dts of {big} <= 1.5x dtc -O dts", median(big, "dump-dts"), median(big, "dtc-dts"), 1.5, big)
+    )
+    for group in [label for label in results if label in pools and not label.startswith("wide-")]:
+        targets.append(
+            target(f"19: diff of {group} <= 0.5x dtdiff", median(group, "diff"), median(group, "dtdiff"), 0.5, group)
+        )
+    for group in (big, huge):
+        targets.append(
+            target(
+                f"19: peak RSS of diff at {group} <= 4x both blobs",
+                rss_bytes(group, "diff"),
+                blob_size(group, both=True),
+                DIFF_RSS_LIMIT,
+                group,
+            )
+        )
+    for key in ("dump", "validate"):
+        targets.append(
+            target(f"19: {key} of {wide} <= 10x fdtget -t x", median(wide, key), median(wide, "fdtget"), 10.0, wide)
+        )
+    targets.append(
+        target(
+            f"19: add-range into {wide} <= 10x fdtput", median(wide, "add-range"), median(wide, "fdtput"), 10.0, wide
+        )
+    )
+    for key in POOL_COMMANDS:
+        targets.append(
+            target(
+                f"19: linear: {short[key]} of {huge} <= 12x {big}",
+                median(huge, key),
+                median(big, key),
+                LINEAR_LIMIT,
+                big,
+                huge,
             )
         )
     return targets
@@ -699,34 +1015,27 @@ class Report:
 
     def tables(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, header, rows) of every table: the text and markdown outputs draw the same ones."""
-        sizes = [label for label in self.results if label != "startup"]
-        header = ["command"] + [f"{s} time" if i % 2 == 0 else f"{s} RSS" for s in sizes for i in range(2)]
-        per_size: list[list[str]] = [
-            ["blob size"] + [x for s in sizes for x in (fmt_bytes(self.pools[s].size), "")],
-        ]
-        for key in POOL_COMMANDS + REFERENCE_COMMANDS:
-            per_size.append([LABELS[key]] + [x for s in sizes for x in cell(self.results[s].get(key), self.floor_kib)])
-        ratios: list[list[str]] = []
-        short = {key: LABELS[key].removeprefix("pmpoolctl ") for key in POOL_COMMANDS}
-        for reference in ("fdtget", "dtc"):
-            for key in POOL_COMMANDS:
-                ratios.append(
-                    [f"{short[key]} / {reference}"]
-                    + [fmt_ratio(ratio(self.results[s][key].median, self.results[s][reference].median)) for s in sizes]
-                )
-        for key in POOL_COMMANDS:
-            ratios.append(
-                [f"{short[key]} peak RSS / blob size"]
-                + [fmt_ratio(self.rss_ratio(self.results[s][key], self.pools[s])) for s in sizes]
-            )
-        startup = self.results.get("startup", {})
-        startup_rows = [[LABELS[key], *cell(startup.get(key), self.floor_kib)] for key in STARTUP_COMMANDS]
-        target_rows = [
-            [t.name, fmt_ratio(t.value), f"{t.limit:.1f}x", t.status + (f" ({t.note})" if t.note else "")]
-            for t in self.targets
-        ]
+        sizes = [label for label in self.results if label != "startup" and not label.startswith("wide-")]
+        wides = [label for label in self.results if label.startswith("wide-")]
+
+        def per_group(groups: list[str], keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+            header = ["command"] + [f"{g} {what}" for g in groups for what in ("time", "RSS")]
+            rows = [["blob size"] + [x for g in groups for x in (fmt_bytes(self.pools[g].size), "")]]
+            for key in keys:
+                if any(key in self.results[g] for g in groups):
+                    rows.append(
+                        [LABELS[key]] + [x for g in groups for x in cell(self.results[g].get(key), self.floor_kib)]
+                    )
+            return header, rows
+
+        def median(group: str, key: str) -> float | None:
+            command = self.results[group].get(key)
+            return None if command is None else command.median
+
+        short = {key: LABELS[key].removeprefix("pmpoolctl ") for key in LABELS}
         out = []
         if sizes:
+            header, per_size = per_group(sizes, POOL_COMMANDS + BATCH_COMMANDS + REFERENCE_COMMANDS)
             out.append(
                 (
                     f"median time and peak RSS per pool size ({self.runs} runs after {self.warmups} warm-up)",
@@ -734,9 +1043,48 @@ class Report:
                     per_size,
                 )
             )
+            ratios: list[list[str]] = []
+            for reference in ("fdtget", "dtc"):
+                for key in POOL_COMMANDS + BATCH_COMMANDS:
+                    if any(key in self.results[s] for s in sizes):
+                        ratios.append(
+                            [f"{short[key]} / {reference}"]
+                            + [fmt_ratio(ratio(median(s, key), median(s, reference))) for s in sizes]
+                        )
+            for key, reference in OWN_REFERENCE.items():
+                ratios.append(
+                    [f"{short[key]} / {short[reference]}"]
+                    + [fmt_ratio(ratio(median(s, key), median(s, reference))) for s in sizes]
+                )
+            for key in POOL_COMMANDS + BATCH_COMMANDS:
+                if any(key in self.results[s] for s in sizes):
+                    ratios.append(
+                        [f"{short[key]} peak RSS / blob size"]
+                        + [
+                            fmt_ratio(self.rss_ratio(self.results[s][key], self.pools[s]))
+                            if key in self.results[s]
+                            else "-"
+                            for s in sizes
+                        ]
+                    )
             out.append(("ratios (same run, same blobs)", ["ratio", *sizes], ratios))
+        if wides:
+            header, rows = per_group(wides, WIDE_COMMANDS)
+            out.append((f"wide trees: sibling nodes beside a pool of {WIDE_POOL} ranges", header, rows))
+            wide_ratios = [
+                [f"{short[key]} / {short[reference]}"]
+                + [fmt_ratio(ratio(median(w, key), median(w, reference))) for w in wides]
+                for key, reference in (("dump", "fdtget"), ("validate", "fdtget"), ("add-range", "fdtput"))
+            ]
+            out.append(("wide-tree ratios", ["ratio", *wides], wide_ratios))
+        startup = self.results.get("startup", {})
+        startup_rows = [[LABELS[key], *cell(startup.get(key), self.floor_kib)] for key in STARTUP_COMMANDS]
+        target_rows = [
+            [t.name, fmt_ratio(t.value), f"{t.limit:.1f}x", t.status + (f" ({t.note})" if t.note else "")]
+            for t in self.targets
+        ]
         out.append(("start-up (examples/pool.dtb)", ["command", "time", "RSS"], startup_rows))
-        out.append(("targets (issue 5)", ["target", "measured", "limit", "result"], target_rows))
+        out.append(("targets (issues 5 and 19)", ["target", "measured", "limit", "result"], target_rows))
         return out
 
     def summary(self) -> str:
@@ -886,6 +1234,8 @@ def find_tools(pmpoolctl: str | None) -> Tools:
         pmpoolctl=script,
         fdtget=need("fdtget", "Debian/Ubuntu: apt install device-tree-compiler"),
         dtc=dtc,
+        fdtput=need("fdtput", "Debian/Ubuntu: apt install device-tree-compiler"),
+        dtdiff=need("dtdiff", "Debian/Ubuntu: apt install device-tree-compiler"),
         true=need("true", "coreutils"),
         dtc_version=version.removeprefix("Version: "),
     )
@@ -903,6 +1253,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=parse_sizes,
         default=parse_sizes(DEFAULT_SIZES),
         help=f"pool sizes, comma separated (default {DEFAULT_SIZES})",
+    )
+    parser.add_argument(
+        "--wide",
+        type=parse_sizes_or_none,
+        default=parse_sizes(DEFAULT_WIDE),
+        help=f"wide trees: sibling node counts, comma separated, or 'none' (default {DEFAULT_WIDE})",
+    )
+    parser.add_argument(
+        "--batches",
+        type=parse_sizes_or_none,
+        default=parse_sizes(DEFAULT_BATCHES),
+        help=f"add-range --from batch sizes into the {size_label(BATCH_POOL)}-range pool, or 'none' "
+        f"(default {DEFAULT_BATCHES}; run when the sizes include {size_label(BATCH_POOL)})",
     )
     parser.add_argument(
         "--runs",
@@ -940,7 +1303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 5:
         log(f"note: --runs {args.runs}: the targets ask for the median of at least 5 runs")
 
-    pools = {size_label(count): ensure_pool(count, memmap, tools) for count in args.sizes}
+    pools = {size_label(count): ensure_pool(f"pool-{size_label(count)}", count, memmap, tools) for count in args.sizes}
+    wides = {
+        wide_label(nodes): ensure_pool(wide_label(nodes), WIDE_POOL, memmap, tools, nodes=nodes) for nodes in args.wide
+    }
+    batch_pool = pools.get(size_label(BATCH_POOL))
+    batches = {}
+    if batch_pool is not None:
+        batches = {f"batch-{size_label(n)}": ensure_batch(batch_pool, n, tools) for n in args.batches}
     machine = machine_info(tools)
     machine["argv"] = ["bench.py", *(sys.argv[1:] if argv is None else argv)]
     runner = Runner(tools.python, workdir / "stderr.txt")
@@ -948,11 +1318,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[str, dict[str, Command]] = {}
     groups: list[tuple[str, list[Command]]] = [("startup", startup_commands(tools))]
-    groups += [(label, pool_commands(pool, tools, memmap, workdir)) for label, pool in pools.items()]
+    groups += [
+        (label, pool_commands(pool, tools, memmap, workdir, batches if pool is batch_pool else {}))
+        for label, pool in pools.items()
+    ]
+    groups += [(label, wide_commands(pool, tools, memmap, workdir)) for label, pool in wides.items()]
     for label, commands in groups:
-        log(f"measuring {label}: {len(commands)} commands x ({args.warmups} warm-up + {args.runs} runs), round-robin")
+        huge = (label in pools and pools[label].count >= HUGE) or (label in wides and wides[label].nodes >= BIG)
+        runs = min(args.runs, HUGE_RUNS) if huge else args.runs
+        log(f"measuring {label}: {len(commands)} commands x ({args.warmups} warm-up + {runs} runs), round-robin")
         group_started = time.perf_counter()
-        measure(commands, args.runs, args.warmups, runner, tools)
+        measure(commands, runs, args.warmups, runner, tools)
         results[label] = {c.key: c for c in commands}
         log(f"  {time.perf_counter() - group_started:.1f} s")
     floor = max(floor, runner.rss_floor(tools.true))
@@ -964,9 +1340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs=args.runs,
         warmups=args.warmups,
         floor_kib=floor,
-        pools=pools,
+        pools={**pools, **wides},
         results=results,
-        targets=evaluate_targets(results, pools),
+        targets=evaluate_targets(results, {**pools, **wides}),
         seconds_total=time.perf_counter() - started,
     )
     if args.json:

@@ -25,6 +25,8 @@ _ESCAPES = {bytes([b]): _CONTROL_ESCAPES.get(b, f"\\x{b:02x}").encode() for b in
 _ESCAPES[b'"'] = b'\\"'
 _ESCAPES[b"\\"] = b"\\\\"
 _CHUNK = 1 << 16  # cells or bytes formatted per join: a 16 MB value never becomes millions of strings at once
+_PAIR_CHUNK = 8192  # page-ranges pairs formatted per `%`
+_CELL_CHUNK = 16384  # 32-bit cells formatted per `%`
 
 
 def looks_like_strings(value: bytes) -> bool:
@@ -52,8 +54,12 @@ def value_parts(value: bytes) -> Iterator[str]:
         if sys.byteorder == "little":
             cells.byteswap()
         yield "<"
-        for i in range(0, len(cells), _CHUNK):
-            yield (" " if i else "") + " ".join(map("{:#x}".format, cells[i : i + _CHUNK]))
+        joined, joined_cells = "", 0
+        for i in range(0, len(cells), _CELL_CHUNK):
+            chunk = cells[i : i + _CELL_CHUNK]
+            if joined_cells != len(chunk):  # one `%` per chunk, as for page-ranges
+                joined, joined_cells = " ".join(["%#x"] * len(chunk)), len(chunk)
+            yield (" " if i else "") + joined % tuple(chunk)
         yield ">"
     else:
         yield "["
@@ -73,10 +79,16 @@ def _property_parts(blob: Blob, prop: Property, indent: str, in_pool: bool) -> I
         if sys.byteorder == "little":
             words.byteswap()
         continuation = ",\n" + indent + " " * (len(prop.name) + 3)
-        pair = "/bits/ 64 <{:#x} {:#x}>".format
-        for i in range(0, len(words), 2 * _CHUNK):
-            chunk = words[i : i + 2 * _CHUNK]
-            yield (continuation if i else "") + continuation.join(map(pair, chunk[0::2], chunk[1::2]))
+        # One `%` per chunk over the words as they lie (base, size, base, ...): the loop over
+        # pairs is in CPython's formatter, not a format call per pair.
+        pair = "/bits/ 64 <%#x %#x>"
+        joined, joined_pairs = "", 0
+        for i in range(0, len(words), 2 * _PAIR_CHUNK):
+            chunk = words[i : i + 2 * _PAIR_CHUNK]
+            if joined_pairs != len(chunk) // 2:  # the first chunk, and a shorter last one
+                joined_pairs = len(chunk) // 2
+                joined = continuation.replace("%", "%%").join([pair] * joined_pairs)
+            yield (continuation if i else "") + joined % tuple(chunk)
     else:
         yield from value_parts(value)
     yield ";\n"

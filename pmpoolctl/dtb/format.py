@@ -77,6 +77,8 @@ def align4(offset: int) -> int:
 
 
 _SHOWN_AS_IS = frozenset(range(0x20, 0x7F)) - {0x5C}
+# The bytes `escaped` shows as they are: `translate` deleting them leaves the others.
+ESCAPE_FREE = bytes(sorted(_SHOWN_AS_IS))
 
 
 def escaped(raw: bytes, limit: int = 256) -> str:

@@ -17,6 +17,8 @@ that names the file and the byte offset.
 
 from __future__ import annotations
 
+import gc
+import struct
 import sys
 from array import array
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pmpoolctl.dtb.format import (
+    ESCAPE_FREE,
     FDT_BEGIN_NODE,
     FDT_END,
     FDT_END_NODE,
@@ -71,7 +74,19 @@ def parse_blob(data: bytes, source: str, *, names: str = DTC_NAMES) -> Blob:
     header, layout = _check_header(data, fail)
     data = data[: header.totalsize]
     reservations, reservation_end = _reservations(data, header, layout, fail)
-    nodes, struct_end = _walk(_Tokens(data, header, names == DTC_NAMES, fail), fail)
+    tokens = _Tokens(data, header, names == DTC_NAMES, fail)
+    # The walk makes a few objects per token and none of them refer back: the cyclic garbage
+    # collector, which would otherwise traverse all of them again and again as they pile up
+    # (more than the walk's own time at 100,000 nodes), has nothing to find in them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        nodes, struct_end = _walk_fast(tokens, fail)
+    except _Unusual:
+        nodes, struct_end = _walk(tokens, fail)  # the reference walk: it raises the BlobError
+    finally:
+        if collecting:
+            gc.enable()
     header = layout.measured(header, struct_end, fail)
     if nodes[0].name:  # dtc refuses even "/" here (node_name_chars)
         raise fail(f"root node is named '{nodes[0].name}', expected an empty name", nodes[0].begin)
@@ -466,3 +481,126 @@ def _walk(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
                 raise fail("structure block has no root node", offset)
             return nodes, token.end
         offset = token.end
+
+
+# --- the same walk, fast ----------------------------------------------------------------------------------------------
+
+
+class _Unusual(Exception):
+    """The fast walk met something it leaves to `_walk`: a fault (whose BlobError `_walk` makes) or a
+    case too rare to be worth a fast path."""
+
+
+_ESCAPE_LIMIT = 256  # format.escaped's: a longer name is shown cut short
+_THREE_WORDS = struct.Struct(">III")
+
+
+def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
+    """`_walk`'s result for a blob that `_walk` accepts, with its checks made inline.
+
+    A tree of 100,000 nodes is 300,000 tokens: a token object and a call per check each cost
+    more than the whole of what this loop does for one. It holds every token to the same rules
+    in the same order as `_walk` (NODE_CHECKS, PROPERTY_CHECKS; the special properties through
+    their own checks), and raises _Unusual at the first fault or anything it does not handle,
+    so that `_walk` makes the error exactly as it would have: what this accepts is what `_walk`
+    accepts, as the same nodes. The words are read where they lie (no copy of the block: a
+    pool's page-ranges can be most of it).
+    """
+    data, offset, limit = tokens.data, tokens.start, tokens.limit
+    tag_at, three_words = U32.unpack_from, _THREE_WORDS.unpack_from
+    new_tuple = tuple.__new__  # Property(...) without the named tuple's Python-level __new__
+    tree = _Tree(data, tokens.dtc_names, fail)
+    nodes, open_nodes, seen = tree.nodes, tree.open, tree.seen
+    dtc_names = tokens.dtc_names
+    property_names = tokens._names
+    find = data.find
+    special = _SPECIAL_PROPERTIES
+    node_chars, plain = NODE_NAME_CHARS, ESCAPE_FREE
+    if offset + 4 > limit or tag_at(data, offset)[0] != FDT_BEGIN_NODE:
+        raise _Unusual
+    while True:
+        if offset + 12 <= limit:
+            tag, length, name_offset = three_words(data, offset)  # a property's head; for others, ignored
+        elif offset + 4 <= limit:
+            (tag,) = tag_at(data, offset)
+            if tag == FDT_PROP:
+                raise _Unusual  # its header runs past the block
+        else:
+            raise _Unusual
+        if tag == FDT_PROP:
+            if not open_nodes:
+                raise _Unusual
+            value_offset = offset + 12
+            if length > limit - value_offset:
+                raise _Unusual
+            name = property_names.get(name_offset)
+            if name is None:
+                try:
+                    name = property_names[name_offset] = tokens._property_name(name_offset, offset)
+                except BlobError:
+                    raise _Unusual from None
+            node = nodes[open_nodes[-1]]
+            siblings = seen[-1]
+            if node.children or name in siblings:
+                raise _Unusual
+            siblings.add(name)
+            keep = True
+            if name in special:
+                token = _Token(tag, offset, 0, name=name, value_offset=value_offset, length=length)
+                try:
+                    keep = _explicit_phandles(tree, token) and _name_property(tree, token)
+                except BlobError:
+                    raise _Unusual from None
+            if keep:
+                node.properties.append(new_tuple(Property, (name, offset, value_offset, length)))
+            offset = (value_offset + length + 3) & ~3
+        elif tag == FDT_BEGIN_NODE:
+            name_end = find(b"\0", offset + 4, limit)
+            if name_end < 0:
+                raise _Unusual
+            raw = data[offset + 4 : name_end]
+            if dtc_names and open_nodes:
+                # NODE_CHECKS: node_name_chars/node_name_format (dtc's characters are all shown as they are)
+                if not raw or raw.translate(None, node_chars) or raw.count(b"@") > 1 or len(raw) > _ESCAPE_LIMIT:
+                    raise _Unusual
+                name = raw.decode("ascii")
+            else:
+                plain_name = len(raw) <= _ESCAPE_LIMIT and not raw.translate(None, plain)
+                name = raw.decode("ascii") if plain_name else escaped(raw)
+            if open_nodes:
+                if not raw:
+                    raise _Unusual
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise _Unusual
+                siblings = seen[-1]
+                key = "/" + name
+                if key in siblings:
+                    raise _Unusual
+                siblings.add(key)
+                parent = open_nodes[-1]
+                nodes[parent].children.append(len(nodes))
+            elif nodes:
+                raise _Unusual  # cannot happen: the loop ends when the root closes
+            else:
+                parent = -1
+            nodes.append(Node(name, parent, len(open_nodes), offset, 0, [], []))
+            open_nodes.append(len(nodes) - 1)
+            seen.append(set())
+            offset = (name_end + 4) & ~3  # align4(name_end + 1)
+        elif tag == FDT_END_NODE:
+            if not open_nodes:
+                raise _Unusual
+            offset += 4
+            nodes[open_nodes.pop()].end = offset
+            seen.pop()
+            if not open_nodes:  # the root closed: only FDT_END may follow (no NOP either, as in _walk)
+                if offset + 4 > limit or tag_at(data, offset)[0] != FDT_END:
+                    raise _Unusual
+                return nodes, offset + 4
+        elif tag == FDT_NOP:
+            offset += 4
+        else:
+            raise _Unusual  # FDT_END inside a node, or an unknown tag
+
+
+_SPECIAL_PROPERTIES = _PHANDLE_NAMES | {"name"}

@@ -15,7 +15,7 @@ from pmpoolctl.numbers import counted, human_size, plural
 from pmpoolctl.output.common import RANGE_FIELDS, finding_cells, print_table, range_columns
 from pmpoolctl.output.console import Console
 from pmpoolctl.output.jsonwriter import INTEGER, Records
-from pmpoolctl.output.tables import Cells, Column, hex_cells, int_cells, size_cells
+from pmpoolctl.output.tables import Column, Fast, hex_column, index_column, int_column, size_column
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.ranges.rangearray import RangeArray
 
@@ -40,12 +40,6 @@ def _print_problems(console: Console, problems: Sequence[Finding]) -> None:
 def _bytes(size: int) -> str:
     """`N bytes`, with binary units beside it once they say something."""
     return counted(size, "byte") if size < 1024 else f"{size} bytes ({human_size(size)})"
-
-
-def _end_cells(ranges: RangeArray) -> Cells:
-    """Hex cells of each range's end, computed per chunk (a million ends are never held at once)."""
-    bases, sizes = ranges.bases, ranges.sizes
-    return lambda start, stop: map("{:#x}".format, map(add, bases[start:stop], sizes[start:stop]))
 
 
 def dump_json(blob: Blob, pool: Pool | None, source: str, pools: Sequence[Pool] = ()) -> dict[str, Any]:
@@ -111,17 +105,47 @@ def _print_pools(console: Console, pool: Pool | None, pool_name: str, pools: Seq
             console.print(f"  {_pool_line(one)}{'  (shown above)' if one.name == pool_name else ''}")
 
 
-def _print_ranges(console: Console, ranges: RangeArray, page_size: int) -> None:
-    sizes = ranges.sizes
+def _print_ranges(console: Console, ranges: RangeArray, page_size: int, ordered: bool) -> None:
+    """The pool's ranges as a table; `ordered` (a canonical pool) means the last range ends highest."""
+    bases, sizes = ranges.bases, ranges.sizes
+    rows = len(ranges)
+    largest_size = max(sizes, default=0)
     columns = [
-        Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
-        Column("base", hex_cells(ranges.bases)),
-        Column("end", _end_cells(ranges)),
-        Column("bytes", int_cells(sizes), right=True),
-        Column("size", size_cells(sizes), right=True),
-        Column("pages", lambda start, stop: map(str, map(floordiv, sizes[start:stop], repeat(page_size))), right=True),
+        index_column("#", rows),
+        hex_column("base", bases, largest=bases[-1] if ordered and rows else None),
+        _end_column(bases, sizes, ordered),
+        int_column("bytes", sizes, largest=largest_size),
+        size_column("size", sizes),
+        Column(
+            "pages",
+            lambda start, stop: map(str, map(floordiv, sizes[start:stop], repeat(page_size))),
+            right=True,
+            fast=Fast(
+                lambda start, stop: map(floordiv, sizes[start:stop], repeat(page_size)),
+                "d",
+                lambda: len(str(largest_size // page_size)) if rows else 0,
+                key=sizes,
+                cell_of=lambda size: str(size // page_size),
+            ),
+        ),
     ]
-    print_table(console, columns, len(ranges))
+    print_table(console, columns, rows)
+
+
+def _end_column(bases: Sequence[int], sizes: Sequence[int], ordered: bool) -> Column:
+    """Hex ends (base + size), computed per chunk; the widest from the last range when `ordered`."""
+
+    def width() -> int:
+        if not bases:
+            return 0
+        largest = bases[-1] + sizes[-1] if ordered else max(map(add, bases, sizes))
+        return len(f"{largest:#x}")
+
+    return Column(
+        "end",
+        lambda start, stop: map("{:#x}".format, map(add, bases[start:stop], sizes[start:stop])),
+        fast=Fast(lambda start, stop: map(add, bases[start:stop], sizes[start:stop]), "#x", width),
+    )
 
 
 def render_dump(
@@ -144,10 +168,10 @@ def render_dump(
         )
         addresses, sizes = blob.reservations.addresses, blob.reservations.sizes
         columns = [
-            Column("#", lambda start, stop: map(str, range(start, stop)), right=True),
-            Column("address", hex_cells(addresses)),
-            Column("end", lambda start, stop: map("{:#x}".format, map(add, addresses[start:stop], sizes[start:stop]))),
-            Column("size", size_cells(sizes), right=True),
+            index_column("#", count),
+            hex_column("address", addresses),
+            _end_column(addresses, sizes, ordered=False),
+            size_column("size", sizes),
         ]
         print_table(console, columns, count)
     else:
@@ -163,7 +187,7 @@ def render_dump(
     for name, value in pool.extra_properties():
         console.print(f"  {name} = {format_value(value)};" if value else f"  {name};")
     if pool.ranges:
-        _print_ranges(console, pool.ranges, pool.page_size)
+        _print_ranges(console, pool.ranges, pool.page_size, pool.canonical)
     else:
         console.print()
     console.print(

@@ -20,22 +20,53 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 from pmpoolctl.numbers import human_size
 
 CHUNK_ROWS = 1 << 16
+# Rows formatted per `%` in the fast path: big enough to amortise the call, small enough for the cache.
+FORMAT_ROWS = 8192
 
 Cells = Callable[[int, int], Iterable[str]]
+Values = Callable[[int, int], Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class Fast:
+    """How a column is written without making its cells one by one.
+
+    `values(start, stop)` gives the raw values of rows [start, stop) for the `%` conversion
+    `conversion` ("d", "#x" or "s": exactly what `cells` makes of them, "%d" as `str`,
+    "%#x" as `"{:#x}".format`), and `width()` the widest cell of all rows without
+    formatting them (a hex or decimal number is widest where it is largest).
+    """
+
+    values: Values
+    conversion: str
+    width: Callable[[], int]
+    # When the cell is a function of one value of `key` alone (`cell_of`), neighbouring columns of
+    # the same `key` are written as one: each distinct value's cells are joined once, and a row
+    # takes one `%s` for them all (a pool's sizes repeat: bytes, size and pages of 512 sizes).
+    key: Sequence[int] | None = None
+    cell_of: Callable[[int], str] | None = None
+    distinct: Callable[[], Iterable[int]] | None = None  # the key's distinct values, when known after `width()`
 
 
 @dataclass(frozen=True)
 class Column:
-    """A titled column whose cells for rows [start, stop) come from `cells(start, stop)`."""
+    """A titled column whose cells for rows [start, stop) come from `cells(start, stop)`.
+
+    With `fast`, a table whose columns all have it is written row chunk by row chunk with one
+    `%` over the chunk's values, interleaved (the loop over rows is in CPython's formatter),
+    and its widths come from `fast.width` instead of a first pass over every cell.
+    """
 
     title: str
     cells: Cells
     right: bool = False
     wrap: bool = False  # may wrap onto more lines (at spaces) to fit a width
+    fast: Fast | None = None
 
 
 def int_cells(values: Sequence[int]) -> Cells:
@@ -58,6 +89,61 @@ def size_cells(values: Sequence[int]) -> Cells:
         return map(cache.__getitem__, chunk)
 
     return cells
+
+
+def _number_width(largest: int | None, text: Callable[[int], str]) -> int:
+    return 0 if largest is None else len(text(largest))
+
+
+def int_column(title: str, values: Sequence[int], right: bool = True, largest: int | None = None) -> Column:
+    """Decimal cells of non-negative `values`; `largest` is their maximum when the caller knows it."""
+
+    def width() -> int:
+        return _number_width(max(values, default=None) if largest is None else largest, str)
+
+    fast = Fast(lambda start, stop: values[start:stop], "d", width, key=values, cell_of=str)
+    return Column(title, int_cells(values), right, fast=fast)
+
+
+def hex_column(title: str, values: Sequence[int], right: bool = False, largest: int | None = None) -> Column:
+    """Hex cells (0x...) of non-negative `values`; `largest` is their maximum when the caller knows it."""
+
+    def width() -> int:
+        return _number_width(max(values, default=None) if largest is None else largest, "{:#x}".format)
+
+    return Column(title, hex_cells(values), right, fast=Fast(lambda start, stop: values[start:stop], "#x", width))
+
+
+def index_column(title: str, rows: int) -> Column:
+    """The row numbers 0..rows-1, right-aligned."""
+    return Column(
+        title,
+        lambda start, stop: map(str, range(start, stop)),
+        True,
+        fast=Fast(range, "d", lambda: len(str(rows - 1)) if rows else 0),
+    )
+
+
+def size_column(title: str, values: Sequence[int]) -> Column:
+    """`human_size` cells, right-aligned; each distinct size is formatted once, for the widths and the rows."""
+    cache: dict[int, str] = {}
+
+    def width() -> int:
+        cache.update((size, human_size(size)) for size in set(values).difference(cache))
+        return max(map(len, cache.values()), default=0)
+
+    def cell_of(size: int) -> str:
+        text = cache.get(size)
+        return human_size(size) if text is None else text
+
+    return Column(
+        title,
+        size_cells(values),
+        True,
+        fast=Fast(
+            lambda start, stop: map(cache.__getitem__, values[start:stop]), "s", width, values, cell_of, cache.keys
+        ),
+    )
 
 
 def chunks(rows: int, size: int = CHUNK_ROWS) -> Iterable[tuple[int, int]]:
@@ -136,7 +222,11 @@ def write_table(
     Widths need every cell, so cells are formatted twice (measure, then write)
     rather than kept: two passes over C-speed maps cost less than a million
     rows of strings held at once. With `width`, wrappable columns narrow to fit it.
+    Columns that all have `fast` (numbers, which never wrap) take `_write_fast`.
     """
+    if rows and all(column.fast is not None and not column.wrap for column in columns):
+        _write_fast(write, columns, rows, ascii)
+        return
     widths = [len(column.title) for column in columns]
     for start, stop in chunks(rows):
         for index, column in enumerate(columns):
@@ -183,3 +273,104 @@ def write_table(
 def _strip_lines(text: str) -> str:
     """No trailing spaces on a line (a wrapped row's continuation lines have empty last cells)."""
     return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
+
+def _write_fast(write: Callable[[str], object], columns: Sequence[Column], rows: int, ascii: bool) -> None:
+    """`write_table` for columns that all have `fast`: the same text, one `%` per chunk of rows.
+
+    No column wraps, so a `width` changes nothing (`fit_widths` finds nothing to narrow)."""
+    fasts = [column.fast for column in columns]
+    widths = [max(len(column.title), fast.width()) for column, fast in zip(columns, fasts) if fast is not None]
+    last = len(columns) - 1
+    conversions = []
+    titles = []
+    for index, (column, fast) in enumerate(zip(columns, fasts)):
+        assert fast is not None
+        flags, kind = fast.conversion[:-1], fast.conversion[-1]
+        if column.right:
+            conversions.append(f"%{flags}{widths[index]}{kind}")
+            titles.append(column.title.rjust(widths[index]))
+        elif index == last:
+            conversions.append(f"%{flags}{kind}")  # the last column is not padded: no trailing spaces
+            titles.append(column.title)
+        else:
+            conversions.append(f"%-{flags}{widths[index]}{kind}")
+            titles.append(column.title.ljust(widths[index]))
+    write(GAP.join(titles) + "\n")
+    write((ASCII_RULE if ascii else RULE) * (sum(widths) + len(GAP) * last) + "\n")
+    sources: list[Values] = []  # one per `%` conversion of a row
+    merged: list[str] = []
+    index = 0
+    while index < len(fasts):
+        fast = fasts[index]
+        assert fast is not None
+        group = index + 1
+        while group < len(fasts) and _same_key(fast, fasts[group]):
+            group += 1
+        joined = _joined_cells(columns, fasts, widths, index, group, last) if group - index > 1 else None
+        if joined is None:
+            sources.append(fast.values)
+            merged.append(conversions[index])
+            index += 1
+            continue
+        key = fast.key
+        assert key is not None
+        sources.append(_looked_up(joined, key))
+        merged.append("%s")
+        index = group
+    row = GAP.replace("%", "%%").join(merged)
+    count = len(sources)
+    template, template_rows = "", 0
+    for start, stop in chunks(rows, FORMAT_ROWS):
+        size = stop - start
+        values: list[Any] = [None] * (size * count)
+        for index, source in enumerate(sources):
+            values[index::count] = source(start, stop)
+        if template_rows != size:  # the first chunk, and a shorter last one
+            template, template_rows = "\n".join([row] * size) + "\n", size
+        write(template % tuple(values))
+
+
+_JOINED_MAX = 1 << 16  # distinct values whose joined cells are kept; past this, columns are written one by one
+
+
+def _looked_up(joined: dict[int, str], key: Sequence[int]) -> Values:
+    """The joined cells of rows [start, stop), by their key's values."""
+    return lambda start, stop: map(joined.__getitem__, key[start:stop])
+
+
+def _same_key(fast: Fast, other: Fast | None) -> bool:
+    return (
+        other is not None
+        and fast.key is not None
+        and other.key is fast.key
+        and fast.cell_of is not None
+        and other.cell_of is not None
+    )
+
+
+def _joined_cells(
+    columns: Sequence[Column], fasts: Sequence[Fast | None], widths: list[int], first: int, stop: int, last: int
+) -> dict[int, str] | None:
+    """The cells of columns [first, stop) for each distinct value of their key, padded and joined
+    as a row joins them; None when the key has too many distinct values to be worth it."""
+    head = fasts[first]
+    assert head is not None and head.key is not None
+    known = [fast.distinct for fast in fasts[first:stop] if fast is not None and fast.distinct is not None]
+    distinct = set(known[0]()) if known else set(head.key)  # widths are computed: a size column has them
+    if len(distinct) > _JOINED_MAX:
+        return None
+    joined: dict[int, str] = {}
+    for value in distinct:
+        parts = []
+        for index in range(first, stop):
+            fast = fasts[index]
+            assert fast is not None and fast.cell_of is not None
+            cell = fast.cell_of(value)
+            if columns[index].right:
+                cell = cell.rjust(widths[index])
+            elif index != last:
+                cell = cell.ljust(widths[index])
+            parts.append(cell)
+        joined[value] = GAP.join(parts)
+    return joined

@@ -92,8 +92,12 @@ def _invalid(message: str) -> Finding:
     return finding("binding-invalid", message)
 
 
-def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
-    """Decode a pool node's properties; binding violations go to `Pool.problems`."""
+def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]], like: Pool | None = None) -> Pool:
+    """Decode a pool node's properties; binding violations go to `Pool.problems`.
+
+    `like`, another version of the pool (diff's other side), only makes the check faster: the
+    ranges the two share need no second look when `like` is canonical for the same page size.
+    """
     values = dict(properties)
     problems: list[Finding] = []
     path = "/" + name
@@ -134,15 +138,21 @@ def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]]) -> Pool:
         )
     ranges = decode_u64_pairs(raw_ranges)
     pool = Pool(name, list(properties), compatible, page_size, ranges, problems)
-    shape = canonical_findings(ranges, page_size)
+    known = like.ranges if like is not None and like.canonical and like.page_size == page_size else None
+    shape = canonical_findings(ranges, page_size, known)
     pool.problems.extend(shape)
     pool.canonical = not shape
     return pool
 
 
-def canonical_findings(ranges: Sequence[Range], page_size: int) -> list[Finding]:
-    """Where `ranges` break the canonical form (binding rules 1-5), in the order of cli.md's rule table."""
-    if isinstance(ranges, RangeArray) and ranges.is_canonical(page_size):
+def canonical_findings(ranges: Sequence[Range], page_size: int, like: RangeArray | None = None) -> list[Finding]:
+    """Where `ranges` break the canonical form (binding rules 1-5), in the order of cli.md's rule table.
+
+    `like`, when given, is canonical for `page_size`: only what `ranges` do not share with it is checked.
+    """
+    if isinstance(ranges, RangeArray) and (
+        ranges.is_canonical(page_size) if like is None else ranges.is_canonical_like(page_size, like)
+    ):
         return []  # the usual case, answered at C speed; the loops below name each fault
     findings: list[Finding] = []
     messages = {
@@ -230,7 +240,11 @@ def _summarised(pairs: _Pairs, make: Callable[[Range, Range], Finding], what: st
 
 def pool_properties(pool: Pool | None, ranges: Sequence[Range], page_size: int) -> list[tuple[str, Value]]:
     """The pool node's properties with `ranges` written: existing order and extras kept."""
-    parts = range_array_of(ranges).be_parts()
+    return encoded_pool_properties(pool, range_array_of(ranges).be_parts(), page_size)
+
+
+def encoded_pool_properties(pool: Pool | None, parts: Sequence[Buffer], page_size: int) -> list[tuple[str, Value]]:
+    """`pool_properties` with the ranges given as their big-endian pairs, in pieces (`RangeArray.be_parts`)."""
     encoded: Value = parts[0] if len(parts) == 1 else Pieces(parts)
     if pool is None:
         return [

@@ -92,7 +92,8 @@ def _side(pool: Pool | None) -> PoolSide | None:
 
 def read_pools(old_blob: Blob, new_blob: Blob, name: str) -> tuple[Pool | None, Pool | None]:
     """The pool `/name` of each blob; InputError when neither has it (there is nothing to compare)."""
-    old, new = read_pool(old_blob, name), read_pool(new_blob, name)
+    old = read_pool(old_blob, name)
+    new = read_pool(new_blob, name, like=old)  # what the two share is checked once
     if old is None and new is None:
         raise InputError(f"{old_blob.source}, {new_blob.source}: neither blob has a pool node /{name}")
     return old, new

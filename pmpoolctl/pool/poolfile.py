@@ -14,6 +14,7 @@ from pmpoolctl.pool.binding import (
     PROP_PAGE_RANGES,
     Pool,
     decode_pool,
+    encoded_pool_properties,
     is_pool_compatible,
     pool_properties,
 )
@@ -48,7 +49,13 @@ def missing_pool_message(blob: Blob, name: str) -> str:
     return f"{blob.source}: no pool node /{name}; it has {listed} (--pool /{others[0]})"
 
 
-def read_pool(blob: Blob, name: str) -> Pool | None:
+def has_pool(blob: Blob, name: str) -> bool:
+    """Whether the blob has the pool node `/name`, without decoding it (`dump --dts` needs no more)."""
+    return pool_node(blob, name) is not None
+
+
+def read_pool(blob: Blob, name: str, like: Pool | None = None) -> Pool | None:
+    """The pool `/name` decoded, or None; `like` (another version of it) only speeds the check up."""
     node = pool_node(blob, name)
     if node is None:
         return None
@@ -56,7 +63,7 @@ def read_pool(blob: Blob, name: str) -> Pool | None:
     properties: list[tuple[str, Buffer]] = [
         (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
     ]
-    return decode_pool(name, properties)
+    return decode_pool(name, properties, like)
 
 
 def require_pool(blob: Blob, name: str) -> Pool:
@@ -71,6 +78,14 @@ def with_ranges(blob: Blob, pool: Pool, ranges: Sequence[Range]) -> bytes:
     node = pool_node(blob, pool.name)
     assert node is not None, "pool decoded from this blob"
     return replace_node(blob, node, pool_properties(pool, ranges, pool.page_size))
+
+
+def with_encoded_ranges(blob: Blob, pool: Pool, pairs: Sequence[Buffer]) -> bytes:
+    """`with_ranges` for ranges given as their big-endian pairs in pieces (`RangeArray.be_parts`):
+    an edit can let the ranges' arrays go before the new blob is built."""
+    node = pool_node(blob, pool.name)
+    assert node is not None, "pool decoded from this blob"
+    return replace_node(blob, node, encoded_pool_properties(pool, pairs, pool.page_size))
 
 
 def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:

@@ -13,7 +13,8 @@ import bisect
 import itertools
 import operator
 from array import array
-from operator import add, sub
+from itertools import repeat
+from operator import add, gt, lt, mul, sub
 
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangearray import RangeArray, same_run
@@ -63,7 +64,79 @@ def canonical_of(ranges: RangeArray) -> RangeArray:
 
 def union(pool: RangeArray, addition: RangeArray) -> RangeArray:
     """Addresses in either (both canonical), as a canonical array."""
+    if min(len(pool), len(addition)) >= _INSERT_MIN:
+        inserted = _insert_apart(pool, addition)
+        if inserted is not None:
+            return inserted
     return pool.union(addition) if len(addition) <= len(pool) else addition.union(pool)
+
+
+_INSERT_MIN = 64  # below this many ranges on the smaller side, walking it costs less than the set-up below
+
+
+def _insert_apart(pool: RangeArray, addition: RangeArray) -> RangeArray | None:
+    """The union when no range of `addition` overlaps or touches one of `pool` (a batch into the
+    pool's gaps, the usual case), else None.
+
+    Then the union is the two arrays merged: where each range goes is found by bisection
+    (`map` over `bisect_left`, in C), the neighbours are compared in C too, and the new
+    big-endian pairs are one join of the pool's runs of bytes and the added pairs, decoded once.
+    No Python step per range: 100,000 ranges into a pool of a million cost C loops only.
+    """
+    bases, sizes, new_bases, new_sizes = pool.bases, pool.sizes, addition.bases, addition.sizes
+    count, added = len(bases), len(new_bases)
+    at = list(map(bisect.bisect_left, repeat(bases, added), new_bases))  # ascending: both are sorted
+    first_with_before = bisect.bisect_right(at, 0)  # ranges before it go before the pool's first
+    last_with_after = bisect.bisect_left(at, count)  # ranges from it go after the pool's last
+    before = list(map(sub, at[first_with_before:], repeat(1)))
+    if not all(
+        map(
+            gt,
+            new_bases[first_with_before:],
+            map(add, map(bases.__getitem__, before), map(sizes.__getitem__, before)),
+        )
+    ):
+        return None  # one starts inside the range before it, or at its end
+    if not all(
+        map(
+            lt,
+            map(add, new_bases[:last_with_after], new_sizes[:last_with_after]),
+            map(bases.__getitem__, at[:last_with_after]),
+        )
+    ):
+        return None  # one reaches into the range after it, or touches it
+    total = pool.total_size + addition.total_size
+    return RangeArray(_inserted(bases, new_bases, at), _inserted(sizes, new_sizes, at), total)
+
+
+_INSERT_CHUNK = 4096  # insertions joined at a time: a view per run and per value is ~200 bytes each
+
+
+def _inserted(values: array[int], new: array[int], at: list[int]) -> array[int]:
+    """`values` with new[j] inserted before values[at[j]] (`at` ascending), in C: the runs of
+    `values` between insertion points and the new values, chunk by chunk, joined into the result."""
+    out = array("Q", [0]) * (len(values) + len(new))
+    dest = memoryview(out).cast("B")
+    old_bytes, new_bytes = memoryview(values).cast("B"), memoryview(new).cast("B")
+    size = out.itemsize
+    written = previous = 0
+    for first in range(0, len(at), _INSERT_CHUNK):
+        last = min(first + _INSERT_CHUNK, len(at))
+        stops = at[first:last]
+        starts = [previous, *stops[:-1]]
+        pieces: list[memoryview] = [new_bytes] * (2 * (last - first))
+        pieces[0::2] = map(
+            old_bytes.__getitem__, map(slice, map(mul, starts, repeat(size)), map(mul, stops, repeat(size)))
+        )
+        offsets = range(first * size, last * size, size)
+        pieces[1::2] = map(new_bytes.__getitem__, map(slice, offsets, map(add, offsets, repeat(size))))
+        chunk = b"".join(pieces)
+        dest[written : written + len(chunk)] = chunk
+        written += len(chunk)
+        previous = stops[-1]
+    tail = old_bytes[previous * size :]
+    dest[written:] = tail
+    return out
 
 
 def difference(pool: RangeArray, removal: RangeArray) -> RangeArray:

@@ -36,14 +36,20 @@ def all_aligned(values: array[int], alignment: int) -> bool:
     return True
 
 
+_CHUNK_VALUES = 1 << 16  # values searched per copy: a chunk of 512 KiB, not a copy of the whole array
+
+
 def has_zero(values: array[int]) -> bool:
     """True when a value is 0: eight zero bytes on a value boundary (`min` would make a million ints)."""
-    raw = values.tobytes()
-    at = raw.find(_ZERO_VALUE)
-    while at >= 0:
-        if at % 8 == 0:
-            return True
-        at = raw.find(_ZERO_VALUE, at + 8 - at % 8)
+    view = memoryview(values).cast("B")
+    step = 8 * _CHUNK_VALUES
+    for start in range(0, len(view), step):  # chunks end on value boundaries: no value is split
+        raw = view[start : start + step].tobytes()
+        at = raw.find(_ZERO_VALUE)
+        while at >= 0:
+            if at % 8 == 0:
+                return True
+            at = raw.find(_ZERO_VALUE, at + 8 - at % 8)
     return False
 
 

@@ -1,0 +1,323 @@
+"""The fast paths of issue 19 against the reference paths they stand in for.
+
+Each fast path must give exactly what the slower one gives, or hand over to it:
+
+- the reader's `_walk_fast` against `_walk` (the reference walk, held to dtc's checks by
+  name): the same nodes for every blob `_walk` accepts, and never a tree for one it refuses,
+  over real trees and thousands of corrupted copies of them;
+- `write_table`'s one-`%`-per-chunk path against its cell-by-cell path, byte for byte;
+- `dump --dts`'s chunked `%` formatting against a format call per pair and per cell;
+- `arrayops.union`'s merge of a batch into the pool's gaps against the walking union;
+- `is_canonical_like` (diff's second pool) against `is_canonical`, and `common_ends` against
+  a plain loop.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import sys
+from array import array
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pmpoolctl.dtb import reader
+from pmpoolctl.dtb.dts import render_dts, value_parts
+from pmpoolctl.dtb.model import Node
+from pmpoolctl.dtb.reader import DTC_NAMES, KERNEL_NAMES, parse_blob
+from pmpoolctl.dtb.writer import append_child, build_minimal_blob
+from pmpoolctl.errors import BlobError
+from pmpoolctl.output.tables import Column, Fast, hex_column, index_column, int_column, size_column, write_table
+from pmpoolctl.ranges import arrayops
+from pmpoolctl.ranges.rangearray import RangeArray, common_ends
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL_TREES = sorted((ROOT / "tests" / "data").glob("*.dtb")) + sorted((ROOT / "examples").glob("*.dtb"))
+
+
+# --- the reader ------------------------------------------------------------------------------------------------------
+
+
+def walks(data: bytes, names: str) -> tuple[object, object]:
+    """(the fast walk's outcome, the reference walk's): nodes and end, or the exception's type."""
+
+    def outcome(walk: object) -> object:
+        fail = reader._Failure("x")
+        try:
+            header, _layout = reader._check_header(data, fail)
+            tokens = reader._Tokens(data[: header.totalsize], header, names == DTC_NAMES, fail)
+            nodes, end = walk(tokens, fail)  # type: ignore[operator]
+        except (BlobError, reader._Unusual) as exc:
+            return type(exc)
+        return [_node_tuple(node) for node in nodes], end
+
+    return outcome(reader._walk_fast), outcome(reader._walk)
+
+
+def _node_tuple(node: Node) -> tuple[object, ...]:
+    return (node.name, node.parent, node.depth, node.begin, node.end, tuple(node.properties), tuple(node.children))
+
+
+def assert_same_walk(data: bytes, names: str = DTC_NAMES) -> None:
+    fast, reference = walks(data, names)
+    if isinstance(reference, type):  # the reference refuses: the fast walk must not accept
+        assert fast in (reader._Unusual, BlobError), fast
+    elif fast is not reader._Unusual:  # the fast walk may hand over, but what it gives must be the same
+        assert fast == reference
+
+
+@pytest.mark.parametrize("path", REAL_TREES, ids=lambda p: p.name)
+def test_the_fast_walk_reads_real_trees_as_the_reference_does(path: Path) -> None:
+    data = path.read_bytes()
+    fast, reference = walks(data, DTC_NAMES)
+    assert fast == reference  # real trees, phandles and all, never need the reference walk
+    assert walks(data, KERNEL_NAMES)[0] == reference
+
+
+@pytest.mark.parametrize("path", REAL_TREES, ids=lambda p: p.name)
+def test_corrupted_copies_walk_alike_or_hand_over(path: Path) -> None:
+    data = path.read_bytes()
+    header = parse_blob(data, "x").header
+    start, stop = header.off_dt_struct, header.off_dt_struct + header.size_dt_struct
+    rng = random.Random(path.name)
+    for _ in range(400):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(start, stop)
+            mutated[at] = rng.choice([0, 1, 2, 3, 4, 9, 0x40, 0x2F, 0xFF, rng.randrange(256)])
+        for names in (DTC_NAMES, KERNEL_NAMES):
+            assert_same_walk(bytes(mutated), names)
+
+
+def test_special_properties_and_faults_come_out_as_the_reference_walk_makes_them() -> None:
+    cell = (1).to_bytes(4, "big")
+    blob = build_minimal_blob([("phandle", cell), ("linux,phandle", cell), ("x", b"")])
+    assert_same_walk(blob)
+    for bad in ([("phandle", cell), ("linux,phandle", (2).to_bytes(4, "big"))], [("phandle", bytes(4))]):
+        data = build_minimal_blob(bad)
+        assert_same_walk(data)
+        with pytest.raises(BlobError):
+            parse_blob(data, "x")
+
+
+def test_parse_blob_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    data = (ROOT / "examples" / "pool.dtb").read_bytes()
+    assert gc.isenabled()
+    parse_blob(data, "x")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_blob(data, "x")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(BlobError):
+        parse_blob(data[:-8] + b"\xff" * 8, "x")
+    assert gc.isenabled()
+
+
+# --- tables --------------------------------------------------------------------------------------------------------
+
+
+def _slow(columns: list[Column]) -> list[Column]:
+    return [Column(c.title, c.cells, c.right) for c in columns]
+
+
+def _text(columns: list[Column], rows: int, **options: object) -> str:
+    parts: list[str] = []
+    write_table(parts.append, columns, rows, **options)  # type: ignore[arg-type]
+    return "".join(parts)
+
+
+def test_the_fast_table_fits_no_width_and_draws_the_ascii_rule_as_the_slow_one() -> None:
+    values = array("Q", [0, 0x1000, 1 << 63])
+    columns = [index_column("#", 3), hex_column("base", values), size_column("size", values)]
+    for options in ({"width": 10}, {"ascii": True}, {"width": 10, "ascii": True}):
+        fast = _text(columns, 3, **options)
+        assert fast == _text(_slow(columns), 3, **options)
+    assert "-" * 10 in _text(columns, 3, ascii=True) and "─" not in _text(columns, 3, ascii=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, (1 << 64) - 1), st.integers(0, 1 << 44)), max_size=40),
+    st.booleans(),
+)
+def test_the_fast_table_is_the_cell_by_cell_table(rows: list[tuple[int, int]], last_right: bool) -> None:
+    bases = array("Q", [b for b, _ in rows])
+    sizes = array("Q", [s for _, s in rows])
+    columns = [
+        index_column("#", len(rows)),
+        hex_column("base", bases),
+        int_column("bytes", sizes),
+        size_column("size", sizes),
+        hex_column("last", sizes, right=last_right),
+    ]
+    assert _text(columns, len(rows)) == _text(_slow(columns), len(rows))
+
+
+@pytest.mark.parametrize("joined_max", [1 << 16, 1])
+def test_columns_of_one_key_joined_or_not_are_the_cell_by_cell_table(
+    joined_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pmpoolctl.output import tables
+
+    monkeypatch.setattr(tables, "_JOINED_MAX", joined_max)  # 1: too many distinct values, one by one
+    rng = random.Random(joined_max)
+    sizes = array("Q", [rng.choice([0, 1, 4096, 1 << 20, 3 << 30]) for _ in range(10_000)])
+    bases = array("Q", range(0, 10_000 * 4096, 4096))
+    for last_left in (False, True):
+        columns = [
+            hex_column("base", bases),
+            int_column("bytes", sizes),
+            size_column("size", sizes),
+            int_column("again", sizes, right=not last_left),
+        ]
+        assert _text(columns, len(sizes)) == _text(_slow(columns), len(sizes))
+
+
+def test_the_fast_table_pads_to_titles_and_chunks_rows() -> None:
+    count = 20_000  # more than one chunk of FORMAT_ROWS, and a short last one
+    values = array("Q", range(0, count * 4096, 4096))
+    columns = [
+        index_column("a rather long title", count),
+        hex_column("b", values),
+        Column("c", lambda a, b: map(str, range(a, b)), fast=Fast(range, "d", lambda: len(str(count - 1)))),
+    ]
+    fast = _text(columns, count)
+    assert fast == _text(_slow(columns), count)
+    assert fast.count("\n") == count + 2 and "% " not in fast
+
+
+# --- dump --dts ------------------------------------------------------------------------------------------------------
+
+
+def test_page_ranges_and_cells_format_as_one_call_each_did() -> None:
+    rng = random.Random(19)
+    pairs = [(rng.randrange(1 << 64), rng.randrange(1 << 40)) for _ in range(20_000)]
+    words = array("Q", [v for pair in pairs for v in pair])
+    if sys.byteorder == "little":
+        words.byteswap()
+    base = parse_blob(build_minimal_blob([("#address-cells", (2).to_bytes(4, "big"))]), "x")
+    properties = [("compatible", b"pmpool-v1\0"), ("page-ranges", words.tobytes())]
+    blob = parse_blob(append_child(base, base.root, "default_pmpool", properties), "x")
+    text = "".join(render_dts(blob, frozenset({"default_pmpool"})))
+    indent = "\t\t" + " " * len("page-ranges = ")
+    expected = (",\n" + indent).join("/bits/ 64 <{:#x} {:#x}>".format(*pair) for pair in pairs)
+    assert "page-ranges = " + expected + ";\n" in text
+    cells = [rng.randrange(1 << 32) for _ in range(40_000)]
+    value = struct.pack(f">{len(cells)}I", *cells)
+    assert "".join(value_parts(value)) == "<" + " ".join(map("{:#x}".format, cells)) + ">"
+
+
+# --- union of a batch, canonical checks -----------------------------------------------------------------------------
+
+
+def canonical(rng: random.Random, count: int, unit: int, gaps: tuple[int, int] = (1, 6)) -> RangeArray:
+    bases, sizes = array("Q"), array("Q")
+    cursor = rng.randint(0, 3) * unit
+    for _ in range(count):
+        cursor += rng.randint(*gaps) * unit
+        size = rng.randint(1, 4) * unit
+        bases.append(cursor)
+        sizes.append(size)
+        cursor += size
+    return RangeArray(bases, sizes)
+
+
+def walking_union(pool: RangeArray, addition: RangeArray) -> RangeArray:
+    return pool.union(addition) if len(addition) <= len(pool) else addition.union(pool)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_batch_merged_in_c_is_the_walking_union(seed: int) -> None:
+    rng = random.Random(seed)
+    unit = rng.choice([1, 4096, 1 << 40])
+    pool = canonical(rng, rng.randint(300, 800), unit)
+    # Pages inside the pool's gaps, sometimes touching or overlapping a range (then the walk decides).
+    bases, sizes = array("Q"), array("Q")
+    cursor = 0
+    for i in range(len(pool) - 1):
+        gap_start, gap_end = pool.bases[i] + pool.sizes[i], pool.bases[i + 1]
+        if rng.random() < 0.7 and gap_end - gap_start >= 3 * unit and gap_start + unit > cursor:
+            base = gap_start + unit * rng.randint(1, (gap_end - gap_start) // unit - 2)
+            if rng.random() < 0.02:
+                base = gap_start  # touches the range before it
+            bases.append(base)
+            sizes.append(unit)
+            cursor = base + 2 * unit
+    if rng.random() < 0.3:  # before the pool's first range and after its last
+        if pool.bases[0] >= 2 * unit:
+            bases.insert(0, 0)
+            sizes.insert(0, unit)
+        bases.append(pool.bases[-1] + pool.sizes[-1] + 2 * unit)
+        sizes.append(unit)
+    addition = RangeArray(bases, sizes)
+    if not addition.is_canonical(1):
+        return
+    expected = walking_union(pool, addition)
+    result = arrayops.union(pool, addition)
+    assert result == expected
+    assert result.total_size == expected.total_size == sum(result.sizes)
+    assert result.to_be_bytes() == expected.to_be_bytes()
+    assert result.is_canonical(1)
+    # The merge in C answers exactly when nothing touches; otherwise the walk does.
+    apart = len(expected) == len(pool) + len(addition)
+    assert (arrayops._insert_apart(pool, addition) is not None) == apart
+    assert len(addition) >= arrayops._INSERT_MIN
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_is_canonical_like_is_is_canonical(seed: int) -> None:
+    rng = random.Random(seed)
+    unit = 4096
+    other = canonical(rng, rng.randint(1, 200), unit)
+    bases, sizes = array("Q", other.bases), array("Q", other.sizes)
+    for _ in range(rng.randint(0, 3)):
+        i = rng.randrange(len(bases))
+        change = rng.choice(["base", "size", "drop", "add", "unalign", "zero"])
+        if change == "base":
+            bases[i] = max(0, bases[i] + rng.choice([-2, -1, 1, 2]) * unit)
+        elif change == "size":
+            sizes[i] = max(unit, sizes[i] + rng.choice([-1, 1, 5]) * unit)
+        elif change == "drop" and len(bases) > 1:
+            del bases[i], sizes[i]
+        elif change == "add":
+            bases.insert(i, bases[i] + rng.choice([0, 1]) * unit)
+            sizes.insert(i, unit)
+        elif change == "unalign":
+            bases[i] += 1
+        elif change == "zero":
+            sizes[i] = 0
+    ranges = RangeArray(bases, sizes)
+    for page in (unit, 2 * unit):
+        if other.is_canonical(page):
+            assert ranges.is_canonical_like(page, other) == ranges.is_canonical(page)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_common_ends_is_the_plain_count(seed: int) -> None:
+    rng = random.Random(seed)
+    a = canonical(rng, rng.randint(0, 40_000 if seed % 5 == 0 else 300), 1)
+    bases, sizes = array("Q", a.bases), array("Q", a.sizes)
+    if bases and rng.random() < 0.8:
+        i = rng.randrange(len(bases))
+        sizes[i] += 1
+        if rng.random() < 0.5:
+            bases.insert(i, bases[i])
+            sizes.insert(i, 1)
+    b = RangeArray(bases, sizes)
+    pairs_a, pairs_b = list(zip(a.bases, a.sizes)), list(zip(b.bases, b.sizes))
+    head = 0
+    while head < min(len(pairs_a), len(pairs_b)) and pairs_a[head] == pairs_b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(pairs_a), len(pairs_b)) - head and pairs_a[-1 - tail] == pairs_b[-1 - tail]:
+        tail += 1
+    assert common_ends(a, b) == (head, tail)
+    assert common_ends(b, a) == (head, tail)
