@@ -46,15 +46,17 @@ def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: boo
     booted_or_path(blob_path, booted, "BLOB")
     blob = api.booted_blob() if blob_path is None else api.read_blob(blob_path)
     pool_explicit = ctx.get_parameter_source("pool_name") is not click.core.ParameterSource.DEFAULT
-    pool = api.find_pool(blob, pool_name)
-    if pool is None and pool_explicit:
-        raise InputError(f"{blob.source}: no pool node /{pool_name}")
     run = run_of(ctx)
-    if as_dts:
+    if as_dts:  # the tree as it is: the pool need not be decoded (0.15 s at 1M ranges)
+        if pool_explicit and not api.has_pool(blob, pool_name):
+            raise InputError(f"{blob.source}: no pool node /{pool_name}")
         from pmpoolctl.dtb.dts import render_dts
 
         run.stdout.writelines(render_dts(blob, frozenset({pool_name})))
         return exitcodes.OK
+    pool = api.find_pool(blob, pool_name)
+    if pool is None and pool_explicit:
+        raise InputError(f"{blob.source}: no pool node /{pool_name}")
     from pmpoolctl.output import dump as report
 
     if as_json:
