@@ -71,6 +71,7 @@ __all__ = [
     "edit_pool",
     "find_pool",
     "find_pools",
+    "has_pool",
     "live_phys_bits",
     "load_kho",
     "load_memory_map",
@@ -134,6 +135,13 @@ def find_pools(blob: Blob) -> list[Pool]:
     return [require_pool(blob, name) for name in pool_names(blob)]
 
 
+def has_pool(blob: Blob, pool: str = DEFAULT_POOL) -> bool:
+    """Whether `blob` has the pool node `pool`, without decoding it."""
+    from pmpoolctl.pool.poolfile import has_pool as has
+
+    return has(blob, pool)
+
+
 def read_pool(blob: Blob | str, pool: str = DEFAULT_POOL) -> Pool:
     """The pool node `pool` of `blob` (a Blob, or a path to read); InputError when the blob has none."""
     from pmpoolctl.pool.poolfile import require_pool
@@ -152,6 +160,21 @@ def read_ranges(path: str, progress: Progress | None = None) -> RangeArray:
         return parse_batch(text, name)
     with progress(f"reading {name}", batch_lines(text)) as advance:
         return parse_batch(text, name, advance)  # two u64 arrays: it can be ten million
+
+
+def _request(ranges: RangesLike, from_file: str | None, progress: Progress | None) -> RangeArray:
+    """`ranges`, then the ranges of the batch `from_file`, as one array."""
+    from array import array
+
+    from pmpoolctl.ranges.rangearray import RangeArray
+
+    given = _range_array(ranges)
+    if from_file is None:
+        return given
+    batch = read_ranges(from_file, progress)
+    if not given:
+        return batch
+    return RangeArray(array("Q", given.bases) + batch.bases, array("Q", given.sizes) + batch.sizes)
 
 
 def _taken(holder: list[RangeArray]) -> RangeArray:
@@ -311,8 +334,10 @@ def _edit_pool(
 
 def add_ranges(
     blob_path: str,
-    ranges: RangesLike,
+    ranges: RangesLike = (),
     *,
+    from_file: str | None = None,
+    progress: Progress | None = None,
     pool: str = DEFAULT_POOL,
     merge: bool = False,
     output: str | None = None,
@@ -321,14 +346,16 @@ def add_ranges(
     before_commit: Hook | None = None,
     after_commit: Callable[[str], None] | None = None,
 ) -> Edit:
-    """Add `ranges` to the pool (kept canonical); EditError for one that overlaps it, unless `merge`.
+    """Add `ranges`, then those of the batch file `from_file`, to the pool (kept canonical).
 
+    EditError for a range that overlaps the pool, unless `merge`. The batch is read before
+    any lock is taken (`progress` as for `read_ranges`), and its arrays are freed once the
+    edit is planned: give a big batch as `from_file`, not as ranges the caller still holds.
     See `edit_pool` for how the file is locked, read and replaced.
     """
     from pmpoolctl.pool.edits import plan_add
 
-    requested = [_range_array(ranges)]
-    del ranges  # the request is the plan's alone, so that it is freed once planned (see _taken)
+    requested = [_request(ranges, from_file, progress)]  # the plan's alone: freed once planned (see _taken)
     return edit_pool(
         blob_path,
         lambda current, page_size: plan_add(current, _taken(requested), page_size, merge),
@@ -343,8 +370,10 @@ def add_ranges(
 
 def remove_ranges(
     blob_path: str,
-    ranges: RangesLike,
+    ranges: RangesLike = (),
     *,
+    from_file: str | None = None,
+    progress: Progress | None = None,
     pool: str = DEFAULT_POOL,
     ignore_missing: bool = False,
     output: str | None = None,
@@ -356,8 +385,7 @@ def remove_ranges(
     """Remove `ranges` from the pool (splitting ranges); EditError for pages it lacks, unless `ignore_missing`."""
     from pmpoolctl.pool.edits import plan_remove
 
-    requested = [_range_array(ranges)]
-    del ranges  # the request is the plan's alone, so that it is freed once planned (see _taken)
+    requested = [_request(ranges, from_file, progress)]  # the plan's alone: freed once planned (see _taken)
     return edit_pool(
         blob_path,
         lambda current, page_size: plan_remove(current, _taken(requested), page_size, ignore_missing),

@@ -8,7 +8,6 @@ and the summary.
 from __future__ import annotations
 
 import sys
-from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from pmpoolctl.files.inputs import STDIN
 from pmpoolctl.numbers import counted
 
 if TYPE_CHECKING:
-    from pmpoolctl.ranges.rangearray import RangeArray
+    pass
 
 EDIT_SCHEMA = "pmpoolctl.edit/v1"
 
@@ -84,23 +83,20 @@ def create(
     return exitcodes.OK
 
 
-def _requested_ranges(run: Run, base: int | None, size: int | None, from_file: str | None) -> RangeArray:
-    """BASE SIZE, then the ranges of --from FILE, in that order."""
-    from pmpoolctl.ranges.rangearray import RangeArray
-
+def _given_range(base: int | None, size: int | None, from_file: str | None) -> list[tuple[int, int]]:
+    """BASE SIZE as a list of one range (none with only --from FILE)."""
     if (base is None) != (size is None):
         raise click.UsageError("give both BASE and SIZE")
     if base is None and from_file is None:
         raise click.UsageError("give BASE SIZE, or --from FILE")
-    ranges = RangeArray()
-    if from_file is not None:
-        from pmpoolctl.output.console import progress
+    return [] if base is None or size is None else [(base, size)]
 
-        console = run.console()
-        ranges = api.read_ranges(from_file, lambda what, total: progress(console, what, total))
-    if base is not None and size is not None:
-        ranges = RangeArray(array("Q", [base]) + ranges.bases, array("Q", [size]) + ranges.sizes)
-    return ranges
+
+def _batch_progress(run: Run) -> api.Progress:
+    from pmpoolctl.output.console import progress
+
+    console = run.console()
+    return lambda what, total: progress(console, what, total)
 
 
 def _blob_to_stdout(run: Run, out: str, as_json: bool = False) -> bool:
@@ -144,9 +140,12 @@ def _edit(
     to_stdout = out is not None and not dry_run and _blob_to_stdout(run, out, as_json)
     if blob_path == STDIN and requested_args[2] == STDIN:
         raise click.UsageError("BLOB and --from cannot both be - (standard input)")
+    base, size, from_file = requested_args
     result = edit(
         blob_path,
-        _requested_ranges(run, *requested_args),  # no reference kept here: the api frees it once planned
+        _given_range(base, size, from_file),
+        from_file=from_file,  # the api reads the batch, and frees its arrays once the edit is planned
+        progress=_batch_progress(run),
         pool=pool_name,
         output=api.TO_BYTES if to_stdout else out,
         dry_run=dry_run,
