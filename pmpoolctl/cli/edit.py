@@ -132,8 +132,6 @@ def _edit(
     **how: bool,
 ) -> int:
     """The two edit commands: check the arguments, read the ranges, edit through the api, summarise."""
-    from pmpoolctl.output.edit import edit_json, render_change
-
     run = run_of(ctx)
     if blob_path == STDIN and out is None and not dry_run:
         raise click.UsageError("editing standard input needs -o OUT (-o - writes the result to standard output)")
@@ -154,16 +152,7 @@ def _edit(
         after_commit=run.committed_to,
         **how,
     )
-    if result.data is not None:
-        _write_blob_to_stdout(result.data)
-        return exitcodes.OK
-    if as_json:
-        written = result.written is not None
-        run.print_json(edit_json(result.file, result.pool, result.change, result.page_size, dry_run=dry_run,
-                                 written=written))  # fmt: skip
-        return exitcodes.OK
-    render_change(run.console(), result.file, result.pool, result.change, result.page_size, dry_run=dry_run)
-    return exitcodes.OK
+    return _report_edit(run, result, as_json=as_json, dry_run=dry_run)
 
 
 # The arguments and options both edit commands share.
@@ -275,8 +264,6 @@ def canonicalize(
       pmpoolctl canonicalize pool.dtb --dry-run
       pmpoolctl canonicalize pool.dtb -o fixed.dtb --merge
     """
-    from pmpoolctl.output.edit import edit_json, render_change
-
     run = run_of(ctx)
     if blob_path == STDIN and out is None and not dry_run:
         raise click.UsageError("editing standard input needs -o OUT (-o - writes the result to standard output)")
@@ -291,6 +278,16 @@ def canonicalize(
         before_commit=run.defer_signals,
         after_commit=run.committed_to,
     )
+    return _report_edit(run, result, as_json=as_json, dry_run=dry_run)
+
+
+__all__ = ["add_range", "canonicalize", "create", "remove_range"]
+
+
+def _report_edit(run: Run, result: api.Edit, *, as_json: bool, dry_run: bool) -> int:
+    """An edit's answer: the blob itself (-o -), its JSON document, or the summary."""
+    from pmpoolctl.output.edit import edit_json, render_change
+
     if result.data is not None:
         _write_blob_to_stdout(result.data)
         return exitcodes.OK
@@ -301,6 +298,3 @@ def canonicalize(
         return exitcodes.OK
     render_change(run.console(), result.file, result.pool, result.change, result.page_size, dry_run=dry_run)
     return exitcodes.OK
-
-
-__all__ = ["add_range", "canonicalize", "create", "remove_range"]

@@ -52,20 +52,30 @@ def open_input(path: str, shown: str | None = None) -> BinaryIO:
     """
     shown = display_name(path) if shown is None else shown
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        # The file object owns the descriptor from the moment it exists (open's opener runs inside
+        # it): a Ctrl-C at any point cannot make two owners close one descriptor twice.
+        stream = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 - returned to the caller
+    except IsADirectoryError as exc:  # refused by open itself once the opener returned
+        raise InputError(f"{shown}: is a directory, not a file to read") from exc
     except OSError as exc:
         raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc
     try:
+        fd = stream.fileno()
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise InputError(f"{shown}: is a directory, not a file to read")
         if not stat.S_ISREG(mode):
             raise InputError(f"{shown}: is not a regular file ({_kind(mode)}); only regular files are read")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return stream
     except BaseException:
-        os.close(fd)
+        stream.close()
         raise
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """Opened without blocking (a FIFO would wait for a writer) and checked by its descriptor before it is read."""
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
 
 
 def _kind(mode: int) -> str:
