@@ -33,7 +33,7 @@ def test_an_interrupt_while_opening_rises_as_itself_and_leaks_nothing(
         raise KeyboardInterrupt
 
     before = _open_fds()
-    monkeypatch.setattr(inputs.os, where, interrupted)
+    monkeypatch.setattr(os, where, interrupted)  # as inputs calls it: os.fstat, os.set_blocking
     with pytest.raises(KeyboardInterrupt):
         inputs.open_input(str(target))
     monkeypatch.undo()
