@@ -631,6 +631,7 @@ class Validation:
     reservations: Sequence[MapEntry] = ()  # what the pool was held to besides the maps: for its picture
     zones: Sequence[Zone] = ()
     blob: Blob | None = None  # the blob checked (None for KHO state)
+    kho_root_sha256: str | None = None  # the KHO root FDT's, when KHO state was checked
 
     @property
     def sha256(self) -> str | None:
@@ -990,6 +991,9 @@ def validate_kho(
         notes = (
             f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked",
         )
-    return _checked(
+    import dataclasses
+
+    checked = _checked(
         as_pool(state, page_size), maps, [], source, phys_bits, progress, [scratch_zone(state)], extra, notes
     )
+    return dataclasses.replace(checked, kho_root_sha256=state.root_sha256)

@@ -210,7 +210,9 @@ def report_validation(
     run = run_of(ctx)
     run.verdict = exitcodes.OK if ok else exitcodes.FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
-        context = run.report_context(check_properties(result.report.pool.path, result.report.maps, result.sha256))
+        blob = result.blob is not None
+        digest = (result.sha256, "blob.sha256") if blob else (result.kho_root_sha256, "kho.root.sha256")
+        context = run.report_context(check_properties(result.report.pool.path, result.report.maps, *digest))
         write_file(junit_path, junit_xml(result.report, result.source, strict, context))
     if run.metrics is not None:
         from pmpoolctl.output.metrics import metrics_text

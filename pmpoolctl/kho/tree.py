@@ -16,6 +16,7 @@ is noted, not refused, so that `kho dump` can show it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -79,6 +80,7 @@ class KhoState:
     scratch: list[ScratchArea] | None = None  # None: not in PATH (a root FDT, or kho/in)
     finalized: bool | None = None  # kho/out/finalize, where it exists (up to 7.0)
     notes: list[str] = field(default_factory=list)  # what an unknown version's root did not fit
+    root_sha256: str | None = None  # of the root FDT read (its totalsize bytes), for reports
 
     @property
     def abi(self) -> kho_abi.RootAbi | None:
@@ -254,6 +256,7 @@ def load_kho(path: str, byte_order: str = "little") -> KhoState:
         scratch,
         finalized,
         notes,
+        hashlib.sha256(root.data).hexdigest(),
     )
 
 

@@ -107,6 +107,17 @@ def test_junit_has_context_parsed_by_junitparser(tmp_path: Path) -> None:
     assert suite.failures == 3
 
 
+def test_kho_validate_junit_names_the_kho_roots_sha256(tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    kho_out = ROOT / "examples" / "kho" / "out"
+    run = run_cli(["kho", "validate", str(kho_out), "--memmap", MAP, "--junit", str(report)])
+    assert run.exit_code in (0, 1), run.stderr
+    (suite,) = list(junitparser.JUnitXml.fromfile(str(report)))
+    properties = dict((p.name, p.value) for p in suite.properties())  # type: ignore[no-untyped-call]
+    assert properties["kho.root.sha256"] == hashlib.sha256((kho_out / "fdt").read_bytes()).hexdigest()
+    assert "blob.sha256" not in properties
+
+
 def test_a_failed_run_junit_error_report_has_context_too(tmp_path: Path) -> None:
     report = tmp_path / "r.xml"
     run = run_cli(["validate", str(tmp_path / "missing.dtb"), "--junit", str(report)])
