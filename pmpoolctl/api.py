@@ -128,11 +128,15 @@ def find_pool(blob: Blob, pool: str = DEFAULT_POOL) -> Pool | None:
     return read(blob, pool)
 
 
-def find_pools(blob: Blob) -> list[Pool]:
-    """Every pool of `blob` in node order: the root's children with compatible "pmpool-v1" (and /default_pmpool)."""
+def find_pools(blob: Blob, decoded: Sequence[Pool] = ()) -> list[Pool]:
+    """Every pool of `blob` in node order: the root's children with compatible "pmpool-v1" (and /default_pmpool).
+
+    Pools in `decoded` (already read from this blob) are not decoded again: a million ranges take 0.15 s.
+    """
     from pmpoolctl.pool.poolfile import pool_names, require_pool
 
-    return [require_pool(blob, name) for name in pool_names(blob)]
+    known = {pool.name: pool for pool in decoded}
+    return [known.get(name) or require_pool(blob, name) for name in pool_names(blob)]
 
 
 def has_pool(blob: Blob, pool: str = DEFAULT_POOL) -> bool:

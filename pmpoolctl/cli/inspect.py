@@ -65,7 +65,7 @@ def dump(ctx: click.Context, blob_path: str | None, pool_name: str, as_json: boo
         raise InputError(_missing_pool(blob, pool_name))
     from pmpoolctl.output import dump as report
 
-    pools = api.find_pools(blob)
+    pools = api.find_pools(blob, [] if pool is None else [pool])
     if as_json:
         run.print_json(report.dump_json(blob, pool, blob.source, pools))
     else:
