@@ -600,7 +600,7 @@ def capture(out: str, *, force: bool = False, now: Callable[[], datetime] | None
     from pmpoolctl.errors import InputError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target, write_atomic
-    from pmpoolctl.memmap.capture import missing_sources, take_capture
+    from pmpoolctl.memmap.hostcapture import missing_sources, take_capture
 
     document = take_capture(now)
     data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -204,12 +204,13 @@ def report_validation(
     import os
 
     from pmpoolctl.output import check as report
-    from pmpoolctl.output.junit import check_properties, junit_xml
 
     ok = result.passes(strict)
     run = run_of(ctx)
     run.verdict = exitcodes.OK if ok else exitcodes.FINDINGS  # from here on, only the verdict decides
     if junit_path is not None:
+        from pmpoolctl.output.junit import check_properties, junit_xml
+
         blob = result.blob is not None
         digest = (result.sha256, "blob.sha256") if blob else (result.kho_root_sha256, "kho.root.sha256")
         context = run.report_context(check_properties(result.report.pool.path, result.report.maps, *digest))

@@ -270,8 +270,3 @@ def parse_kexec(text: str, source: str) -> MemoryMap:
     for lineno, line in numbered_lines(text):
         reader.line(lineno, line)
     return reader.result(reader.last_line)
-
-
-def looks_like_kexec(text: str) -> bool:
-    """Whether `text` holds kexec -d's segment list (for telling the format)."""
-    return "nr_segments = " in text and "segment[0]" in text

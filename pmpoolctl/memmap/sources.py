@@ -5,25 +5,31 @@ from __future__ import annotations
 import os
 import re
 
-from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import STDIN, decode_text, display_name, open_input, read_blob_bytes, read_input
 from pmpoolctl.files.sniff import is_fdt, starts_like_json
 from pmpoolctl.memmap import FORMATS
-from pmpoolctl.memmap.blobmap import blob_memory_map
-from pmpoolctl.memmap.capture import looks_like_capture, parse_capture
-from pmpoolctl.memmap.e820 import parse_e820
-from pmpoolctl.memmap.iomem import parse_iomem
-from pmpoolctl.memmap.jsonmap import parse_json_map
 from pmpoolctl.memmap.kernlog import is_comment, looks_like_log_line
-from pmpoolctl.memmap.kexec import looks_like_kexec, parse_kexec
 from pmpoolctl.memmap.model import MemoryMap
-from pmpoolctl.memmap.sysfs import read_firmware_memmap
+
+# Each format's reader is imported when a map of that format is read (`_read_text_map`): a run
+# reads one or two formats, and the others' modules and patterns cost start-up time.
 
 LIVE_SOURCES = ("/proc/iomem", "/sys/firmware/memmap")
 CPUINFO = "/proc/cpuinfo"
 
 _IOMEM_FIRST = re.compile(r"\s*[0-9a-fA-F]+-[0-9a-fA-F]+ : ")
+# A capture's JSON starts with its schema (`hostcapture` writes it first).
+_CAPTURE_HEAD = re.compile(r'\s*\{\s*"schema"\s*:\s*"pmpoolctl\.capture/')
+
+
+def looks_like_capture(head: str) -> bool:
+    return _CAPTURE_HEAD.match(head) is not None
+
+
+def looks_like_kexec(text: str) -> bool:
+    """Whether `text` holds kexec -d's segment list (its count and first segment)."""
+    return "nr_segments = " in text and "segment[0]" in text
 
 
 def detect_format(head: bytes) -> str | None:
@@ -94,11 +100,13 @@ def load_memory_maps(spec: str, forced_format: str | None = None) -> list[Memory
     if path != STDIN and os.path.isdir(path):
         if forced_format not in (None, "firmware-memmap"):
             raise InputError(f"{name}: is a directory; only the firmware-memmap format is one")
+        from pmpoolctl.memmap.sysfs import read_firmware_memmap
+
         return [read_firmware_memmap(path)]
     if forced_format == "firmware-memmap":
         raise InputError(f"{name}: the firmware-memmap format is a directory like /sys/firmware/memmap")
     if forced_format == "dtb" or (forced_format is None and path != STDIN and _starts_with_fdt(path)):
-        return [blob_memory_map(parse_blob(read_blob_bytes(path), name))]
+        return [_blob_map(read_blob_bytes(path), name)]
     raw = read_input(path)
     fmt = forced_format or detect_format(raw[:4096]) or _detect_late(raw)
     if fmt is None:
@@ -107,13 +115,42 @@ def load_memory_maps(spec: str, forced_format: str | None = None) -> list[Memory
             f"({', '.join(FORMATS)})"
         )
     if fmt == "dtb":
-        return [blob_memory_map(parse_blob(raw, name))]
+        return [_blob_map(raw, name)]
     text = decode_text(raw, name)
     del raw  # a big map is held once, as text, while it is parsed
+    return _read_text_map(fmt, text, name)
+
+
+def _blob_map(raw: bytes, name: str) -> MemoryMap:
+    from pmpoolctl.dtb.reader import parse_blob
+    from pmpoolctl.memmap.blobmap import blob_memory_map
+
+    return blob_memory_map(parse_blob(raw, name))
+
+
+def _read_text_map(fmt: str, text: str, name: str) -> list[MemoryMap]:
+    """The maps in `text`, read as `fmt` (a text format: not dtb, not a directory)."""
     if fmt == "capture":
+        from pmpoolctl.memmap.capture import parse_capture
+
         return parse_capture(text, name)
-    parser = {"iomem": parse_iomem, "e820": parse_e820, "json": parse_json_map, "kexec": parse_kexec}[fmt]
-    return [parser(text, name)]
+    if fmt == "iomem":
+        from pmpoolctl.memmap.iomem import parse_iomem
+
+        return [parse_iomem(text, name)]
+    if fmt == "e820":
+        from pmpoolctl.memmap.e820 import parse_e820
+
+        return [parse_e820(text, name)]
+    if fmt == "json":
+        from pmpoolctl.memmap.jsonmap import parse_json_map
+
+        return [parse_json_map(text, name)]
+    if fmt == "kexec":
+        from pmpoolctl.memmap.kexec import parse_kexec
+
+        return [parse_kexec(text, name)]
+    raise AssertionError(f"not a text format: {fmt}")
 
 
 def _starts_with_fdt(path: str) -> bool:

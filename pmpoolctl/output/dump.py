@@ -109,13 +109,14 @@ def _print_ranges(console: Console, ranges: RangeArray, page_size: int, ordered:
     """The pool's ranges as a table; `ordered` (a canonical pool) means the last range ends highest."""
     bases, sizes = ranges.bases, ranges.sizes
     rows = len(ranges)
-    largest_size = max(sizes, default=0)
+    distinct_sizes = set(sizes)  # for the widths and the size column's cells
+    largest_size = max(distinct_sizes, default=0)
     columns = [
         index_column("#", rows),
-        hex_column("base", bases, largest=bases[-1] if ordered and rows else None),
+        hex_column("base", bases, largest=bases[-1] if ordered and rows else None, ascending=ordered),
         _end_column(bases, sizes, ordered),
         int_column("bytes", sizes, largest=largest_size),
-        size_column("size", sizes),
+        size_column("size", sizes, distinct_sizes),
         Column(
             "pages",
             lambda start, stop: map(str, map(floordiv, sizes[start:stop], repeat(page_size))),
@@ -144,7 +145,7 @@ def _end_column(bases: Sequence[int], sizes: Sequence[int], ordered: bool) -> Co
     return Column(
         "end",
         lambda start, stop: map("{:#x}".format, map(add, bases[start:stop], sizes[start:stop])),
-        fast=Fast(lambda start, stop: map(add, bases[start:stop], sizes[start:stop]), "#x", width),
+        fast=Fast(lambda start, stop: map(add, bases[start:stop], sizes[start:stop]), "#x", width, ascending=ordered),
     )
 
 

@@ -51,6 +51,10 @@ class Fast:
     key: Sequence[int] | None = None
     cell_of: Callable[[int], str] | None = None
     distinct: Callable[[], Iterable[int]] | None = None  # the key's distinct values, when known after `width()`
+    # The values never decrease from row to row (row numbers, a canonical pool's bases and ends):
+    # then a chunk whose first and last cells are as wide holds only cells that wide, and its
+    # `%` pads with literal spaces instead of a field width (a padded conversion costs a copy).
+    ascending: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,17 @@ def int_column(title: str, values: Sequence[int], right: bool = True, largest: i
     return Column(title, int_cells(values), right, fast=fast)
 
 
-def hex_column(title: str, values: Sequence[int], right: bool = False, largest: int | None = None) -> Column:
-    """Hex cells (0x...) of non-negative `values`; `largest` is their maximum when the caller knows it."""
+def hex_column(
+    title: str, values: Sequence[int], right: bool = False, largest: int | None = None, ascending: bool = False
+) -> Column:
+    """Hex cells (0x...) of non-negative `values`; `largest` is their maximum when the caller knows it,
+    `ascending` that they never decrease (see `Fast.ascending`)."""
 
     def width() -> int:
         return _number_width(max(values, default=None) if largest is None else largest, "{:#x}".format)
 
-    return Column(title, hex_cells(values), right, fast=Fast(lambda start, stop: values[start:stop], "#x", width))
+    fast = Fast(lambda start, stop: values[start:stop], "#x", width, ascending=ascending)
+    return Column(title, hex_cells(values), right, fast=fast)
 
 
 def index_column(title: str, rows: int) -> Column:
@@ -120,16 +128,20 @@ def index_column(title: str, rows: int) -> Column:
         title,
         lambda start, stop: map(str, range(start, stop)),
         True,
-        fast=Fast(range, "d", lambda: len(str(rows - 1)) if rows else 0),
+        fast=Fast(range, "d", lambda: len(str(rows - 1)) if rows else 0, ascending=True),
     )
 
 
-def size_column(title: str, values: Sequence[int]) -> Column:
-    """`human_size` cells, right-aligned; each distinct size is formatted once, for the widths and the rows."""
+def size_column(title: str, values: Sequence[int], distinct: Iterable[int] | None = None) -> Column:
+    """`human_size` cells, right-aligned; each distinct size is formatted once, for the widths and the rows.
+
+    `distinct` is the set of `values` when the caller has it (a set of a million values costs 30 ms)."""
     cache: dict[int, str] = {}
 
     def width() -> int:
-        cache.update((size, human_size(size)) for size in set(values).difference(cache))
+        cache.update(
+            (size, human_size(size)) for size in set(values if distinct is None else distinct).difference(cache)
+        )
         return max(map(len, cache.values()), default=0)
 
     def cell_of(size: int) -> str:
@@ -282,24 +294,25 @@ def _write_fast(write: Callable[[str], object], columns: Sequence[Column], rows:
     fasts = [column.fast for column in columns]
     widths = [max(len(column.title), fast.width()) for column, fast in zip(columns, fasts) if fast is not None]
     last = len(columns) - 1
-    conversions = []
+    conversions: list[_Conversion] = []
     titles = []
     for index, (column, fast) in enumerate(zip(columns, fasts)):
         assert fast is not None
         flags, kind = fast.conversion[:-1], fast.conversion[-1]
+        bare = f"%{flags}{kind}"
         if column.right:
-            conversions.append(f"%{flags}{widths[index]}{kind}")
+            conversions.append(_Conversion(f"%{flags}{widths[index]}{kind}", bare, widths[index], 1, fast))
             titles.append(column.title.rjust(widths[index]))
         elif index == last:
-            conversions.append(f"%{flags}{kind}")  # the last column is not padded: no trailing spaces
+            conversions.append(_Conversion(bare, bare, 0, 0, None))  # the last column: no trailing spaces
             titles.append(column.title)
         else:
-            conversions.append(f"%-{flags}{widths[index]}{kind}")
+            conversions.append(_Conversion(f"%-{flags}{widths[index]}{kind}", bare, widths[index], -1, fast))
             titles.append(column.title.ljust(widths[index]))
     write(GAP.join(titles) + "\n")
     write((ASCII_RULE if ascii else RULE) * (sum(widths) + len(GAP) * last) + "\n")
     sources: list[Values] = []  # one per `%` conversion of a row
-    merged: list[str] = []
+    merged: list[_Conversion] = []
     index = 0
     while index < len(fasts):
         fast = fasts[index]
@@ -316,19 +329,42 @@ def _write_fast(write: Callable[[str], object], columns: Sequence[Column], rows:
         key = fast.key
         assert key is not None
         sources.append(_looked_up(joined, key))
-        merged.append("%s")
+        merged.append(_Conversion("%s", "%s", 0, 0, None))
         index = group
-    row = GAP.replace("%", "%%").join(merged)
     count = len(sources)
-    template, template_rows = "", 0
+    templates: dict[tuple[tuple[str, ...], int], str] = {}
     for start, stop in chunks(rows, FORMAT_ROWS):
         size = stop - start
         values: list[Any] = [None] * (size * count)
         for index, source in enumerate(sources):
             values[index::count] = source(start, stop)
-        if template_rows != size:  # the first chunk, and a shorter last one
-            template, template_rows = "\n".join([row] * size) + "\n", size
+        row = tuple(conversion.of_chunk(start, stop) for conversion in merged)
+        template = templates.get((row, size))
+        if template is None:  # the first chunk, a new padding, a shorter last chunk
+            template = templates[row, size] = "\n".join([GAP.join(row)] * size) + "\n"
         write(template % tuple(values))
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """One `%` conversion of a fast table's row: `padded` to the column's width in general, or
+    `bare` and literal spaces for a chunk of an ascending column whose cells are all as wide."""
+
+    padded: str
+    bare: str
+    width: int
+    align: int  # 1: right, -1: left, 0: not padded
+    fast: Fast | None  # the column's, when it may be ascending
+
+    def of_chunk(self, start: int, stop: int) -> str:
+        fast = self.fast
+        if fast is None or not fast.ascending:
+            return self.padded
+        first = len(self.bare % next(iter(fast.values(start, start + 1))))
+        if first != len(self.bare % next(iter(fast.values(stop - 1, stop)))):
+            return self.padded
+        pad = " " * (self.width - first)
+        return pad + self.bare if self.align > 0 else self.bare + pad
 
 
 _JOINED_MAX = 1 << 16  # distinct values whose joined cells are kept; past this, columns are written one by one

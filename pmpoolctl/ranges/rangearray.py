@@ -25,6 +25,7 @@ from pmpoolctl.ranges.rangeset import Range, RangeSet
 from pmpoolctl.ranges.u64lanes import all_aligned, has_zero
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
+_DECODE_PAIRS = 1 << 16  # pairs decoded per scratch array: 1 MiB
 _MAX_PIECES = 4096  # an edit's result in more pieces than this is encoded whole (see `_Builder`)
 
 
@@ -55,19 +56,23 @@ class RangeArray(Sequence[Range]):
     @classmethod
     def from_be_bytes(cls, data: bytes | memoryview) -> RangeArray:
         """Big-endian (base, size) pairs; trailing bytes short of a pair are ignored."""
-        pairs = memoryview(data)[: len(data) - len(data) % PAIR_BYTES]
-        # Bases and sizes one at a time, each from a strided view of its words: never the two
-        # interleaved in one array as well (16 MB more at the peak at 1M ranges).
-        words = pairs.cast("B").cast("Q") if pairs else None
-        columns = []
-        for lane in (0, 1):
-            column = _u64_array()
-            if words is not None:
-                column.frombytes(words[lane::2].tobytes())
-            if sys.byteorder == "little":
-                column.byteswap()
-            columns.append(column)
-        return cls(columns[0], columns[1], be_parts=[pairs])
+        pairs = memoryview(data)[: len(data) - len(data) % PAIR_BYTES].cast("B")
+        # A chunk of pairs at a time into a scratch array, split into the two columns (made at
+        # their full length first) by step slices of that array: three times as fast as a
+        # strided memoryview copy per column, and never the whole pool interleaved in one array
+        # besides the two columns (16 MB more at 1M ranges).
+        count = len(pairs) // PAIR_BYTES
+        bases, sizes = _u64_array([0]) * count, _u64_array([0]) * count
+        swap = sys.byteorder == "little"
+        for first in range(0, count, _DECODE_PAIRS):
+            words = _u64_array()
+            words.frombytes(pairs[first * PAIR_BYTES : (first + _DECODE_PAIRS) * PAIR_BYTES])
+            if swap:
+                words.byteswap()
+            last = first + len(words) // 2
+            bases[first:last] = words[0::2]
+            sizes[first:last] = words[1::2]
+        return cls(bases, sizes, be_parts=[pairs])
 
     @classmethod
     def from_ranges(cls, ranges: Iterable[Range]) -> RangeArray:

@@ -16,17 +16,22 @@ _LOW_BITS_ZERO = {k: bytes(b for b in range(256) if b & ((1 << k) - 1) == 0) for
 _TOP_BIT_CLEAR = bytes(range(0x80))
 
 
-def _lane(values: array[int], byte: int) -> bytes:
-    """Byte `byte` (0 the least significant) of every value."""
+def _lane(raw: bytes, byte: int) -> bytes:
+    """Byte `byte` (0 the least significant) of every value in `raw`, an array's bytes.
+
+    A step slice of a `bytes` is a plain C loop; the same slice of a memoryview goes
+    through the buffer protocol's strided copy, three times slower at a million values.
+    """
     offset = byte if sys.byteorder == "little" else 7 - byte
-    return memoryview(values).cast("B")[offset::8].tobytes()
+    return raw[offset::8]
 
 
 def all_aligned(values: array[int], alignment: int) -> bool:
     """True when every value is a multiple of `alignment` (a power of two), looking only at low bytes."""
     bits = alignment.bit_length() - 1
+    raw = values.tobytes() if bits else b""
     for byte in range(bits // 8 + (1 if bits % 8 else 0)):
-        lane = _lane(values, byte)
+        lane = _lane(raw, byte)
         low_bits = min(bits - 8 * byte, 8)
         if low_bits == 8:
             if lane.count(0) != len(lane):
@@ -55,4 +60,4 @@ def has_zero(values: array[int]) -> bool:
 
 def all_below_2_63(values: array[int]) -> bool:
     """True when no value has its top bit set: then no sum of two values reaches 2**64."""
-    return not _lane(values, 7).translate(None, _TOP_BIT_CLEAR)
+    return not _lane(values.tobytes(), 7).translate(None, _TOP_BIT_CLEAR)

@@ -181,6 +181,31 @@ def test_columns_of_one_key_joined_or_not_are_the_cell_by_cell_table(
         assert _text(columns, len(sizes)) == _text(_slow(columns), len(sizes))
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, (1 << 64) - 1), max_size=60),
+    st.integers(1, 9),
+    st.booleans(),
+)
+def test_ascending_columns_padded_chunk_by_chunk_are_the_cell_by_cell_table(
+    values: list[int], chunk_rows: int, right: bool
+) -> None:
+    """Literal padding per chunk (`Fast.ascending`) where a chunk's cells are as wide, a field width
+    where the width changes inside a chunk (0xfff to 0x1000): the same text either way."""
+    from pmpoolctl.output import tables
+
+    ascending = array("Q", sorted(values))
+    columns = [
+        index_column("#", len(values)),
+        hex_column("base", ascending, right=right, ascending=True),
+        hex_column("end", ascending, largest=ascending[-1] if values else None, ascending=True),
+        int_column("bytes", ascending),
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tables, "FORMAT_ROWS", chunk_rows)  # chunks of a few rows: many cross a width
+        assert _text(columns, len(values)) == _text(_slow(columns), len(values))
+
+
 def test_the_fast_table_pads_to_titles_and_chunks_rows() -> None:
     count = 20_000  # more than one chunk of FORMAT_ROWS, and a short last one
     values = array("Q", range(0, count * 4096, 4096))
