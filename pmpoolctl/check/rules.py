@@ -8,7 +8,7 @@ made from this registry (tools/gen_cli_md.py) and a test holds the README's to i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pmpoolctl.check.findings import Conflict, Finding, Severity
 from pmpoolctl.ranges.rangeset import Range
@@ -16,8 +16,7 @@ from pmpoolctl.ranges.rangeset import Range
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     id: str
     severity: Severity
     summary: str  # when it fires, as cli.md's table says it

@@ -14,6 +14,7 @@ import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pmpoolctl.check.findings import Conflict, Finding, Severity
 from pmpoolctl.check.rules import ORDER, finding
@@ -122,8 +123,7 @@ def _first_overlapping(entries: list[MapEntry], starts: list[int], reach: list[i
     return None
 
 
-@dataclass(frozen=True)
-class _Ram:
+class _Ram(NamedTuple):
     """A map's RAM as sorted, disjoint, non-touching spans, for bisection."""
 
     starts: list[int]

@@ -93,8 +93,7 @@ def parse_blob(data: bytes, source: str, *, names: str = DTC_NAMES) -> Blob:
     return Blob(source, data, header, reservations, reservation_end, nodes, struct_end)
 
 
-@dataclass(frozen=True)
-class _Failure:
+class _Failure(NamedTuple):
     """Makes the BlobErrors of one blob: its name, the message, the offset."""
 
     source: str
@@ -106,8 +105,7 @@ class _Failure:
 # --- 1. the header ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Layout:
+class _Layout(NamedTuple):
     """What a version says about the layout: the header's size and how big the structure block is.
 
     Version 17 states size_dt_struct; version 16 has no such word, so the structure

@@ -13,9 +13,8 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, NamedTuple
 
 from pmpoolctl.output.tables import CHUNK_ROWS, chunks
 
@@ -38,8 +37,7 @@ def json_strings(values: Iterable[str]) -> list[bytes]:
     return [encode_basestring_ascii(value).encode("ascii") for value in values]
 
 
-@dataclass(frozen=True)
-class Records:
+class Records(NamedTuple):
     """A JSON array of `rows` objects, each with the keys of `fields` in order.
 
     `fields` pairs each key with its conversion (INTEGER or JSON_TEXT); `columns(start, stop)`
@@ -52,8 +50,7 @@ class Records:
     columns: Callable[[int, int], Sequence[list[Any]]]
 
 
-@dataclass(frozen=True)
-class Lines:
+class Lines(NamedTuple):
     """A JSON array whose items (any JSON data, made as they are written) go one per line, compact."""
 
     items: Iterable[Any]

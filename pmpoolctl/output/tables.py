@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 from pmpoolctl.numbers import human_size
 
@@ -32,8 +31,7 @@ Cells = Callable[[int, int], Iterable[str]]
 Values = Callable[[int, int], Iterable[Any]]
 
 
-@dataclass(frozen=True)
-class Fast:
+class Fast(NamedTuple):
     """How a column is written without making its cells one by one.
 
     `values(start, stop)` gives the raw values of rows [start, stop) for the `%` conversion
@@ -57,8 +55,7 @@ class Fast:
     ascending: bool = False
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     """A titled column whose cells for rows [start, stop) come from `cells(start, stop)`.
 
     With `fast`, a table whose columns all have it is written row chunk by row chunk with one
@@ -345,8 +342,7 @@ def _write_fast(write: Callable[[str], object], columns: Sequence[Column], rows:
         write(template % tuple(values))
 
 
-@dataclass(frozen=True)
-class _Conversion:
+class _Conversion(NamedTuple):
     """One `%` conversion of a fast table's row: `padded` to the column's width in general, or
     `bare` and literal spaces for a chunk of an ascending column whose cells are all as wide."""
 

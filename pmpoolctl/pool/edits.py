@@ -23,7 +23,6 @@ from pmpoolctl.pool.request import (
     first_overlap,
     first_overlapping,
     in_order,
-    is_apart,
     merged,
 )
 from pmpoolctl.ranges.arrayops import difference, first_missing, union
@@ -92,7 +91,7 @@ def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
 def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool) -> RangeArray:
     """The pool after adding `requested`; overlaps are refused unless `merge`."""
     request = checked_request(requested, page_size, "added")
-    apart = is_apart(request)  # the usual batch: sorted, disjoint, not touching, so canonical as it is
+    apart = request.is_apart()  # the usual batch: sorted, disjoint, not touching, so canonical as it is
     ordered = request if apart else in_order(request)
     overlap = None if merge or apart else first_overlap(ordered)
     if overlap is not None:
@@ -118,7 +117,7 @@ def plan_remove(current: RangeArray, requested: Sequence[Range], page_size: int,
     """The pool after removing `requested`; pages not in the pool are refused unless `ignore_missing`."""
     request = checked_request(requested, page_size, "removed")
     try:
-        removal = request if is_apart(request) else merged(in_order(request))
+        removal = request if request.is_apart() else merged(in_order(request))
     except OverflowError:  # they cover all 2**64 addresses, which a canonical pool never holds: none stays
         if not ignore_missing:
             _refuse_missing(request, current.first_missing(RangeSet([Range(0, U64_LIMIT)])))

@@ -46,17 +46,12 @@ def _refuse_first_bad(requested: Iterable[Range], page_size: int, what: str) -> 
 
 
 def _all_fine(request: RangeArray, page_size: int) -> bool:
-    bases, sizes = request.bases, request.sizes
-    if page_size & (page_size - 1) or has_zero(sizes):  # a page size is a power of two; others take the loop
+    if page_size & (page_size - 1):  # a page size is a power of two; others take the loop
         return False
-    if not (all_aligned(bases, page_size) and all_aligned(sizes, page_size)):
+    bases, sizes = request.bases.tobytes(), request.sizes.tobytes()  # each copied once for its questions
+    if has_zero(sizes) or not (all_aligned(bases, page_size) and all_aligned(sizes, page_size)):
         return False
     return (all_below_2_63(bases) and all_below_2_63(sizes)) or max(request.ends(), default=0) <= U64_LIMIT
-
-
-def is_apart(ranges: RangeArray) -> bool:
-    """Sorted, disjoint and not touching (for non-empty ranges): each end below the next base."""
-    return all(map(lt, ranges.ends(), islice(ranges.bases, 1, None)))
 
 
 def in_order(request: RangeArray) -> RangeArray:
@@ -82,7 +77,7 @@ def merged(ordered: RangeArray) -> RangeArray:
 
     Raises OverflowError when they merge into all 2**64 addresses, which no u64 size holds.
     """
-    if is_apart(ordered):
+    if ordered.is_apart():
         return ordered
     bases = ordered.bases
     # The last address reached by each range or one before it (end - 1: a u64, where an end may be 2**64).

@@ -22,7 +22,7 @@ from typing import overload
 from pmpoolctl.buffers import Buffer
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangeset import Range, RangeSet
-from pmpoolctl.ranges.u64lanes import all_aligned, has_zero
+from pmpoolctl.ranges.u64lanes import all_aligned, all_below_2_62, ends_below_next_bases, has_zero
 
 PAIR_BYTES = 16  # a (base, size) pair of big-endian u64
 _DECODE_PAIRS = 1 << 16  # pairs decoded per scratch array: 1 MiB
@@ -154,12 +154,26 @@ class RangeArray(Sequence[Range]):
         bases, sizes = self.bases, self.sizes
         if not bases:
             return True
-        if has_zero(sizes) or not (all_aligned(bases, page_size) and all_aligned(sizes, page_size)):
+        raw_bases, raw_sizes = bases.tobytes(), sizes.tobytes()  # each copied once for its questions
+        if has_zero(raw_sizes) or not (all_aligned(raw_bases, page_size) and all_aligned(raw_sizes, page_size)):
             return False
-        # Each end strictly below the next base: sorted, disjoint and not touching in one pass.
-        if not all(map(lt, self.ends(), islice(bases, 1, None))):
+        below_2_62 = all_below_2_62(raw_bases) and all_below_2_62(raw_sizes)
+        del raw_bases, raw_sizes
+        if not self.is_apart(below_2_62):
             return False
         return bases[-1] + sizes[-1] <= U64_LIMIT  # ordered, so only the last can run past 2**64
+
+    def is_apart(self, below_2_62: bool | None = None) -> bool:
+        """Each end strictly below the next base: sorted, disjoint and not touching (for non-empty ranges).
+
+        In big-integer lanes (`ends_below_next_bases`) where every value is below 2**62, as all
+        but hostile pools are (past 4 EiB); `below_2_62` is that, when the caller knows it.
+        """
+        if below_2_62 is None:
+            below_2_62 = all_below_2_62(self.bases) and all_below_2_62(self.sizes)
+        if below_2_62:
+            return ends_below_next_bases(self.bases, self.sizes)
+        return all(map(lt, self.ends(), islice(self.bases, 1, None)))
 
     def is_canonical_like(self, page_size: int, other: RangeArray) -> bool:
         """`is_canonical(page_size)`, given that `other` is canonical for `page_size`.

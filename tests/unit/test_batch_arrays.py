@@ -29,7 +29,7 @@ from pmpoolctl.numbers import U64_LIMIT, U64_MAX
 from pmpoolctl.pool import batchjson, batchtext
 from pmpoolctl.pool.batch import parse_batch
 from pmpoolctl.pool.edits import plan_add, plan_remove
-from pmpoolctl.pool.request import _refuse_first_bad, first_holding, first_overlap, in_order, is_apart, merged
+from pmpoolctl.pool.request import _refuse_first_bad, first_holding, first_overlap, in_order, merged
 from pmpoolctl.ranges.rangearray import RangeArray
 from pmpoolctl.ranges.rangeset import Range, RangeSet
 
@@ -406,7 +406,7 @@ def test_request_ordered_and_merged_by_c_loops(ranges: list[Range]) -> None:
     assert list(ordered) == sorted(ranges)
     pairs = list(itertools.pairwise(sorted(ranges)))
     assert first_overlap(ordered) == next((i for i, (a, b) in enumerate(pairs) if b.overlaps(a)), None)
-    assert is_apart(ordered) == all(a.end < b.base for a, b in pairs)
+    assert ordered.is_apart() == all(a.end < b.base for a, b in pairs)
     canonical = RangeSet(ranges).ranges()
     if any(r.size > U64_MAX for r in canonical):
         with pytest.raises(OverflowError):

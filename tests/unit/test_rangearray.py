@@ -32,7 +32,7 @@ from pmpoolctl.pool.binding import Pool, canonical_findings, decode_pool
 from pmpoolctl.ranges import arrayops
 from pmpoolctl.ranges.rangearray import RangeArray, changed, same_run, subtract
 from pmpoolctl.ranges.rangeset import Range, RangeSet
-from pmpoolctl.ranges.u64lanes import all_aligned
+from pmpoolctl.ranges.u64lanes import all_aligned, all_below_2_62, all_below_2_63, ends_below_next_bases, has_zero
 
 TOP = 1 << 64
 U64_MAX = TOP - 1
@@ -414,7 +414,66 @@ def aligned_cases(draw: st.DrawFn) -> tuple[list[int], int]:
 @given(aligned_cases())
 def test_all_aligned_is_every_value_a_multiple(case: tuple[list[int], int]) -> None:
     values, alignment = case
-    assert all_aligned(array("Q", values), alignment) == all(v % alignment == 0 for v in values)
+    expected = all(v % alignment == 0 for v in values)
+    assert all_aligned(array("Q", values), alignment) == expected
+    assert all_aligned(array("Q", values).tobytes(), alignment) == expected  # its bytes, as is_canonical passes
+
+
+# Values whose bytes hold runs of zeros across value boundaries: 0, 1 << 8k, 1 << 63, ...
+_ZERO_RUNS = st.lists(
+    st.one_of(
+        st.sampled_from([0, 1, 0xFF, 1 << 56, 0xFF << 56, 1 << 63, 0x1000, 0xFFFF_FFFF_FFFF_FFFF]),
+        st.integers(0, (1 << 64) - 1),
+    ),
+    max_size=40,
+)
+
+
+@FAST
+@given(_ZERO_RUNS)
+def test_has_zero_finds_a_zero_value_only_on_a_value_boundary(values: list[int]) -> None:
+    assert has_zero(array("Q", values)) == (0 in values)
+    assert has_zero(array("Q", values).tobytes()) == (0 in values)
+
+
+@FAST
+@given(_ZERO_RUNS)
+def test_all_below_2_63_and_2_62_are_no_top_bits_set(values: list[int]) -> None:
+    assert all_below_2_63(array("Q", values)) == all(v < 1 << 63 for v in values)
+    assert all_below_2_62(array("Q", values)) == all(v < 1 << 62 for v in values)
+
+
+@st.composite
+def _neighbour_ranges(draw: st.DrawFn) -> tuple[list[int], list[int]]:
+    """Bases and sizes below 2**62 whose next base is often the end itself, one off it, or far."""
+    count = draw(st.integers(0, 40))
+    base = draw(st.integers(0, (1 << 62) - 1))
+    bases, sizes = [], []
+    for _ in range(count):
+        size = draw(st.one_of(st.sampled_from([0, 1, 0x1000]), st.integers(0, 1 << 61)))
+        if base + size >= 1 << 62:
+            break
+        bases.append(base)
+        sizes.append(size)
+        step = draw(st.one_of(st.sampled_from([-2, -1, 0, 1, 2]), st.integers(-(1 << 62), 1 << 62)))
+        base = base + size + step
+        if not 0 <= base < 1 << 62:
+            break
+    return bases, sizes
+
+
+@FAST
+@given(_neighbour_ranges(), st.integers(1, 5))
+def test_ends_below_next_bases_in_lanes_is_the_loop(case: tuple[list[int], list[int]], chunk: int) -> None:
+    """The big-integer lanes answer as each end compared with the next base does, across chunks of
+    1-5 values (a pair split between two chunks), for ends that touch, overlap by one or miss by one."""
+    from pmpoolctl.ranges import u64lanes
+
+    bases, sizes = case
+    expected = all(b + s < next_base for b, s, next_base in zip(bases, sizes, bases[1:]))
+    with patch.object(u64lanes, "_APART_CHUNK", chunk):
+        assert ends_below_next_bases(array("Q", bases), array("Q", sizes)) == expected
+    assert ends_below_next_bases(array("Q", bases), array("Q", sizes)) == expected
 
 
 # --- 3. edits and queries on canonical arrays --------------------------------------------------------------------
