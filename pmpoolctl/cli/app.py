@@ -49,9 +49,6 @@ class PmpoolGroup(click.Group):
 
     def _run(self, settings: Run, prog_name: str, argv: list[str], extra: dict[str, Any]) -> int:
         """The exit code of one run: the command's, or the one its failure maps to (cli.md)."""
-        from pmpoolctl.output.console import set_ascii
-
-        set_ascii(False)  # --ascii is this run's, not a previous in-process run's
         if not argv:  # bare `pmpoolctl`: the help, on stdout, and the usage status (no command given)
             with contextlib.suppress(OSError):
                 sys.stdout.write(self.get_help(click.Context(self, info_name=prog_name)) + "\n")

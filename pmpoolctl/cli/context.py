@@ -60,6 +60,7 @@ class Run:
     no_color: bool = False
     quiet: bool = False  # nothing on stdout: `stdout` is /dev/null
     json: bool = False  # --json: a failure is a pmpoolctl.error/v1 document on stdout too
+    ascii: bool = False  # --ascii: tables drawn in ASCII whatever stdout can encode
     verdict: int | None = None
     committed: str | None = None
     junit: JUnitRequest | None = None
@@ -89,7 +90,7 @@ class Run:
     def console(self) -> Console:
         from pmpoolctl.output.console import make_console
 
-        return make_console(no_color=self.no_color, file=self.stdout)
+        return make_console(no_color=self.no_color, file=self.stdout, ascii=self.ascii)
 
     def print_json(self, document: Any) -> None:
         from pmpoolctl.output.jsonwriter import write_json

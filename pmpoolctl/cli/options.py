@@ -120,9 +120,7 @@ no_color_option = click.option(
 
 def _set_ascii(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
-        from pmpoolctl.output.console import set_ascii
-
-        set_ascii(True)  # for this run: the group's main sets it back at the start of each
+        run_of(ctx).ascii = True
 
 
 ascii_option = click.option(

@@ -30,7 +30,7 @@ def print_table(console: Console, columns: list[Column], rows: int) -> None:
     It fits the terminal's width (or COLUMNS), and is drawn in ASCII where the stream needs it.
     """
     stream = console.file
-    write_table(stream.write, columns, rows, width=output_width(stream), ascii=ascii_only(stream))
+    write_table(stream.write, columns, rows, width=output_width(stream), ascii=ascii_only(console))
 
 
 def range_json(r: Range) -> dict[str, int]:

@@ -16,10 +16,13 @@ from typing import IO, Any, Protocol, cast
 
 
 class Console(Protocol):
-    """What the renderers use: `print` for lines (with an optional rich style) and `file` for bulk text."""
+    """What the renderers use: `print` for lines (with an optional rich style), `file` for bulk text,
+    and `ascii`: tables drawn in ASCII whatever the stream can encode (--ascii)."""
 
     @property
     def file(self) -> IO[str]: ...
+
+    ascii: bool
 
     def print(self, *objects: Any, style: str | None = None) -> None: ...
 
@@ -27,8 +30,9 @@ class Console(Protocol):
 class PlainConsole:
     """Lines as they are: no markup, no wrapping, no colour."""
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], ascii: bool = False) -> None:
         self._file = file
+        self.ascii = ascii
 
     @property
     def file(self) -> IO[str]:
@@ -38,18 +42,22 @@ class PlainConsole:
         self._file.write(" ".join(str(o) for o in objects) + "\n")
 
 
-def make_console(*, stderr: bool = False, no_color: bool = False, file: IO[str] | None = None) -> Console:
+def make_console(
+    *, stderr: bool = False, no_color: bool = False, file: IO[str] | None = None, ascii: bool = False
+) -> Console:
     """The console for `file` (default stdout, or stderr): rich on a terminal, plain otherwise.
 
     rich gets markup and highlighting off (memory-map text has brackets) and
-    honours NO_COLOR itself.
+    honours NO_COLOR itself. `ascii` is --ascii, for the tables written to its file.
     """
     stream = file if file is not None else sys.stderr if stderr else sys.stdout
     if not stream.isatty():
-        return PlainConsole(stream)
+        return PlainConsole(stream, ascii)
     from rich.console import Console as RichConsole
 
-    return RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+    console = RichConsole(file=stream, markup=False, highlight=False, no_color=no_color or None, soft_wrap=True)
+    console.ascii = ascii  # type: ignore[attr-defined]  # the one attribute the Console protocol adds to rich's
+    return cast(Console, console)
 
 
 def print_segments(console: Console, segments: Sequence[tuple[str, str | None]]) -> None:
@@ -65,14 +73,6 @@ def print_segments(console: Console, segments: Sequence[tuple[str, str | None]])
     console.print(line)
 
 
-_forced = {"ascii": False}
-
-
-def set_ascii(forced: bool) -> None:
-    """--ascii: tables are drawn in ASCII whatever the stream can encode (the CLI sets it per run)."""
-    _forced["ascii"] = forced
-
-
 def output_width(stream: IO[str]) -> int | None:
     """The width tables fit: COLUMNS when set, else a terminal's own; None (no limit) for a pipe or file."""
     columns = os.environ.get("COLUMNS", "").strip()
@@ -86,10 +86,11 @@ def output_width(stream: IO[str]) -> int | None:
     return None
 
 
-def ascii_only(stream: IO[str]) -> bool:
+def ascii_only(console: Console) -> bool:
     """Whether to draw in ASCII: --ascii, or a stream whose encoding cannot hold the box-drawing rule."""
-    if _forced["ascii"]:
+    if console.ascii:
         return True
+    stream = console.file
     try:
         "─…".encode(getattr(stream, "encoding", None) or "utf-8")
     except (UnicodeEncodeError, LookupError):

@@ -7,10 +7,12 @@ import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from pmpoolctl import api
+from pmpoolctl.output.console import Console as ConsoleProtocol
 from pmpoolctl.output.mapview import GAP_COLUMNS, plot_width, render_map
 from tests.conftest import EXAMPLES, assert_input_error, check_golden, run_cli
 
@@ -77,7 +79,9 @@ def test_map_on_a_terminal_is_rich() -> None:
 
     space = api.address_space(BAD, [IOMEM])
     stream = io.StringIO()
-    console = Console(file=stream, force_terminal=True, width=100, markup=False, highlight=False, soft_wrap=True)
+    rich_console = Console(file=stream, force_terminal=True, width=100, markup=False, highlight=False, soft_wrap=True)
+    console = cast(ConsoleProtocol, rich_console)  # as make_console makes it for a terminal
+    console.ascii = False
     drawn = space.picture(plot_width(100, [lane.label for lane in space.lanes]), GAP_COLUMNS)
     render_map(console, drawn, "heading", space.findings)
     text = stream.getvalue()
