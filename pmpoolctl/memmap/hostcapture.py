@@ -20,12 +20,12 @@ from typing import Any
 
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import decode_text, display_name, read_input
+from pmpoolctl.kho.booted import sysfs_root  # $PMPOOLCTL_SYSFS, as kho reads it
 from pmpoolctl.memmap.capture import SCHEMA
 from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.sysfs import SYSFS_ATTRIBUTE_LIMIT
 
 PROC_ENVIRONMENT = "PMPOOLCTL_PROC"
-SYSFS_ENVIRONMENT = "PMPOOLCTL_SYSFS"
 KMSG_ENVIRONMENT = "PMPOOLCTL_KMSG"
 
 MAX_TEXT = 64 << 20  # /proc/iomem of the largest machines is a few MB
@@ -39,10 +39,6 @@ _E820_WORDS = ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ", ": [gap "
 
 def proc_root() -> str:
     return os.environ.get(PROC_ENVIRONMENT) or "/proc"
-
-
-def sysfs_root() -> str:
-    return os.environ.get(SYSFS_ENVIRONMENT) or "/sys"
 
 
 def kmsg_path() -> str:

@@ -2,9 +2,9 @@
 
 `page-ranges` is decoded straight from the blob's bytes into `bases` and
 `sizes` (`array("Q")`, native order), never into a million Python objects.
-The checks a valid pool passes (`is_canonical`) and the edits (`union`,
-`difference`) run as `map`/slice/`bisect` over the arrays, so their loops stay
-in C; a `Range` is made only for the ranges a message or a table row needs.
+The checks a valid pool passes (`is_canonical`) run on the arrays' bytes (`u64lanes`),
+and the edits (`union`, `difference`) as `map`/slice/`bisect` over the arrays, so their
+loops stay in C; a `Range` is made only for the ranges a message or a table row needs.
 Everything here assumes, and keeps, the canonical form the binding requires
 (sorted, disjoint, not touching, non-empty) except `is_canonical`, which checks it.
 """

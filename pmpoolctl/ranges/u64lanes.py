@@ -73,7 +73,7 @@ def ends_below_next_bases(bases: array[int], sizes: array[int]) -> bool:
     """True when bases[i] + sizes[i] < bases[i + 1] for every i; every value must be below 2**62.
 
     The canonical check of a pool (sorted, disjoint, not touching) without a Python int per
-    range: 64k values at a time become three big integers with one value per 64-bit lane, and
+    range: 32k values at a time become three big integers with one value per 64-bit lane, and
     one subtraction computes every lane at once, SWAR style:
 
         lane i of  (next | guards) - bases - sizes  =  2**63 + bases[i + 1] - (bases[i] + sizes[i])
