@@ -22,6 +22,7 @@ from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
 from pmpoolctl.ranges.rangeset import Range
 
 COMPATIBLE = "pmpool-v1"
+COMPATIBLE_VALUE = COMPATIBLE.encode("ascii") + b"\0"  # the property's bytes: one string
 DEFAULT_POOL = "default_pmpool"
 DEFAULT_PAGE_SIZE = 4096
 MIN_PAGE_SIZE = 4096
@@ -273,4 +274,4 @@ def pool_name_of(text: str) -> str | None:
 
 def is_pool_compatible(value: bytes) -> bool:
     """Whether a node's `compatible` bytes are exactly the binding's ("pmpool-v1", one string)."""
-    return value == COMPATIBLE.encode("ascii") + b"\0"
+    return value == COMPATIBLE_VALUE

@@ -8,6 +8,7 @@ Each fast path must give exactly what the slower one gives, or hand over to it:
 - `write_table`'s one-`%`-per-chunk path against its cell-by-cell path, byte for byte;
 - `dump --dts`'s chunked `%` formatting against a format call per pair and per cell;
 - `arrayops.union`'s merge of a batch into the pool's gaps against the walking union;
+- `pool_names`' search of the bytes against the root's children read one by one;
 - `is_canonical_like` (diff's second pool) against `is_canonical`, and `common_ends` against
   a plain loop.
 """
@@ -31,6 +32,7 @@ from pmpoolctl.dtb.reader import DTC_NAMES, KERNEL_NAMES, parse_blob
 from pmpoolctl.dtb.writer import append_child, build_minimal_blob
 from pmpoolctl.errors import BlobError
 from pmpoolctl.output.tables import Column, Fast, hex_column, index_column, int_column, size_column, write_table
+from pmpoolctl.pool.poolfile import pool_names, pool_names_by_walk
 from pmpoolctl.ranges import arrayops
 from pmpoolctl.ranges.rangearray import RangeArray, common_ends
 
@@ -119,6 +121,87 @@ def test_parse_blob_leaves_the_garbage_collector_as_it_found_it() -> None:
     with pytest.raises(BlobError):
         parse_blob(data[:-8] + b"\xff" * 8, "x")
     assert gc.isenabled()
+
+
+def test_a_run_in_process_gives_the_collector_back_and_a_real_run_goes_without_it() -> None:
+    import gc
+    import subprocess
+
+    from pmpoolctl.cli import cli
+
+    example = str(ROOT / "examples" / "pool.dtb")
+    for args in (["dump", example], ["dump", example + ".missing"]):
+        with pytest.raises(SystemExit):
+            cli.main(args, prog_name="pmpoolctl")
+        assert gc.isenabled()
+    probe = (
+        "import gc, sys\n"
+        "import pmpoolctl.cli.inspect as inspect\n"
+        "real = inspect.api.read_blob\n"
+        "def read_blob(*args, **kwargs):\n"
+        "    print('collecting', gc.isenabled(), file=sys.stderr)\n"
+        "    return real(*args, **kwargs)\n"
+        "inspect.api.read_blob = read_blob\n"
+        "from pmpoolctl.__main__ import main\n"
+        "sys.argv = ['pmpoolctl', 'dump', sys.argv[1]]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, example], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "collecting False" in done.stderr
+
+
+# --- finding the pools ------------------------------------------------------------------------------------------------
+
+_POOL_BYTES = b"pmpool-v1\0"
+# compatible values near the binding's, and values of other properties that hold its bytes
+_COMPATIBLES = [_POOL_BYTES, b"pmpool-v1", b"x\0pmpool-v1\0", _POOL_BYTES * 2, b"pmpool-v2\0", b"\0" + _POOL_BYTES]
+_OTHER_VALUES = [_POOL_BYTES, b"ab" + _POOL_BYTES, _POOL_BYTES * 3, b"\1\2\3\4"]
+
+
+@st.composite
+def _root_children(draw: st.DrawFn) -> list[tuple[str, list[tuple[str, bytes]], bool]]:
+    """Root children: (name, properties, whether a grandchild says it is a pool)."""
+    count = draw(st.integers(0, 7))
+    names = [f"n{index}" for index in range(count)]
+    if count and draw(st.booleans()):
+        names[draw(st.integers(0, count - 1))] = "default_pmpool"
+    children = []
+    for name in names:
+        properties: list[tuple[str, bytes]] = []
+        if draw(st.booleans()):
+            properties.append(("label", draw(st.sampled_from(_OTHER_VALUES))))
+        if draw(st.booleans()):
+            properties.append(("compatible", draw(st.sampled_from(_COMPATIBLES))))
+        if draw(st.booleans()):
+            properties.append(("reg", draw(st.sampled_from(_OTHER_VALUES))))
+        children.append((name, properties, draw(st.booleans())))
+    return children
+
+
+@settings(max_examples=200, deadline=None)
+@given(_root_children(), st.sampled_from([[], [("compatible", _POOL_BYTES)], [("x", _POOL_BYTES * 9)]]))
+def test_pools_found_in_the_bytes_are_the_pools_found_node_by_node(
+    children: list[tuple[str, list[tuple[str, bytes]], bool]], root_properties: list[tuple[str, bytes]]
+) -> None:
+    blob = parse_blob(build_minimal_blob(root_properties), "x")
+    for name, properties, pool_below in children:
+        blob = parse_blob(append_child(blob, blob.root, name, properties), "x")
+        if pool_below:
+            child = blob.child(blob.root, name)
+            assert child is not None
+            blob = parse_blob(append_child(blob, child, "inner", [("compatible", _POOL_BYTES)]), "x")
+    assert pool_names(blob) == pool_names_by_walk(blob)
+
+
+def test_pools_are_found_in_node_order_among_many_children() -> None:
+    blob = parse_blob(build_minimal_blob([]), "x")
+    for index in range(40):
+        compatible = _POOL_BYTES if index % 7 == 3 else b"other\0"
+        name = "default_pmpool" if index == 20 else f"dev@{index:x}"
+        blob = parse_blob(append_child(blob, blob.root, name, [("compatible", compatible)]), "x")
+    expected = ["dev@3", "dev@a", "dev@11", "default_pmpool", "dev@18", "dev@1f", "dev@26"]
+    assert pool_names(blob) == pool_names_by_walk(blob) == expected
 
 
 # --- tables --------------------------------------------------------------------------------------------------------
