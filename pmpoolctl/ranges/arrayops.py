@@ -12,12 +12,14 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
+import re
 from array import array
 from itertools import repeat
 from operator import add, gt, lt, mul, sub
 
+from pmpoolctl.buffers import Buffer
 from pmpoolctl.numbers import U64_LIMIT
-from pmpoolctl.ranges.rangearray import RangeArray, same_run
+from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, same_run
 from pmpoolctl.ranges.rangeset import Range
 
 
@@ -79,9 +81,10 @@ def _insert_apart(pool: RangeArray, addition: RangeArray) -> RangeArray | None:
     pool's gaps, the usual case), else None.
 
     Then the union is the two arrays merged: where each range goes is found by bisection
-    (`map` over `bisect_left`, in C), the neighbours are compared in C too, and the new
-    big-endian pairs are one join of the pool's runs of bytes and the added pairs, decoded once.
-    No Python step per range: 100,000 ranges into a pool of a million cost C loops only.
+    (`map` over `bisect_left`, in C), the neighbours are compared in C too, and the merged
+    big-endian pairs are one join of the pool's runs of pairs and the added pairs: what the new
+    blob holds, made once (the columns are decoded only if read). No Python step per range:
+    100,000 ranges into a pool of a million cost C loops only.
     """
     bases, sizes, new_bases, new_sizes = pool.bases, pool.sizes, addition.bases, addition.sizes
     count, added = len(bases), len(new_bases)
@@ -106,37 +109,44 @@ def _insert_apart(pool: RangeArray, addition: RangeArray) -> RangeArray | None:
     ):
         return None  # one reaches into the range after it, or touches it
     total = pool.total_size + addition.total_size
-    return RangeArray(_inserted(bases, new_bases, at), _inserted(sizes, new_sizes, at), total)
+    pairs = _inserted(_joined(pool.be_parts()), _joined(addition.be_parts()), at, PAIR_BYTES)
+    return RangeArray.of_be_pairs(memoryview(pairs), total)
 
 
-_INSERT_CHUNK = 4096  # insertions joined at a time: a view per run and per value is ~200 bytes each
+def _joined(parts: list[Buffer]) -> Buffer:
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _inserted(values: array[int], new: array[int], at: list[int]) -> array[int]:
-    """`values` with new[j] inserted before values[at[j]] (`at` ascending), in C: the runs of
-    `values` between insertion points and the new values, chunk by chunk, joined into the result."""
-    out = array("Q", [0]) * (len(values) + len(new))
-    dest = memoryview(out).cast("B")
-    old_bytes, new_bytes = memoryview(values).cast("B"), memoryview(new).cast("B")
-    size = out.itemsize
+_INSERT_CHUNK = 4096  # insertions joined at a time: a view per run is ~200 bytes, a new item ~50
+
+
+def _inserted(old: Buffer, new: Buffer, at: list[int], size: int) -> bytearray:
+    """The items of `size` bytes in `old` with new item j inserted before old item at[j] (`at`
+    ascending), in C: the runs of `old` between insertion points and the new items, chunk by chunk,
+    joined into the result. The new items are bytes (joined without a buffer each, unlike views),
+    the old runs views of `old` (never a second copy of the pool)."""
+    out = bytearray(len(old) + len(new))
+    dest, old_view = memoryview(out), memoryview(old).cast("B")
+    item = _ITEMS[size]
     written = previous = 0
     for first in range(0, len(at), _INSERT_CHUNK):
         last = min(first + _INSERT_CHUNK, len(at))
         stops = at[first:last]
         starts = [previous, *stops[:-1]]
-        pieces: list[memoryview] = [new_bytes] * (2 * (last - first))
+        pieces: list[Buffer] = [b""] * (2 * (last - first))
         pieces[0::2] = map(
-            old_bytes.__getitem__, map(slice, map(mul, starts, repeat(size)), map(mul, stops, repeat(size)))
+            old_view.__getitem__, map(slice, map(mul, starts, repeat(size)), map(mul, stops, repeat(size)))
         )
-        offsets = range(first * size, last * size, size)
-        pieces[1::2] = map(new_bytes.__getitem__, map(slice, offsets, map(add, offsets, repeat(size))))
+        pieces[1::2] = item.findall(new, first * size, last * size)  # a bytes object per new item, made in C
         chunk = b"".join(pieces)
         dest[written : written + len(chunk)] = chunk
         written += len(chunk)
         previous = stops[-1]
-    tail = old_bytes[previous * size :]
-    dest[written:] = tail
+    dest[written:] = old_view[previous * size :]
     return out
+
+
+_ITEMS = {PAIR_BYTES: re.compile(rb"(?s).{%d}" % PAIR_BYTES)}  # `_inserted`'s new items, by size
 
 
 def difference(pool: RangeArray, removal: RangeArray) -> RangeArray:

@@ -36,7 +36,7 @@ def _u64_array(values: Iterable[int] = ()) -> array[int]:
 class RangeArray(Sequence[Range]):
     """Ranges in stored order, as parallel u64 arrays of bases and sizes."""
 
-    __slots__ = ("_be_parts", "_total", "bases", "sizes")
+    __slots__ = ("_bases", "_be_parts", "_sizes", "_total")
 
     def __init__(
         self,
@@ -46,12 +46,40 @@ class RangeArray(Sequence[Range]):
         be_parts: list[Buffer] | None = None,
     ) -> None:
         # The arrays are never changed once a RangeArray holds them; edits make new ones.
-        self.bases = _u64_array() if bases is None else bases
-        self.sizes = _u64_array() if sizes is None else sizes
+        self._bases: array[int] | None = _u64_array() if bases is None else bases
+        self._sizes: array[int] | None = _u64_array() if sizes is None else sizes
         self._total = total
         # The big-endian pairs as pieces of a blob, when known: the bytes this array was
         # decoded from, or an edit's runs of them plus its new pairs (see `_Builder`).
         self._be_parts = be_parts
+
+    @classmethod
+    def of_be_pairs(cls, pairs: memoryview, total: int | None = None) -> RangeArray:
+        """Ranges held as their big-endian pairs only (bytes, whole pairs); the columns are decoded
+        when first read. A batch's result goes into the blob as these pairs and its columns are
+        seldom read (a dry run lists them): not decoding them keeps a second copy of a million
+        ranges off the edit's peak."""
+        if len(pairs) % PAIR_BYTES:
+            raise ValueError(f"{len(pairs)} bytes is not a whole number of {PAIR_BYTES}-byte pairs")
+        result = cls(total=total, be_parts=[pairs])
+        result._bases = result._sizes = None
+        return result
+
+    @property
+    def bases(self) -> array[int]:
+        bases = self._bases
+        return bases if bases is not None else self._decoded()[0]
+
+    @property
+    def sizes(self) -> array[int]:
+        sizes = self._sizes
+        return sizes if sizes is not None else self._decoded()[1]
+
+    def _decoded(self) -> tuple[array[int], array[int]]:
+        assert self._be_parts is not None, "only of_be_pairs leaves the columns to decode"
+        columns = RangeArray.from_be_bytes(self._be_parts[0])
+        self._bases, self._sizes = columns.bases, columns.sizes
+        return columns.bases, columns.sizes
 
     @classmethod
     def from_be_bytes(cls, data: bytes | memoryview) -> RangeArray:
@@ -105,7 +133,11 @@ class RangeArray(Sequence[Range]):
         return memoryview(words).cast("B")
 
     def __len__(self) -> int:
-        return len(self.bases)
+        bases = self._bases
+        if bases is None:
+            assert self._be_parts is not None
+            return len(self._be_parts[0]) // PAIR_BYTES
+        return len(bases)
 
     @overload
     def __getitem__(self, index: int) -> Range: ...
@@ -122,7 +154,7 @@ class RangeArray(Sequence[Range]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RangeArray):
             return NotImplemented
-        return self.bases == other.bases and self.sizes == other.sizes
+        return len(self) == len(other) and self.bases == other.bases and self.sizes == other.sizes
 
     __hash__ = None  # type: ignore[assignment]  # mutable arrays
 

@@ -344,18 +344,36 @@ def walking_union(pool: RangeArray, addition: RangeArray) -> RangeArray:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_a_batch_merged_in_c_is_the_walking_union(seed: int) -> None:
+    check_batch_union(seed)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64])
+@pytest.mark.parametrize("seed", range(8))
+def test_the_merge_is_the_same_whatever_its_chunks(seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge joins `_INSERT_CHUNK` insertions at a time; the tests' batches fit in one chunk
+    of the real size, so smaller chunks put chunk ends between every pair of insertions."""
+    monkeypatch.setattr(arrayops, "_INSERT_CHUNK", chunk)
+    check_batch_union(seed)
+
+
+def check_batch_union(seed: int) -> None:
     rng = random.Random(seed)
     unit = rng.choice([1, 4096, 1 << 40])
     pool = canonical(rng, rng.randint(300, 800), unit)
-    # Pages inside the pool's gaps, sometimes touching or overlapping a range (then the walk decides).
+    # Pages inside the pool's gaps; in some seeds one of them touches or overlaps a range of the
+    # pool (then the walk decides), in the others none does (then the merge in C answers).
+    fault = rng.choice(["none", "none", "touches before", "touches after", "overlaps"])
+    fault_at = rng.randrange(len(pool) - 1)
     bases, sizes = array("Q"), array("Q")
     cursor = 0
     for i in range(len(pool) - 1):
         gap_start, gap_end = pool.bases[i] + pool.sizes[i], pool.bases[i + 1]
-        if rng.random() < 0.7 and gap_end - gap_start >= 3 * unit and gap_start + unit > cursor:
+        wide = gap_end - gap_start >= 3 * unit
+        if wide and gap_start + unit > cursor and (rng.random() < 0.7 or (i >= fault_at and fault != "none")):
             base = gap_start + unit * rng.randint(1, (gap_end - gap_start) // unit - 2)
-            if rng.random() < 0.02:
-                base = gap_start  # touches the range before it
+            if i >= fault_at and fault != "none":
+                base = {"touches before": gap_start, "touches after": gap_end - unit}.get(fault, gap_start - unit)
+                fault = "none"  # one fault
             bases.append(base)
             sizes.append(unit)
             cursor = base + 2 * unit
@@ -370,14 +388,42 @@ def test_a_batch_merged_in_c_is_the_walking_union(seed: int) -> None:
         return
     expected = walking_union(pool, addition)
     result = arrayops.union(pool, addition)
+    apart = len(expected) == len(pool) + len(addition)
+    # The merge in C holds the new blob's pairs, not yet decoded into columns (read below).
+    assert (result._bases is None) == apart
     assert result == expected
     assert result.total_size == expected.total_size == sum(result.sizes)
     assert result.to_be_bytes() == expected.to_be_bytes()
     assert result.is_canonical(1)
     # The merge in C answers exactly when nothing touches; otherwise the walk does.
-    apart = len(expected) == len(pool) + len(addition)
     assert (arrayops._insert_apart(pool, addition) is not None) == apart
     assert len(addition) >= arrayops._INSERT_MIN
+
+
+def test_a_batch_edit_writes_the_merged_pairs_without_decoding_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge's result is the pairs the new blob holds; its columns (a second copy of the
+    pool, 17.6 MB at 1.1M ranges) are decoded only if something reads them. The edit does not:
+    it needs the count and total, which the merge knows."""
+    from pmpoolctl import api
+    from pmpoolctl.ranges.rangeset import Range
+
+    pool = canonical(random.Random(5), 500, 4096, gaps=(3, 6))
+    blob = tmp_path / "pool.dtb"
+    api.create(str(blob), list(pool))
+    batch = tmp_path / "batch.txt"
+    added = [Range(base + size + 4096, 4096) for base, size in zip(pool.bases[:-1], pool.sizes[:-1])]
+    batch.write_text("".join(f"{r.base:#x} {r.size:#x}\n" for r in added))
+
+    def refuse(self: RangeArray) -> None:
+        raise AssertionError("the edit decoded the merged pairs")
+
+    monkeypatch.setattr(RangeArray, "_decoded", refuse)
+    edit = api.add_ranges(str(blob), from_file=str(batch))
+    monkeypatch.undo()
+    assert edit.change.after == (len(pool) + len(added), pool.total_size + 4096 * len(added))
+    assert list(api.read_pool(str(blob)).ranges) == sorted([*pool, *added])
 
 
 @pytest.mark.parametrize("seed", range(60))

@@ -190,6 +190,28 @@ def test_to_be_bytes_is_struct_pack_per_pair_and_round_trips(pairs: list[tuple[i
     assert arr.sizes.tolist() == [size for _, size in pairs]
 
 
+@FAST
+@given(st.lists(st.tuples(u64_edgy, u64_edgy), max_size=20), st.integers(0, 2**64))
+def test_pairs_held_whole_are_the_decoded_pairs(pairs: list[tuple[int, int]], total: int) -> None:
+    """`of_be_pairs` keeps only the bytes: its length, total and pairs are known without decoding,
+    and its columns, decoded when read, are `from_be_bytes`'s."""
+    encoded = pairs_bytes(pairs)
+    held = RangeArray.of_be_pairs(memoryview(encoded), total)
+    assert len(held) == len(pairs)
+    assert held.total_size == total
+    assert held.to_be_bytes() == encoded
+    assert held._bases is None  # nothing above decoded it
+    decoded = RangeArray.from_be_bytes(encoded)
+    assert held == decoded and decoded == RangeArray.of_be_pairs(memoryview(encoded))
+    assert held.bases == decoded.bases and held.sizes == decoded.sizes
+    assert list(held) == list(decoded)
+
+
+def test_pairs_held_whole_must_be_whole_pairs() -> None:
+    with pytest.raises(ValueError, match="whole number of 16-byte pairs"):
+        RangeArray.of_be_pairs(memoryview(bytes(17)))
+
+
 def test_empty_array() -> None:
     empty = RangeArray()
     assert len(empty) == 0
