@@ -81,7 +81,7 @@ FDT_MAX = 1_000_000  # the fdt package's row stops here: it needs 650 MB at 1M r
 POOL_COMMANDS = ("dump", "dump-json", "dump-dts", "validate", "add-range", "remove-range", "diff")
 BATCH_COMMANDS = ("batch-1k", "batch-100k")  # add-range --from, into the 1M-range pool (its group)
 REFERENCE_COMMANDS = ("fdtget", "dtc", "dtc-dts", "dtdiff", "fdt")
-WIDE_COMMANDS = ("dump", "validate", "add-range", "fdtget", "fdtput")
+WIDE_COMMANDS = ("dump", "validate", "add-range", "fdtget", "fdtput", "walk")
 STARTUP_COMMANDS = ("python", "import-fdt", "imports", "startup-dump")
 # Which reference each product command's ratio row is drawn against (besides fdtget and dtc).
 OWN_REFERENCE = {"dump-dts": "dtc-dts", "diff": "dtdiff"}
@@ -101,12 +101,36 @@ LABELS = {
     "dtdiff": "dtdiff A B",
     "fdtput": "fdtput -t x (page-ranges, in place)",
     "fdt": "fdt: parse_dtb + to_dtb",
+    "walk": "python: the tokens walked, nothing checked or made",
     "python": "python -c pass",
     "import-fdt": 'python -c "import fdt"',
     "imports": 'python -c "import click, fdt, rich.console"',
     "startup-dump": "pmpoolctl dump examples/pool.dtb",
 }
 FDT_SCRIPT = "import sys, fdt; fdt.parse_dtb(open(sys.argv[1], 'rb').read()).to_dtb()"
+# The least a Python reader of a wide tree does: step from token to token through the structure
+# block (a property's length, a node name's NUL), checking nothing and making no object. What a
+# process running it takes is the floor under every command that reads the whole tree in Python.
+WALK_SCRIPT = """
+import struct, sys
+def walk(data):
+    offset, size = struct.unpack_from(">I", data, 8)[0], struct.unpack_from(">I", data, 36)[0]
+    limit, word, find, nodes = offset + size, struct.Struct(">II").unpack_from, data.find, 0
+    while offset + 8 <= limit:
+        tag, length = word(data, offset)
+        if tag == 3:
+            offset = (offset + 12 + length + 3) & ~3
+        elif tag == 1:
+            offset, nodes = (find(b"\\0", offset + 4, limit) + 4) & ~3, nodes + 1
+        elif tag == 2 or tag == 4:
+            offset += 4
+        else:
+            break
+    return nodes, offset, limit
+nodes, offset, limit = walk(open(sys.argv[1], "rb").read())
+assert offset + 4 == limit, (offset, limit)  # stopped at FDT_END, the block's last word
+print(nodes)
+"""
 
 # Targets of issues 5 and 19, as ratios measured in the same run on the same blobs.
 BIG, MID, HUGE = 1_000_000, 100_000, 10_000_000
@@ -745,6 +769,7 @@ def wide_commands(pool: Pool, tools: Tools, memmap: Path, workdir: Path) -> list
             copy_to=copy,
             expect_ranges=pool.count + 1,
         ),
+        Command(group, "walk", [tools.python, "-c", WALK_SCRIPT, blob]),
     ]
 
 
@@ -1074,7 +1099,12 @@ class Report:
             wide_ratios = [
                 [f"{short[key]} / {short[reference]}"]
                 + [fmt_ratio(ratio(median(w, key), median(w, reference))) for w in wides]
-                for key, reference in (("dump", "fdtget"), ("validate", "fdtget"), ("add-range", "fdtput"))
+                for key, reference in (
+                    ("dump", "fdtget"),
+                    ("validate", "fdtget"),
+                    ("add-range", "fdtput"),
+                    ("walk", "fdtget"),
+                )
             ]
             out.append(("wide-tree ratios", ["ratio", *wides], wide_ratios))
         startup = self.results.get("startup", {})
