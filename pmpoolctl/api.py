@@ -696,7 +696,8 @@ def validate(
     )
     import dataclasses
 
-    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, progress, zones, extra)
+    reservations = blob_reservations(blob)
+    checked = _checked(found, maps, reservations, blob.source, phys_bits, progress, zones, extra, _not_checked(maps))
     return dataclasses.replace(checked, blob=blob)
 
 
@@ -718,6 +719,11 @@ class PoolsValidation:
     @property
     def warnings(self) -> int:
         return sum(v.warnings for v in self.validations)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What could not be checked, for any pool (each note once)."""
+        return tuple(dict.fromkeys(note for v in self.validations for note in v.notes))
 
     def passes(self, strict: bool = False) -> bool:
         """Every pool passes (the exit code 0 of validate --all-pools)."""
@@ -763,6 +769,7 @@ def validate_all_pools(
             None,
             zones,
             [*(extra if i == 0 else ()), *shared[one.path]],
+            _not_checked(maps),
         )
         for i, one in enumerate(pools)
     )
@@ -806,6 +813,19 @@ def _validation_inputs(
         image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
     return phys_bits, maps, zones, extra
+
+
+def _not_checked(maps: Sequence[MemoryMap]) -> tuple[str, ...]:
+    """What none of the maps says, so a rule had nothing to hold the ranges to: said with the report,
+    so that a pass is not read as covering it."""
+    from pmpoolctl.memmap.model import KERNEL
+
+    if any(entry.kind == KERNEL for memory_map in maps for entry in memory_map.entries):
+        return ()
+    return (
+        "no map says where the running kernel's image is (only /proc/iomem does, as Kernel code, rodata, data "
+        "and bss): range-in-kernel is not checked; give /proc/iomem too (read as root)",
+    )
 
 
 def _checked(
@@ -990,9 +1010,9 @@ def validate_kho(
         from pmpoolctl.kho.nextkernel import cmdline_findings, kho_default
 
         extra += cmdline_findings(state, next_cmdline, kho_default(image))
-    notes: tuple[str, ...] = ()
+    notes = _not_checked(maps)
     if state.scratch is None:
-        notes = (
+        notes += (
             f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked",
         )
     import dataclasses

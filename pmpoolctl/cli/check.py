@@ -260,10 +260,10 @@ def report_all_pools(
         context = run.report_context([("blob.sha256", first.sha256 or ""), ("pools", str(len(reports)))])
         write_file(junit_path, junit_xml(reports, result.source, strict, context))
     if as_json:
-        run.print_json(report.validate_all_json(reports, result.source, ok))
+        run.print_json(report.validate_all_json(reports, result.source, ok, result.notes))
     else:
         oks = [v.passes(strict) for v in result.validations]
-        report.render_validate_all(run.console(), reports, result.source, ok, oks)
+        report.render_validate_all(run.console(), reports, result.source, ok, oks, result.notes)
     return run.verdict
 
 

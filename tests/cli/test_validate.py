@@ -1095,3 +1095,51 @@ def test_overlapping_pairs_agrees_with_brute_force(
     )
     brute = Counter((r, e) for r in ranges for e in entries if r.base < e.end and e.start < r.base + r.size)
     assert Counter(overlapping_pairs(ranges, entries)) == brute
+
+
+# --- what no map says: range-in-kernel needs /proc/iomem -----------------------------------------------------------
+
+KERNEL_NOTE = (
+    "no map says where the running kernel's image is (only /proc/iomem does, as Kernel code, rodata, data "
+    "and bss): range-in-kernel is not checked; give /proc/iomem too (read as root)"
+)
+
+
+@pytest.mark.parametrize(
+    ("maps", "noted"),
+    [
+        ([DMESG], True),  # e820 lines: RAM and reserved, never the kernel
+        ([FIRMWARE], True),  # /sys/firmware/memmap: the same
+        ([], True),  # the blob's memory nodes
+        ([IOMEM], False),
+        ([DMESG, IOMEM], False),  # one map that says it is enough: it is checked against that one
+    ],
+)
+def test_a_pass_says_when_no_map_knows_the_kernel_image(maps: list[Path], noted: bool, tmp_path: Path) -> None:
+    """A pool over the kernel's own pages passes against a map that cannot say where they are: the
+    report says range-in-kernel was not checked, in text and JSON, so the pass is not read as covering it."""
+    args = ["validate", str(EXAMPLES / "pool.dtb"), *(arg for m in maps for arg in ("--memmap", str(m)))]
+    as_json = run_cli([*args, "--json"])
+    assert as_json.exit_code in (0, 1), as_json.stderr
+    assert json.loads(as_json.stdout)["notes"] == ([KERNEL_NOTE] if noted else [])
+    text = run_cli(args).stdout
+    assert (f"\nnote: {KERNEL_NOTE}\n" in text) == noted
+    every = run_cli([*args, "--all-pools", "--json"])
+    assert json.loads(every.stdout)["notes"] == ([KERNEL_NOTE] if noted else [])
+
+
+def test_a_json_map_that_places_the_kernel_checks_it(tmp_path: Path) -> None:
+    memmap = tmp_path / "map.json"
+    memmap.write_text(
+        json.dumps(
+            [
+                {"start": 0, "end": 1 << 40, "type": "System RAM"},
+                {"start": 0x100000000, "end": 0x100001000, "type": "Kernel code"},
+            ]
+        )
+    )
+    run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(memmap), "--json"])
+    assert run.exit_code == 1
+    document = json.loads(run.stdout)
+    assert document["notes"] == []
+    assert [f["rule"] for f in document["findings"]] == ["range-in-kernel"]
