@@ -136,10 +136,18 @@ class Blob:
         return "/" + "/".join(reversed(parts))
 
     def child(self, parent: Node, name: str) -> Node | None:
-        """The child of `parent` called `name` (with unit address if it has one)."""
+        """The child of `parent` that `name` means to libfdt: the first, in node order, called `name`,
+        or `name@unit` when `name` has no unit address of its own.
+
+        That is how the kernel's early FDT code (fdt_path_offset, fdt_subnode_offset) and fdtget
+        find `/reserved-memory`, `/chosen` or a pool: where `name@unit` comes before `name`, they
+        read it, so a check of `name` alone would check a node nobody reads.
+        """
+        nodes, prefix = self.nodes, None if "@" in name else name + "@"
         for index in parent.children:
-            if self.nodes[index].name == name:
-                return self.nodes[index]
+            found = nodes[index].name
+            if found == name or (prefix is not None and found.startswith(prefix)):
+                return nodes[index]
         return None
 
     def children(self, parent: Node) -> list[Node]:

@@ -102,6 +102,13 @@ def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]], like: Pool 
     values = dict(properties)
     problems: list[Finding] = []
     path = "/" + name
+    if "@" in name:
+        problems.append(
+            _invalid(
+                f"{path} has a unit address, which a pool node must not have: a reader that looks up "
+                f"/{name.split('@', 1)[0]} (fdtget, the kernel's early FDT code) takes this node for that pool"
+            )
+        )
 
     raw_compatible = None if PROP_COMPATIBLE not in values else bytes(values[PROP_COMPATIBLE])
     compatible = None

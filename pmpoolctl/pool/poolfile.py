@@ -24,7 +24,11 @@ from pmpoolctl.ranges.rangeset import Range
 
 
 def pool_node(blob: Blob, name: str) -> Node | None:
-    """The pool node `/name`, a direct child of the root, or None."""
+    """The pool node `/name`, a direct child of the root, as libfdt finds it (`Blob.child`), or None.
+
+    A `name@unit` before `name` is what a reader of `/name` gets; it breaks the binding
+    (`decode_pool` says so), so it is checked and refused, never passed over for `name`.
+    """
     return blob.child(blob.root, name)
 
 
@@ -43,7 +47,8 @@ def pool_names(blob: Blob) -> list[str]:
 
 def pool_names_by_walk(blob: Blob) -> list[str]:
     """`pool_names` as its definition says, node by node: the reference the tests hold it to."""
-    return [node.name for node in blob.children(blob.root) if node.name == DEFAULT_POOL or _is_compatible(blob, node)]
+    default = pool_node(blob, DEFAULT_POOL)
+    return [node.name for node in blob.children(blob.root) if node is default or _is_compatible(blob, node)]
 
 
 def _compatible_children(blob: Blob) -> list[Node]:
@@ -102,6 +107,7 @@ def read_pool(blob: Blob, name: str, like: Pool | None = None) -> Pool | None:
     node = pool_node(blob, name)
     if node is None:
         return None
+    name = node.name  # `name@unit`, when that is what `/name` finds
     # page-ranges is read in place (it can be 16 MB); the other properties are copied, small.
     properties: list[tuple[str, Buffer]] = [
         (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
@@ -133,6 +139,7 @@ def with_encoded_ranges(blob: Blob, pool: Pool, pairs: Sequence[Buffer]) -> byte
 
 def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:
     """The blob's bytes with a new pool node as the root's last child."""
-    if pool_node(blob, name) is not None:
-        raise InputError(f"{blob.source}: already has a pool node /{name}")
+    existing = pool_node(blob, name)
+    if existing is not None:
+        raise InputError(f"{blob.source}: already has a pool node /{existing.name}")
     return append_child(blob, blob.root, name, pool_properties(None, ranges, page_size))

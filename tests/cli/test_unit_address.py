@@ -1,0 +1,104 @@
+"""`/name` means what libfdt says: the first child called `name`, or `name@unit`, in node order.
+
+The kernel's early FDT code and fdtget find `/reserved-memory`, `/chosen` and a pool with
+fdt_path_offset, which takes `name@unit` for `name`. A blob whose `default_pmpool@1` comes before
+`default_pmpool` hands the next kernel the first; a check of the second alone passed it.
+fdtget is the oracle here, on blobs dtc compiled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pmpoolctl.dtb.reader import parse_blob
+from tests.conftest import DATA, run_cli
+
+IOMEM = DATA / "memmap" / "iomem.txt"
+KERNEL_RANGE = "/bits/ 64 <0x1000000 0x200000>"  # over Kernel code in IOMEM
+GOOD_RANGE = "/bits/ 64 <0x100000000 0x200000>"  # System RAM in IOMEM
+
+
+def compile_blob(dtc: str, path: Path, body: str) -> Path:
+    source = f"/dts-v1/;\n/ {{\n#address-cells = <2>;\n#size-cells = <2>;\n{body}\n}};\n"
+    proc = subprocess.run(
+        [dtc, "-I", "dts", "-O", "dtb", "-o", str(path), "-"], input=source.encode(), capture_output=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return path
+
+
+def fdtget_id(dtc: str, blob: Path, path: str) -> int | None:
+    fdtget = str(Path(dtc).with_name("fdtget"))
+    proc = subprocess.run([fdtget, "-t", "u", str(blob), path, "id"], capture_output=True, text=True, check=False)
+    return int(proc.stdout) if proc.returncode == 0 else None
+
+
+NAMES = ["pool", "pool@1", "pool@0", "poolx", "pool-1", "xpool@1"]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(NAMES, 3))[::7])
+def test_a_child_is_found_as_fdtget_finds_it(dtc: str, tmp_path: Path, order: tuple[str, ...]) -> None:
+    body = "\n".join(f"{name} {{ id = <{i}>; }};" for i, name in enumerate(order))
+    blob_path = compile_blob(dtc, tmp_path / "t.dtb", body)
+    blob = parse_blob(blob_path.read_bytes(), "t.dtb")
+    for asked in ("pool", "pool@1", "pool@0", "poolx", "pool@"):
+        node = blob.child(blob.root, asked)
+        ours = None if node is None else order.index(node.name)
+        assert ours == fdtget_id(dtc, blob_path, "/" + asked), (asked, order)
+
+
+def pool(name: str, ranges: str) -> str:
+    return f'{name} {{ compatible = "pmpool-v1"; page-size = <0x1000>; page-ranges = {ranges}; }};'
+
+
+def test_a_pool_with_a_unit_address_before_the_pool_is_the_pool_checked_and_refused(dtc: str, tmp_path: Path) -> None:
+    blob = compile_blob(
+        dtc, tmp_path / "b.dtb", pool("default_pmpool@1", KERNEL_RANGE) + pool("default_pmpool", GOOD_RANGE)
+    )
+    fdtget = str(Path(dtc).with_name("fdtget"))
+    read = subprocess.run(
+        [fdtget, "-t", "x", str(blob), "/default_pmpool", "page-ranges"], capture_output=True, check=True
+    )
+    assert read.stdout.split() == [b"0", b"1000000", b"0", b"200000"]  # what a reader of /default_pmpool gets
+    run = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--json"])
+    assert run.exit_code == 1
+    document = json.loads(run.stdout)
+    assert document["pool"] == "/default_pmpool@1"
+    assert [f["rule"] for f in document["findings"]] == ["binding-invalid", "range-in-kernel"]
+    assert "has a unit address" in document["findings"][0]["message"]
+    edit = run_cli(["add-range", str(blob), "0x200000000", "0x1000"])
+    assert edit.exit_code == 3 and "has a unit address" in edit.stderr
+    assert run_cli(["create", str(tmp_path / "c.dtb"), "--from", str(blob)]).stderr.endswith(
+        "already has a pool node /default_pmpool@1\n"
+    )
+
+
+def test_a_pool_before_its_unit_address_twin_is_the_pool_and_the_twin_fails_all_pools(dtc: str, tmp_path: Path) -> None:
+    blob = compile_blob(
+        dtc, tmp_path / "b.dtb", pool("default_pmpool", GOOD_RANGE) + pool("default_pmpool@1", KERNEL_RANGE)
+    )
+    run = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--json"])
+    assert run.exit_code == 0, run.stdout
+    assert json.loads(run.stdout)["pool"] == "/default_pmpool"
+    every = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--all-pools", "--json"])
+    assert every.exit_code == 1
+    rules = {(f["pool"], f["rule"]) for f in json.loads(every.stdout)["findings"]}
+    assert rules == {("/default_pmpool@1", "binding-invalid"), ("/default_pmpool@1", "range-in-kernel")}
+
+
+def test_reserved_memory_with_a_unit_address_is_what_the_kernel_reserves(dtc: str, tmp_path: Path) -> None:
+    """fdt_scan_reserved_mem finds /reserved-memory with fdt_path_offset: `reserved-memory@0` too."""
+    body = (
+        'memory@0 { device_type = "memory"; reg = <0x1 0x0 0x1 0x0>; };\n'
+        "reserved-memory@0 { #address-cells = <2>; #size-cells = <2>; ranges;\n"
+        "  fw@100000000 { reg = <0x1 0x0 0x0 0x1000>; no-map; }; };\n" + pool("default_pmpool", GOOD_RANGE)
+    )
+    blob = compile_blob(dtc, tmp_path / "r.dtb", body)
+    run = run_cli(["validate", str(blob), "--json"])
+    assert run.exit_code == 1, run.stdout
+    assert [f["rule"] for f in json.loads(run.stdout)["findings"]] == ["range-in-memreserve"]
