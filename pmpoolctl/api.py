@@ -823,8 +823,8 @@ def _not_checked(maps: Sequence[MemoryMap]) -> tuple[str, ...]:
     if any(entry.kind == KERNEL for memory_map in maps for entry in memory_map.entries):
         return ()
     return (
-        "no map says where the running kernel's image is (only /proc/iomem does, as Kernel code, rodata, data "
-        "and bss): range-in-kernel is not checked; give /proc/iomem too (read as root)",
+        "no map places the running kernel's image (Kernel code, rodata, data and bss, as /proc/iomem lists "
+        "them): range-in-kernel is not checked; give /proc/iomem too (read as root)",
     )
 
 

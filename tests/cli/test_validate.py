@@ -1100,8 +1100,8 @@ def test_overlapping_pairs_agrees_with_brute_force(
 # --- what no map says: range-in-kernel needs /proc/iomem -----------------------------------------------------------
 
 KERNEL_NOTE = (
-    "no map says where the running kernel's image is (only /proc/iomem does, as Kernel code, rodata, data "
-    "and bss): range-in-kernel is not checked; give /proc/iomem too (read as root)"
+    "no map places the running kernel's image (Kernel code, rodata, data and bss, as /proc/iomem lists "
+    "them): range-in-kernel is not checked; give /proc/iomem too (read as root)"
 )
 
 
