@@ -33,6 +33,21 @@ if os.environ.get("CI"):
 # would change every golden); a test that needs a width sets COLUMNS itself (monkeypatch).
 os.environ.pop("COLUMNS", None)
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_terminal_size_in_the_environment() -> None:
+    """COLUMNS and LINES unset where subprocesses inherit them too, the C environment.
+
+    pytest imports readline (for pdb); with TERM set, readline's terminal set-up has ncurses export
+    COLUMNS=80 and LINES into the process's environment with setenv, which os.environ never sees:
+    every command a test starts then fits its tables to 80 columns, and the pyz's tables differed
+    from the in-process run's. Setting and deleting the name through os.environ unsets it there.
+    """
+    for name in ("COLUMNS", "LINES"):
+        os.environ[name] = ""
+        del os.environ[name]
+
+
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = Path(__file__).parent.parent / "examples"
