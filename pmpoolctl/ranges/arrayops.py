@@ -118,20 +118,29 @@ def _joined(parts: list[Buffer]) -> Buffer:
 
 
 _INSERT_CHUNK = 4096  # insertions joined at a time: a view per run is ~200 bytes, a new item ~50
+_CHUNK_ITEMS = 1 << 16  # old items a chunk's join copies at most (1 MiB of pairs), but one run
 
 
 def _inserted(old: Buffer, new: Buffer, at: list[int], size: int) -> bytearray:
     """The items of `size` bytes in `old` with new item j inserted before old item at[j] (`at`
     ascending), in C: the runs of `old` between insertion points and the new items, chunk by chunk,
     joined into the result. The new items are bytes (joined without a buffer each, unlike views),
-    the old runs views of `old` (never a second copy of the pool)."""
+    the old runs views of `old` (never a second copy of the pool). A chunk holds at most
+    _INSERT_CHUNK insertions and _CHUNK_ITEMS old items, so its join stays small when the
+    insertions are few and far apart; a run longer than that is copied into place alone."""
     out = bytearray(len(old) + len(new))
     dest, old_view = memoryview(out), memoryview(old).cast("B")
     item = _ITEMS[size]
-    written = previous = 0
-    for first in range(0, len(at), _INSERT_CHUNK):
-        last = min(first + _INSERT_CHUNK, len(at))
+    written = previous = first = 0
+    while first < len(at):
+        # At least one insertion, then as many as fit: the old items before at[last - 1] stay in the limit.
+        last = min(first + _INSERT_CHUNK, bisect.bisect_right(at, previous + _CHUNK_ITEMS, first + 1))
         stops = at[first:last]
+        if stops[0] - previous > _CHUNK_ITEMS:  # one long run: into place without a joined copy of it
+            run = old_view[previous * size : stops[0] * size]
+            dest[written : written + len(run)] = run
+            written += len(run)
+            previous = stops[0]
         starts = [previous, *stops[:-1]]
         pieces: list[Buffer] = [b""] * (2 * (last - first))
         pieces[0::2] = map(
@@ -141,7 +150,7 @@ def _inserted(old: Buffer, new: Buffer, at: list[int], size: int) -> bytearray:
         chunk = b"".join(pieces)
         dest[written : written + len(chunk)] = chunk
         written += len(chunk)
-        previous = stops[-1]
+        previous, first = stops[-1], last
     dest[written:] = old_view[previous * size :]
     return out
 

@@ -347,12 +347,18 @@ def test_a_batch_merged_in_c_is_the_walking_union(seed: int) -> None:
     check_batch_union(seed)
 
 
-@pytest.mark.parametrize("chunk", [1, 2, 7, 64])
+@pytest.mark.parametrize(
+    ("chunk", "items"), [(1, 1 << 16), (2, 1 << 16), (7, 1 << 16), (64, 1 << 16), (4096, 1), (7, 5)]
+)
 @pytest.mark.parametrize("seed", range(8))
-def test_the_merge_is_the_same_whatever_its_chunks(seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The merge joins `_INSERT_CHUNK` insertions at a time; the tests' batches fit in one chunk
-    of the real size, so smaller chunks put chunk ends between every pair of insertions."""
+def test_the_merge_is_the_same_whatever_its_chunks(
+    seed: int, chunk: int, items: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge joins `_INSERT_CHUNK` insertions, and `_CHUNK_ITEMS` of the pool's, at a time; the
+    tests' batches fit in one chunk of the real sizes, so smaller chunks put chunk ends between
+    insertions, and a small item limit copies the runs between them into place alone."""
     monkeypatch.setattr(arrayops, "_INSERT_CHUNK", chunk)
+    monkeypatch.setattr(arrayops, "_CHUNK_ITEMS", items)
     check_batch_union(seed)
 
 
