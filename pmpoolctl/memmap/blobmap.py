@@ -23,6 +23,10 @@ from pmpoolctl.numbers import U64_LIMIT
 # The devicetree specification's defaults when a node does not say.
 DEFAULT_ADDRESS_CELLS = 2
 DEFAULT_SIZE_CELLS = 1
+# Linux's for the root (drivers/of/of_private.h, OF_ROOT_NODE_*_CELLS_DEFAULT): the kernel reads
+# /memory's reg with these when the root does not say, so where they differ from the
+# specification's (#address-cells) the memory nodes do not read one way.
+KERNEL_ROOT_ADDRESS_CELLS = 1
 
 
 def _cells(blob: Blob, node: Node, name: str, default: int) -> int:
@@ -155,6 +159,7 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
     """RAM from `/memory*` nodes, reserved regions from the blob's reservations."""
     ac = _cells(blob, blob.root, "#address-cells", DEFAULT_ADDRESS_CELLS)
     sc = _cells(blob, blob.root, "#size-cells", DEFAULT_SIZE_CELLS)
+    stated = blob.root.property("#address-cells") is not None
     entries: list[MapEntry] = []
     for node in blob.children(blob.root):
         # The kernel's early_init_dt_scan_memory(): a child of the root whose device_type is "memory"
@@ -166,6 +171,12 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
             continue
         # The kernel reads linux,usable-memory instead of reg when the node has it (kdump kernels).
         name = "linux,usable-memory" if node.property("linux,usable-memory") is not None else "reg"
+        if not stated and node.property(name) is not None:
+            raise InputError(
+                f"{blob.source}: the root has no #address-cells, so {blob.path(node)} {name} does not read one "
+                f"way: the devicetree specification says {DEFAULT_ADDRESS_CELLS} cells, the kernel reads "
+                f"{KERNEL_ROOT_ADDRESS_CELLS}; a blob whose memory is a map must say (dtc warns of it too)"
+            )
         type_word, where = "memory" if name == "reg" else name, f"{blob.source}:{blob.path(node)}"
         entries.extend(
             MapEntry(start, end, type_word, RAM, where) for start, end in reg_entries(blob, node, ac, sc, name)

@@ -207,3 +207,32 @@ def test_a_region_without_alloc_ranges_may_be_anywhere(dtc: str, tmp_path: Path)
         ("range-in-dynamic-reserved", 0x140000000, U64),
         ("range-in-dynamic-reserved", 0x180000000, U64),
     ]
+
+
+def compiled(dtc: str, tmp_path: Path, source: str) -> Path:
+    out = tmp_path / "c.dtb"
+    proc = subprocess.run(
+        [dtc, "-I", "dts", "-O", "dtb", "-o", str(out), "-"], input=source.encode(), capture_output=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return out
+
+
+def test_memory_without_the_roots_address_cells_does_not_read_one_way(dtc: str, tmp_path: Path) -> None:
+    """The specification's default #address-cells is 2, Linux's for the root 1 (of_private.h): the same
+    reg is 4 GiB at 4 GiB to one and two small ranges to the other. Refused, not guessed."""
+    blob = compiled(
+        dtc, tmp_path, '/dts-v1/;\n/ { memory@0 { device_type = "memory"; reg = <0x1 0x0 0x40000000>; }; };\n'
+    )
+    with pytest.raises(InputError, match=r"the root has no #address-cells, so /memory@0 reg does not read one way"):
+        memory_map(blob)
+    run = run_cli(["validate", str(blob)])
+    assert run.exit_code == 3 and run.stdout == ""
+
+
+def test_memory_without_the_roots_size_cells_reads_as_both_read_it(dtc: str, tmp_path: Path) -> None:
+    """#size-cells defaults to 1 for the specification and for Linux alike."""
+    source = (
+        '/dts-v1/;\n/ { #address-cells = <2>; memory@0 { device_type = "memory"; reg = <0x1 0x0 0x40000000>; }; };\n'
+    )
+    assert spans(memory_map(compiled(dtc, tmp_path, source))) == [(0x100000000, 0x140000000, "memory", "ram")]
