@@ -22,7 +22,6 @@ from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
 from pmpoolctl.ranges.rangeset import Range
 
 COMPATIBLE = "pmpool-v1"
-COMPATIBLE_VALUE = COMPATIBLE.encode("ascii") + b"\0"  # the property's bytes: one string
 DEFAULT_POOL = "default_pmpool"
 DEFAULT_PAGE_SIZE = 4096
 MIN_PAGE_SIZE = 4096
@@ -279,6 +278,9 @@ def pool_name_of(text: str) -> str | None:
     return name if valid_pool_name(name) else None
 
 
-def is_pool_compatible(value: bytes) -> bool:
-    """Whether a node's `compatible` bytes are exactly the binding's ("pmpool-v1", one string)."""
-    return value == COMPATIBLE_VALUE
+def claims_pool_compatible(value: bytes) -> bool:
+    """Whether a node's `compatible` list names the binding's among its strings, as a reader that
+    matches by compatible (libfdt's fdt_stringlist_contains, the kernel's of_device_is_compatible)
+    takes it: such a node is a pool to that reader, whether or not it is exactly the binding's.
+    (A last string without its NUL counts too: libfdt may compare the padding byte after it.)"""
+    return COMPATIBLE.encode("ascii") in value.split(b"\0")

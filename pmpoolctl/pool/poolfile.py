@@ -10,14 +10,14 @@ from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.writer import append_child, replace_node
 from pmpoolctl.errors import InputError
 from pmpoolctl.pool.binding import (
-    COMPATIBLE_VALUE,
+    COMPATIBLE,
     DEFAULT_POOL,
     PROP_COMPATIBLE,
     PROP_PAGE_RANGES,
     Pool,
+    claims_pool_compatible,
     decode_pool,
     encoded_pool_properties,
-    is_pool_compatible,
     pool_properties,
 )
 from pmpoolctl.ranges.rangeset import Range
@@ -52,16 +52,15 @@ def pool_names_by_walk(blob: Blob) -> list[str]:
 
 
 def _compatible_children(blob: Blob) -> list[Node]:
-    """The root's children whose compatible is exactly the binding's.
+    """The root's children whose compatible names the binding's (`claims_pool_compatible`).
 
-    Such a child holds those bytes at its property's value offset, so they are found
-    with bytes.find (a wide tree of 100,000 children is 0.1 s node by node) and each
-    place is traced back to the root child it lies in. A blob that holds the bytes
-    more often than the root has children is checked node by node: never slower
-    than the definition.
+    Such a child holds the string's bytes inside its subtree, so they are found with bytes.find
+    (a wide tree of 100,000 children is 0.1 s node by node) and each place is traced back to
+    the root child it lies in, whose compatible then decides. A blob that holds the bytes more
+    often than the root has children is checked node by node: never slower than the definition.
     """
     data, nodes, children = blob.data, blob.nodes, blob.root.children
-    wanted = COMPATIBLE_VALUE
+    wanted = COMPATIBLE.encode("ascii")
     start, end = blob.header.off_dt_struct, blob.struct_end
     places: list[int] = []
     place = data.find(wanted, start, end)
@@ -70,22 +69,18 @@ def _compatible_children(blob: Blob) -> list[Node]:
             return [node for node in blob.children(blob.root) if _is_compatible(blob, node)]
         places.append(place)
         place = data.find(wanted, place + 1, end)
-    found = []
+    found: dict[int, Node] = {}
     for place in places:
         # The last child that begins before `place` is the only one that can hold it.
         at = bisect_right(children, place, key=lambda index: nodes[index].begin) - 1
-        if at < 0:
-            continue
-        node = nodes[children[at]]
-        prop = node.property(PROP_COMPATIBLE)
-        if prop is not None and prop.value_offset == place and prop.length == len(wanted):
-            found.append(node)
-    return found
+        if at >= 0 and children[at] not in found and _is_compatible(blob, nodes[children[at]]):
+            found[children[at]] = nodes[children[at]]
+    return list(found.values())
 
 
 def _is_compatible(blob: Blob, node: Node) -> bool:
     compatible = node.property(PROP_COMPATIBLE)
-    return compatible is not None and is_pool_compatible(blob.value(compatible))
+    return compatible is not None and claims_pool_compatible(blob.value(compatible))
 
 
 def missing_pool_message(blob: Blob, name: str) -> str:

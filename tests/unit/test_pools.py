@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pmpoolctl.check.pools import OVERLAPS_SHOWN, pools_overlap
-from pmpoolctl.pool.binding import decode_pool, encode_u64_pairs, is_pool_compatible, pool_name_of
+from pmpoolctl.pool.binding import claims_pool_compatible, decode_pool, encode_u64_pairs, pool_name_of
 from pmpoolctl.ranges.rangeset import Range
 
 PAGE = 0x1000
@@ -41,11 +41,17 @@ def test_pool_name_of(text: str, name: str | None) -> None:
     assert pool_name_of(text) == name
 
 
-def test_pool_compatible_is_exact() -> None:
-    assert is_pool_compatible(b"pmpool-v1\0")
-    assert not is_pool_compatible(b"pmpool-v1")
-    assert not is_pool_compatible(b"pmpool-v1\0other\0")
-    assert not is_pool_compatible(b"pmpool-v2\0")
+def test_a_pool_is_a_node_whose_compatible_names_the_binding_among_its_strings() -> None:
+    """As libfdt's fdt_stringlist_contains reads a compatible list: a reader that matches by
+    compatible takes each of these for a pool (the ones not exactly "pmpool-v1" break the binding)."""
+    assert claims_pool_compatible(b"pmpool-v1\0")
+    assert claims_pool_compatible(b"vendor,pool\0pmpool-v1\0")
+    assert claims_pool_compatible(b"pmpool-v1\0other\0")
+    assert claims_pool_compatible(b"pmpool-v1")  # no NUL: libfdt may read the padding after it as one
+    assert not claims_pool_compatible(b"pmpool-v2\0")
+    assert not claims_pool_compatible(b"xpmpool-v1\0")
+    assert not claims_pool_compatible(b"pmpool-v1x\0")
+    assert not claims_pool_compatible(b"")
 
 
 def test_apart_pools_share_nothing() -> None:

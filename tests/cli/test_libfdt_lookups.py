@@ -1,9 +1,12 @@
-"""`/name` means what libfdt says: the first child called `name`, or `name@unit`, in node order.
+"""Nodes found as libfdt finds them: by path, and by compatible.
 
-The kernel's early FDT code and fdtget find `/reserved-memory`, `/chosen` and a pool with
-fdt_path_offset, which takes `name@unit` for `name`. A blob whose `default_pmpool@1` comes before
-`default_pmpool` hands the next kernel the first; a check of the second alone passed it.
-fdtget is the oracle here, on blobs dtc compiled.
+- `/name` is the first child called `name`, or `name@unit`, in node order: the kernel's early
+  FDT code and fdtget find `/reserved-memory`, `/chosen` and a pool with fdt_path_offset. A blob
+  whose `default_pmpool@1` comes before `default_pmpool` hands the next kernel the first; a check
+  of the second alone passed it. fdtget is the oracle here, on blobs dtc compiled.
+- a pool is a root child whose compatible list names "pmpool-v1" (fdt_stringlist_contains, as
+  fdt_node_offset_by_compatible and of_device_is_compatible match): `--all-pools` checked only
+  the ones whose compatible is exactly that, and passed a blob whose other pool lay over the kernel.
 """
 
 from __future__ import annotations
@@ -102,3 +105,22 @@ def test_reserved_memory_with_a_unit_address_is_what_the_kernel_reserves(dtc: st
     run = run_cli(["validate", str(blob), "--json"])
     assert run.exit_code == 1, run.stdout
     assert [f["rule"] for f in json.loads(run.stdout)["findings"]] == ["range-in-memreserve"]
+
+
+def test_a_node_whose_compatible_list_names_the_binding_is_a_pool_and_breaks_it(dtc: str, tmp_path: Path) -> None:
+    body = pool("default_pmpool", GOOD_RANGE) + pool("iommu_pmpool", KERNEL_RANGE).replace(
+        'compatible = "pmpool-v1"', 'compatible = "vendor,iommu-pool", "pmpool-v1"'
+    )
+    blob = compile_blob(dtc, tmp_path / "l.dtb", body)
+    fdtget = str(Path(dtc).with_name("fdtget"))
+    listed = subprocess.run(
+        [fdtget, "-t", "s", str(blob), "/iommu_pmpool", "compatible"], capture_output=True, check=True
+    )
+    assert listed.stdout.split() == [b"vendor,iommu-pool", b"pmpool-v1"]
+    every = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--all-pools", "--json"])
+    assert every.exit_code == 1
+    document = json.loads(every.stdout)
+    assert [p["path"] for p in document["pools"]] == ["/default_pmpool", "/iommu_pmpool"]
+    rules = [(f["pool"], f["rule"]) for f in document["findings"]]
+    assert rules == [("/iommu_pmpool", "binding-invalid"), ("/iommu_pmpool", "range-in-kernel")]
+    assert "Pools in this blob: 2" in run_cli(["dump", str(blob)]).stdout
