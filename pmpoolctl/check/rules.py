@@ -26,7 +26,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "binding-invalid",
         ERROR,
-        "wrong `compatible`, `page-ranges` length not a multiple of 16, bad `page-size`",
+        "wrong `compatible`, `page-ranges` length not a multiple of 16, bad `page-size`, a unit address on the "
+        "pool node, a `status` other than `okay` (a reader that honours it skips the pool)",
     ),
     Rule("range-empty", ERROR, "a range (or reserve_mem region) of size 0"),
     Rule("range-unaligned", ERROR, "base or size not a multiple of the page size"),

@@ -101,6 +101,15 @@ def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]], like: Pool 
     values = dict(properties)
     problems: list[Finding] = []
     path = "/" + name
+    status = values.get("status")
+    if status is not None and bytes(status).split(b"\0", 1)[0] not in (b"okay", b"ok"):
+        shown = escaped(bytes(status).split(b"\0", 1)[0][:40])
+        problems.append(
+            _invalid(
+                f'{path} has status "{shown}": a reader that honours status (of_device_is_available) '
+                "skips the pool, and its pages are not kept"
+            )
+        )
     if "@" in name:
         problems.append(
             _invalid(

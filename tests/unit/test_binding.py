@@ -392,3 +392,21 @@ def test_only_warnings_exactly_when_coalescing_is_all_that_is_missing(case: tupl
         prev.end <= cur.base for prev, cur in itertools.pairwise(ranges)
     )
     assert (errors == []) is sorted_disjoint_nonempty
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"),
+    [(b"okay\0", False), (b"ok\0", False), (b"disabled\0", True), (b"fail\0", True), (b"reserved\0", True)],
+)
+def test_a_pool_a_status_reader_would_skip_is_refused(status: bytes, refused: bool) -> None:
+    """of_device_is_available's reading of status: a disabled pool's pages would not be kept."""
+    pool = decode_pool("default_pmpool", [COMPATIBLE, ("status", status), ranges_prop([Range(0x100000, 0x1000)])])
+    assert rules(pool.problems) == (["binding-invalid"] if refused else [])
+    if refused:
+        assert f'has status "{status[:-1].decode()}"' in pool.problems[0].message
+
+
+def test_a_pool_with_a_unit_address_breaks_the_binding() -> None:
+    pool = decode_pool("default_pmpool@1", [COMPATIBLE, ranges_prop([Range(0x100000, 0x1000)])])
+    assert rules(pool.problems) == ["binding-invalid"]
+    assert pool.path == "/default_pmpool@1" and "has a unit address" in pool.problems[0].message
