@@ -33,10 +33,12 @@ def pool_node(blob: Blob, name: str) -> Node | None:
 
 
 def pool_names(blob: Blob) -> list[str]:
-    """Every pool of the blob, in node order: the root's children whose compatible is "pmpool-v1".
+    """Every pool of the blob, in node order: the root's children whose compatible list names
+    "pmpool-v1" (one that names more strings breaks the binding, but a reader that matches by
+    compatible takes it for a pool).
 
-    `/default_pmpool` is one whatever its compatible says (a broken pool is still the pool,
-    for its binding-invalid to be reported).
+    `/default_pmpool` (as libfdt finds it) is one whatever its compatible says (a broken pool is
+    still the pool, for its binding-invalid to be reported).
     """
     found = {node.begin: node.name for node in _compatible_children(blob)}
     default = pool_node(blob, DEFAULT_POOL)
