@@ -636,6 +636,7 @@ class Validation:
     zones: Sequence[Zone] = ()
     blob: Blob | None = None  # the blob checked (None for KHO state)
     kho_root_sha256: str | None = None  # the KHO root FDT's, when KHO state was checked
+    unchecked: tuple[tuple[str, str], ...] = ()  # (rule, why): rules that had nothing to hold the ranges to
 
     @property
     def sha256(self) -> str | None:
@@ -724,6 +725,11 @@ class PoolsValidation:
     def notes(self) -> tuple[str, ...]:
         """What could not be checked, for any pool (each note once)."""
         return tuple(dict.fromkeys(note for v in self.validations for note in v.notes))
+
+    @property
+    def unchecked(self) -> tuple[tuple[str, str], ...]:
+        """(rule, why) of the rules that could not run, for any pool (each once)."""
+        return tuple(dict.fromkeys(pair for v in self.validations for pair in v.unchecked))
 
     def passes(self, strict: bool = False) -> bool:
         """Every pool passes (the exit code 0 of validate --all-pools)."""
@@ -815,16 +821,19 @@ def _validation_inputs(
     return phys_bits, maps, zones, extra
 
 
-def _not_checked(maps: Sequence[MemoryMap]) -> tuple[str, ...]:
-    """What none of the maps says, so a rule had nothing to hold the ranges to: said with the report,
-    so that a pass is not read as covering it."""
+def _not_checked(maps: Sequence[MemoryMap]) -> tuple[tuple[str, str], ...]:
+    """(rule, why) for what none of the maps says, so the rule had nothing to hold the ranges to:
+    said with the report (a note, a skipped JUnit case), so that a pass is not read as covering it."""
     from pmpoolctl.memmap.model import KERNEL
 
     if any(entry.kind == KERNEL for memory_map in maps for entry in memory_map.entries):
         return ()
     return (
-        "no map places the running kernel's image (Kernel code, rodata, data and bss, as /proc/iomem lists "
-        "them): range-in-kernel is not checked; give /proc/iomem too (read as root)",
+        (
+            "range-in-kernel",
+            "no map places the running kernel's image (Kernel code, rodata, data and bss, as /proc/iomem lists "
+            "them): range-in-kernel is not checked; give /proc/iomem too (read as root)",
+        ),
     )
 
 
@@ -837,7 +846,7 @@ def _checked(
     progress: Progress | None,
     zones: Sequence[Zone],
     extra: Sequence[Finding],
-    notes: tuple[str, ...] = (),
+    unchecked: tuple[tuple[str, str], ...] = (),
 ) -> Validation:
     from pmpoolctl.check.validate import validate as check
 
@@ -846,7 +855,8 @@ def _checked(
     else:
         with progress(f"checking {len(pool.ranges)} ranges", len(pool.ranges) * (len(maps) + 1)) as advance:
             report = check(pool, maps, reservations, phys_bits, advance, zones, extra)
-    return Validation(report, source, notes, reservations, zones)
+    notes = tuple(why for _, why in unchecked)
+    return Validation(report, source, notes, reservations, zones, unchecked=unchecked)
 
 
 # --- the address space as a picture ---------------------------------------------------------------------------------
@@ -1010,14 +1020,18 @@ def validate_kho(
         from pmpoolctl.kho.nextkernel import cmdline_findings, kho_default
 
         extra += cmdline_findings(state, next_cmdline, kho_default(image))
-    notes = _not_checked(maps)
+    unchecked = _not_checked(maps)
     if state.scratch is None:
-        notes += (
-            f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): range-in-kho-scratch is not checked",
+        unchecked += (
+            (
+                "range-in-kho-scratch",
+                f"{source} has no scratch_phys/scratch_len (a root FDT, or kho/in): "
+                "range-in-kho-scratch is not checked",
+            ),
         )
     import dataclasses
 
     checked = _checked(
-        as_pool(state, page_size), maps, [], source, phys_bits, progress, [scratch_zone(state)], extra, notes
+        as_pool(state, page_size), maps, [], source, phys_bits, progress, [scratch_zone(state)], extra, unchecked
     )
     return dataclasses.replace(checked, kho_root_sha256=state.root_sha256)

@@ -89,10 +89,18 @@ def _suite(parent: ET.Element, name: str, context: RunContext | None, **attribut
     return suite
 
 
-def junit_xml(report: Report | Sequence[Report], source: str, strict: bool, context: RunContext | None = None) -> bytes:
+def junit_xml(
+    report: Report | Sequence[Report],
+    source: str,
+    strict: bool,
+    context: RunContext | None = None,
+    unchecked: Sequence[tuple[str, str]] = (),
+) -> bytes:
     """JUnit XML: one test case per rule; failures carry that rule's findings.
 
-    Several reports (`validate --all-pools`) are one test suite per pool.
+    Several reports (`validate --all-pools`) are one test suite per pool. A rule of `unchecked`
+    ((rule, why) pairs: it had nothing to hold the ranges to) without findings is skipped, with
+    why, not shown as passed.
     """
     import xml.etree.ElementTree as ET
 
@@ -105,15 +113,18 @@ def junit_xml(report: Report | Sequence[Report], source: str, strict: bool, cont
         by_rule: dict[str, list[Finding]] = {rule: [] for rule in RULE_IDS}
         for finding in one.findings:
             by_rule.setdefault(finding.rule, []).append(finding)
-        _rule_cases(_suite(suites, name, context, tests=str(len(by_rule))), one, by_rule, strict)
+        _rule_cases(_suite(suites, name, context, tests=str(len(by_rule))), one, by_rule, strict, dict(unchecked))
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
-def _rule_cases(suite: ET.Element, report: Report, by_rule: dict[str, list[Finding]], strict: bool) -> None:
-    """One test case per rule in `suite`; failures carry that rule's findings."""
+def _rule_cases(
+    suite: ET.Element, report: Report, by_rule: dict[str, list[Finding]], strict: bool, unchecked: dict[str, str]
+) -> None:
+    """One test case per rule in `suite`; failures carry that rule's findings, and a rule that
+    could not run is skipped."""
     import xml.etree.ElementTree as ET
 
-    failures = 0
+    failures = skipped = 0
     for rule, findings in by_rule.items():
         case = ET.SubElement(suite, "testcase", classname=f"pmpoolctl.check.validate.{report.pool.path}", name=rule)
         failing = [f for f in findings if f.severity is Severity.ERROR or strict]
@@ -126,8 +137,12 @@ def _rule_cases(suite: ET.Element, report: Report, by_rule: dict[str, list[Findi
             failure.text = text
         elif findings:
             ET.SubElement(case, "system-out").text = text
+        elif rule in unchecked:
+            skipped += 1
+            ET.SubElement(case, "skipped", message=_xml_text(unchecked[rule]))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
 
 
 def junit_error_xml(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,10 @@ def test_kho_in_has_no_scratch(dtc: str, tmp_path: Path) -> None:
     ]
     text = run_cli(["kho", "validate", str(incoming), "--memmap", str(IOMEM)]).stdout
     assert "\nnote: " in text and "range-in-kho-scratch is not checked" in text
+    junit = tmp_path / "r.xml"
+    run_cli(["kho", "validate", str(incoming), "--memmap", str(IOMEM), "--junit", str(junit)])
+    skipped = [case.get("name") for case in ET.parse(junit).iter("testcase") if case.find("skipped") is not None]
+    assert skipped == ["range-in-kho-scratch"]
     out = kho_out(dtc, tmp_path / "out", "kho-v3")
     run = run_cli(["kho", "validate", str(out), "--memmap", str(IOMEM), "--json"])
     assert json.loads(run.stdout)["notes"] == []

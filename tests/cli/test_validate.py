@@ -1126,6 +1126,17 @@ def test_a_pass_says_when_no_map_knows_the_kernel_image(maps: list[Path], noted:
     assert (f"\nnote: {KERNEL_NOTE}\n" in text) == noted
     every = run_cli([*args, "--all-pools", "--json"])
     assert json.loads(every.stdout)["notes"] == ([KERNEL_NOTE] if noted else [])
+    # In JUnit the rule is a skipped case, with why, not a passed one.
+    for extra in ([], ["--all-pools"]):
+        junit = tmp_path / "r.xml"
+        run_cli([*args, *extra, "--junit", str(junit)])
+        suite = ET.parse(junit).getroot().find("testsuite")
+        assert suite is not None
+        case = suite.find("testcase[@name='range-in-kernel']")
+        assert case is not None
+        skipped = case.find("skipped")
+        assert (skipped is not None and skipped.get("message") == KERNEL_NOTE) == noted
+        assert suite.get("skipped") == ("1" if noted else "0")
 
 
 def test_a_json_map_that_places_the_kernel_checks_it(tmp_path: Path) -> None:
