@@ -631,12 +631,16 @@ class Validation:
 
     report: Report
     source: str
-    notes: tuple[str, ...] = ()  # what could not be checked, said with the report
     reservations: Sequence[MapEntry] = ()  # what the pool was held to besides the maps: for its picture
     zones: Sequence[Zone] = ()
     blob: Blob | None = None  # the blob checked (None for KHO state)
     kho_root_sha256: str | None = None  # the KHO root FDT's, when KHO state was checked
     unchecked: tuple[tuple[str, str], ...] = ()  # (rule, why): rules that had nothing to hold the ranges to
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What could not be checked, said with the report: why each of `unchecked` did not run."""
+        return tuple(why for _, why in self.unchecked)
 
     @property
     def sha256(self) -> str | None:
@@ -724,7 +728,7 @@ class PoolsValidation:
     @property
     def notes(self) -> tuple[str, ...]:
         """What could not be checked, for any pool (each note once)."""
-        return tuple(dict.fromkeys(note for v in self.validations for note in v.notes))
+        return tuple(why for _, why in self.unchecked)
 
     @property
     def unchecked(self) -> tuple[tuple[str, str], ...]:
@@ -765,6 +769,7 @@ def validate_all_pools(
     )
     shared = pools_overlap(pools, blob.source)
     reservations = blob_reservations(blob)
+    unchecked = _not_checked(maps)
     validations = tuple(
         _checked(
             one,
@@ -775,7 +780,7 @@ def validate_all_pools(
             None,
             zones,
             [*(extra if i == 0 else ()), *shared[one.path]],
-            _not_checked(maps),
+            unchecked,
         )
         for i, one in enumerate(pools)
     )
@@ -855,8 +860,7 @@ def _checked(
     else:
         with progress(f"checking {len(pool.ranges)} ranges", len(pool.ranges) * (len(maps) + 1)) as advance:
             report = check(pool, maps, reservations, phys_bits, advance, zones, extra)
-    notes = tuple(why for _, why in unchecked)
-    return Validation(report, source, notes, reservations, zones, unchecked=unchecked)
+    return Validation(report, source, reservations, zones, unchecked=unchecked)
 
 
 # --- the address space as a picture ---------------------------------------------------------------------------------

@@ -90,3 +90,8 @@ def escaped(raw: bytes, limit: int = 256) -> str:
     if all(byte in _SHOWN_AS_IS for byte in raw):
         return raw.decode("ascii")
     return "".join(chr(byte) if byte in _SHOWN_AS_IS else f"\\x{byte:02x}" for byte in raw)
+
+
+def status_okay(value: bytes | None) -> bool:
+    """A node's `status` as the kernel reads it (of_fdt_device_is_available): absent, "okay" or "ok"."""
+    return value is None or value.split(b"\0", 1)[0] in (b"okay", b"ok")

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import overload
 
+from pmpoolctl.dtb.format import status_okay
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.errors import InputError
 from pmpoolctl.memmap.model import DYNAMIC, RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
@@ -152,7 +153,7 @@ def _reserved_child(blob: Blob, child: Node, ac: int, sc: int) -> list[MapEntry]
 def _available(blob: Blob, node: Node) -> bool:
     """The kernel's of_fdt_device_is_available(): no `status`, or one that reads "okay" or "ok"."""
     prop = node.property("status")
-    return prop is None or blob.value(prop).split(b"\0", 1)[0] in (b"okay", b"ok")
+    return status_okay(None if prop is None else blob.value(prop))
 
 
 def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:

@@ -15,7 +15,7 @@ from pmpoolctl.buffers import Buffer
 from pmpoolctl.check.findings import Finding
 from pmpoolctl.check.rules import finding
 from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
-from pmpoolctl.dtb.format import escaped
+from pmpoolctl.dtb.format import escaped, status_okay
 from pmpoolctl.dtb.writer import Pieces, Value
 from pmpoolctl.ranges.arrayops import base_order, canonical_of
 from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
@@ -102,7 +102,7 @@ def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]], like: Pool 
     problems: list[Finding] = []
     path = "/" + name
     status = values.get("status")
-    if status is not None and bytes(status).split(b"\0", 1)[0] not in (b"okay", b"ok"):
+    if status is not None and not status_okay(bytes(status)):
         shown = escaped(bytes(status).split(b"\0", 1)[0][:40])
         problems.append(
             _invalid(

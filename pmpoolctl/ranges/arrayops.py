@@ -109,7 +109,7 @@ def _insert_apart(pool: RangeArray, addition: RangeArray) -> RangeArray | None:
     ):
         return None  # one reaches into the range after it, or touches it
     total = pool.total_size + addition.total_size
-    pairs = _inserted(_joined(pool.be_parts()), _joined(addition.be_parts()), at, PAIR_BYTES)
+    pairs = _inserted(_joined(pool.be_parts()), _joined(addition.be_parts()), at)
     return RangeArray.of_be_pairs(memoryview(pairs), total)
 
 
@@ -121,16 +121,16 @@ _INSERT_CHUNK = 4096  # insertions joined at a time: a view per run is ~200 byte
 _CHUNK_ITEMS = 1 << 16  # old items a chunk's join copies at most (1 MiB of pairs), but one run
 
 
-def _inserted(old: Buffer, new: Buffer, at: list[int], size: int) -> bytearray:
-    """The items of `size` bytes in `old` with new item j inserted before old item at[j] (`at`
-    ascending), in C: the runs of `old` between insertion points and the new items, chunk by chunk,
-    joined into the result. The new items are bytes (joined without a buffer each, unlike views),
-    the old runs views of `old` (never a second copy of the pool). A chunk holds at most
-    _INSERT_CHUNK insertions and _CHUNK_ITEMS old items, so its join stays small when the
+def _inserted(old: Buffer, new: Buffer, at: list[int]) -> bytearray:
+    """The big-endian pairs `old` with new pair j inserted before old pair at[j] (`at` ascending),
+    in C: the runs of `old` between insertion points and the new pairs, chunk by chunk, joined
+    into the result. The new pairs are bytes (joined without a buffer each, unlike views), the
+    old runs views of `old` (never a second copy of the pool). A chunk holds at most
+    _INSERT_CHUNK insertions and _CHUNK_ITEMS old pairs, so its join stays small when the
     insertions are few and far apart; a run longer than that is copied into place alone."""
     out = bytearray(len(old) + len(new))
     dest, old_view = memoryview(out), memoryview(old).cast("B")
-    item = _ITEMS[size]
+    size = PAIR_BYTES
     written = previous = first = 0
     while first < len(at):
         # At least one insertion, then as many as fit: the old items before at[last - 1] stay in the limit.
@@ -146,7 +146,7 @@ def _inserted(old: Buffer, new: Buffer, at: list[int], size: int) -> bytearray:
         pieces[0::2] = map(
             old_view.__getitem__, map(slice, map(mul, starts, repeat(size)), map(mul, stops, repeat(size)))
         )
-        pieces[1::2] = item.findall(new, first * size, last * size)  # a bytes object per new item, made in C
+        pieces[1::2] = _PAIR.findall(new, first * size, last * size)  # a bytes object per new pair, made in C
         chunk = b"".join(pieces)
         dest[written : written + len(chunk)] = chunk
         written += len(chunk)
@@ -155,7 +155,7 @@ def _inserted(old: Buffer, new: Buffer, at: list[int], size: int) -> bytearray:
     return out
 
 
-_ITEMS = {PAIR_BYTES: re.compile(rb"(?s).{%d}" % PAIR_BYTES)}  # `_inserted`'s new items, by size
+_PAIR = re.compile(rb"(?s).{%d}" % PAIR_BYTES)  # `_inserted`'s new pairs, one bytes object each
 
 
 def difference(pool: RangeArray, removal: RangeArray) -> RangeArray:
