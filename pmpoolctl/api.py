@@ -636,11 +636,17 @@ class Validation:
     blob: Blob | None = None  # the blob checked (None for KHO state)
     kho_root_sha256: str | None = None  # the KHO root FDT's, when KHO state was checked
     unchecked: tuple[tuple[str, str], ...] = ()  # (rule, why): rules that had nothing to hold the ranges to
+    not_requested: tuple[tuple[str, str], ...] = ()  # (rule, why): rules whose input the run was not given
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What could not be checked, said with the report: why each of `unchecked` did not run."""
-        return tuple(why for _, why in self.unchecked)
+        """What could not be checked, said with the report: why each of `unchecked` did not run (each once)."""
+        return tuple(dict.fromkeys(why for _, why in self.unchecked))
+
+    @property
+    def skipped(self) -> tuple[tuple[str, str], ...]:
+        """(rule, why) of every rule that checked nothing: `unchecked`, then `not_requested` (a rule once)."""
+        return _each_rule_once(self.unchecked, self.not_requested)
 
     @property
     def sha256(self) -> str | None:
@@ -702,7 +708,10 @@ def validate(
     import dataclasses
 
     reservations = blob_reservations(blob)
-    checked = _checked(found, maps, reservations, blob.source, phys_bits, progress, zones, extra, _not_checked(maps))
+    not_requested = _not_requested(maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate")
+    checked = _checked(
+        found, maps, reservations, blob.source, phys_bits, progress, zones, extra, _not_checked(maps), not_requested
+    )
     return dataclasses.replace(checked, blob=blob)
 
 
@@ -728,12 +737,17 @@ class PoolsValidation:
     @property
     def notes(self) -> tuple[str, ...]:
         """What could not be checked, for any pool (each note once)."""
-        return tuple(why for _, why in self.unchecked)
+        return tuple(dict.fromkeys(why for _, why in self.unchecked))
 
     @property
     def unchecked(self) -> tuple[tuple[str, str], ...]:
         """(rule, why) of the rules that could not run, for any pool (each once)."""
         return tuple(dict.fromkeys(pair for v in self.validations for pair in v.unchecked))
+
+    @property
+    def skipped(self) -> tuple[tuple[str, str], ...]:
+        """(rule, why) of every rule that checked nothing for some pool (a rule once)."""
+        return _each_rule_once(*(v.skipped for v in self.validations))
 
     def passes(self, strict: bool = False) -> bool:
         """Every pool passes (the exit code 0 of validate --all-pools)."""
@@ -770,6 +784,9 @@ def validate_all_pools(
     shared = pools_overlap(pools, blob.source)
     reservations = blob_reservations(blob)
     unchecked = _not_checked(maps)
+    not_requested = _not_requested(
+        maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate --all-pools"
+    )
     validations = tuple(
         _checked(
             one,
@@ -781,6 +798,7 @@ def validate_all_pools(
             zones,
             [*(extra if i == 0 else ()), *shared[one.path]],
             unchecked,
+            not_requested,
         )
         for i, one in enumerate(pools)
     )
@@ -828,18 +846,90 @@ def _validation_inputs(
 
 def _not_checked(maps: Sequence[MemoryMap]) -> tuple[tuple[str, str], ...]:
     """(rule, why) for what none of the maps says, so the rule had nothing to hold the ranges to:
-    said with the report (a note, a skipped JUnit case), so that a pass is not read as covering it."""
-    from pmpoolctl.memmap.model import KERNEL
+    said with the report (a note, a skipped JUnit case), so that a pass is not read as covering it.
 
-    if any(entry.kind == KERNEL for memory_map in maps for entry in memory_map.entries):
+    Only /proc/iomem places the running kernel's image and its crash kernel (e820 lines, the
+    firmware's memmap and a blob's memory nodes show both as RAM). A map with the kernel's image
+    is one that would list a crash kernel too, so a crash kernel is unknown only where the image is.
+    """
+    from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL
+
+    kinds = {entry.kind for memory_map in maps for entry in memory_map.entries}
+    if KERNEL in kinds:
         return ()
-    return (
-        (
-            "range-in-kernel",
-            "no map places the running kernel's image (Kernel code, rodata, data and bss, as /proc/iomem lists "
-            "them): range-in-kernel is not checked; give /proc/iomem too (read as root)",
-        ),
+    if CRASHKERNEL in kinds:
+        return (("range-in-kernel", _NO_IMAGE.format(what="image", types=_IMAGE_TYPES, rules="range-in-kernel is")),)
+    why = _NO_IMAGE.format(
+        what="image or its crash kernel",
+        types=_IMAGE_TYPES + "; Crash kernel",
+        rules="range-in-kernel and range-in-crashkernel are",
     )
+    return (("range-in-kernel", why), ("range-in-crashkernel", why))
+
+
+_NO_IMAGE = (
+    "no map places the running kernel's {what} ({types}, as /proc/iomem lists them): {rules} not checked; "
+    "give /proc/iomem too (read as root)"
+)
+_IMAGE_TYPES = "Kernel code, rodata, data and bss"
+
+
+def _each_rule_once(*pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """(rule, why) pairs with each rule once, the first why given for it."""
+    by_rule: dict[str, str] = {}
+    for rule, why in (pair for some in pairs for pair in some):
+        by_rule.setdefault(rule, why)
+    return tuple(by_rule.items())
+
+
+def _not_requested(
+    maps: Sequence[MemoryMap],
+    phys_bits: int | None,
+    zones: Sequence[Zone],
+    *,
+    next_kernel: bool,
+    command: str,
+    next_cmdline: bool = False,
+) -> tuple[tuple[str, str], ...]:
+    """(rule, why) for the rules this run was not given the input of (a kexec segment list, --phys-bits,
+    --kho, --next-kernel, ...) or that belong to another command: a JUnit report skips them, with why,
+    so that a CI reader does not take a case that checked nothing for one that passed.
+
+    `command` is "validate", "validate --all-pools" or "kho validate".
+    """
+    from pmpoolctl.memmap.model import KEXEC, KHO_SCRATCH
+
+    kinds = {entry.kind for memory_map in maps for entry in memory_map.entries}
+    zoned = {zone.rule for zone in zones}
+    kho = command == "kho validate"
+    skipped: list[tuple[str, str]] = []
+
+    def skip(rule: str, why: str) -> None:
+        skipped.append((rule, f"{rule} is not checked: {why}"))
+
+    if phys_bits is None:
+        skip("range-above-phys-limit", "no physical address width given (--phys-bits N, or --live)")
+    if KEXEC not in kinds:
+        skip("range-in-kexec-segment", "no kexec segment list given (--memmap kexec:FILE, from kexec -l/-s ... -d)")
+    if "range-in-kho-scratch" not in zoned and KHO_SCRATCH not in kinds:
+        skip("range-in-kho-scratch", "no KHO state given (--kho PATH)")
+    if kho:
+        skip("range-in-memreserve", "KHO state has no reservation block (a blob's, for validate)")
+        skip("range-in-dynamic-reserved", "KHO state has no /reserved-memory (a blob's, for validate)")
+        skip("range-in-kho-preserved", "validate --kho's rule: a pool against what KHO preserves")
+    elif "range-in-kho-preserved" not in zoned:
+        skip("range-in-kho-preserved", "no KHO state given (--kho PATH)")
+    if command != "validate --all-pools":
+        skip("pools-overlap", "validate --all-pools's rule (every pool of a blob, and no page in two)")
+    if not kho:
+        skip("kho-not-finalized", "kho validate's rule (the KHO root's preserved-memory-map)")
+    if not kho or not next_cmdline:
+        why = "no --next-cmdline given" if kho else "kho validate --next-cmdline's rule"
+        skip("reserve-mem-not-requested", why)
+        skip("kho-not-requested", why)
+    if not next_kernel:
+        skip("abi-unknown-to-next-kernel", "no --next-kernel IMAGE given")
+    return tuple(skipped)
 
 
 def _checked(
@@ -852,6 +942,7 @@ def _checked(
     zones: Sequence[Zone],
     extra: Sequence[Finding],
     unchecked: tuple[tuple[str, str], ...] = (),
+    not_requested: tuple[tuple[str, str], ...] = (),
 ) -> Validation:
     from pmpoolctl.check.validate import validate as check
 
@@ -860,7 +951,7 @@ def _checked(
     else:
         with progress(f"checking {len(pool.ranges)} ranges", len(pool.ranges) * (len(maps) + 1)) as advance:
             report = check(pool, maps, reservations, phys_bits, advance, zones, extra)
-    return Validation(report, source, reservations, zones, unchecked=unchecked)
+    return Validation(report, source, reservations, zones, unchecked=unchecked, not_requested=not_requested)
 
 
 # --- the address space as a picture ---------------------------------------------------------------------------------
@@ -1035,7 +1126,16 @@ def validate_kho(
         )
     import dataclasses
 
+    zones = [scratch_zone(state)]
+    not_requested = _not_requested(
+        maps,
+        phys_bits,
+        zones,
+        next_kernel=next_kernel is not None,
+        command="kho validate",
+        next_cmdline=next_cmdline is not None,
+    )
     checked = _checked(
-        as_pool(state, page_size), maps, [], source, phys_bits, progress, [scratch_zone(state)], extra, unchecked
+        as_pool(state, page_size), maps, [], source, phys_bits, progress, zones, extra, unchecked, not_requested
     )
     return dataclasses.replace(checked, kho_root_sha256=state.root_sha256)

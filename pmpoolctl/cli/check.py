@@ -214,7 +214,7 @@ def report_validation(
         blob = result.blob is not None
         digest = (result.sha256, "blob.sha256") if blob else (result.kho_root_sha256, "kho.root.sha256")
         context = run.report_context(check_properties(result.report.pool.path, result.report.maps, *digest))
-        write_file(junit_path, junit_xml(result.report, result.source, strict, context, result.unchecked))
+        write_file(junit_path, junit_xml(result.report, result.source, strict, context, result.skipped))
     if run.metrics is not None:
         from pmpoolctl.output.metrics import metrics_text
 
@@ -258,7 +258,7 @@ def report_all_pools(
     if junit_path is not None:
         first = result.validations[0]
         context = run.report_context([("blob.sha256", first.sha256 or ""), ("pools", str(len(reports)))])
-        write_file(junit_path, junit_xml(reports, result.source, strict, context, result.unchecked))
+        write_file(junit_path, junit_xml(reports, result.source, strict, context, result.skipped))
     if as_json:
         run.print_json(report.validate_all_json(reports, result.source, ok, result.notes))
     else:

@@ -99,8 +99,8 @@ def junit_xml(
     """JUnit XML: one test case per rule; failures carry that rule's findings.
 
     Several reports (`validate --all-pools`) are one test suite per pool. A rule of `unchecked`
-    ((rule, why) pairs: it had nothing to hold the ranges to) without findings is skipped, with
-    why, not shown as passed.
+    ((rule, why) pairs: `Validation.skipped`, the rules that checked nothing) without findings is
+    skipped, with why, not shown as passed.
     """
     import xml.etree.ElementTree as ET
 

@@ -1097,12 +1097,28 @@ def test_overlapping_pairs_agrees_with_brute_force(
     assert Counter(overlapping_pairs(ranges, entries)) == brute
 
 
-# --- what no map says: range-in-kernel needs /proc/iomem -----------------------------------------------------------
+# --- what no map says: range-in-kernel and range-in-crashkernel need /proc/iomem -------------------------------------
 
 KERNEL_NOTE = (
-    "no map places the running kernel's image (Kernel code, rodata, data and bss, as /proc/iomem lists "
-    "them): range-in-kernel is not checked; give /proc/iomem too (read as root)"
+    "no map places the running kernel's image or its crash kernel (Kernel code, rodata, data and bss; Crash "
+    "kernel, as /proc/iomem lists them): range-in-kernel and range-in-crashkernel are not checked; give "
+    "/proc/iomem too (read as root)"
 )
+NOTED_RULES = ("range-in-kernel", "range-in-crashkernel")
+
+
+def junit_skips(path: Path) -> dict[str, dict[str, str]]:
+    """Per test suite (its name), the skipped cases' rules and messages."""
+    suites = {}
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        cases = {}
+        for case in suite.iter("testcase"):
+            skipped = case.find("skipped")
+            if skipped is not None:
+                cases[str(case.get("name"))] = str(skipped.get("message"))
+        assert suite.get("skipped") == str(len(cases))
+        suites[str(suite.get("name"))] = cases
+    return suites
 
 
 @pytest.mark.parametrize(
@@ -1116,27 +1132,113 @@ KERNEL_NOTE = (
     ],
 )
 def test_a_pass_says_when_no_map_knows_the_kernel_image(maps: list[Path], noted: bool, tmp_path: Path) -> None:
-    """A pool over the kernel's own pages passes against a map that cannot say where they are: the
-    report says range-in-kernel was not checked, in text and JSON, so the pass is not read as covering it."""
+    """A pool over the kernel's own pages, or its crash kernel, passes against a map that cannot say where
+    they are: the report says both rules were not checked, in text and JSON, so the pass is not read as
+    covering them."""
     args = ["validate", str(EXAMPLES / "pool.dtb"), *(arg for m in maps for arg in ("--memmap", str(m)))]
     as_json = run_cli([*args, "--json"])
     assert as_json.exit_code in (0, 1), as_json.stderr
-    assert json.loads(as_json.stdout)["notes"] == ([KERNEL_NOTE] if noted else [])
+    assert json.loads(as_json.stdout)["notes"] == ([KERNEL_NOTE] if noted else [])  # one note for both rules
     text = run_cli(args).stdout
     assert (f"\nnote: {KERNEL_NOTE}\n" in text) == noted
+    assert text.count("note: ") == noted
     every = run_cli([*args, "--all-pools", "--json"])
     assert json.loads(every.stdout)["notes"] == ([KERNEL_NOTE] if noted else [])
-    # In JUnit the rule is a skipped case, with why, not a passed one.
+    # In JUnit both rules are skipped cases, with why, not passed ones.
     for extra in ([], ["--all-pools"]):
         junit = tmp_path / "r.xml"
         run_cli([*args, *extra, "--junit", str(junit)])
-        suite = ET.parse(junit).getroot().find("testsuite")
-        assert suite is not None
-        case = suite.find("testcase[@name='range-in-kernel']")
-        assert case is not None
-        skipped = case.find("skipped")
-        assert (skipped is not None and skipped.get("message") == KERNEL_NOTE) == noted
-        assert suite.get("skipped") == ("1" if noted else "0")
+        (skips,) = junit_skips(junit).values()
+        for rule in NOTED_RULES:
+            assert (skips.get(rule) == KERNEL_NOTE) == noted, (rule, skips)
+
+
+def test_a_map_with_a_crash_kernel_but_no_image_notes_the_image_only(tmp_path: Path) -> None:
+    memmap = tmp_path / "map.json"
+    memmap.write_text(
+        json.dumps(
+            [
+                {"start": 0, "end": 1 << 40, "type": "System RAM"},
+                {"start": 0x1000000, "end": 0x2000000, "type": "Crash kernel"},
+            ]
+        )
+    )
+    junit = tmp_path / "r.xml"
+    run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(memmap), "--json", "--junit", str(junit)])
+    assert run.exit_code == 0, run.stderr
+    (note,) = json.loads(run.stdout)["notes"]
+    assert "running kernel's image (" in note and "range-in-kernel is not checked" in note
+    assert "crash" not in note.lower()
+    (skips,) = junit_skips(junit).values()
+    assert skips["range-in-kernel"] == note and "range-in-crashkernel" not in skips
+
+
+def test_an_e820_pass_over_the_crash_kernel_says_it_was_not_checked(tmp_path: Path) -> None:
+    """The crash kernel (crashkernel=) is reserved inside RAM that e820 lines call usable: a pool over it
+    fails against /proc/iomem, and against the e820 lines alone passes only with the note."""
+    iomem = tmp_path / "iomem.txt"
+    iomem.write_text(
+        "00001000-0009fbff : System RAM\n"
+        "00100000-bfffffff : System RAM\n"
+        "  01000000-02208d87 : Kernel code\n"
+        "100000000-63fffffff : System RAM\n"
+        "  100000000-10fffffff : Crash kernel\n"
+    )
+    e820 = tmp_path / "dmesg.txt"
+    e820.write_text(
+        "[    0.000000] BIOS-provided physical RAM map:\n"
+        "[    0.000000] BIOS-e820: [mem 0x0000000000001000-0x000000000009fbff] usable\n"
+        "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable\n"
+        "[    0.000000] BIOS-e820: [mem 0x0000000100000000-0x000000063fffffff] usable\n"
+    )
+    blob = str(EXAMPLES / "pool.dtb")  # [0x100000000, 0x100200000) and [0x140000000, 0x180000000)
+    refused = run_cli(["validate", blob, "--memmap", str(iomem), "--json"])
+    assert refused.exit_code == 1
+    assert [f["rule"] for f in json.loads(refused.stdout)["findings"]] == ["range-in-crashkernel"]
+    passed = run_cli(["validate", blob, "--memmap", str(e820), "--json"])
+    assert passed.exit_code == 0
+    assert json.loads(passed.stdout)["notes"] == [KERNEL_NOTE]
+
+
+ALWAYS_SKIPPED_BY_VALIDATE = {
+    "pools-overlap": "validate --all-pools's rule",
+    "kho-not-finalized": "kho validate's rule",
+    "reserve-mem-not-requested": "kho validate --next-cmdline's rule",
+    "kho-not-requested": "kho validate --next-cmdline's rule",
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "checked"),
+    [
+        ([], set()),
+        (["--phys-bits", "40"], {"range-above-phys-limit"}),
+        (["--memmap", f"kexec:{MEMMAP / 'kexec' / 'kexec-l-d.txt'}"], {"range-in-kexec-segment"}),
+        (["--all-pools"], {"pools-overlap"}),
+    ],
+)
+def test_junit_skips_the_rules_a_run_was_not_given_the_input_of(
+    extra: list[str], checked: set[str], tmp_path: Path
+) -> None:
+    """A JUnit case that checked nothing is skipped with why, never passed: the rules without their
+    input (a width, a kexec segment list, KHO state, the next kernel) and the other commands' rules."""
+    junit = tmp_path / "r.xml"
+    run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(IOMEM), *extra, "--junit", str(junit)])
+    assert run.exit_code in (0, 1), run.stderr
+    (skips,) = junit_skips(junit).values()
+    expected = {
+        "range-above-phys-limit": "no physical address width given",
+        "range-in-kexec-segment": "no kexec segment list given",
+        "range-in-kho-scratch": "no KHO state given (--kho PATH)",
+        "range-in-kho-preserved": "no KHO state given (--kho PATH)",
+        "abi-unknown-to-next-kernel": "no --next-kernel IMAGE given",
+        **ALWAYS_SKIPPED_BY_VALIDATE,
+    }
+    for rule in checked:
+        del expected[rule]
+    assert set(skips) == set(expected)
+    for rule, why in expected.items():
+        assert skips[rule].startswith(f"{rule} is not checked: {why}"), skips[rule]
 
 
 def test_a_json_map_that_places_the_kernel_checks_it(tmp_path: Path) -> None:

@@ -89,6 +89,32 @@ def kho_findings(out: Path, *extra: str, code: int) -> list[dict[str, Any]]:
     return findings
 
 
+def junit_skipped(path: Path) -> set[str]:
+    import xml.etree.ElementTree as ET
+
+    return {str(case.get("name")) for case in ET.parse(path).iter("testcase") if case.find("skipped") is not None}
+
+
+def test_junit_skips_no_rule_whose_input_was_given(dtc: str, tmp_path: Path) -> None:
+    """--next-kernel, --kho and --next-cmdline each make their rules real JUnit cases, passed or failed."""
+    out = kho_out(dtc, tmp_path / "out", "kho-v3")
+    path = image(tmp_path, "vmlinux", vmlinux(*V3_NEEDS, "pmpool-v1"))
+    junit = tmp_path / "r.xml"
+    args = ["validate", str(POOL), "--memmap", str(IOMEM), "--junit", str(junit)]
+    run_cli(args)
+    bare = junit_skipped(junit)
+    assert run_cli([*args, "--next-kernel", str(path), "--kho", str(out)]).exit_code == 0
+    given = {"abi-unknown-to-next-kernel", "range-in-kho-scratch", "range-in-kho-preserved"}
+    assert given <= bare and junit_skipped(junit) == bare - given
+    kho = ["kho", "validate", str(out), "--memmap", str(IOMEM), "--junit", str(junit)]
+    run_cli(kho)
+    bare = junit_skipped(junit)
+    cmdline = "kho=on reserve_mem=1M:4K:dm-log"
+    run_cli([*kho, "--next-kernel", str(path), "--next-cmdline", cmdline])
+    given = {"abi-unknown-to-next-kernel", "reserve-mem-not-requested", "kho-not-requested"}
+    assert given <= bare and junit_skipped(junit) == bare - given
+
+
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_a_next_kernel_that_knows_the_abis(dtc: str, tmp_path: Path, layout: str) -> None:
     out = kho_out(dtc, tmp_path / "out", "kho-v3")
