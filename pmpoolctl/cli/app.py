@@ -153,18 +153,20 @@ def _failed(settings: Run, message: str, code: int) -> int:
     if settings.committed is not None:
         _say(f"warning: {message} (after writing {display_name(settings.committed)}: the edit was made)")
         return exitcodes.OK
+    said = [message]  # each failure once: the report that failed is often what `message` is about
+
+    def also(what: str, problem: str | None) -> None:
+        if problem is not None and problem not in said:
+            said.append(problem)
+            said[0] += f"; and the {what} could not be written: {problem}"
+
     if settings.junit is not None:
-        problem = _write_junit_error(settings, settings.junit, message, code)
-        if problem is not None:
-            message += f"; and the --junit report could not be written: {problem}"
+        also("--junit report", _write_junit_error(settings, settings.junit, message, code))
     if settings.html is not None:
-        problem = _write_html_error(settings.html, message, code)
-        if problem is not None:
-            message += f"; and the --html report could not be written: {problem}"
+        also("--html report", _write_html_error(settings.html, message, code))
     if settings.metrics is not None:
-        problem = _write_metrics_error(settings, code)
-        if problem is not None:
-            message += f"; and the --metrics file could not be written: {problem}"
+        also("--metrics file", _write_metrics_error(settings, code))
+    message = said[0]
     _say(f"error: {message}")
     if settings.json and not settings.quiet:
         _print_error_json(settings, message, code)

@@ -96,9 +96,9 @@ def _may_follow(shown: str, link: str, directory: str, link_stat: os.stat_result
 def _writable_target(shown: str, target: str) -> str:
     st = os.lstat(target)
     if stat.S_ISDIR(st.st_mode):
-        raise WriteError(f"{shown}: is a directory, not a blob")
+        raise WriteError(f"{shown}: is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
-        raise WriteError(f"{shown}: is not a regular file; edits write only regular files")
+        raise WriteError(f"{shown}: is not a regular file; pmpoolctl replaces only regular files")
     directory = os.path.dirname(target)
     dir_stat = os.stat(directory)
     if _sticky_world_writable(dir_stat) and st.st_uid not in (dir_stat.st_uid, os.geteuid()):

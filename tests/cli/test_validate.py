@@ -902,6 +902,16 @@ def test_junit_clean_and_unwritable(blobs: Blobs, tmp_path: Path) -> None:
     assert list(root.iter("failure")) == []
     run = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--junit", str(tmp_path / "no-dir" / "r.xml")])
     assert_input_error(run, str(tmp_path / "no-dir"))
+    # The failure is said once, though the error report meant to record it fails the same way.
+    assert run.stderr.count("No such file") == 1 and "could not be written" not in run.stderr, run.stderr
+    (tmp_path / "a-dir").mkdir()
+    run = run_cli(["validate", str(blob), "--junit", str(tmp_path / "a-dir"), "--html", str(tmp_path / "a-dir")])
+    assert_input_error(run, "a-dir: is a directory, not a file")
+    assert run.stderr.count("is a directory") == 1, run.stderr
+    html = tmp_path / "report.html"  # a report that can be written is, and the one that could not is named
+    run = run_cli(["validate", str(blob), "--junit", str(tmp_path / "a-dir"), "--html", str(html)])
+    assert_input_error(run, "a-dir: is a directory, not a file")
+    assert html.is_file() and "a-dir" in html.read_text()
 
 
 # --- human output -----------------------------------------------------------------------------------------------------
