@@ -710,7 +710,16 @@ def validate(
     reservations = blob_reservations(blob)
     not_requested = _not_requested(maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate")
     checked = _checked(
-        found, maps, reservations, blob.source, phys_bits, progress, zones, extra, _not_checked(maps), not_requested
+        found,
+        maps,
+        reservations,
+        blob.source,
+        phys_bits,
+        progress,
+        zones,
+        extra,
+        _not_checked(maps, zones),
+        not_requested,
     )
     return dataclasses.replace(checked, blob=blob)
 
@@ -783,7 +792,7 @@ def validate_all_pools(
     )
     shared = pools_overlap(pools, blob.source)
     reservations = blob_reservations(blob)
-    unchecked = _not_checked(maps)
+    unchecked = _not_checked(maps, zones)
     not_requested = _not_requested(
         maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate --all-pools"
     )
@@ -844,27 +853,39 @@ def _validation_inputs(
     return phys_bits, maps, zones, extra
 
 
-def _not_checked(maps: Sequence[MemoryMap]) -> tuple[tuple[str, str], ...]:
+def _not_checked(maps: Sequence[MemoryMap], zones: Sequence[Zone] | None = None) -> tuple[tuple[str, str], ...]:
     """(rule, why) for what none of the maps says, so the rule had nothing to hold the ranges to:
     said with the report (a note, a skipped JUnit case), so that a pass is not read as covering it.
 
     Only /proc/iomem places the running kernel's image and its crash kernel (e820 lines, the
     firmware's memmap and a blob's memory nodes show both as RAM). A map with the kernel's image
     is one that would list a crash kernel too, so a crash kernel is unknown only where the image is.
+    `zones` are a pool's (None for KHO state): a host capture's KHO state gives its scratch areas
+    only, so a pool checked against it without --kho is not checked against what KHO preserves.
     """
     from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL
 
+    found: list[tuple[str, str]] = []
     kinds = {entry.kind for memory_map in maps for entry in memory_map.entries}
-    if KERNEL in kinds:
-        return ()
-    if CRASHKERNEL in kinds:
-        return (("range-in-kernel", _NO_IMAGE.format(what="image", types=_IMAGE_TYPES, rules="range-in-kernel is")),)
-    why = _NO_IMAGE.format(
-        what="image or its crash kernel",
-        types=_IMAGE_TYPES + "; Crash kernel",
-        rules="range-in-kernel and range-in-crashkernel are",
-    )
-    return (("range-in-kernel", why), ("range-in-crashkernel", why))
+    if CRASHKERNEL in kinds and KERNEL not in kinds:
+        found.append(
+            ("range-in-kernel", _NO_IMAGE.format(what="image", types=_IMAGE_TYPES, rules="range-in-kernel is"))
+        )
+    elif KERNEL not in kinds:
+        why = _NO_IMAGE.format(
+            what="image or its crash kernel",
+            types=_IMAGE_TYPES + "; Crash kernel",
+            rules="range-in-kernel and range-in-crashkernel are",
+        )
+        found += [("range-in-kernel", why), ("range-in-crashkernel", why)]
+    captured = [m.source for m in maps if m.format == "kho-scratch"]  # a capture's `SOURCE#kho`
+    if zones is not None and captured and "range-in-kho-preserved" not in {zone.rule for zone in zones}:
+        why = (
+            f"{captured[0]} gives the KHO scratch areas only: range-in-kho-preserved (the reserve_mem regions "
+            "and sub-blobs KHO preserves) is not checked; give that host's kho/out directory too (--kho PATH)"
+        )
+        found.append(("range-in-kho-preserved", why))
+    return tuple(found)
 
 
 _NO_IMAGE = (

@@ -403,6 +403,14 @@ def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> No
     in_scratch = added(tmp_path, POOL, scratch["start"], 0x1000)
     rules_found = [f["rule"] for f in validate(str(in_scratch), "--memmap", str(out), exit_code=1)["findings"]]
     assert "range-in-kho-scratch" in rules_found
+    # What KHO preserves is not read from a capture: a pool over a reserve_mem region passes against it,
+    # and the report says that rule was not checked; with the kho/out directory given too, it fails.
+    in_region = added(tmp_path, POOL, 0x200000000, 0x1000)  # reserve_mem r1 of examples/kho/v3-out
+    (note,) = validate(str(in_region), "--memmap", str(out), exit_code=0)["notes"]
+    assert note.startswith(f"{out}#kho gives the KHO scratch areas only: range-in-kho-preserved ") and "--kho" in note
+    kho_out = Path(host["PMPOOLCTL_SYSFS"]) / "kernel" / "debug" / "kho" / "out"
+    checked = validate(str(in_region), "--memmap", str(out), "--kho", str(kho_out), exit_code=1)
+    assert checked["notes"] == [] and [f["rule"] for f in checked["findings"]] == ["range-in-kho-preserved"]
     listed = run_cli(["memmap", str(out), "--json"])
     assert listed.exit_code == 0
     assert [m["format"] for m in json.loads(listed.stdout)["maps"]] == [
