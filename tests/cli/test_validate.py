@@ -1163,16 +1163,19 @@ def test_a_pass_says_when_no_map_knows_the_kernel_image(maps: list[Path], noted:
             assert (skips.get(rule) == KERNEL_NOTE) == noted, (rule, skips)
 
 
-def test_a_map_with_a_crash_kernel_but_no_image_notes_the_image_only(tmp_path: Path) -> None:
+def ram_and(tmp_path: Path, start: int, end: int, type_word: str) -> Path:
+    """A JSON map: 1 TiB of RAM with one entry of `type_word` inside it."""
     memmap = tmp_path / "map.json"
     memmap.write_text(
         json.dumps(
-            [
-                {"start": 0, "end": 1 << 40, "type": "System RAM"},
-                {"start": 0x1000000, "end": 0x2000000, "type": "Crash kernel"},
-            ]
+            [{"start": 0, "end": 1 << 40, "type": "System RAM"}, {"start": start, "end": end, "type": type_word}]
         )
     )
+    return memmap
+
+
+def test_a_map_with_a_crash_kernel_but_no_image_notes_the_image_only(tmp_path: Path) -> None:
+    memmap = ram_and(tmp_path, 0x1000000, 0x2000000, "Crash kernel")
     junit = tmp_path / "r.xml"
     run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(memmap), "--json", "--junit", str(junit)])
     assert run.exit_code == 0, run.stderr
@@ -1252,15 +1255,7 @@ def test_junit_skips_the_rules_a_run_was_not_given_the_input_of(
 
 
 def test_a_json_map_that_places_the_kernel_checks_it(tmp_path: Path) -> None:
-    memmap = tmp_path / "map.json"
-    memmap.write_text(
-        json.dumps(
-            [
-                {"start": 0, "end": 1 << 40, "type": "System RAM"},
-                {"start": 0x100000000, "end": 0x100001000, "type": "Kernel code"},
-            ]
-        )
-    )
+    memmap = ram_and(tmp_path, 0x100000000, 0x100001000, "Kernel code")
     run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(memmap), "--json"])
     assert run.exit_code == 1
     document = json.loads(run.stdout)
