@@ -702,7 +702,7 @@ def validate(
 
     blob = read_blob(blob) if isinstance(blob, str) else blob
     found = read_pool(blob, pool)
-    phys_bits, maps, zones, extra = _validation_inputs(
+    phys_bits, maps, zones, extra, kho_unchecked = _validation_inputs(
         blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits
     )
     import dataclasses
@@ -718,7 +718,7 @@ def validate(
         progress,
         zones,
         extra,
-        _not_checked(maps, zones),
+        _not_checked(maps) + kho_unchecked,
         not_requested,
     )
     return dataclasses.replace(checked, blob=blob)
@@ -787,12 +787,12 @@ def validate_all_pools(
     pools = find_pools(blob)
     if not pools:
         raise InputError(f'{blob.source}: no pool node (no child of the root with compatible "pmpool-v1")')
-    phys_bits, maps, zones, extra = _validation_inputs(
+    phys_bits, maps, zones, extra, kho_unchecked = _validation_inputs(
         blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits
     )
     shared = pools_overlap(pools, blob.source)
     reservations = blob_reservations(blob)
-    unchecked = _not_checked(maps, zones)
+    unchecked = _not_checked(maps) + kho_unchecked
     not_requested = _not_requested(
         maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate --all-pools"
     )
@@ -825,8 +825,9 @@ def _validation_inputs(
     byte_order: str,
     next_kernel: str | None,
     phys_bits: int | None,
-) -> tuple[int | None, list[MemoryMap], list[Zone], list[Finding]]:
-    """What a pool of `blob` is held to: the physical width, the maps, KHO's zones, the next kernel's finding."""
+) -> tuple[int | None, list[MemoryMap], list[Zone], list[Finding], tuple[tuple[str, str], ...]]:
+    """What a pool of `blob` is held to: the physical width, the maps, KHO's zones, the next kernel's finding,
+    and (rule, why) for what a capture's KHO state could not say."""
     from pmpoolctl.memmap.blobmap import blob_memory_map
     from pmpoolctl.pool.binding import COMPATIBLE
 
@@ -837,12 +838,15 @@ def _validation_inputs(
     if not any(m.lists_ram for m in maps):  # none given, or kexec segment lists only
         maps.append(blob_memory_map(blob, with_reservations=False))
     zones: list[Zone] = []
+    unchecked: tuple[tuple[str, str], ...] = ()
     if kho is not None:
         from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
 
         state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
         require_scratch(state)
         zones = [scratch_zone(state), preserved_zone(state)]
+    else:
+        zones, unchecked = _captured_kho(maps, byte_order)
     extra: list[Finding] = []
     if next_kernel is not None:
         from pmpoolctl.kho.kernelimage import scan_image
@@ -850,18 +854,49 @@ def _validation_inputs(
 
         image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
-    return phys_bits, maps, zones, extra
+    return phys_bits, maps, zones, extra, unchecked
 
 
-def _not_checked(maps: Sequence[MemoryMap], zones: Sequence[Zone] | None = None) -> tuple[tuple[str, str], ...]:
+def _captured_kho(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
+    """What a host capture's KHO state preserves, as `--kho` would read that host's kho/out: the zone
+    of range-in-kho-preserved (its scratch areas are the capture's map already), or why it is not checked.
+
+    A copy without a root FDT (a 6.16-6.18 kernel not finalized yet) or of a root version this
+    pmpoolctl does not know is not checked, and said so; anything else that does not read is refused.
+    """
+    captured = next((m for m in maps if m.format == "kho-scratch"), None)  # a capture's `SOURCE#kho`
+    if captured is None:
+        return [], ()
+    why = f"{captured.source} gives the KHO scratch areas only"
+    if captured.kho_files is not None:
+        from pmpoolctl.kho.checks import preserved_zone
+        from pmpoolctl.kho.files import CapturedFiles
+        from pmpoolctl.kho.tree import ROOT_FILE, load_kho_files, require_complete
+
+        if ROOT_FILE not in captured.kho_files:
+            why = f"{captured.source} holds no root FDT '{ROOT_FILE}' (a 6.16-6.18 kernel not finalized yet)"
+        else:
+            state = load_kho_files(CapturedFiles(captured.kho_files, captured.source), byte_order)
+            if state.known:
+                require_complete(state)
+                return [preserved_zone(state)], ()
+            why = f"{captured.source}'s root compatible {state.root.text!r} is not one this pmpoolctl knows"
+    return [], (
+        (
+            "range-in-kho-preserved",
+            f"{why}: range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not "
+            "checked; give that host's kho/out directory too (--kho PATH)",
+        ),
+    )
+
+
+def _not_checked(maps: Sequence[MemoryMap]) -> tuple[tuple[str, str], ...]:
     """(rule, why) for what none of the maps says, so the rule had nothing to hold the ranges to:
     said with the report (a note, a skipped JUnit case), so that a pass is not read as covering it.
 
     Only /proc/iomem places the running kernel's image and its crash kernel (e820 lines, the
     firmware's memmap and a blob's memory nodes show both as RAM). A map with the kernel's image
     is one that would list a crash kernel too, so a crash kernel is unknown only where the image is.
-    `zones` are a pool's (None for KHO state): a host capture's KHO state gives its scratch areas
-    only, so a pool checked against it without --kho is not checked against what KHO preserves.
     """
     from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL
 
@@ -878,13 +913,6 @@ def _not_checked(maps: Sequence[MemoryMap], zones: Sequence[Zone] | None = None)
             rules="range-in-kernel and range-in-crashkernel are",
         )
         found += [("range-in-kernel", why), ("range-in-crashkernel", why)]
-    captured = [m.source for m in maps if m.format == "kho-scratch"]  # a capture's `SOURCE#kho`
-    if zones is not None and captured and "range-in-kho-preserved" not in {zone.rule for zone in zones}:
-        why = (
-            f"{captured[0]} gives the KHO scratch areas only: range-in-kho-preserved (the reserve_mem regions "
-            "and sub-blobs KHO preserves) is not checked; give that host's kho/out directory too (--kho PATH)"
-        )
-        found.append(("range-in-kho-preserved", why))
     return tuple(found)
 
 
@@ -1037,6 +1065,8 @@ def address_space(
 
         state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
         zones = [scratch_zone(state), preserved_zone(state)]
+    else:
+        zones = _captured_kho(maps, byte_order)[0]  # a capture's: what validate holds the pool to
     if blob is None:
         return AddressSpace(lanes_of(maps, (), zones), maps, None)
     blob = read_blob(blob) if isinstance(blob, str) else blob

@@ -9,12 +9,12 @@ files whose counts differ, are refused with the file and line named.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
 from pmpoolctl.errors import InputError
-from pmpoolctl.files.inputs import decode_text, display_name, numbered_lines, read_input
+from pmpoolctl.files.inputs import decode_text, display_name, numbered_lines
+from pmpoolctl.kho.files import KhoFiles
 from pmpoolctl.numbers import U64_LIMIT
 
 SCRATCH_PHYS = "scratch_phys"
@@ -34,10 +34,10 @@ class ScratchArea:
         return self.start + self.size
 
 
-def _values(path: str) -> list[tuple[int, int]]:
+def _values(files: KhoFiles, file_name: str) -> list[tuple[int, int]]:
     """(line number, value) of each line of one scratch file."""
-    name = display_name(path)
-    text = decode_text(read_input(path, _MAX_SCRATCH_BYTES), name)
+    name = display_name(files.path(file_name))
+    text = decode_text(files.read(file_name, _MAX_SCRATCH_BYTES), name)
     values: list[tuple[int, int]] = []
     lines = list(numbered_lines(text))
     if lines and lines[-1][1] == "":
@@ -51,29 +51,26 @@ def _values(path: str) -> list[tuple[int, int]]:
     return values
 
 
-def read_scratch(directory: str) -> list[ScratchArea] | None:
+def read_scratch(files: KhoFiles) -> list[ScratchArea] | None:
     """The scratch areas of a kho/out directory, or None when it has neither file."""
-    phys_path, len_path = os.path.join(directory, SCRATCH_PHYS), os.path.join(directory, SCRATCH_LEN)
-    present = [os.path.lexists(p) for p in (phys_path, len_path)]
+    phys_path, len_path = (display_name(files.path(n)) for n in (SCRATCH_PHYS, SCRATCH_LEN))
+    present = [files.exists(n) for n in (SCRATCH_PHYS, SCRATCH_LEN)]
     if not any(present):
         return None
     if not all(present):
-        have, missing = (phys_path, len_path) if present[0] else (len_path, phys_path)
+        have, missing = (SCRATCH_PHYS, len_path) if present[0] else (SCRATCH_LEN, phys_path)
         raise InputError(
-            f"{display_name(missing)}: missing, but {os.path.basename(have)} is there: "
-            "the scratch areas need both files (addresses and sizes)"
+            f"{missing}: missing, but {have} is there: the scratch areas need both files (addresses and sizes)"
         )
-    addresses, sizes = _values(phys_path), _values(len_path)
+    addresses, sizes = _values(files, SCRATCH_PHYS), _values(files, SCRATCH_LEN)
     if len(addresses) != len(sizes):
         raise InputError(
-            f"{display_name(phys_path)}: {len(addresses)} addresses, but {display_name(len_path)} has "
+            f"{phys_path}: {len(addresses)} addresses, but {len_path} has "
             f"{len(sizes)} sizes: they must pair up, one area per line"
         )
     areas = []
     for (lineno, start), (_, size) in zip(addresses, sizes):
         if start + size > U64_LIMIT:
-            raise InputError(
-                f"{display_name(phys_path)}:{lineno}: scratch area at {start:#x} of {size:#x} bytes ends past 2^64"
-            )
-        areas.append(ScratchArea(start, size, f"{display_name(phys_path)}:{lineno}"))
+            raise InputError(f"{phys_path}:{lineno}: scratch area at {start:#x} of {size:#x} bytes ends past 2^64")
+        areas.append(ScratchArea(start, size, f"{phys_path}:{lineno}"))
     return areas

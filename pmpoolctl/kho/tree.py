@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.reader import KERNEL_NAMES, parse_blob
 from pmpoolctl.errors import InputError
-from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.files.inputs import display_name, read_blob_bytes
 from pmpoolctl.files.sniff import is_fdt
 from pmpoolctl.kho import abi as kho_abi
 from pmpoolctl.kho import blobs
 from pmpoolctl.kho.abi import PROP_DATA, PROP_FDT, PROP_MEMORY_MAP, PROP_SIZE, RootCompatible
 from pmpoolctl.kho.blobs import KexecMetadata, Luo, ReserveMem
+from pmpoolctl.kho.files import DiskFiles, KhoFiles
 from pmpoolctl.kho.scratch import ScratchArea, read_scratch
 from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64, strings, u64_value
 from pmpoolctl.numbers import U64_LIMIT
@@ -110,14 +111,10 @@ def _sub_fdt_compatibles(blob: Blob) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _read_sub_blob(path: str, base: SubBlob, raw_allowed: bool, byte_order: str) -> SubBlob:
+def _read_sub_blob(files: KhoFiles, file: str, base: SubBlob, raw_allowed: bool, byte_order: str) -> SubBlob:
+    path = files.path(file)
     name = display_name(path)
-    try:
-        with open_input(path, name) as stream:  # a regular file, or refused (a FIFO would block)
-            file_size = os.fstat(stream.fileno()).st_size
-            head = stream.read(min(file_size, _RAW_READ_LIMIT))
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    head, file_size = files.head(file, _RAW_READ_LIMIT)
     if base.size is not None and file_size != base.size:
         raise InputError(
             f"{name}: {file_size} bytes, but the root's blob-size for {base.name!r} is {base.size}: this is not the "
@@ -128,7 +125,7 @@ def _read_sub_blob(path: str, base: SubBlob, raw_allowed: bool, byte_order: str)
         if base.name == blobs.KEXEC_METADATA_NAME:
             metadata = blobs.kexec_metadata(head, name, byte_order)
         return dataclasses.replace(base, file=path, format=RAW, file_size=file_size, kexec_metadata=metadata)
-    blob = parse_blob(read_blob_bytes(path), name, names=KERNEL_NAMES)  # not an FDT: refused here, naming it
+    blob = parse_blob(files.read_blob(file), name, names=KERNEL_NAMES)  # not an FDT: refused here, naming it
     compatible = first_string(blob, blob.root, "compatible")
     regions = luo = None
     if compatible == blobs.MEMBLOCK_COMPATIBLE:
@@ -168,26 +165,23 @@ def _user(root: Blob, node: Node, state_abi: kho_abi.RootAbi | None, byte_order:
     return SubBlob(node.name, found[0] if found else None, size_value if isinstance(size_value, int) else None)
 
 
-def _missing_root(path: str) -> InputError:
+def _missing_root(files: KhoFiles) -> InputError:
     """The message for a directory without `fdt`: in a kho/out it names what causes that."""
-    looks_like_out = any(os.path.lexists(os.path.join(path, f)) for f in ("scratch_phys", FINALIZE, SUB_FDTS))
-    if not looks_like_out:
-        return InputError(
-            f"{display_name(path)}: no root FDT '{ROOT_FILE}' in this directory (expected a kho/out layout)"
-        )
+    where = display_name(files.where)
+    if not any(files.exists(name) for name in ("scratch_phys", FINALIZE, SUB_FDTS)):
+        return InputError(f"{where}: no root FDT '{ROOT_FILE}' in this directory (expected a kho/out layout)")
     return InputError(
-        f"{display_name(path)}: no root FDT '{ROOT_FILE}': either a 6.16-6.18 kernel has not finalized yet "
+        f"{where}: no root FDT '{ROOT_FILE}': either a 6.16-6.18 kernel has not finalized yet "
         "(echo 1 > /sys/kernel/debug/kho/out/finalize, then copy again), or this kernel was itself booted "
         "through KHO, which does not show its outgoing FDT (its incoming state is in kho/in)"
     )
 
 
-def _read_finalize(path: str) -> bool | None:
-    finalize = os.path.join(path, FINALIZE)
-    if not os.path.lexists(finalize):
+def _read_finalize(files: KhoFiles) -> bool | None:
+    if not files.exists(FINALIZE):
         return None
-    name = display_name(finalize)
-    text = read_input(finalize, 64).decode("ascii", "replace").strip()
+    name = display_name(files.path(FINALIZE))
+    text = files.read(FINALIZE, 64).decode("ascii", "replace").strip()
     if text not in ("0", "1"):
         raise InputError(f"{name}:1: {text[:20]!r} is not 0 or 1 (the kernel prints whether KHO is finalized)")
     return text == "1"
@@ -195,21 +189,34 @@ def _read_finalize(path: str) -> bool | None:
 
 def load_kho(path: str, byte_order: str = "little") -> KhoState:
     """Read a KHO root FDT, or a kho/out- or kho/in-style directory with its sub-blobs."""
-    sub_dir: str | None = None
-    scratch: list[ScratchArea] | None = None
-    finalized: bool | None = None
     if os.path.isdir(path):
-        root_file = os.path.join(path, ROOT_FILE)
-        if not os.path.isfile(root_file):
-            raise _missing_root(path)
-        sub_dir = os.path.join(path, SUB_FDTS)
-        if not os.path.isdir(sub_dir):
-            sub_dir = None  # a root alone: users are listed by address, their sub-blobs unread
-        scratch = read_scratch(path)
-        finalized = _read_finalize(path)
-    else:
-        root_file = path
-    root = parse_blob(read_blob_bytes(root_file), display_name(root_file), names=KERNEL_NAMES)
+        return load_kho_files(DiskFiles(path), byte_order)
+    root = parse_blob(read_blob_bytes(path), display_name(path), names=KERNEL_NAMES)
+    return _state(root, path, path, byte_order)
+
+
+def load_kho_files(files: KhoFiles, byte_order: str = "little") -> KhoState:
+    """Read a kho/out- or kho/in-style directory (on disk, or a host capture's copy) with its sub-blobs."""
+    if not files.is_file(ROOT_FILE):
+        raise _missing_root(files)
+    sub_dir = SUB_FDTS if files.is_dir(SUB_FDTS) else None  # None: a root alone, users listed by address
+    scratch = read_scratch(files)
+    finalized = _read_finalize(files)
+    root = parse_blob(files.read_blob(ROOT_FILE), display_name(files.path(ROOT_FILE)), names=KERNEL_NAMES)
+    return _state(root, files.where, files.path(ROOT_FILE), byte_order, files, sub_dir, scratch, finalized)
+
+
+def _state(
+    root: Blob,
+    source: str,
+    root_file: str,
+    byte_order: str,
+    files: KhoFiles | None = None,
+    sub_dir: str | None = None,
+    scratch: list[ScratchArea] | None = None,
+    finalized: bool | None = None,
+) -> KhoState:
+    """The state `root` holds, with its users' sub-blobs read from `files`' `sub_dir` folder when there is one."""
     compatibles = tuple(strings(root, root.root, "compatible"))
     root_compatible = kho_abi.split_compatible(compatibles[0]) if compatibles else None
     if root_compatible is None or not root_compatible.version.startswith(kho_abi.VERSION_PREFIX):
@@ -232,27 +239,23 @@ def load_kho(path: str, byte_order: str = "little") -> KhoState:
         user = _user(root, node, state_abi, byte_order, notes)
         name = raw_name(root, node)
         raw_names.add(name)
-        subtrees.append(_with_file(user, name, sub_dir, _raw_allowed(state_abi, user), byte_order))
-    if sub_dir is not None:  # sub-blobs with no node in the root are listed too: the next kernel gets them
-        try:
-            files = sorted(os.listdir(sub_dir))
-        except OSError as exc:
-            raise InputError(f"{display_name(sub_dir)}: cannot list: {exc.strerror}") from exc
-        for file_name in files:
+        subtrees.append(_with_file(user, name, files, sub_dir, _raw_allowed(state_abi, user), byte_order))
+    if files is not None and sub_dir is not None:  # sub-blobs with no node in the root: the next kernel gets them
+        for file_name in files.names(sub_dir):
             encoded = os.fsencode(file_name)
-            if encoded not in raw_names and os.path.isfile(os.path.join(sub_dir, file_name)):
+            if encoded not in raw_names and files.is_file(f"{sub_dir}/{file_name}"):
                 orphan = SubBlob(display_name(file_name), None)
                 allowed = state_abi is None or state_abi.data_property == PROP_DATA
-                subtrees.append(_with_file(orphan, encoded, sub_dir, allowed, byte_order))
+                subtrees.append(_with_file(orphan, encoded, files, sub_dir, allowed, byte_order))
     return KhoState(
-        path,
+        source,
         root_file,
         root_compatible,
         compatibles,
         memory_map,
         subtrees,
         byte_order,
-        sub_dir,
+        None if files is None or sub_dir is None else files.path(sub_dir),
         scratch,
         finalized,
         notes,
@@ -265,14 +268,16 @@ def _raw_allowed(state_abi: kho_abi.RootAbi | None, user: SubBlob) -> bool:
     return user.size is not None or (state_abi is None and user.address is not None)
 
 
-def _with_file(user: SubBlob, name: bytes, sub_dir: str | None, raw_allowed: bool, byte_order: str) -> SubBlob:
+def _with_file(
+    user: SubBlob, name: bytes, files: KhoFiles | None, sub_dir: str | None, raw_allowed: bool, byte_order: str
+) -> SubBlob:
     file_name = _file_name(name)
-    if sub_dir is None or file_name is None:
+    if files is None or sub_dir is None or file_name is None:
         return user
-    path = os.path.join(sub_dir, file_name)
-    if not os.path.lexists(path):
+    file = f"{sub_dir}/{file_name}"
+    if not files.exists(file):
         return user  # not here: listed by address; require_complete refuses to check without it
-    return _read_sub_blob(path, user, raw_allowed, byte_order)
+    return _read_sub_blob(files, file, user, raw_allowed, byte_order)
 
 
 def require_complete(state: KhoState) -> None:
@@ -292,7 +297,7 @@ def require_complete(state: KhoState) -> None:
         )
     first = missing[0]
     raise InputError(
-        f"{display_name(os.path.join(state.sub_dir, first.name))}: missing or not a file: the root hands over "
+        f"{display_name(state.sub_dir + '/' + first.name)}: missing or not a file: the root hands over "
         f"{first.name!r} (sub-blob at {first.address:#x}), which cannot be checked without it"
         + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "")
     )

@@ -13,6 +13,8 @@ host (iomem, firmware-memmap, and the e820 table when captured), its KHO scratch
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 from typing import Any
 
@@ -52,8 +54,10 @@ def parse_capture(text: str, source: str) -> list[MemoryMap]:
         lines = [_string(line, f"{source}#e820") for line in e820["lines"]]
         maps.append(parse_e820("\n".join(lines), f"{source}#e820"))
     kho = _part(document, "kho", source)
-    if isinstance(kho.get("scratch"), list) and kho["scratch"]:
-        maps.append(_scratch(kho["scratch"], f"{source}#kho"))
+    files = _kho_files(kho.get("files"), f"{source}#kho")
+    if (isinstance(kho.get("scratch"), list) and kho["scratch"]) or files:
+        scratch = _scratch(kho.get("scratch") or [], f"{source}#kho")
+        maps.append(dataclasses.replace(scratch, kho_files=files))
     note = f"captured on {_string(document.get('host', '?'), source)} at {_string(document.get('time', '?'), source)}"
     return [dataclasses.replace(m, note="; ".join(filter(None, (m.note, note))), phys_bits=bits) for m in maps]
 
@@ -92,6 +96,25 @@ def _firmware(entries: Any, source: str) -> MemoryMap:
         start, end, type_word = (_string(item.get(f), f"{where} {f}") for f in ("start", "end", "type"))
         rows.append((f"{source}/{name}", start, end, type_word))
     return firmware_memmap_of(rows, source)
+
+
+def _kho_files(files: Any, source: str) -> dict[str, bytes] | None:
+    """The copy of kho/out's files (base64 by relative name), or None when the capture has none."""
+    if files is None:
+        return None
+    if not isinstance(files, dict):
+        raise InputError(f"{source}: files is not an object")
+    found = {}
+    for name, text in files.items():
+        where = f"{source}/{name}"
+        folder, _, file = name.rpartition("/")
+        if folder not in ("", "sub_fdts") or file in ("", ".", "..") or (not folder and file == "sub_fdts"):
+            raise InputError(f"{where}: not a file of kho/out (its own files, or sub_fdts/NAME)")
+        try:
+            found[name] = base64.b64decode(_string(text, where), validate=True)
+        except binascii.Error as exc:
+            raise InputError(f"{where}: not base64 ({exc})") from exc
+    return found or None
 
 
 def _scratch(areas: list[Any], source: str) -> MemoryMap:

@@ -188,13 +188,14 @@ def _as_dmesg(record: str) -> str:
 
 
 def _kho(directory: str) -> dict[str, Any]:
+    from pmpoolctl.kho.files import DiskFiles
     from pmpoolctl.kho.scratch import read_scratch
 
     if not os.path.isdir(directory):
         return {"path": directory, "missing": "not on this host (no KHO, or debugfs not mounted)"}
     found: dict[str, Any] = {"path": directory}
     try:
-        areas = read_scratch(directory)
+        areas = read_scratch(DiskFiles(directory))
         found["scratch"] = None if areas is None else [{"start": a.start, "size": a.size} for a in areas]
         files = {}
         for relative in _kho_files(directory):

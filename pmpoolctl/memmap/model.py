@@ -12,8 +12,8 @@ from a path in whatever format it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pmpoolctl.errors import InputError
@@ -67,6 +67,9 @@ class MemoryMap:
     entries: list[MapEntry]
     note: str = ""  # how the map was chosen, when the source held more (a log's last boot)
     phys_bits: int | None = None  # the CPU's physical address width of the host it was captured on
+    # A host capture's copy of kho/out, each file's bytes by its name there (its `#kho` map only):
+    # what KHO preserves on that host, read as `--kho` reads the directory.
+    kho_files: Mapping[str, bytes] | None = field(default=None, compare=False)
 
     @property
     def lists_ram(self) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -403,14 +405,20 @@ def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> No
     in_scratch = added(tmp_path, POOL, scratch["start"], 0x1000)
     rules_found = [f["rule"] for f in validate(str(in_scratch), "--memmap", str(out), exit_code=1)["findings"]]
     assert "range-in-kho-scratch" in rules_found
-    # What KHO preserves is not read from a capture: a pool over a reserve_mem region passes against it,
-    # and the report says that rule was not checked; with the kho/out directory given too, it fails.
+    # What KHO preserves is read from the capture's copy of kho/out, as --kho reads the directory.
     in_region = added(tmp_path, POOL, 0x200000000, 0x1000)  # reserve_mem r1 of examples/kho/v3-out
-    (note,) = validate(str(in_region), "--memmap", str(out), exit_code=0)["notes"]
-    assert note.startswith(f"{out}#kho gives the KHO scratch areas only: range-in-kho-preserved ") and "--kho" in note
+    from_copy = validate(str(in_region), "--memmap", str(out), exit_code=1)
     kho_out = Path(host["PMPOOLCTL_SYSFS"]) / "kernel" / "debug" / "kho" / "out"
-    checked = validate(str(in_region), "--memmap", str(out), "--kho", str(kho_out), exit_code=1)
-    assert checked["notes"] == [] and [f["rule"] for f in checked["findings"]] == ["range-in-kho-preserved"]
+    from_dir = validate(str(in_region), "--memmap", str(IOMEM), "--kho", str(kho_out), exit_code=1)
+    for checked in (from_copy, from_dir):
+        assert checked["notes"] == [] and [f["rule"] for f in checked["findings"]] == ["range-in-kho-preserved"]
+    (finding,) = from_copy["findings"]
+    assert f"{out}#kho/sub_fdts/memblock" in json.dumps(finding)  # named where the capture holds it
+    drawn = run_cli(["map", str(in_region), "--memmap", str(out)])  # map marks what validate finds
+    assert drawn.exit_code == 0 and "range-in-kho-preserved" in drawn.stdout, drawn.stdout + drawn.stderr
+    assert [f["message"] for f in from_dir["findings"]] == [
+        f["message"].replace(f"{out}#kho", str(kho_out)) for f in from_copy["findings"]
+    ]
     listed = run_cli(["memmap", str(out), "--json"])
     assert listed.exit_code == 0
     assert [m["format"] for m in json.loads(listed.stdout)["maps"]] == [
@@ -419,6 +427,54 @@ def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> No
         "e820",
         "kho-scratch",
     ]
+
+
+def captured_with(tmp_path: Path, out: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the capture `out` with its document changed by `change`."""
+    document = json.loads(out.read_text())
+    change(document)
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(document))
+    return changed
+
+
+def kho_file(document: dict[str, Any], name: str, data: bytes | None) -> None:
+    files = document["kho"]["files"]
+    if data is None:
+        del files[name]
+    else:
+        files[name] = base64.b64encode(data).decode()
+
+
+def test_a_capture_whose_kho_state_cannot_say_what_it_preserves(tmp_path: Path, host: dict[str, str]) -> None:
+    """A copy of kho/out with no root FDT (not finalized) or of a root version not known here checks the
+    scratch areas only, and says so; a copy that does not read, or lacks a sub-blob the root hands over,
+    is refused naming the file in the capture, as --kho refuses the directory."""
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    in_region = added(tmp_path, POOL, 0x200000000, 0x1000)
+    unfinalized = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", None))
+    (note,) = validate(str(in_region), "--memmap", str(unfinalized), exit_code=0)["notes"]
+    assert note.startswith(f"{unfinalized}#kho holds no root FDT 'fdt' (a 6.16-6.18 kernel not finalized yet): ")
+    assert "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked" in note
+    root = base64.b64decode(json.loads(out.read_text())["kho"]["files"]["fdt"])
+    newer = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", root.replace(b"kho-v3\0", b"kho-v9\0")))
+    (note,) = validate(str(in_region), "--memmap", str(newer), exit_code=0)["notes"]
+    assert note.startswith(f"{newer}#kho's root compatible 'kho-v9' is not one this pmpoolctl knows: ")
+    broken = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", root[:100]))
+    assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(broken)]), f"{broken}#kho/fdt")
+    partial = captured_with(tmp_path, out, lambda d: kho_file(d, "sub_fdts/memblock", None))
+    run = run_cli(["validate", str(POOL), "--memmap", str(partial)])
+    assert_input_error(run, f"{partial}#kho/sub_fdts/memblock: missing or not a file")
+    for bad, where in (
+        (lambda d: d["kho"]["files"].update({"fdt": "not base64!"}), "#kho/fdt: not base64"),
+        (lambda d: d["kho"]["files"].update({"../fdt": ""}), "#kho/../fdt: not a file of kho/out"),
+        (lambda d: d["kho"]["files"].update({"sub_fdts/a/b": ""}), "#kho/sub_fdts/a/b: not a file of kho/out"),
+        (lambda d: d["kho"]["files"].update({"sub_fdts": ""}), "#kho/sub_fdts: not a file of kho/out"),
+        (lambda d: d["kho"].update({"files": []}), "#kho: files is not an object"),
+    ):
+        changed = captured_with(tmp_path, out, bad)
+        assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(changed)]), f"{changed}{where}")
 
 
 def test_capture_says_what_it_could_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
