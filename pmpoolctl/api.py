@@ -846,7 +846,7 @@ def _validation_inputs(
         require_scratch(state)
         zones = [scratch_zone(state), preserved_zone(state)]
     else:
-        zones, unchecked = _captured_kho(maps, byte_order)
+        zones, unchecked = _host_kho(maps, live, byte_order)
     extra: list[Finding] = []
     if next_kernel is not None:
         from pmpoolctl.kho.kernelimage import scan_image
@@ -857,37 +857,19 @@ def _validation_inputs(
     return phys_bits, maps, zones, extra, unchecked
 
 
-def _captured_kho(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
-    """What a host capture's KHO state preserves, as `--kho` would read that host's kho/out: the zone
-    of range-in-kho-preserved (its scratch areas are the capture's map already), or why it is not checked.
+def _host_kho(maps: Sequence[MemoryMap], live: bool, byte_order: str) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
+    """Without --kho, the host's own KHO state: this host's kho/out under `live`, a capture's copy of one."""
+    import os
 
-    A copy without a root FDT (a 6.16-6.18 kernel not finalized yet) or of a root version this
-    pmpoolctl does not know is not checked, and said so; anything else that does not read is refused.
-    """
-    captured = next((m for m in maps if m.format == "kho-scratch"), None)  # a capture's `SOURCE#kho`
-    if captured is None:
-        return [], ()
-    why = f"{captured.source} gives the KHO scratch areas only"
-    if captured.kho_files is not None:
-        from pmpoolctl.kho.checks import preserved_zone
-        from pmpoolctl.kho.files import CapturedFiles
-        from pmpoolctl.kho.tree import ROOT_FILE, load_kho_files, require_complete
+    from pmpoolctl.kho import hostzones
 
-        if ROOT_FILE not in captured.kho_files:
-            why = f"{captured.source} holds no root FDT '{ROOT_FILE}' (a 6.16-6.18 kernel not finalized yet)"
-        else:
-            state = load_kho_files(CapturedFiles(captured.kho_files, captured.source), byte_order)
-            if state.known:
-                require_complete(state)
-                return [preserved_zone(state)], ()
-            why = f"{captured.source}'s root compatible {state.root.text!r} is not one this pmpoolctl knows"
-    return [], (
-        (
-            "range-in-kho-preserved",
-            f"{why}: range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not "
-            "checked; give that host's kho/out directory too (--kho PATH)",
-        ),
-    )
+    zones, unchecked = hostzones.captured_kho_zones(maps, byte_order)
+    if live and os.path.isdir(hostzones.LIVE_KHO):
+        from pmpoolctl.kho.files import DiskFiles
+
+        own, own_unchecked = hostzones.host_kho_zones(DiskFiles(hostzones.LIVE_KHO), byte_order, scratch=True)
+        zones, unchecked = [*own, *zones], own_unchecked + unchecked
+    return zones, unchecked
 
 
 def _not_checked(maps: Sequence[MemoryMap]) -> tuple[tuple[str, str], ...]:
@@ -1066,7 +1048,7 @@ def address_space(
         state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
         zones = [scratch_zone(state), preserved_zone(state)]
     else:
-        zones = _captured_kho(maps, byte_order)[0]  # a capture's: what validate holds the pool to
+        zones = _host_kho(maps, live, byte_order)[0]  # the host's own: what validate holds the pool to
     if blob is None:
         return AddressSpace(lanes_of(maps, (), zones), maps, None)
     blob = read_blob(blob) if isinstance(blob, str) else blob

@@ -204,7 +204,9 @@ map_options = options(
         "--live",
         is_flag=True,
         help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap, and ranges must "
-        "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise.",
+        "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise; "
+        "a pool is also held to this host's KHO state where it has one (/sys/kernel/debug/kho/out, as --kho "
+        "reads it) and --kho names none.",
     ),
 )
 phys_bits_option = click.option(

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pmpoolctl.check.findings import Conflict, Finding
 from pmpoolctl.check.rules import finding
 from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
@@ -22,6 +24,7 @@ from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name
 from pmpoolctl.kho.abi import CHUNK_LIST
 from pmpoolctl.kho.blobs import MEMBLOCK_COMPATIBLE, ReserveMem
+from pmpoolctl.kho.scratch import ScratchArea
 from pmpoolctl.kho.tree import KhoState
 from pmpoolctl.memmap.model import RESERVED, MapEntry
 from pmpoolctl.numbers import U64_LIMIT
@@ -60,8 +63,13 @@ def as_pool(state: KhoState, page_size: int) -> Pool:
 
 def scratch_zone(state: KhoState) -> Zone:
     """The scratch areas, which nothing that must survive may overlap (an empty zone when there are none)."""
-    entries = [MapEntry(a.start, a.end, SCRATCH_TYPE, RESERVED, a.source) for a in state.scratch or ()]
-    where = f"{display_name(state.source)}'s KHO scratch areas, where the next kernel boots and allocates"
+    return scratch_areas_zone(state.scratch or (), state.source)
+
+
+def scratch_areas_zone(areas: Sequence[ScratchArea], source: str) -> Zone:
+    """`areas` (of the kho/out `source`) as the zone of range-in-kho-scratch."""
+    entries = [MapEntry(a.start, a.end, SCRATCH_TYPE, RESERVED, a.source) for a in areas]
+    where = f"{display_name(source)}'s KHO scratch areas, where the next kernel boots and allocates"
     return Zone("range-in-kho-scratch", where, entries)
 
 

@@ -455,7 +455,7 @@ def test_a_capture_whose_kho_state_cannot_say_what_it_preserves(tmp_path: Path, 
     in_region = added(tmp_path, POOL, 0x200000000, 0x1000)
     unfinalized = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", None))
     (note,) = validate(str(in_region), "--memmap", str(unfinalized), exit_code=0)["notes"]
-    assert note.startswith(f"{unfinalized}#kho holds no root FDT 'fdt' (a 6.16-6.18 kernel not finalized yet): ")
+    assert note.startswith(f"{unfinalized}#kho holds no root FDT 'fdt' yet (a 6.16-6.18 kernel writes it when KHO ")
     assert "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked" in note
     root = base64.b64decode(json.loads(out.read_text())["kho"]["files"]["fdt"])
     newer = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", root.replace(b"kho-v3\0", b"kho-v9\0")))
@@ -562,3 +562,38 @@ def test_canonicalize_json_is_an_edit_document(tmp_path: Path) -> None:
     assert_valid(document)
     assert document["changed"] and document["dry_run"]
     assert [(r["base"], r["size"]) for r in document["added"]] == [(0x10000000, 0x3000)]
+
+
+def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a host with KHO on, --live is the host's KHO state too: its scratch areas and what it preserves,
+    as --kho reads them; before a 6.16-6.18 kernel finalizes, the scratch areas only, and said so."""
+    import pmpoolctl.kho.hostzones
+    import pmpoolctl.memmap.sources
+
+    monkeypatch.setattr(pmpoolctl.memmap.sources, "LIVE_SOURCES", (str(IOMEM), str(MEMMAP / "firmware-memmap")))
+    monkeypatch.setattr(pmpoolctl.memmap.sources, "CPUINFO", str(MEMMAP / "cpuinfo-x86.txt"))
+    kho_out = tmp_path / "kho-out"
+    shutil.copytree(EXAMPLES / "kho" / "v3-out", kho_out)
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(kho_out))
+    in_region = added(tmp_path, POOL, 0x200000000, 0x1000)  # reserve_mem r1
+    in_scratch = added(tmp_path, POOL, 0x400000000, 0x1000)  # the first scratch area
+    assert [f["rule"] for f in validate(str(in_region), "--live", exit_code=1)["findings"]] == [
+        "range-in-kho-preserved"
+    ]
+    assert [f["rule"] for f in validate(str(in_scratch), "--live", exit_code=1)["findings"]] == ["range-in-kho-scratch"]
+    assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
+    # --kho names the state to hold the pool to: this host's is not read as well (nothing found twice).
+    other = tmp_path / "other-out"
+    shutil.copytree(kho_out, other)
+    (other / "scratch_phys").write_text("0x600000000\n0x610000000\n")
+    moved = validate(str(in_scratch), "--live", "--kho", str(other), exit_code=0)
+    assert moved["findings"] == []
+    # A 6.16-6.18 kernel before finalize: the scratch areas are there, the root FDT is not yet.
+    (kho_out / "fdt").unlink()
+    assert [f["rule"] for f in validate(str(in_scratch), "--live", exit_code=1)["findings"]] == ["range-in-kho-scratch"]
+    (note,) = validate(str(in_region), "--live", exit_code=0)["notes"]
+    assert note.startswith(f"{kho_out} holds no root FDT 'fdt' yet (a 6.16-6.18 kernel writes it when KHO is ")
+    assert "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked" in note
+    # A host without KHO: nothing of it is read.
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(tmp_path / "no-kho"))
+    assert validate(str(in_scratch), "--live", exit_code=0)["notes"] == []

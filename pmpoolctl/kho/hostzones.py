@@ -1,0 +1,57 @@
+"""What a host's own KHO state holds a pool to, when no `--kho` names it: under `--live` the host's
+kho/out (/sys/kernel/debug/kho/out), and in a host capture its copy of that directory.
+
+A host with KHO on shows kho/out from boot (`kho_init`); the next kernel boots into its scratch
+areas and keeps what it preserves, so a pool checked "against this host" is held to both, as
+`validate --kho` holds it. What the state cannot say is said, not refused: before a 6.16-6.18
+kernel finalizes there is no root FDT yet (the scratch areas are there), and a root version this
+pmpoolctl does not know cannot be read for what it preserves. Anything else that does not read is
+an InputError, as it is for `--kho`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pmpoolctl.check.validate import Zone
+from pmpoolctl.kho.checks import preserved_zone, scratch_areas_zone
+from pmpoolctl.kho.files import CapturedFiles, KhoFiles
+from pmpoolctl.kho.scratch import read_scratch
+from pmpoolctl.kho.tree import FINALIZE, ROOT_FILE, load_kho_files, require_complete
+from pmpoolctl.memmap.model import MemoryMap
+
+LIVE_KHO = "/sys/kernel/debug/kho/out"  # what `--live` reads, where this host has it
+
+Unchecked = tuple[tuple[str, str], ...]  # (rule, why)
+
+_PRESERVED = "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked"
+
+
+def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[list[Zone], Unchecked]:
+    """The zones of `files` (a kho/out): its scratch areas (when `scratch`) and what it preserves."""
+    zones = []
+    if scratch:
+        zones.append(scratch_areas_zone(read_scratch(files) or [], files.where))
+    if not files.is_file(ROOT_FILE):
+        why = (
+            f"{files.where} holds no root FDT '{ROOT_FILE}' yet (a 6.16-6.18 kernel writes it when KHO is "
+            f"finalized: echo 1 > {LIVE_KHO}/{FINALIZE})"
+        )
+        return zones, (("range-in-kho-preserved", f"{why}: {_PRESERVED}"),)
+    state = load_kho_files(files, byte_order)
+    if not state.known:
+        why = f"{files.where}'s root compatible {state.root.text!r} is not one this pmpoolctl knows"
+        return zones, (("range-in-kho-preserved", f"{why}: {_PRESERVED}"),)
+    require_complete(state)
+    return [*zones, preserved_zone(state)], ()
+
+
+def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], Unchecked]:
+    """What a host capture's copy of kho/out preserves (its scratch areas are the capture's `#kho` map)."""
+    captured = next((m for m in maps if m.format == "kho-scratch"), None)  # a capture's `SOURCE#kho`
+    if captured is None:
+        return [], ()
+    if captured.kho_files is None:
+        why = f"{captured.source} gives the KHO scratch areas only"
+        return [], (("range-in-kho-preserved", f"{why}: {_PRESERVED}; give that host's kho/out too (--kho PATH)"),)
+    return host_kho_zones(CapturedFiles(captured.kho_files, captured.source), byte_order, scratch=False)
