@@ -859,15 +859,11 @@ def _validation_inputs(
 
 def _host_kho(maps: Sequence[MemoryMap], live: bool, byte_order: str) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
     """Without --kho, the host's own KHO state: this host's kho/out under `live`, a capture's copy of one."""
-    import os
-
     from pmpoolctl.kho import hostzones
 
     zones, unchecked = hostzones.captured_kho_zones(maps, byte_order)
-    if live and os.path.isdir(hostzones.LIVE_KHO):
-        from pmpoolctl.kho.files import DiskFiles
-
-        own, own_unchecked = hostzones.host_kho_zones(DiskFiles(hostzones.LIVE_KHO), byte_order, scratch=True)
+    if live:
+        own, own_unchecked = hostzones.live_kho_zones(byte_order)
         zones, unchecked = [*own, *zones], own_unchecked + unchecked
     return zones, unchecked
 

@@ -48,6 +48,18 @@ def _no_terminal_size_in_the_environment() -> None:
         del os.environ[name]
 
 
+@pytest.fixture(autouse=True)
+def _no_kho_on_the_test_host(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In-process --live runs read no KHO state of the machine the tests run on (a test that wants
+    one points kho.hostzones at its own)."""
+    import pmpoolctl.kho.hostzones
+
+    cmdline = tmp_path_factory.getbasetemp() / "cmdline-without-kho"
+    cmdline.write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n")
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(cmdline.parent / "no-kho-out"))
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CMDLINE", str(cmdline))
+
+
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -11,16 +11,21 @@ an InputError, as it is for `--kho`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from pmpoolctl.check.validate import Zone
+from pmpoolctl.errors import InputError
+from pmpoolctl.files.inputs import read_input
 from pmpoolctl.kho.checks import preserved_zone, scratch_areas_zone
-from pmpoolctl.kho.files import CapturedFiles, KhoFiles
+from pmpoolctl.kho.cmdline import parse_next_cmdline
+from pmpoolctl.kho.files import CapturedFiles, DiskFiles, KhoFiles
 from pmpoolctl.kho.scratch import read_scratch
 from pmpoolctl.kho.tree import FINALIZE, ROOT_FILE, load_kho_files, require_complete
 from pmpoolctl.memmap.model import MemoryMap
 
 LIVE_KHO = "/sys/kernel/debug/kho/out"  # what `--live` reads, where this host has it
+LIVE_CMDLINE = "/proc/cmdline"  # whether it should be there: kho= turns KHO on
 
 Unchecked = tuple[tuple[str, str], ...]  # (rule, why)
 
@@ -44,6 +49,24 @@ def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[
         return zones, (("range-in-kho-preserved", f"{why}: {_PRESERVED}"),)
     require_complete(state)
     return [*zones, preserved_zone(state)], ()
+
+
+def live_kho_zones(byte_order: str) -> tuple[list[Zone], Unchecked]:
+    """This host's KHO state (`--live`): its kho/out where debugfs shows it; where it does not but the
+    command line turns KHO on (`kho=on`), neither KHO rule can be checked, and that is said."""
+    if os.path.isdir(LIVE_KHO):
+        return host_kho_zones(DiskFiles(LIVE_KHO), byte_order, scratch=True)
+    try:
+        cmdline = parse_next_cmdline(read_input(LIVE_CMDLINE, 1 << 20), LIVE_CMDLINE)
+    except InputError:  # only ever read to say more: without it, as without kho=
+        return [], ()
+    if not cmdline.kho:
+        return [], ()
+    why = (
+        f"{LIVE_CMDLINE} turns KHO on ({cmdline.kho_text}), but {LIVE_KHO} is not there (debugfs not mounted?): "
+        "range-in-kho-scratch and range-in-kho-preserved are not checked; mount debugfs, or give --kho PATH"
+    )
+    return [], (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
 
 
 def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], Unchecked]:

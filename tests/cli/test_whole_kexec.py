@@ -596,4 +596,12 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
     assert "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked" in note
     # A host without KHO: nothing of it is read.
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(tmp_path / "no-kho"))
+    cmdline = tmp_path / "cmdline"
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CMDLINE", str(cmdline))
+    cmdline.write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 kho=off\n")
     assert validate(str(in_scratch), "--live", exit_code=0)["notes"] == []
+    # One whose command line turns KHO on, with debugfs not mounted: neither KHO rule can be checked.
+    cmdline.write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 kho=on\n")
+    (note,) = validate(str(in_scratch), "--live", exit_code=0)["notes"]
+    assert note.startswith(f"{cmdline} turns KHO on (kho=on), but {tmp_path / 'no-kho'} is not there ")
+    assert "range-in-kho-scratch and range-in-kho-preserved are not checked" in note
