@@ -34,21 +34,27 @@ _PRESERVED = "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO 
 
 def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[list[Zone], Unchecked]:
     """The zones of `files` (a kho/out): its scratch areas (when `scratch`) and what it preserves."""
-    zones = []
+    zones: list[Zone] = []
+    unchecked: Unchecked = ()
     if scratch:
-        zones.append(scratch_areas_zone(read_scratch(files) or [], files.where))
+        areas = read_scratch(files)
+        if areas is None:
+            why = f"{files.where} has no scratch_phys/scratch_len: range-in-kho-scratch is not checked"
+            unchecked = (("range-in-kho-scratch", why),)
+        else:
+            zones.append(scratch_areas_zone(areas, files.where))
     if not files.is_file(ROOT_FILE):
         why = (
             f"{files.where} holds no root FDT '{ROOT_FILE}' yet (a 6.16-6.18 kernel writes it when KHO is "
             f"finalized: echo 1 > {LIVE_KHO}/{FINALIZE})"
         )
-        return zones, (("range-in-kho-preserved", f"{why}: {_PRESERVED}"),)
+        return zones, (*unchecked, ("range-in-kho-preserved", f"{why}: {_PRESERVED}"))
     state = load_kho_files(files, byte_order)
     if not state.known:
         why = f"{files.where}'s root compatible {state.root.text!r} is not one this pmpoolctl knows"
-        return zones, (("range-in-kho-preserved", f"{why}: {_PRESERVED}"),)
+        return zones, (*unchecked, ("range-in-kho-preserved", f"{why}: {_PRESERVED}"))
     require_complete(state)
-    return [*zones, preserved_zone(state)], ()
+    return [*zones, preserved_zone(state)], unchecked
 
 
 def live_kho_zones(byte_order: str) -> tuple[list[Zone], Unchecked]:

@@ -594,6 +594,12 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
     (note,) = validate(str(in_region), "--live", exit_code=0)["notes"]
     assert note.startswith(f"{kho_out} holds no root FDT 'fdt' yet (a 6.16-6.18 kernel writes it when KHO is ")
     assert "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked" in note
+    # A kho/out without its scratch files (never so from a kernel): that rule is said not to be checked.
+    for name in ("scratch_phys", "scratch_len"):
+        (kho_out / name).unlink()
+    (note, also) = validate(str(in_scratch), "--live", exit_code=0)["notes"]
+    assert note == f"{kho_out} has no scratch_phys/scratch_len: range-in-kho-scratch is not checked"
+    assert "range-in-kho-preserved" in also
     # A host without KHO: nothing of it is read.
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(tmp_path / "no-kho"))
     cmdline = tmp_path / "cmdline"
