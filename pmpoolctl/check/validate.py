@@ -63,6 +63,7 @@ class Report:
     pool: Pool
     maps: list[MemoryMap]
     findings: list[Finding]
+    zones: Sequence[Zone] = ()  # what the ranges were held clear of besides the maps (KHO's)
 
     @property
     def errors(self) -> int:
@@ -320,7 +321,7 @@ def validate(
         merged(findings[len(pool.problems) :]),
         key=lambda f: (f.range.base if f.range else -1, ORDER.get(f.rule, len(ORDER))),
     )
-    return Report(pool, maps, findings[: len(pool.problems)] + map_findings)
+    return Report(pool, maps, findings[: len(pool.problems)] + map_findings, tuple(zones))
 
 
 ALSO_SHOWN = 3  # conflicts beyond the first that a merged finding's message names

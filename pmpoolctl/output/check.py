@@ -7,7 +7,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from pmpoolctl.check.findings import Finding
-from pmpoolctl.numbers import plural
+from pmpoolctl.numbers import counted, plural
 from pmpoolctl.output.common import finding_cells, finding_json, print_table
 from pmpoolctl.output.console import Console
 from pmpoolctl.output.jsonwriter import Lines
@@ -29,6 +29,7 @@ def validate_json(report: Report, source: str, ok: bool, notes: Sequence[str] = 
         "pool": report.pool.path,
         "ok": ok,
         "memmaps": [memmap_summary(m) for m in report.maps],
+        "zones": zones_json(report),
         "findings": Lines(map(finding_json, report.findings)),
         "summary": {"ranges": len(report.pool.ranges), "errors": report.errors, "warnings": report.warnings},
         "notes": list(notes),
@@ -51,11 +52,22 @@ def _sources_text(finding: Finding) -> str:
     return shown + (f" (+{len(sources) - SOURCES_SHOWN} more)" if len(sources) > SOURCES_SHOWN else "")
 
 
+def zones_json(report: Report) -> list[dict[str, Any]]:
+    """What the ranges were held clear of besides the maps: KHO's scratch areas and what it preserves."""
+    return [{"rule": z.rule, "where": z.where, "entries": len(z.entries)} for z in report.zones]
+
+
 def validate_summary(report: Report, source: str) -> str:
-    """`FILE: /POOL: N ranges checked against MAP (FORMAT, N entries), ...`: the report's first line."""
+    """`FILE: /POOL: N ranges checked against MAP (FORMAT, N entries), ...`: the report's first line;
+    with KHO's zones, `; clear of WHAT (N entries), ...` after the maps."""
     maps = ", ".join(f"{m.source} ({memmap_label(m)})" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
-    return f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}"
+    zones = "; clear of " + ", ".join(
+        f"{z.where} ({counted(len(z.entries), 'entry', 'entries')})" for z in report.zones
+    )
+    return f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}" + (
+        zones if report.zones else ""
+    )
 
 
 def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
@@ -106,6 +118,7 @@ def validate_all_json(reports: Sequence[Report], source: str, ok: bool, notes: S
         ],
         "ok": ok,
         "memmaps": [memmap_summary(m) for m in maps],
+        "zones": zones_json(reports[0]) if reports else [],
         "findings": documents,
         "summary": {
             "pools": len(reports),

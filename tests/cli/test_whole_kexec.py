@@ -581,7 +581,21 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
         "range-in-kho-preserved"
     ]
     assert [f["rule"] for f in validate(str(in_scratch), "--live", exit_code=1)["findings"]] == ["range-in-kho-scratch"]
-    assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
+    passed = validate(str(POOL), "--live", exit_code=0)
+    assert passed["notes"] == []
+    assert passed["zones"] == [  # said in the report: what the pool was held clear of besides the maps
+        {
+            "rule": "range-in-kho-scratch",
+            "where": f"{kho_out}'s KHO scratch areas, where the next kernel boots and allocates",
+            "entries": 2,
+        },
+        {"rule": "range-in-kho-preserved", "where": f"what {kho_out} preserves across kexec", "entries": 5},
+    ]
+    text = run_cli(["validate", str(POOL), "--live"]).stdout.splitlines()[0]
+    assert text.endswith(
+        f"; clear of {kho_out}'s KHO scratch areas, where the next kernel boots and allocates "
+        f"(2 entries), what {kho_out} preserves across kexec (5 entries)"
+    ), text
     # --kho names the state to hold the pool to: this host's is not read as well (nothing found twice).
     other = tmp_path / "other-out"
     shutil.copytree(kho_out, other)
@@ -602,6 +616,7 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
     assert "range-in-kho-preserved" in also
     # A host without KHO: nothing of it is read.
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(tmp_path / "no-kho"))
+    assert validate(str(POOL), "--live", exit_code=0)["zones"] == []
     cmdline = tmp_path / "cmdline"
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CMDLINE", str(cmdline))
     cmdline.write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 kho=off\n")
