@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
+from operator import attrgetter, sub
 from typing import TYPE_CHECKING, Any
 
-from pmpoolctl.numbers import counted, human_size
+from pmpoolctl.numbers import counted
 from pmpoolctl.output.common import print_table
 from pmpoolctl.output.console import Console
 from pmpoolctl.output.jsonwriter import INTEGER, JSON_TEXT, Records, json_strings
-from pmpoolctl.output.tables import Cells, Column
+from pmpoolctl.output.tables import Cells, Column, Fast, Values, size_column
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
     from pmpoolctl.memmap.model import MapEntry, MemoryMap
@@ -80,12 +80,29 @@ def render_memmap(console: Console, memory_map: MemoryMap) -> None:
     def cells(formatter: Callable[[MapEntry], str]) -> Cells:  # made per chunk, never for all rows at once
         return lambda start, stop: map(formatter, entries[start:stop])
 
+    def values(field: str) -> Values:
+        get = attrgetter(field)
+        return lambda start, stop: map(get, entries[start:stop])
+
+    def widest(field: str, text: Callable[[Any], str]) -> Callable[[], int]:
+        """The widest cell of a field: the largest number's (numbers), or the longest string."""
+        get = attrgetter(field)
+        if text is str:
+            return lambda: max(map(len, map(get, entries)), default=0)
+        return lambda: len(text(max(map(get, entries)))) if entries else 0
+
+    def hex_text(value: int) -> str:
+        return f"{value:#x}"
+
+    sizes = list(map(sub, map(attrgetter("end"), entries), map(attrgetter("start"), entries)))
     columns = [
-        Column("start", cells(lambda e: f"{e.start:#x}")),
-        Column("end", cells(lambda e: f"{e.end:#x}")),
-        Column("size", cells(lambda e: human_size(e.end - e.start)), right=True),
-        Column("class", cells(attrgetter("kind"))),
-        Column("type", cells(attrgetter("type")), wrap=True),
-        Column("source", cells(attrgetter("source")), wrap=True),
+        Column("start", cells(lambda e: f"{e.start:#x}"), fast=Fast(values("start"), "#x", widest("start", hex_text))),
+        Column("end", cells(lambda e: f"{e.end:#x}"), fast=Fast(values("end"), "#x", widest("end", hex_text))),
+        size_column("size", sizes),
+        Column("class", cells(attrgetter("kind")), fast=Fast(values("kind"), "s", widest("kind", str))),
+        Column("type", cells(attrgetter("type")), wrap=True, fast=Fast(values("type"), "s", widest("type", str))),
+        Column(
+            "source", cells(attrgetter("source")), wrap=True, fast=Fast(values("source"), "s", widest("source", str))
+        ),
     ]
     print_table(console, columns, len(entries))

@@ -231,11 +231,15 @@ def write_table(
     Widths need every cell, so cells are formatted twice (measure, then write)
     rather than kept: two passes over C-speed maps cost less than a million
     rows of strings held at once. With `width`, wrappable columns narrow to fit it.
-    Columns that all have `fast` (numbers, which never wrap) take `_write_fast`.
+    Columns that all have `fast` take `_write_fast`, unless a column must wrap to fit `width`.
     """
-    if rows and all(column.fast is not None and not column.wrap for column in columns):
-        _write_fast(write, columns, rows, ascii)
-        return
+    fasts = [column.fast for column in columns]
+    if rows and all(fast is not None for fast in fasts):
+        natural = [max(len(c.title), f.width()) for c, f in zip(columns, fasts) if f is not None]
+        fits = width is None or sum(natural) + len(GAP) * (len(columns) - 1) <= width
+        if fits or not any(column.wrap for column in columns):
+            _write_fast(write, columns, rows, ascii, natural)
+            return
     widths = [len(column.title) for column in columns]
     for start, stop in chunks(rows):
         for index, column in enumerate(columns):
@@ -284,12 +288,13 @@ def _strip_lines(text: str) -> str:
     return "\n".join(line.rstrip(" ") for line in text.split("\n"))
 
 
-def _write_fast(write: Callable[[str], object], columns: Sequence[Column], rows: int, ascii: bool) -> None:
+def _write_fast(
+    write: Callable[[str], object], columns: Sequence[Column], rows: int, ascii: bool, widths: list[int]
+) -> None:
     """`write_table` for columns that all have `fast`: the same text, one `%` per chunk of rows.
 
-    No column wraps, so a `width` changes nothing (`fit_widths` finds nothing to narrow)."""
+    `widths` are the columns' natural widths: no column wraps (none may, or the table fits)."""
     fasts = [column.fast for column in columns]
-    widths = [max(len(column.title), fast.width()) for column, fast in zip(columns, fasts) if fast is not None]
     last = len(columns) - 1
     conversions: list[_Conversion] = []
     titles = []

@@ -31,10 +31,12 @@ from pmpoolctl.dtb.model import Node
 from pmpoolctl.dtb.reader import DTC_NAMES, KERNEL_NAMES, parse_blob
 from pmpoolctl.dtb.writer import append_child, build_minimal_blob
 from pmpoolctl.errors import BlobError
+from pmpoolctl.memmap.model import MemoryMap
 from pmpoolctl.output.tables import Column, Fast, hex_column, index_column, int_column, size_column, write_table
 from pmpoolctl.pool.poolfile import pool_names, pool_names_by_walk
 from pmpoolctl.ranges import arrayops
 from pmpoolctl.ranges.rangearray import RangeArray, common_ends
+from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_TREES = sorted((ROOT / "tests" / "data").glob("*.dtb")) + sorted((ROOT / "examples").glob("*.dtb"))
@@ -208,7 +210,7 @@ def test_pools_are_found_in_node_order_among_many_children() -> None:
 
 
 def _slow(columns: list[Column]) -> list[Column]:
-    return [Column(c.title, c.cells, c.right) for c in columns]
+    return [Column(c.title, c.cells, c.right, c.wrap) for c in columns]
 
 
 def _text(columns: list[Column], rows: int, **options: object) -> str:
@@ -287,6 +289,60 @@ def test_ascending_columns_padded_chunk_by_chunk_are_the_cell_by_cell_table(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tables, "FORMAT_ROWS", chunk_rows)  # chunks of a few rows: many cross a width
         assert _text(columns, len(values)) == _text(_slow(columns), len(values))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 1 << 40), st.text(max_size=30), st.text(" a%b-/:0x1", max_size=40)), max_size=30),
+    st.sampled_from([None, 20, 40, 80, 400]),
+)
+def test_string_columns_that_may_wrap_are_the_cell_by_cell_table(
+    rows: list[tuple[int, str, str]], width: int | None
+) -> None:
+    """Text columns (`s`, wrap=True, as memmap's type and source) take the fast path where the table
+    fits (or no width is given) and the cell-by-cell one where they must wrap: the same text."""
+    starts = [r[0] for r in rows]
+    texts, words = [r[1] for r in rows], [r[2] for r in rows]
+
+    def text_column(title: str, values: list[str]) -> Column:
+        width_of = lambda: max(map(len, values), default=0)  # noqa: E731
+        cells = lambda a, b: iter(values[a:b])  # noqa: E731
+        return Column(title, cells, wrap=True, fast=Fast(lambda a, b: values[a:b], "s", width_of))
+
+    columns = [hex_column("start", array("Q", starts)), text_column("type", texts), text_column("source", words)]
+    assert _text(columns, len(rows), width=width) == _text(_slow(columns), len(rows), width=width)
+
+
+class _Lines:
+    """A stand-in console: what `print` is given, as lines."""
+
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = parts
+
+    def print(self, text: str) -> None:
+        self.parts.append(text + "\n")
+
+
+def test_memmap_tables_are_the_cell_by_cell_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pmpoolctl.memmap.sources import load_memory_map
+    from pmpoolctl.output import memmap as memmap_output
+
+    def rendered(memory_map: MemoryMap, width: int | None, reference: bool) -> str:
+        parts: list[str] = []
+
+        def table(_console: object, columns: list[Column], rows: int) -> None:
+            write_table(parts.append, _slow(columns) if reference else columns, rows, width=width)
+
+        monkeypatch.setattr(memmap_output, "print_table", table)
+        memmap_output.render_memmap(_Lines(parts), memory_map)  # type: ignore[arg-type]
+        return "".join(parts)
+
+    for name in ("iomem.txt", "dmesg.txt", "firmware-memmap"):
+        memory_map = load_memory_map(str(DATA / "memmap" / name))
+        for width in (None, 60, 300):
+            fast = rendered(memory_map, width, reference=False)
+            assert fast == rendered(memory_map, width, reference=True), (name, width)
+            assert fast.count("\n") >= len(memory_map.entries) + 3
 
 
 def test_the_fast_table_pads_to_titles_and_chunks_rows() -> None:
