@@ -46,7 +46,7 @@ def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[
     if not files.is_file(ROOT_FILE):
         why = (
             f"{files.where} holds no root FDT '{ROOT_FILE}' yet (a 6.16-6.18 kernel writes it when KHO is "
-            f"finalized: echo 1 > {LIVE_KHO}/{FINALIZE})"
+            f"finalized: echo 1 > {LIVE_KHO}/{FINALIZE}; a kernel booted through KHO shows none)"
         )
         return zones, (*unchecked, ("range-in-kho-preserved", f"{why}: {_PRESERVED}"))
     state = load_kho_files(files, byte_order)
