@@ -128,7 +128,7 @@ class CapturedFiles:
         data = self._data(name)
         if len(data) > limit:
             size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
-            raise InputError(f"{self.path(name)}: larger than the {size} limit")
+            raise InputError(f"{display_name(self.path(name))}: larger than the {size} limit")
         return data
 
     def read_blob(self, name: str) -> bytes:
@@ -141,5 +141,5 @@ class CapturedFiles:
     def _data(self, name: str) -> bytes:
         data = self.files.get(name)
         if data is None:
-            raise InputError(f"{self.path(name)}: not in the capture")
+            raise InputError(f"{display_name(self.path(name))}: not in the capture")
         return data

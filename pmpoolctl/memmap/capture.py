@@ -25,6 +25,7 @@ from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.model import KHO_SCRATCH, MapEntry, MemoryMap
 from pmpoolctl.memmap.sysfs import firmware_memmap_of
 from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.text import printable
 
 SCHEMA = "pmpoolctl.capture/v1"
 
@@ -106,7 +107,7 @@ def _kho_files(files: Any, source: str) -> dict[str, bytes] | None:
         raise InputError(f"{source}: files is not an object")
     found = {}
     for name, text in files.items():
-        where = f"{source}/{name}"
+        where = f"{source}/{printable(name)}"  # a name may hold anything: one line in a message
         folder, _, file = name.rpartition("/")
         if folder not in ("", "sub_fdts") or file in ("", ".", "..") or (not folder and file == "sub_fdts"):
             raise InputError(f"{where}: not a file of kho/out (its own files, or sub_fdts/NAME)")

@@ -471,6 +471,7 @@ def test_a_capture_whose_kho_state_cannot_say_what_it_preserves(tmp_path: Path, 
         (lambda d: d["kho"]["files"].update({"../fdt": ""}), "#kho/../fdt: not a file of kho/out"),
         (lambda d: d["kho"]["files"].update({"sub_fdts/a/b": ""}), "#kho/sub_fdts/a/b: not a file of kho/out"),
         (lambda d: d["kho"]["files"].update({"sub_fdts": ""}), "#kho/sub_fdts: not a file of kho/out"),
+        (lambda d: d["kho"]["files"].update({"x/\ny": ""}), "#kho/x/\\x0ay: not a file of kho/out"),  # one line
         (lambda d: d["kho"].update({"files": []}), "#kho: files is not an object"),
     ):
         changed = captured_with(tmp_path, out, bad)
