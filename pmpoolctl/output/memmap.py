@@ -84,25 +84,22 @@ def render_memmap(console: Console, memory_map: MemoryMap) -> None:
         get = attrgetter(field)
         return lambda start, stop: map(get, entries[start:stop])
 
-    def widest(field: str, text: Callable[[Any], str]) -> Callable[[], int]:
-        """The widest cell of a field: the largest number's (numbers), or the longest string."""
-        get = attrgetter(field)
-        if text is str:
-            return lambda: max(map(len, map(get, entries)), default=0)
-        return lambda: len(text(max(map(get, entries)))) if entries else 0
+    def widest_hex(field: str) -> Callable[[], int]:  # the largest number's cell is the widest
+        return lambda: len(f"{max(map(attrgetter(field), entries)):#x}") if entries else 0
 
-    def hex_text(value: int) -> str:
-        return f"{value:#x}"
+    def longest(field: str) -> Callable[[], int]:
+        return lambda: max(map(len, map(attrgetter(field), entries)), default=0)
+
+    def text_column(title: str, field: str, wrap: bool = False) -> Column:
+        return Column(title, cells(attrgetter(field)), wrap=wrap, fast=Fast(values(field), "s", longest(field)))
 
     sizes = list(map(sub, map(attrgetter("end"), entries), map(attrgetter("start"), entries)))
     columns = [
-        Column("start", cells(lambda e: f"{e.start:#x}"), fast=Fast(values("start"), "#x", widest("start", hex_text))),
-        Column("end", cells(lambda e: f"{e.end:#x}"), fast=Fast(values("end"), "#x", widest("end", hex_text))),
+        Column("start", cells(lambda e: f"{e.start:#x}"), fast=Fast(values("start"), "#x", widest_hex("start"))),
+        Column("end", cells(lambda e: f"{e.end:#x}"), fast=Fast(values("end"), "#x", widest_hex("end"))),
         size_column("size", sizes),
-        Column("class", cells(attrgetter("kind")), fast=Fast(values("kind"), "s", widest("kind", str))),
-        Column("type", cells(attrgetter("type")), wrap=True, fast=Fast(values("type"), "s", widest("type", str))),
-        Column(
-            "source", cells(attrgetter("source")), wrap=True, fast=Fast(values("source"), "s", widest("source", str))
-        ),
+        text_column("class", "kind"),
+        text_column("type", "type", wrap=True),
+        text_column("source", "source", wrap=True),
     ]
     print_table(console, columns, len(entries))
