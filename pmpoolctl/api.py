@@ -646,7 +646,9 @@ class Validation:
     @property
     def skipped(self) -> tuple[tuple[str, str], ...]:
         """(rule, why) of every rule that checked nothing: `unchecked`, then `not_requested` (a rule once)."""
-        return _each_rule_once(self.unchecked, self.not_requested)
+        from pmpoolctl.check import coverage
+
+        return coverage.each_rule_once(self.unchecked, self.not_requested)
 
     @property
     def sha256(self) -> str | None:
@@ -698,6 +700,7 @@ def validate(
     (an image path) must know pmpool-v1. InputError when something named cannot be read:
     a check that cannot see its input never passes.
     """
+    from pmpoolctl.check import coverage
     from pmpoolctl.memmap.blobmap import blob_reservations
 
     blob = read_blob(blob) if isinstance(blob, str) else blob
@@ -708,7 +711,9 @@ def validate(
     import dataclasses
 
     reservations = blob_reservations(blob)
-    not_requested = _not_requested(maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate")
+    not_requested = coverage.not_requested(
+        maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate"
+    )
     checked = _checked(
         found,
         maps,
@@ -718,7 +723,7 @@ def validate(
         progress,
         zones,
         extra,
-        _not_checked(maps) + kho_unchecked,
+        coverage.not_checked(maps) + kho_unchecked,
         not_requested,
     )
     return dataclasses.replace(checked, blob=blob)
@@ -756,7 +761,9 @@ class PoolsValidation:
     @property
     def skipped(self) -> tuple[tuple[str, str], ...]:
         """(rule, why) of every rule that checked nothing for some pool (a rule once)."""
-        return _each_rule_once(*(v.skipped for v in self.validations))
+        from pmpoolctl.check import coverage
+
+        return coverage.each_rule_once(*(v.skipped for v in self.validations))
 
     def passes(self, strict: bool = False) -> bool:
         """Every pool passes (the exit code 0 of validate --all-pools)."""
@@ -779,6 +786,7 @@ def validate_all_pools(
     InputError when the blob has no pool. The next kernel's image is asked about
     pmpool-v1 once: its finding goes with the first pool.
     """
+    from pmpoolctl.check import coverage
     from pmpoolctl.check.pools import pools_overlap
     from pmpoolctl.errors import InputError
     from pmpoolctl.memmap.blobmap import blob_reservations
@@ -792,8 +800,8 @@ def validate_all_pools(
     )
     shared = pools_overlap(pools, blob.source)
     reservations = blob_reservations(blob)
-    unchecked = _not_checked(maps) + kho_unchecked
-    not_requested = _not_requested(
+    unchecked = coverage.not_checked(maps) + kho_unchecked
+    not_requested = coverage.not_requested(
         maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate --all-pools"
     )
     validations = tuple(
@@ -866,97 +874,6 @@ def _host_kho(maps: Sequence[MemoryMap], live: bool, byte_order: str) -> tuple[l
         own, own_unchecked = hostzones.live_kho_zones(byte_order)
         zones, unchecked = [*own, *zones], own_unchecked + unchecked
     return zones, unchecked
-
-
-def _not_checked(maps: Sequence[MemoryMap]) -> tuple[tuple[str, str], ...]:
-    """(rule, why) for what none of the maps says, so the rule had nothing to hold the ranges to:
-    said with the report (a note, a skipped JUnit case), so that a pass is not read as covering it.
-
-    Only /proc/iomem places the running kernel's image and its crash kernel (e820 lines, the
-    firmware's memmap and a blob's memory nodes show both as RAM). A map with the kernel's image
-    is one that would list a crash kernel too, so a crash kernel is unknown only where the image is.
-    """
-    from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL
-
-    found: list[tuple[str, str]] = []
-    kinds = {entry.kind for memory_map in maps for entry in memory_map.entries}
-    if CRASHKERNEL in kinds and KERNEL not in kinds:
-        found.append(
-            ("range-in-kernel", _NO_IMAGE.format(what="image", types=_IMAGE_TYPES, rules="range-in-kernel is"))
-        )
-    elif KERNEL not in kinds:
-        why = _NO_IMAGE.format(
-            what="image or its crash kernel",
-            types=_IMAGE_TYPES + "; Crash kernel",
-            rules="range-in-kernel and range-in-crashkernel are",
-        )
-        found += [("range-in-kernel", why), ("range-in-crashkernel", why)]
-    return tuple(found)
-
-
-_NO_IMAGE = (
-    "no map places the running kernel's {what} ({types}, as /proc/iomem lists them): {rules} not checked; "
-    "give /proc/iomem too (read as root)"
-)
-_IMAGE_TYPES = "Kernel code, rodata, data and bss"
-
-
-def _each_rule_once(*pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """(rule, why) pairs with each rule once, the first why given for it."""
-    by_rule: dict[str, str] = {}
-    for rule, why in (pair for some in pairs for pair in some):
-        by_rule.setdefault(rule, why)
-    return tuple(by_rule.items())
-
-
-def _not_requested(
-    maps: Sequence[MemoryMap],
-    phys_bits: int | None,
-    zones: Sequence[Zone],
-    *,
-    next_kernel: bool,
-    command: str,
-    next_cmdline: bool = False,
-) -> tuple[tuple[str, str], ...]:
-    """(rule, why) for the rules this run was not given the input of (a kexec segment list, --phys-bits,
-    --kho, --next-kernel, ...) or that belong to another command: a JUnit report skips them, with why,
-    so that a CI reader does not take a case that checked nothing for one that passed.
-
-    `command` is "validate", "validate --all-pools" or "kho validate".
-    """
-    from pmpoolctl.memmap.model import KEXEC, KHO_SCRATCH
-
-    kinds = {entry.kind for memory_map in maps for entry in memory_map.entries}
-    zoned = {zone.rule for zone in zones}
-    kho = command == "kho validate"
-    skipped: list[tuple[str, str]] = []
-
-    def skip(rule: str, why: str) -> None:
-        skipped.append((rule, f"{rule} is not checked: {why}"))
-
-    if phys_bits is None:
-        skip("range-above-phys-limit", "no physical address width given (--phys-bits N, or --live)")
-    if KEXEC not in kinds:
-        skip("range-in-kexec-segment", "no kexec segment list given (--memmap kexec:FILE, from kexec -l/-s ... -d)")
-    if "range-in-kho-scratch" not in zoned and KHO_SCRATCH not in kinds:
-        skip("range-in-kho-scratch", "no KHO state given (--kho PATH)")
-    if kho:
-        skip("range-in-memreserve", "KHO state has no reservation block (a blob's, for validate)")
-        skip("range-in-dynamic-reserved", "KHO state has no /reserved-memory (a blob's, for validate)")
-        skip("range-in-kho-preserved", "validate --kho's rule: a pool against what KHO preserves")
-    elif "range-in-kho-preserved" not in zoned:
-        skip("range-in-kho-preserved", "no KHO state given (--kho PATH)")
-    if command != "validate --all-pools":
-        skip("pools-overlap", "validate --all-pools's rule (every pool of a blob, and no page in two)")
-    if not kho:
-        skip("kho-not-finalized", "kho validate's rule (the KHO root's preserved-memory-map)")
-    if not kho or not next_cmdline:
-        why = "no --next-cmdline given" if kho else "kho validate --next-cmdline's rule"
-        skip("reserve-mem-not-requested", why)
-        skip("kho-not-requested", why)
-    if not next_kernel:
-        skip("abi-unknown-to-next-kernel", "no --next-kernel IMAGE given")
-    return tuple(skipped)
 
 
 def _checked(
@@ -1108,6 +1025,7 @@ def validate_kho(
     `next_cmdline` (the next kernel's command line, text or parsed) must request every
     reserve_mem region; `next_kernel` (an image) must know every ABI the state carries.
     """
+    from pmpoolctl.check import coverage
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.kho.checks import as_pool, scratch_zone, state_findings
 
@@ -1144,7 +1062,7 @@ def validate_kho(
         from pmpoolctl.kho.nextkernel import cmdline_findings, kho_default
 
         extra += cmdline_findings(state, next_cmdline, kho_default(image))
-    unchecked = _not_checked(maps)
+    unchecked = coverage.not_checked(maps)
     if state.scratch is None:
         unchecked += (
             (
@@ -1156,7 +1074,7 @@ def validate_kho(
     import dataclasses
 
     zones = [scratch_zone(state)]
-    not_requested = _not_requested(
+    not_requested = coverage.not_requested(
         maps,
         phys_bits,
         zones,

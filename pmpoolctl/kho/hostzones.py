@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from pmpoolctl.check.coverage import Skips
 from pmpoolctl.check.validate import Zone
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import read_input
@@ -27,15 +28,13 @@ from pmpoolctl.memmap.model import MemoryMap
 LIVE_KHO = "/sys/kernel/debug/kho/out"  # what `--live` reads, where this host has it
 LIVE_CMDLINE = "/proc/cmdline"  # whether it should be there: kho= turns KHO on
 
-Unchecked = tuple[tuple[str, str], ...]  # (rule, why)
-
 _PRESERVED = "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked"
 
 
-def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[list[Zone], Unchecked]:
+def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[list[Zone], Skips]:
     """The zones of `files` (a kho/out): its scratch areas (when `scratch`) and what it preserves."""
     zones: list[Zone] = []
-    unchecked: Unchecked = ()
+    unchecked: Skips = ()
     if scratch:
         areas = read_scratch(files)
         if areas is None:
@@ -57,7 +56,7 @@ def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[
     return [*zones, preserved_zone(state)], unchecked
 
 
-def live_kho_zones(byte_order: str) -> tuple[list[Zone], Unchecked]:
+def live_kho_zones(byte_order: str) -> tuple[list[Zone], Skips]:
     """This host's KHO state (`--live`): its kho/out where debugfs shows it; where it does not but the
     command line turns KHO on (`kho=on`), neither KHO rule can be checked, and that is said."""
     if os.path.isdir(LIVE_KHO):
@@ -75,7 +74,7 @@ def live_kho_zones(byte_order: str) -> tuple[list[Zone], Unchecked]:
     return [], (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
 
 
-def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], Unchecked]:
+def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], Skips]:
     """What a host capture's copy of kho/out preserves (its scratch areas are the capture's `#kho` map)."""
     captured = next((m for m in maps if m.format == "kho-scratch"), None)  # a capture's `SOURCE#kho`
     if captured is None:
