@@ -213,7 +213,8 @@ def report_validation(
 
         blob = result.blob is not None
         digest = (result.sha256, "blob.sha256") if blob else (result.kho_root_sha256, "kho.root.sha256")
-        context = run.report_context(check_properties(result.report.pool.path, result.report.maps, *digest))
+        properties = check_properties(result.report.pool.path, result.report.maps, *digest, result.report.zones)
+        context = run.report_context(properties)
         write_file(junit_path, junit_xml(result.report, result.source, strict, context, result.skipped))
     if run.metrics is not None:
         from pmpoolctl.output.metrics import metrics_text

@@ -21,7 +21,7 @@ from pmpoolctl.numbers import counted
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
     import xml.etree.ElementTree as ET
 
-    from pmpoolctl.check.validate import Report
+    from pmpoolctl.check.validate import Report, Zone
     from pmpoolctl.memmap.model import MemoryMap
 
 
@@ -62,14 +62,21 @@ class RunContext:
 
 
 def check_properties(
-    pool_path: str, maps: Sequence[MemoryMap], sha256: str | None = None, sha256_name: str = "blob.sha256"
+    pool_path: str,
+    maps: Sequence[MemoryMap],
+    sha256: str | None = None,
+    sha256_name: str = "blob.sha256",
+    zones: Sequence[Zone] = (),
 ) -> list[tuple[str, str]]:
-    """A check's own properties: the file's sha256 (the blob's, or a KHO root's), the pool, each map read."""
+    """A check's own properties: the file's sha256 (the blob's, or a KHO root's), the pool, each map read,
+    and each zone the ranges were held clear of besides the maps (KHO's)."""
     properties = [] if sha256 is None else [(sha256_name, sha256)]
     properties.append(("pool", pool_path))
     for memory_map in maps:
         entries = counted(len(memory_map.entries), "entry", "entries")
         properties.append(("memmap", f"{memory_map.source} ({memory_map.format}, {entries})"))
+    for zone in zones:
+        properties.append(("zone", f"{zone.rule}: {zone.where} ({counted(len(zone.entries), 'entry', 'entries')})"))
     return properties
 
 

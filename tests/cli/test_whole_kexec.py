@@ -592,6 +592,13 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
         },
         {"rule": "range-in-kho-preserved", "where": f"what {kho_out} preserves across kexec", "entries": 5},
     ]
+    junit = tmp_path / "r.xml"
+    run_cli(["validate", str(POOL), "--live", "--junit", str(junit)])
+    zones = [p.get("value") for p in ET.parse(junit).iter("property") if p.get("name") == "zone"]
+    assert zones == [
+        f"range-in-kho-scratch: {kho_out}'s KHO scratch areas, where the next kernel boots and allocates (2 entries)",
+        f"range-in-kho-preserved: what {kho_out} preserves across kexec (5 entries)",
+    ]
     text = run_cli(["validate", str(POOL), "--live"]).stdout.splitlines()[0]
     assert text.endswith(
         f"; clear of {kho_out}'s KHO scratch areas, where the next kernel boots and allocates "
