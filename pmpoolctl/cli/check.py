@@ -222,7 +222,7 @@ def report_validation(
         write_file(run.metrics.path, metrics_text(result.report, ok, run.verdict, run.started))
     notes = list(result.notes)
     if pictures != (None, None):
-        title = f"pmpoolctl validate {result.source}"
+        title = f"pmpoolctl {'validate' if result.blob is not None else 'kho validate'} {result.source}"
         summary = report.validate_summary(result.report, result.source)
         verdict = verdict_of(result, strict)
         write_pictures(api.validation_space(result), *pictures, title, summary, verdict, tuple(notes))

@@ -23,6 +23,7 @@ from pmpoolctl.cli.options import (
     page_size_option,
     verdict_options,
 )
+from pmpoolctl.cli.pictures import begin_html, picture_options
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, read_input
 
@@ -125,6 +126,7 @@ def kho_dump(ctx: click.Context, path: str | None, byte_order: str, as_json: boo
 )
 @next_kernel_option
 @verdict_options
+@picture_options
 @common_options
 @click.pass_context
 def kho_validate(
@@ -141,6 +143,8 @@ def kho_validate(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    html_path: str | None,
+    svg_path: str | None,
     github: bool,
     metrics_path: str | None,
 ) -> int:
@@ -161,7 +165,9 @@ def kho_validate(
     A root version this pmpoolctl does not know (kho-v1 to kho-v4 and their
     compound form are known), a sub-blob the root names that is not in PATH, or
     one whose size is not the root's blob-size, is exit 3: checking it would
-    check nothing.
+    check nothing. --html FILE writes the report as one page with the address
+    space drawn (the maps, the scratch areas, the regions) and every finding
+    marked, --svg FILE the picture alone.
 
     \b
     Example:
@@ -174,6 +180,7 @@ def kho_validate(
     if github and as_json:
         raise click.UsageError("--github and --json both write to standard output: give one")
     begin_reports(ctx, display_name(path), "/memblock")
+    begin_html(ctx, display_name(path))
     result = api.validate_kho(
         path,
         memmaps,
@@ -186,7 +193,7 @@ def kho_validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path, github)
+    return report_validation(ctx, result, strict, as_json, junit_path, github, (html_path, svg_path))
 
 
 MAX_CMDLINE_BYTES = 1 << 20  # the kernel's COMMAND_LINE_SIZE is 2-4 KiB on most architectures

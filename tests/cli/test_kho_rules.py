@@ -244,3 +244,20 @@ def test_zones_give_the_same_findings_on_the_fast_path_and_the_sweep() -> None:
         ("range-in-kho-scratch", Range(0x100000, 0x3000)),
         ("range-in-kho-scratch", Range(0x400000, 0x2000)),
     ]
+
+
+def test_kho_validate_draws_its_report(dtc: str, tmp_path: Path) -> None:
+    """--html and --svg, as for validate: the maps, the scratch areas and the regions drawn, each finding
+    marked; a run that cannot finish leaves an error page, never an old verdict."""
+    bad = kho_out(dtc, tmp_path / "out", "kho-v3", [("r1", SCRATCH[0][0], 0x1000), *GOOD[1:]])
+    page, picture = tmp_path / "kho.html", tmp_path / "kho.svg"
+    run = run_cli(["kho", "validate", str(bad), "--memmap", str(IOMEM), "--html", str(page), "--svg", str(picture)])
+    assert run.exit_code == 1, run.stdout + run.stderr
+    text, svg = page.read_text(), picture.read_text()
+    assert f"<title>pmpoolctl kho validate {bad}: FAIL: 1 error, 0 warnings" in text
+    assert "range-in-kho-scratch" in text and "KHO scratch" in svg and "pool /memblock" in svg
+    ET.fromstring(svg)
+    page.write_text("<h1>OK: 0 errors</h1>")
+    run = run_cli(["kho", "validate", str(tmp_path / "missing"), "--memmap", str(IOMEM), "--html", str(page)])
+    assert run.exit_code == 3
+    assert "NO VERDICT" in page.read_text() and "OK" not in page.read_text().replace("NO VERDICT", "")
