@@ -205,8 +205,8 @@ map_options = options(
         is_flag=True,
         help="Check against this host: --memmap /proc/iomem --memmap /sys/firmware/memmap, and ranges must "
         "end within the CPU's physical address width (/proc/cpuinfo) unless --phys-bits says otherwise; "
-        "a pool is also held to this host's KHO state where it has one (/sys/kernel/debug/kho/out, as --kho "
-        "reads it) and --kho names none.",
+        "validate and map also hold the pool to this host's KHO state where it has one "
+        "(/sys/kernel/debug/kho/out, as --kho reads it) unless --kho names another.",
     ),
 )
 phys_bits_option = click.option(
