@@ -219,7 +219,7 @@ def report_validation(
     if run.metrics is not None:
         from pmpoolctl.output.metrics import metrics_text
 
-        write_file(run.metrics.path, metrics_text(result.report, ok, run.verdict, run.started))
+        write_file(run.metrics.path, metrics_text(result.report, ok, run.verdict, run.started, result.skipped))
     notes = list(result.notes)
     if pictures != (None, None):
         title = f"pmpoolctl {'validate' if result.blob is not None else 'kho validate'} {result.source}"

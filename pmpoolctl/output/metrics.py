@@ -2,13 +2,15 @@
 
 Every series carries the pool's path as `pool`; `pmpool_findings` has one series per rule
 of the registry (0 where a rule found nothing, so an alert can resolve), at the rule's
-severity, and one more for a rule a finding raised to another severity. A run that
+severity, and one more for a rule a finding raised to another severity; `pmpool_rule_checked`
+says which rules had their input (0: nothing checked, as JUnit skips it). A run that
 reaches no verdict (a blob or map that cannot be read) writes `pmpool_validate_ok 0` and
 its exit code, so a stale passing file never outlives a failed run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
@@ -37,11 +39,15 @@ def _timestamp(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
-def metrics_text(report: Report, ok: bool, exit_code: int, timestamp: float) -> bytes:
-    """The textfile of a validation that reached its verdict."""
+def metrics_text(
+    report: Report, ok: bool, exit_code: int, timestamp: float, skipped: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    """The textfile of a validation that reached its verdict; `skipped` are the (rule, why) of the
+    rules that checked nothing (`Validation.skipped`): 0 in `pmpool_rule_checked`, as JUnit skips them."""
     from pmpoolctl.check.rules import RULES
 
     pool = [("pool", report.pool.path)]
+    not_run = {rule for rule, _ in skipped}
     counts: dict[tuple[str, str], int] = {(rule.id, rule.severity.value): 0 for rule in RULES}
     for finding in report.findings:
         key = (finding.rule, finding.severity.value)
@@ -57,6 +63,11 @@ def metrics_text(report: Report, ok: bool, exit_code: int, timestamp: float) -> 
             "pmpool_findings",
             "Findings of the last validation, per rule and severity.",
             [([*pool, ("rule", rule), ("severity", severity)], str(n)) for (rule, severity), n in counts.items()],
+        ),
+        *_family(
+            "pmpool_rule_checked",
+            "1 when the rule had its input in the last validation, 0 when it checked nothing (JUnit skips it).",
+            [([*pool, ("rule", rule.id)], "0" if rule.id in not_run else "1") for rule in RULES],
         ),
         *_family("pmpool_ranges", "Ranges in the pool checked.", [(pool, str(len(report.pool.ranges)))]),
         *_family("pmpool_bytes", "Bytes in the pool checked.", [(pool, str(report.pool.ranges.total_size))]),

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pmpoolctl.check.findings import Conflict
-from pmpoolctl.check.rules import RULES, finding
+from pmpoolctl.check.rules import RULE_IDS, RULES, finding
 from pmpoolctl.check.validate import Report, validate
 from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.errors import WriteError
@@ -171,7 +171,7 @@ def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def test_metrics_parse_as_prometheus_reads_them(bad_report: Report) -> None:
-    text = metrics_text(bad_report, False, 1, 1796185800.5)
+    text = metrics_text(bad_report, False, 1, 1796185800.5, [("range-in-kexec-segment", "no kexec segment list")])
     found = samples(text)
     pool = (("pool", "/default_pmpool"),)
     assert found[("pmpool_validate_ok", pool)] == 0
@@ -187,6 +187,8 @@ def test_metrics_parse_as_prometheus_reads_them(bad_report: Report) -> None:
     assert findings("range-outside-ram", "error") == 1
     assert findings("ranges-not-coalesced", "warning") == 0  # every rule has a series, 0 when quiet
     assert sum(1 for name, _ in found if name == "pmpool_findings") == len(RULES)
+    checked = {dict(labels)["rule"]: v for (name, labels), v in found.items() if name == "pmpool_rule_checked"}
+    assert checked == {rule: 0 if rule == "range-in-kexec-segment" else 1 for rule in RULE_IDS}
     for name in ("pmpool_validate_ok", "pmpool_findings", "pmpool_ranges", "pmpool_bytes"):
         assert f"# HELP {name} ".encode() in text and f"# TYPE {name} gauge\n".encode() in text
 
