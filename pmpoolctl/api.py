@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL
 
@@ -632,7 +632,6 @@ class Validation:
     report: Report
     source: str
     reservations: Sequence[MapEntry] = ()  # what the pool was held to besides the maps: for its picture
-    zones: Sequence[Zone] = ()
     blob: Blob | None = None  # the blob checked (None for KHO state)
     kho_root_sha256: str | None = None  # the KHO root FDT's, when KHO state was checked
     unchecked: tuple[tuple[str, str], ...] = ()  # (rule, why): rules that had nothing to hold the ranges to
@@ -642,6 +641,11 @@ class Validation:
     def notes(self) -> tuple[str, ...]:
         """What could not be checked, said with the report: why each of `unchecked` did not run (each once)."""
         return tuple(dict.fromkeys(why for _, why in self.unchecked))
+
+    @property
+    def zones(self) -> Sequence[Zone]:
+        """What the ranges were held clear of besides the maps (KHO's), as the report holds them."""
+        return self.report.zones
 
     @property
     def skipped(self) -> tuple[tuple[str, str], ...]:
@@ -700,32 +704,14 @@ def validate(
     (an image path) must know pmpool-v1. InputError when something named cannot be read:
     a check that cannot see its input never passes.
     """
-    from pmpoolctl.check import coverage
     from pmpoolctl.memmap.blobmap import blob_reservations
 
     blob = read_blob(blob) if isinstance(blob, str) else blob
     found = read_pool(blob, pool)
-    phys_bits, maps, zones, extra, kho_unchecked = _validation_inputs(
-        blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits
-    )
+    given = _validation_inputs(blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits, "validate")
     import dataclasses
 
-    reservations = blob_reservations(blob)
-    not_requested = coverage.not_requested(
-        maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate"
-    )
-    checked = _checked(
-        found,
-        maps,
-        reservations,
-        blob.source,
-        phys_bits,
-        progress,
-        zones,
-        extra,
-        coverage.not_checked(maps) + kho_unchecked,
-        not_requested,
-    )
+    checked = _checked(found, given.maps, blob_reservations(blob), blob.source, given.phys_bits, progress, given)
     return dataclasses.replace(checked, blob=blob)
 
 
@@ -786,7 +772,6 @@ def validate_all_pools(
     InputError when the blob has no pool. The next kernel's image is asked about
     pmpool-v1 once: its finding goes with the first pool.
     """
-    from pmpoolctl.check import coverage
     from pmpoolctl.check.pools import pools_overlap
     from pmpoolctl.errors import InputError
     from pmpoolctl.memmap.blobmap import blob_reservations
@@ -795,33 +780,37 @@ def validate_all_pools(
     pools = find_pools(blob)
     if not pools:
         raise InputError(f'{blob.source}: no pool node (no child of the root with compatible "pmpool-v1")')
-    phys_bits, maps, zones, extra, kho_unchecked = _validation_inputs(
-        blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits
+    given = _validation_inputs(
+        blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits, "validate --all-pools"
     )
     shared = pools_overlap(pools, blob.source)
     reservations = blob_reservations(blob)
-    unchecked = coverage.not_checked(maps) + kho_unchecked
-    not_requested = coverage.not_requested(
-        maps, phys_bits, zones, next_kernel=next_kernel is not None, command="validate --all-pools"
-    )
     validations = tuple(
         _checked(
             one,
-            maps,
+            given.maps,
             reservations,
             blob.source,
-            phys_bits,
+            given.phys_bits,
             None,
-            zones,
-            [*(extra if i == 0 else ()), *shared[one.path]],
-            unchecked,
-            not_requested,
+            given._replace(extra=[*(given.extra if i == 0 else ()), *shared[one.path]]),
         )
         for i, one in enumerate(pools)
     )
     import dataclasses
 
     return PoolsValidation(tuple(dataclasses.replace(v, blob=blob) for v in validations), blob.source)
+
+
+class _Inputs(NamedTuple):
+    """What a pool is held to, and what of it cannot be checked (`check.coverage`)."""
+
+    phys_bits: int | None
+    maps: list[MemoryMap]
+    zones: Sequence[Zone]  # KHO's
+    extra: Sequence[Finding]  # the next kernel's finding, --all-pools' overlaps
+    unchecked: tuple[tuple[str, str], ...] = ()  # (rule, why): nothing to hold the ranges to
+    not_requested: tuple[tuple[str, str], ...] = ()  # (rule, why): the input was not given
 
 
 def _validation_inputs(
@@ -833,9 +822,11 @@ def _validation_inputs(
     byte_order: str,
     next_kernel: str | None,
     phys_bits: int | None,
-) -> tuple[int | None, list[MemoryMap], list[Zone], list[Finding], tuple[tuple[str, str], ...]]:
-    """What a pool of `blob` is held to: the physical width, the maps, KHO's zones, the next kernel's finding,
-    and (rule, why) for what a capture's KHO state could not say."""
+    command: str,
+) -> _Inputs:
+    """What a pool of `blob` is held to by `command` ("validate", "validate --all-pools"): the physical
+    width, the maps, KHO's zones, the next kernel's finding, and the rules that cannot be checked."""
+    from pmpoolctl.check import coverage
     from pmpoolctl.memmap.blobmap import blob_memory_map
     from pmpoolctl.pool.binding import COMPATIBLE
 
@@ -845,16 +836,7 @@ def _validation_inputs(
         phys_bits = min((m.phys_bits for m in maps if m.phys_bits is not None), default=None)
     if not any(m.lists_ram for m in maps):  # none given, or kexec segment lists only
         maps.append(blob_memory_map(blob, with_reservations=False))
-    zones: list[Zone] = []
-    unchecked: tuple[tuple[str, str], ...] = ()
-    if kho is not None:
-        from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
-
-        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
-        require_scratch(state)
-        zones = [scratch_zone(state), preserved_zone(state)]
-    else:
-        zones, unchecked = _host_kho(maps, live, byte_order)
+    zones, kho_unchecked = _kho_zones(kho, maps, live, byte_order, need_scratch=True)
     extra: list[Finding] = []
     if next_kernel is not None:
         from pmpoolctl.kho.kernelimage import scan_image
@@ -862,11 +844,25 @@ def _validation_inputs(
 
         image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
-    return phys_bits, maps, zones, extra, unchecked
+    unchecked = coverage.not_checked(maps) + kho_unchecked
+    not_requested = coverage.not_requested(maps, phys_bits, zones, next_kernel=next_kernel is not None, command=command)
+    return _Inputs(phys_bits, maps, zones, extra, unchecked, not_requested)
 
 
-def _host_kho(maps: Sequence[MemoryMap], live: bool, byte_order: str) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
-    """Without --kho, the host's own KHO state: this host's kho/out under `live`, a capture's copy of one."""
+def _kho_zones(
+    kho: KhoState | str | None, maps: Sequence[MemoryMap], live: bool, byte_order: str, *, need_scratch: bool
+) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
+    """KHO's zones: of `kho` (its scratch areas refused missing with `need_scratch`), or without it the
+    host's own (this host's kho/out under `live`, a capture's copy of one), with what they cannot say."""
+    if kho is not None:
+        from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
+
+        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
+        if need_scratch:
+            require_scratch(state)
+        return [scratch_zone(state), preserved_zone(state)], ()
+    if not live and not any(m.format == "kho-scratch" for m in maps):  # no host's KHO: nothing to import
+        return [], ()
     from pmpoolctl.kho import hostzones
 
     zones, unchecked = hostzones.captured_kho_zones(maps, byte_order)
@@ -883,19 +879,18 @@ def _checked(
     source: str,
     phys_bits: int | None,
     progress: Progress | None,
-    zones: Sequence[Zone],
-    extra: Sequence[Finding],
-    unchecked: tuple[tuple[str, str], ...] = (),
-    not_requested: tuple[tuple[str, str], ...] = (),
+    given: _Inputs,
 ) -> Validation:
+    """`pool` checked against `maps` and the reservations, with the zones and findings `given` adds."""
     from pmpoolctl.check.validate import validate as check
 
+    zones, extra = given.zones, given.extra
     if progress is None:
         report = check(pool, maps, reservations, phys_bits, None, zones, extra)
     else:
         with progress(f"checking {len(pool.ranges)} ranges", len(pool.ranges) * (len(maps) + 1)) as advance:
             report = check(pool, maps, reservations, phys_bits, advance, zones, extra)
-    return Validation(report, source, reservations, zones, unchecked=unchecked, not_requested=not_requested)
+    return Validation(report, source, reservations, unchecked=given.unchecked, not_requested=given.not_requested)
 
 
 # --- the address space as a picture ---------------------------------------------------------------------------------
@@ -954,14 +949,7 @@ def address_space(
     if blob is None and not memmaps and not live and kho is None:
         raise ValueError("address_space needs a blob, a memory map or KHO state")
     maps = load_memory_maps(memmaps, memmap_format, live=live)
-    zones: list[Zone] = []
-    if kho is not None:
-        from pmpoolctl.kho.checks import preserved_zone, scratch_zone
-
-        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
-        zones = [scratch_zone(state), preserved_zone(state)]
-    else:
-        zones = _host_kho(maps, live, byte_order)[0]  # the host's own: what validate holds the pool to
+    zones = _kho_zones(kho, maps, live, byte_order, need_scratch=False)[0]
     if blob is None:
         return AddressSpace(lanes_of(maps, (), zones), maps, None)
     blob = read_blob(blob) if isinstance(blob, str) else blob
@@ -974,7 +962,8 @@ def address_space(
     if found is None:  # a blob without the pool: its map and reservations are still worth a look
         return AddressSpace(lanes_of(maps, blob_reservations(blob), zones), maps, None)
     phys_bits = live_phys_bits(phys_bits, live)
-    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, None, zones, [])
+    given = _Inputs(phys_bits, maps, zones, [])
+    checked = _checked(found, maps, blob_reservations(blob), blob.source, phys_bits, None, given)
     return validation_space(checked)
 
 
@@ -1082,7 +1071,6 @@ def validate_kho(
         command="kho validate",
         next_cmdline=next_cmdline is not None,
     )
-    checked = _checked(
-        as_pool(state, page_size), maps, [], source, phys_bits, progress, zones, extra, unchecked, not_requested
-    )
+    given = _Inputs(phys_bits, maps, zones, extra, unchecked, not_requested)
+    checked = _checked(as_pool(state, page_size), maps, [], source, phys_bits, progress, given)
     return dataclasses.replace(checked, kho_root_sha256=state.root_sha256)
