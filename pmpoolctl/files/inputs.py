@@ -151,9 +151,14 @@ def read_input(path: str, limit: int | None = None) -> bytes:
     except OSError as exc:
         raise InputError(f"{display_name(path)}: cannot read: {exc.strerror or exc}") from exc
     if len(raw) > limit:
-        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
-        raise InputError(f"{display_name(path)}: larger than the {size} limit")
+        raise too_large(display_name(path), limit)
     return raw
+
+
+def too_large(name: str, limit: int) -> InputError:
+    """The error for input `name` past `limit` bytes."""
+    size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
+    return InputError(f"{name}: larger than the {size} limit")
 
 
 def decode_text(raw: bytes, name: str) -> str:

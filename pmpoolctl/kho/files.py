@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from pmpoolctl.errors import InputError
-from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input
+from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input, too_large
 
 
 class KhoFiles(Protocol):
@@ -127,8 +127,7 @@ class CapturedFiles:
     def read(self, name: str, limit: int) -> bytes:
         data = self._data(name)
         if len(data) > limit:
-            size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit}-byte"
-            raise InputError(f"{display_name(self.path(name))}: larger than the {size} limit")
+            raise too_large(display_name(self.path(name)), limit)
         return data
 
     def read_blob(self, name: str) -> bytes:

@@ -62,12 +62,11 @@ def validate_summary(report: Report, source: str) -> str:
     with KHO's zones, `; clear of WHAT (N entries), ...` after the maps."""
     maps = ", ".join(f"{m.source} ({memmap_label(m)})" for m in report.maps) or "no memory map"
     count = len(report.pool.ranges)
-    zones = "; clear of " + ", ".join(
-        f"{z.where} ({counted(len(z.entries), 'entry', 'entries')})" for z in report.zones
-    )
-    return f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}" + (
-        zones if report.zones else ""
-    )
+    summary = f"{source}: {report.pool.path}: {count} {plural(count, 'range', 'ranges')} checked against {maps}"
+    if not report.zones:
+        return summary
+    zones = (f"{z.where} ({counted(len(z.entries), 'entry', 'entries')})" for z in report.zones)
+    return summary + "; clear of " + ", ".join(zones)
 
 
 def render_validate(console: Console, report: Report, source: str, ok: bool, notes: Sequence[str] = ()) -> None:
