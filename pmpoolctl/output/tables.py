@@ -234,16 +234,17 @@ def write_table(
     Columns that all have `fast` take `_write_fast`, unless a column must wrap to fit `width`.
     """
     fasts = [column.fast for column in columns]
-    if rows and all(fast is not None for fast in fasts):
-        natural = [max(len(c.title), f.width()) for c, f in zip(columns, fasts) if f is not None]
-        fits = width is None or sum(natural) + len(GAP) * (len(columns) - 1) <= width
-        if fits or not any(column.wrap for column in columns):
-            _write_fast(write, columns, rows, ascii, natural)
-            return
     widths = [len(column.title) for column in columns]
-    for start, stop in chunks(rows):
-        for index, column in enumerate(columns):
-            widths[index] = max(widths[index], max(map(len, column.cells(start, stop)), default=0))
+    if rows and all(fast is not None for fast in fasts):  # the widths without formatting a cell
+        widths = [max(len(c.title), f.width()) for c, f in zip(columns, fasts) if f is not None]
+        fits = width is None or sum(widths) + len(GAP) * (len(columns) - 1) <= width
+        if fits or not any(column.wrap for column in columns):
+            _write_fast(write, columns, rows, ascii, widths)
+            return
+    else:
+        for start, stop in chunks(rows):
+            for index, column in enumerate(columns):
+                widths[index] = max(widths[index], max(map(len, column.cells(start, stop)), default=0))
     last = len(columns) - 1
     natural = list(widths)
     if width is not None and sum(widths) + len(GAP) * last > width:
