@@ -13,8 +13,11 @@ release; the version a release number is attached to is inferred from dates):
   state of the mm tree already wrote `blob-size` under kho-v2.
 - kho-v3 (~7.1) and kho-v4 (~7.2): `preserved-data` and the required `blob-size`, since
   a sub-blob may be any format (the 73-byte `kexec-metadata`, a raw `LUO`).
-- The compound form (`kho-v4;radix-v1;vmalloc-v1`, linux-mm `compat.h`): the root
-  version, then the ABIs of the structures behind it, each after a `;`.
+- The compound form (`kho-v4;radix-v1`, then `kho-v4;radix-v1;vmalloc-v1`, linux-mm
+  `compat.h`): the root version, then the ABIs of the structures behind it, each after a
+  `;`, in alphabetical order. Only the compounds some kernel writes are known here
+  (`KNOWN_COMPOUNDS`): the next kernel compares the whole string, so `kho-v3;radix-v1`
+  or a component this pmpoolctl has never seen is a root no kernel it knows would take.
 
 The next kernel accepts only the exact root compatible it was built with
 (`fdt_node_check_compatible`): there is no tolerance across versions.
@@ -22,7 +25,6 @@ The next kernel accepts only the exact root compatible it was built with
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 PROP_MEMORY_MAP = "preserved-memory-map"
@@ -58,9 +60,8 @@ ROOT_ABIS = {
     )
 }
 KNOWN_VERSIONS = tuple(ROOT_ABIS)
-# Components of a compound root compatible that the kernels define (linux-mm compat.h users).
-KNOWN_COMPONENTS = frozenset({"radix-v1", "vmalloc-v1"})
-_COMPONENT = re.compile(r"[a-z0-9][a-z0-9-]*-v[0-9]+\Z")
+# The components after a root version that kernels write (linux-mm compat.h users), per version.
+KNOWN_COMPOUNDS = {"kho-v4": frozenset({("radix-v1",), ("radix-v1", "vmalloc-v1")})}
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,10 @@ class RootCompatible:
 
     @property
     def abi(self) -> RootAbi | None:
-        """The version's layout, when this pmpoolctl knows it and every component is well-formed."""
-        if not all(_COMPONENT.match(c) for c in self.components):
+        """The version's layout, when this pmpoolctl knows the whole string (the version, and its components)."""
+        if self.components and self.components not in KNOWN_COMPOUNDS.get(self.version, ()):
             return None
         return ROOT_ABIS.get(self.version)
-
-    @property
-    def unknown_components(self) -> tuple[str, ...]:
-        return tuple(c for c in self.components if c not in KNOWN_COMPONENTS)
 
 
 def split_compatible(text: str) -> RootCompatible:

@@ -308,7 +308,10 @@ def require_known(state: KhoState) -> None:
     if state.known:
         return
     known = ", ".join(kho_abi.KNOWN_VERSIONS)
+    compounds = ", ".join(
+        ";".join((version, *parts)) for version, sets in kho_abi.KNOWN_COMPOUNDS.items() for parts in sorted(sets)
+    )
     raise InputError(
         f"{display_name(state.root_file)}: root compatible {state.root.text!r} is not one this pmpoolctl knows "
-        f"({known}, and kho-vN;component-vN;... of those); the next kernel may not understand it either"
+        f"({known}, and the compounds {compounds}); the next kernel may not understand it either"
     )

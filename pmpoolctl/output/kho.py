@@ -85,8 +85,7 @@ def _version_line(state: KhoState) -> str:
     if abi is None:
         return f'KHO "{root.text}" (unknown to this pmpoolctl: the next kernel may not read it)'
     components = f"; ABIs {', '.join(root.components)}" if root.components else ""
-    unknown = f" ({', '.join(root.unknown_components)} unknown here)" if root.unknown_components else ""
-    return f"KHO {describe(abi)}{components}{unknown}"
+    return f"KHO {describe(abi)}{components}"
 
 
 def _memory_map_line(state: KhoState) -> str:

@@ -136,12 +136,33 @@ def test_unknown_version_with_odd_values_is_noted_not_refused(dtc: str, tmp_path
     assert len(document["notes"]) == 3 and "4 bytes, a u64 is 8" in document["notes"][0]
 
 
-def test_compound_form_with_an_unknown_component_is_shown(dtc: str, tmp_path: Path) -> None:
-    out = kho_out(dtc, tmp_path / "out", "kho-v4;radix-v2")
-    assert dump(out)["abi"] == ["radix-v2"]
-    assert "radix-v2 unknown here" in run_cli(["kho", "dump", str(out)]).stdout
-    malformed = kho_out(dtc, tmp_path / "bad", "kho-v4;;")
-    assert dump(malformed)["known"] is False
+@pytest.mark.parametrize("compatible", ["kho-v4;radix-v1", "kho-v4;radix-v1;vmalloc-v1"])
+def test_the_compounds_kernels_write_are_known(dtc: str, tmp_path: Path, compatible: str) -> None:
+    out = kho_out(dtc, tmp_path / "out", compatible)
+    assert dump(out)["known"] is True
+    assert run_cli(["kho", "validate", str(out), "--memmap", str(IOMEM)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "compatible",
+    [
+        "kho-v4;radix-v2",  # a component no kernel pmpoolctl knows writes
+        "kho-v4;vmalloc-v1;radix-v1",  # out of order: compat.h adds components alphabetically
+        "kho-v4;radix-v1;radix-v1",
+        "kho-v4;radix-v1;vmalloc-v1;zzz-v1",
+        "kho-v3;radix-v1",  # components on a version that never had any
+        "kho-v1;radix-v1",
+        "kho-v4;;",
+    ],
+)
+def test_a_compound_no_kernel_writes_is_unknown(dtc: str, tmp_path: Path, compatible: str) -> None:
+    """The next kernel compares the whole string: one pmpoolctl has not seen is a root no known kernel takes."""
+    out = kho_out(dtc, tmp_path / "out", compatible)
+    document = dump(out)
+    assert document["known"] is False and document["abi"] == compatible.split(";")[1:]
+    assert "unknown to this pmpoolctl" in run_cli(["kho", "dump", str(out)]).stdout
+    run = run_cli(["kho", "validate", str(out), "--memmap", str(IOMEM)])
+    assert_input_error(run, repr(compatible), "kho-v4;radix-v1")
 
 
 def test_a_tree_that_is_no_kho_root_is_refused() -> None:
