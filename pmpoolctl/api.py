@@ -1041,11 +1041,11 @@ def validate_kho(
     image = None
     if next_kernel is not None:
         from pmpoolctl.kho.kernelimage import scan_image
-        from pmpoolctl.kho.nextkernel import image_finding, needed_compatibles
+        from pmpoolctl.kho.nextkernel import image_finding, needed_compatibles, root_alternatives
 
         needed = needed_compatibles(state)
         image = scan_image(next_kernel, [*needed, *state.compatibles])
-        found = image_finding(image, needed, state.compatibles[1:])
+        found = image_finding(image, needed, root_alternatives(state))
         extra += [] if found is None else [found]
     if next_cmdline is not None:
         from pmpoolctl.kho.nextkernel import cmdline_findings, kho_default

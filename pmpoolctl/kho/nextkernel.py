@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pmpoolctl.check.findings import Finding, Severity
 from pmpoolctl.check.rules import finding
 from pmpoolctl.files.inputs import display_name
+from pmpoolctl.kho.abi import split_compatible
 from pmpoolctl.kho.blobs import LUO_NAME, ReserveMem
 from pmpoolctl.kho.cmdline import NextCmdline
 from pmpoolctl.kho.kernelimage import KernelImage
@@ -110,6 +111,16 @@ def needed_compatibles(state: KhoState) -> list[str]:
     for tree in state.subtrees:
         needed.extend(c for c in tree.compatibles if c not in needed)
     return needed
+
+
+def root_alternatives(state: KhoState) -> list[str]:
+    """The root's other compatible strings that name the layout the state was read with.
+
+    A next kernel takes the root when it knows any of its strings, and then reads it with
+    that string's layout: an alternative of another layout (`"kho-v3", "kho-v1"`) would be
+    misread, so only alternatives of the same layout count (no kernel writes more than one).
+    """
+    return [text for text in state.compatibles[1:] if state.abi is not None and split_compatible(text).abi == state.abi]
 
 
 KHO_CONSEQUENCE = "it would not take up state of that ABI (a KHO root it does not know disables KHO revival)"

@@ -133,6 +133,20 @@ def test_a_next_kernel_of_another_kho_version(dtc: str, tmp_path: Path, layout: 
     assert "does not hold 'kho-v3':" in finding["message"] and "disables KHO revival" in finding["message"]
 
 
+@pytest.mark.parametrize(("second", "code"), [("kho-v1", 1), ("kho-v3", 0)])
+def test_a_second_root_compatible_counts_only_with_the_same_layout(
+    dtc: str, tmp_path: Path, second: str, code: int
+) -> None:
+    """A next kernel that takes the root by its second string reads it with that string's layout.
+
+    A 7.0 kernel knows only kho-v1: it would take `"kho-v3", "kho-v1"` and misread the v3 layout.
+    """
+    out = kho_out(dtc, tmp_path / "out", f'kho-v3", "{second}')  # the DTS's compatible gets two strings
+    path = image(tmp_path, "vmlinux", vmlinux(second, "memblock-v1", "reserve-mem-v1"))
+    findings = kho_findings(out, "--next-kernel", str(path), code=code)
+    assert [f["rule"] for f in findings] == (["abi-unknown-to-next-kernel"] if code else [])
+
+
 def test_a_compatible_is_a_whole_string_not_the_tail_of_another(dtc: str, tmp_path: Path) -> None:
     out = kho_out(dtc, tmp_path / "out", "kho-v3", luo=True)
     path = image(tmp_path, "vmlinux", vmlinux("xkho-v3", "memblock-v1", "reserve-mem-v1", "luo-v1x", "luo-session-v1"))
