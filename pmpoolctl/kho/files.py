@@ -13,8 +13,11 @@ import os
 from collections.abc import Mapping
 from typing import Protocol
 
+from pmpoolctl.dtb.format import MAX_BLOB_SIZE
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, open_input, read_blob_bytes, read_input, too_large
+
+_COUNT_CHUNK = 1 << 20
 
 
 class KhoFiles(Protocol):
@@ -80,12 +83,24 @@ class DiskFiles:
         return read_blob_bytes(self.path(name))
 
     def head(self, name: str, limit: int) -> tuple[bytes, int]:
+        """The size is what reading gives, not the file system's word for it: debugfs blob files
+        (every kho/out/sub_fdts/NAME) report a size of 0 (`debugfs_create_blob` sets no i_size)."""
         path = self.path(name)
         shown = display_name(path)
         try:
             with open_input(path, shown) as stream:  # a regular file, or refused (a FIFO would block)
-                size = os.fstat(stream.fileno()).st_size
-                return stream.read(min(size, limit)), size
+                data = stream.read(limit + 1)
+                if len(data) <= limit:
+                    return data, len(data)
+                reported = os.fstat(stream.fileno()).st_size
+                if reported > limit:  # a file on disk says how long it is: a sparse 100 GiB file is not read
+                    return data[:limit], reported
+                size = len(data)
+                while chunk := stream.read(_COUNT_CHUNK):  # a file system that gives no size: count, bounded
+                    size += len(chunk)
+                    if size > MAX_BLOB_SIZE:
+                        raise too_large(shown, MAX_BLOB_SIZE)
+                return data[:limit], size
         except OSError as exc:
             raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc
 

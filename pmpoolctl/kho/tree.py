@@ -197,7 +197,7 @@ def load_kho(path: str, byte_order: str = "little") -> KhoState:
 
 def load_kho_files(files: KhoFiles, byte_order: str = "little") -> KhoState:
     """Read a kho/out- or kho/in-style directory (on disk, or a host capture's copy) with its sub-blobs."""
-    if not files.is_file(ROOT_FILE):
+    if not files.exists(ROOT_FILE):
         raise _missing_root(files)
     sub_dir = SUB_FDTS if files.is_dir(SUB_FDTS) else None  # None: a root alone, users listed by address
     scratch = read_scratch(files)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import xml.etree.ElementTree as ET
@@ -227,6 +228,46 @@ def test_raw_blob_without_a_size_is_refused_in_v1(dtc: str, tmp_path: Path) -> N
     out = kho_out(dtc, tmp_path / "out", "kho-v1")
     (out / "sub_fdts" / "memblock").write_bytes(kexec_metadata())
     assert_input_error(run_cli(["kho", "dump", str(out)]), "sub_fdts/memblock", "not an FDT")
+
+
+def test_a_raw_sub_blob_whose_file_system_reports_size_0_is_read_by_its_bytes(dtc: str, tmp_path: Path) -> None:
+    """debugfs blob files (every kho/out/sub_fdts/NAME) have st_size 0: the size is what reading gives.
+
+    /proc/version stands in for such a file: a regular file of st_size 0 that reads its text.
+    """
+    stand_in = Path("/proc/version")
+    data = stand_in.read_bytes()
+    assert stand_in.stat().st_size == 0 and data
+    out = kho_out(dtc, tmp_path / "out", "kho-v3")
+    (out / "sub_fdts" / "kexec-metadata").unlink()  # the root below names memblock and vendor only
+    (out / "sub_fdts" / "vendor").symlink_to(stand_in)
+    source = f'/dts-v1/;\n/ {{ compatible = "kho-v3"; preserved-memory-map = {le(MEMORY_MAP)};\n'
+    size = (out / "sub_fdts" / "memblock").stat().st_size
+    source += f"memblock {{ preserved-data = {le(MEMBLOCK_AT)}; blob-size = {le(size)}; }};\n"
+    source += f"vendor {{ preserved-data = {le(LUO_AT)}; blob-size = {le(len(data))}; }}; }};\n"
+    compile_dts(dtc, source, out / "fdt")
+    users = dump(out)["subtrees"]
+    assert [(u["name"], u["format"], u["size"]) for u in users] == [
+        ("memblock", "fdt", size),
+        ("vendor", "blob", len(data)),
+    ]
+    assert check(out)[0] == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_root_fdt_that_is_no_file_is_named_as_such(dtc: str, tmp_path: Path, kind: str) -> None:
+    """Not 'not finalized': the file is there, and is what it is."""
+    out = kho_out(dtc, tmp_path / "out", "kho-v1")
+    (out / "fdt").unlink()
+    if kind == "fifo":
+        os.mkfifo(out / "fdt")
+    elif kind == "directory":
+        (out / "fdt").mkdir()
+    else:
+        (out / "fdt").symlink_to("/dev/zero")
+    run = run_cli(["kho", "dump", str(out)])
+    assert_input_error(run, "fdt", {"fifo": "FIFO", "directory": "directory", "device": "device"}[kind])
+    assert "finalize" not in run.stderr
 
 
 # --- names the kernel allows ------------------------------------------------------------------------------------------
