@@ -121,7 +121,8 @@ def validate(
     blob's /memory nodes are the map of RAM. With --kho PATH (a copy of
     /sys/kernel/debug/kho/out) every range must also be clear of the KHO
     scratch areas, where the next kernel boots (range-in-kho-scratch), and of
-    the reserve_mem regions and sub-blobs KHO preserves (range-in-kho-preserved).
+    what KHO preserves as PATH shows it: the reserve_mem regions, the sub-blobs'
+    pages, the memory map's first page, LUO's tables (range-in-kho-preserved).
     With --next-kernel IMAGE the kernel to kexec must know pmpool-v1
     (abi-unknown-to-next-kernel). --all-pools checks every pmpool-v1 node of
     BLOB the same way, and that no page belongs to two pools (pools-overlap).

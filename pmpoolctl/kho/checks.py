@@ -9,7 +9,8 @@
   `range-in-kho-scratch` (reserve_mem places its regions with no regard to scratch:
   memblock.c's "TODO: Allocation must be outside of scratch region").
 - With `validate BLOB --kho PATH`, pool ranges are held to the scratch areas and to what
-  KHO preserves (the reserve_mem regions and the sub-blobs): `range-in-kho-preserved`.
+  KHO preserves as far as the state shows it (the reserve_mem regions, each sub-blob's
+  pages, the memory map's first page, LUO's tables): `range-in-kho-preserved`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from pmpoolctl.ranges.rangeset import Range
 
 SCRATCH_TYPE = "KHO scratch"
 MEMORY_MAP_PAGE = 4096  # the first page of the memory map: the least of it that must survive
+# luo_session.c: the session table is LUO_SESSION_PGCNT (16) pages from kho_alloc_preserve.
+LUO_SESSION_TABLE = 16 * 4096
+LUO_SESSION_V1 = "luo-session-v1"
 
 
 def as_pool(state: KhoState, page_size: int) -> Pool:
@@ -74,17 +78,46 @@ def scratch_areas_zone(areas: Sequence[ScratchArea], source: str) -> Zone:
 
 
 def preserved_zone(state: KhoState) -> Zone:
-    """What KHO preserves and a pool must leave alone: every reserve_mem region and every sub-blob."""
+    """What KHO preserves that the state shows, and a pool must leave alone.
+
+    Every reserve_mem region, and the pieces of the handover itself (`_handover_pieces`).
+    The memory map's other pages and what it lists (memfd folios, vmalloc pages) are not
+    in debugfs, so they cannot be checked.
+    """
     entries = []
     for tree in state.subtrees:
         source = display_name(tree.file or state.root_file)
         for region in tree.reserve_mem or ():
             if region.size and region.end <= U64_LIMIT:
                 entries.append(MapEntry(region.start, region.end, f"reserve_mem {region.name}", RESERVED, source))
-        extent = tree.extent
-        if extent is not None:
-            entries.append(MapEntry(extent.base, extent.end, f"KHO sub-blob {tree.name}", RESERVED, source))
+    for what, r, source in _handover_pieces(state):
+        entries.append(MapEntry(r.base, r.end, f"KHO {what}", RESERVED, source))
     return Zone("range-in-kho-preserved", f"what {display_name(state.source)} preserves across kexec", entries)
+
+
+def _handover_pieces(state: KhoState) -> list[tuple[str, Range, str]]:
+    """(what, where, whose file says so) for the preserved memory the next kernel reads the handover from.
+
+    The first page of the memory map, each sub-blob's pages, each LUO table: the next kernel
+    walks them before anything else, so none may be overwritten, nor lie in a scratch area.
+    """
+    pieces: list[tuple[str, Range, str]] = []
+    if state.preserved_memory_map:
+        start = state.preserved_memory_map
+        pieces.append(("preserved memory map", Range(start, _capped(start, MEMORY_MAP_PAGE)), state.root_file))
+    for tree in state.subtrees:
+        source = tree.file or state.root_file
+        if (extent := tree.extent) is not None:
+            pieces.append((f"sub-blob {tree.name}", extent, source))
+        for child in tree.luo.children if tree.luo is not None else ():
+            if child.header:
+                size = LUO_SESSION_TABLE if child.compatible == LUO_SESSION_V1 else MEMORY_MAP_PAGE
+                pieces.append((f"LUO {child.name} table", Range(child.header, _capped(child.header, size)), source))
+    return [(what, r, display_name(source)) for what, r, source in pieces if r.size]
+
+
+def _capped(start: int, size: int) -> int:
+    return min(size, U64_LIMIT - start)
 
 
 def require_scratch(state: KhoState) -> None:
@@ -102,12 +135,7 @@ def state_findings(state: KhoState) -> list[Finding]:
     if state.preserved_memory_map == 0:
         findings.append(_not_finalized(state))
     areas = state.scratch or ()
-    items: list[tuple[str, Range]] = []
-    if state.preserved_memory_map:
-        start = state.preserved_memory_map
-        items.append(("the preserved memory map", Range(start, min(MEMORY_MAP_PAGE, U64_LIMIT - start))))
-    items += [(f"sub-blob {tree.name}", extent) for tree in state.subtrees if (extent := tree.extent) is not None]
-    for what, r in items:
+    for what, r, _ in _handover_pieces(state):  # reserve_mem regions: findings of the pool `as_pool` makes
         hits = [a for a in areas if a.size and a.start < r.end and r.base < a.end]
         if not hits:
             continue

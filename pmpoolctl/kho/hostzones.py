@@ -28,7 +28,7 @@ from pmpoolctl.memmap.model import MemoryMap
 LIVE_KHO = "/sys/kernel/debug/kho/out"  # what `--live` reads, where this host has it
 LIVE_CMDLINE = "/proc/cmdline"  # whether it should be there: kho= turns KHO on
 
-_PRESERVED = "range-in-kho-preserved (the reserve_mem regions and sub-blobs KHO preserves) is not checked"
+_PRESERVED = "range-in-kho-preserved (what KHO preserves) is not checked"
 
 
 def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[list[Zone], Skips]:

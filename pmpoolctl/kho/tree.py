@@ -61,11 +61,26 @@ class SubBlob:
 
     @property
     def extent(self) -> Range | None:
-        """Where the sub-blob lies in physical memory, when its address and size are known."""
+        """The memory KHO preserves for the sub-blob, when its address and size are known.
+
+        That is more than the blob's bytes: `kho_alloc_preserve` (and every user's own page or
+        folio before it) preserves a power-of-two number of pages, so an 8448-byte blob holds
+        16 KiB. Pages of 4 KiB, the least any kernel has.
+        """
         size = self.size if self.size is not None else self.file_size
-        if self.address is None or not size or self.address + size > U64_LIMIT:
+        if self.address is None or not size:
             return None
-        return Range(self.address, size)
+        preserved = min(preserved_bytes(size), U64_LIMIT - self.address)
+        return Range(self.address, preserved) if preserved > 0 else None
+
+
+KERNEL_PAGE = 4096  # the least page size a kernel preserves in
+
+
+def preserved_bytes(size: int) -> int:
+    """The bytes of the power-of-two run of pages that holds `size` bytes (`get_order`)."""
+    pages = -(-size // KERNEL_PAGE)
+    return KERNEL_PAGE << (pages - 1).bit_length()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 
 from pmpoolctl.check.rules import RULE_IDS as RULES
 from tests.conftest import EXAMPLES, assert_input_error, run_cli
-from tests.helpers.khotrees import GOOD, SCRATCH, kho_out, memblock_fdt
+from tests.helpers.khotrees import GOOD, SCRATCH, compile_dts, kho_out, luo_dts, memblock_fdt
 
 IOMEM = EXAMPLES / "memmap" / "iomem.txt"
 POOL = EXAMPLES / "pool.dtb"  # 2 MiB at 4 GiB, 1 GiB at 5 GiB
@@ -108,7 +108,30 @@ def test_a_pool_range_over_a_sub_blob(dtc: str, tmp_path: Path) -> None:
     (finding,) = pool_check(out, code=1)
     assert finding["rule"] == "range-in-kho-preserved"
     assert (finding["conflict"]["type"], finding["conflict"]["start"]) == ("KHO sub-blob kexec-metadata", 0x140001000)
-    assert finding["conflict"]["end"] == 0x140001000 + 73
+    assert finding["conflict"]["end"] == 0x140001000 + 0x1000  # 73 bytes, one page preserved
+
+
+def test_a_sub_blob_holds_the_power_of_two_pages_kho_preserves(dtc: str, tmp_path: Path) -> None:
+    """kho_alloc_preserve rounds up to a power-of-two run of pages: 8448 bytes hold 16 KiB."""
+    blob = (2).to_bytes(4, "little") + bytes(8448 - 4)  # kexec-metadata of a later version: raw, not decoded
+    out = kho_out(dtc, tmp_path / "out", metadata=blob, addresses={"kexec-metadata": 0x13FFFD000})
+    (finding,) = pool_check(out, code=1)  # its bytes end at 0x13ffff100, before the pool; its pages do not
+    assert (finding["rule"], finding["conflict"]["start"], finding["conflict"]["end"]) == (
+        "range-in-kho-preserved",
+        0x13FFFD000,
+        0x140001000,
+    )
+
+
+def test_a_pool_range_over_the_memory_map_or_a_luo_table(dtc: str, tmp_path: Path) -> None:
+    """The next kernel walks the memory map from its first page, and LUO its session table (16 pages)."""
+    (finding,) = pool_check(kho_out(dtc, tmp_path / "map", memory_map=0x140010000), code=1)
+    assert (finding["rule"], finding["conflict"]["type"]) == ("range-in-kho-preserved", "KHO preserved memory map")
+    out = kho_out(dtc, tmp_path / "luo", luo=True)
+    compile_dts(dtc, luo_dts(header=0x13FFF1000), out / "sub_fdts" / "LUO")  # the same size: blob-size holds
+    (finding,) = pool_check(out, code=1)
+    assert (finding["rule"], finding["conflict"]["type"]) == ("range-in-kho-preserved", "KHO LUO luo-session table")
+    assert finding["conflict"]["end"] == 0x13FFF1000 + 16 * 4096
 
 
 def test_validate_kho_needs_the_scratch_areas_and_every_sub_blob(dtc: str, tmp_path: Path) -> None:
