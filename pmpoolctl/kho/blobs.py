@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pmpoolctl.dtb.format import escaped
 from pmpoolctl.dtb.model import Blob
 from pmpoolctl.errors import InputError
-from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64
+from pmpoolctl.kho.values import first_string, optional_u64, raw_name, require_u64, strings
 
 MEMBLOCK_NAME = "memblock"
 MEMBLOCK_COMPATIBLE = "memblock-v1"
@@ -72,10 +72,16 @@ class KexecMetadata:
 
 
 def reserve_mem_regions(blob: Blob, byte_order: str) -> list[ReserveMem]:
+    """Every child's region. A child is matched as the kernel matches it (any string of its compatible);
+    one that is not reserve-mem-v1 is refused: its pages are preserved, and where they are is unknown."""
     regions = []
     for node in blob.children(blob.root):
-        if first_string(blob, node, "compatible") != RESERVE_MEM_COMPATIBLE:
-            continue
+        if RESERVE_MEM_COMPATIBLE not in strings(blob, node, "compatible"):
+            shown = first_string(blob, node, "compatible")
+            raise InputError(
+                f"{blob.source}: /{node.name}: compatible {shown!r}, not {RESERVE_MEM_COMPATIBLE!r}: memblock hands "
+                "over only reserve_mem regions, and this child's cannot be read"
+            )
         start = require_u64(blob, node, "start", byte_order, what="the region's physical start")
         size = require_u64(blob, node, "size", byte_order, what="the region's size")
         regions.append(ReserveMem(node.name, start, size, raw_name(blob, node)))

@@ -68,6 +68,11 @@ def read_scratch(files: KhoFiles) -> list[ScratchArea] | None:
             f"{phys_path}: {len(addresses)} addresses, but {len_path} has "
             f"{len(sizes)} sizes: they must pair up, one area per line"
         )
+    if not addresses:
+        raise InputError(
+            f"{phys_path}: no scratch areas: a kernel with KHO lists one per node with memory and two more "
+            "(kho_reserve_scratch); an empty file is a truncated copy"
+        )
     areas = []
     for (lineno, start), (_, size) in zip(addresses, sizes):
         if start + size > U64_LIMIT:

@@ -135,7 +135,7 @@ def _read_sub_blob(files: KhoFiles, file: str, base: SubBlob, raw_allowed: bool,
             f"{name}: {file_size} bytes, but the root's blob-size for {base.name!r} is {base.size}: this is not the "
             "blob the kernel hands over (a truncated or stale copy)"
         )
-    if not is_fdt(head) and raw_allowed:
+    if not is_fdt(head) and raw_allowed and base.name != blobs.MEMBLOCK_NAME:  # memblock's is an FDT in every version
         metadata = None
         if base.name == blobs.KEXEC_METADATA_NAME:
             metadata = blobs.kexec_metadata(head, name, byte_order)
@@ -143,8 +143,13 @@ def _read_sub_blob(files: KhoFiles, file: str, base: SubBlob, raw_allowed: bool,
     blob = parse_blob(files.read_blob(file), name, names=KERNEL_NAMES)  # not an FDT: refused here, naming it
     compatible = first_string(blob, blob.root, "compatible")
     regions = luo = None
-    if compatible == blobs.MEMBLOCK_COMPATIBLE:
+    if blobs.MEMBLOCK_COMPATIBLE in strings(blob, blob.root, "compatible"):  # as the kernel matches it
         regions = blobs.reserve_mem_regions(blob, byte_order)
+    elif base.name == blobs.MEMBLOCK_NAME:
+        raise InputError(
+            f"{name}: compatible {compatible!r}, not {blobs.MEMBLOCK_COMPATIBLE!r}: the reserve_mem regions "
+            "cannot be read, and their pages are preserved all the same"
+        )
     elif base.name == blobs.LUO_NAME:
         luo = blobs.luo_state(blob, byte_order)
     return dataclasses.replace(

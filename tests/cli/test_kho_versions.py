@@ -270,6 +270,45 @@ def test_a_root_fdt_that_is_no_file_is_named_as_such(dtc: str, tmp_path: Path, k
     assert "finalize" not in run.stderr
 
 
+@pytest.mark.parametrize("version", ["kho-v1", "kho-v3"])
+def test_reserve_mem_is_matched_by_any_compatible_string_as_the_kernel_does(
+    dtc: str, tmp_path: Path, version: str
+) -> None:
+    """fdt_node_check_compatible matches any string of the list: the kernel revives these regions."""
+    source = (
+        '/dts-v1/;\n/ { compatible = "vendor,memblock", "memblock-v1";\n'
+        f' r1 {{ compatible = "vendor,reserve-mem", "reserve-mem-v1"; start = {le(0x200000000)}; '
+        f"size = {le(0x4000000)}; }}; }};\n"
+    )
+    memblock = compile_dts(dtc, source, tmp_path / "memblock.dtb").read_bytes()
+    out = kho_out(dtc, tmp_path / "out", version, memblock=memblock)
+    assert [(r["name"], r["start"]) for r in dump(out)["subtrees"][0]["reserve_mem"]] == [("r1", 0x200000000)]
+
+
+@pytest.mark.parametrize(
+    ("source", "needles"),
+    [
+        ('/ { compatible = "memblock-v2"; };', ["sub_fdts/memblock", "'memblock-v2'", "cannot be read"]),
+        (
+            '/ { compatible = "memblock-v1"; r1 { compatible = "reserve-mem-v2"; }; };',
+            ["/r1", "'reserve-mem-v2'", "cannot be read"],
+        ),
+    ],
+)
+def test_a_memblock_sub_fdt_that_cannot_be_read_is_exit_3(
+    dtc: str, tmp_path: Path, source: str, needles: list[str]
+) -> None:
+    """Its regions' pages are preserved whatever its compatible says: skipping them would pass a pool over them."""
+    memblock = compile_dts(dtc, "/dts-v1/;\n" + source + "\n", tmp_path / "memblock.dtb").read_bytes()
+    out = kho_out(dtc, tmp_path / "out", "kho-v3", memblock=memblock)
+    assert_input_error(run_cli(["kho", "dump", str(out)]), *needles)
+
+
+def test_memblock_is_an_fdt_even_where_sub_blobs_may_be_raw(dtc: str, tmp_path: Path) -> None:
+    out = kho_out(dtc, tmp_path / "out", "kho-v3", memblock=b"")  # blob-size 0, an empty file
+    assert_input_error(run_cli(["kho", "dump", str(out)]), "sub_fdts/memblock")
+
+
 # --- names the kernel allows ------------------------------------------------------------------------------------------
 
 
@@ -339,6 +378,7 @@ def test_kho_in_has_no_scratch(dtc: str, tmp_path: Path) -> None:
         ("0xffffffffffffffff\n", "0x2\n", ["scratch_phys:1", "past 2^64"]),
         ("0x1" + "0" * 17 + "\n", "0x1\n", ["scratch_phys:1"]),
         (None, "0x1000\n", ["scratch_phys", "missing"]),
+        ("", "", ["scratch_phys", "no scratch areas", "truncated"]),  # a copy by st_size of a seq file
     ],
 )
 def test_malformed_scratch_files_are_exit_3(
