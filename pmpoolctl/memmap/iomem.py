@@ -7,9 +7,6 @@ import re
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import numbered_lines
 from pmpoolctl.memmap.model import (
-    CRASHKERNEL,
-    KERNEL,
-    NESTED_RESERVED_TYPES,
     RAM,
     RESERVED,
     MapEntry,
@@ -47,9 +44,11 @@ def parse_iomem(text: str, source: str) -> MemoryMap:
         if depth == 0:
             entries.append(MapEntry(start, end, name, RAM if name == "System RAM" else RESERVED, where))
         elif parents[0] == "System RAM":
+            # Whatever is nested in RAM was claimed by someone (insert_resource, request_mem_region): arm64's
+            # memblock reservations ("reserved"), riscv's "ELF Core hdr", an AMD GART aperture taken from RAM.
+            # None of it is free, whatever its name; only the kernel's and crashkernel's have rules of their own.
             kind = classify(name)
-            if kind in (KERNEL, CRASHKERNEL) or name in NESTED_RESERVED_TYPES:
-                entries.append(MapEntry(start, end, name, RESERVED if kind == RAM else kind, where))
+            entries.append(MapEntry(start, end, name, RESERVED if kind == RAM else kind, where))
         parents.append(name)
     if not entries:
         raise InputError(f"{source}: no iomem entries")

@@ -32,22 +32,10 @@ KINDS = (RAM, RESERVED, KERNEL, CRASHKERNEL, DYNAMIC, KEXEC, KHO_SCRATCH)
 SEGMENT_FORMATS = frozenset({"kexec", "kho-scratch"})
 
 RAM_TYPES = frozenset({"System RAM", "usable"})
-KERNEL_TYPES = frozenset({"Kernel code", "Kernel rodata", "Kernel data", "Kernel bss"})
+# riscv nests its kernel sections in a "Kernel image" (arch/riscv/kernel/setup.c), which also
+# holds .srodata and padding that no section covers.
+KERNEL_TYPES = frozenset({"Kernel image", "Kernel code", "Kernel rodata", "Kernel data", "Kernel bss"})
 CRASHKERNEL_TYPES = frozenset({"Crash kernel"})
-# Nested iomem entries that mark memory inside System RAM as not for us (arm64 lists
-# memblock reservations as nested "reserved"); device names nested elsewhere are not.
-NESTED_RESERVED_TYPES = frozenset(
-    {
-        "Reserved",
-        "reserved",
-        "ACPI Tables",
-        "ACPI Non-volatile Storage",
-        "Unusable memory",
-        "Persistent Memory",
-        "Persistent Memory (legacy)",
-        "Soft Reserved",
-    }
-)
 
 
 class MapEntry(NamedTuple):

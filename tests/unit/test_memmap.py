@@ -186,7 +186,29 @@ def test_iomem_nested_crash_kernel_and_kernel_entries() -> None:
         (0x2C00000, 0x2E00000, "Kernel bss", "kernel", "m:6"),
         (0xA0000000, 0xB0000000, "Crash kernel", "crashkernel", "m:7"),
         (0xB0000000, 0xB0100000, "reserved", "reserved", "m:8"),  # arm64 lists memblock reservations so
+        (0xB0100000, 0xB0200000, "some device", "reserved", "m:9"),  # claimed out of RAM: not free
     ]
+
+
+@pytest.mark.parametrize(
+    ("nested", "rule"),
+    [
+        ("  80200000-821fffff : Kernel image\n    80200000-80ffffff : Kernel code\n", "range-in-kernel"),  # riscv
+        ("  81600000-817fffff : ELF Core hdr\n", "range-in-reserved"),  # riscv, in a kdump kernel
+        ("  81600000-817fffff : GART\n", "range-in-reserved"),  # x86 AMD: aperture_64.c takes it from RAM
+    ],
+)
+def test_whatever_iomem_nests_in_system_ram_is_not_free(tmp_path: Path, nested: str, rule: str) -> None:
+    """A pool over memory claimed inside System RAM fails, whatever the claim is named.
+
+    riscv's "Kernel image" also holds .srodata and padding that none of its sections covers.
+    """
+    iomem = tmp_path / "iomem"
+    iomem.write_text("80000000-8003ffff : Reserved\n80040000-17fffffff : System RAM\n" + nested)
+    blob = tmp_path / "pool.dtb"
+    run_cli(["create", str(blob), "--range", "0x81600000", "0x200000"])
+    run = run_cli(["validate", str(blob), "--memmap", str(iomem), "--json"])
+    assert run.exit_code == 1 and [f["rule"] for f in json.loads(run.stdout)["findings"]] == [rule]
 
 
 def test_iomem_deeper_nesting() -> None:
@@ -207,6 +229,7 @@ def test_iomem_deeper_nesting() -> None:
         (0x100000, 0xC0000000, "System RAM", "ram", "m:1"),
         (0x1000000, 0x2000000, "Kernel code", "kernel", "m:2"),
         (0x1000000, 0x1100000, "Crash kernel", "crashkernel", "m:3"),
+        (0x20000000, 0x30000000, "some bus", "reserved", "m:4"),
         (0x20000000, 0x20100000, "Kernel data", "kernel", "m:5"),
         (0xC0000000, 0xD0000000, "PCI Bus 0000:00", "reserved", "m:6"),
         (0x100000000, 0x140000000, "System RAM", "ram", "m:9"),
