@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pmpoolctl.check.findings import Finding
     from pmpoolctl.check.validate import Report, Zone
     from pmpoolctl.dtb.model import Blob
+    from pmpoolctl.files.safewrite import Target
     from pmpoolctl.kho.booted import KhoHandover
     from pmpoolctl.kho.cmdline import NextCmdline
     from pmpoolctl.kho.tree import KhoState
@@ -283,25 +284,30 @@ def _edit_pool(
     ranges in order are the new ones (canonicalize of a pool stored out of order).
     """
     import dataclasses
-    from contextlib import nullcontext
+    from contextlib import ExitStack
 
     from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.errors import EditError
-    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.files.inputs import display_name, read_blob_bytes
     from pmpoolctl.files.safewrite import locked, resolve_target
     from pmpoolctl.pool.change import Change
     from pmpoolctl.pool.poolfile import require_pool, with_encoded_ranges
     from pmpoolctl.ranges.rangearray import RangeArray
 
     to_bytes = output == TO_BYTES and not dry_run
-    target = None if dry_run or to_bytes else resolve_target(output if output is not None else blob_path)
-    in_place = target is not None and (output is None or _same_file(blob_path, target))
-    blob = None if in_place else read_blob(blob_path)
-    written = data = None
-    with nullcontext() if target is None else locked(target):
-        if blob is None:
+    with ExitStack() as held:
+        target = None
+        if not (dry_run or to_bytes):
+            target = held.enter_context(resolve_target(output if output is not None else blob_path))
+        in_place = target is not None and (output is None or _same_file(blob_path, target))
+        blob = None if in_place else read_blob(blob_path)
+        written = data = None
+        if target is not None:
+            held.enter_context(locked(target))
+        if blob is None:  # in place: the file the lock is for, read in the directory that was checked
             assert target is not None
-            blob = read_blob(target, display_name(blob_path))
+            shown = display_name(blob_path)
+            blob = parse_blob(read_blob_bytes(target.name, shown, dir_fd=target.directory), shown)
         found = require_pool(blob, pool)
         try:
             before, after = planned(found)
@@ -331,7 +337,7 @@ def _edit_pool(
                 data = new
             else:
                 _commit(target, new, before_commit, after_commit)
-                written = target
+                written = target.path
     shown = source if output is None or output == TO_BYTES else display_name(output)
     return Edit(shown, source, pool_path, page_size, change, dry_run, written, data)
 
@@ -486,35 +492,35 @@ def create(
         return Created(display_name(out), pool, pool_ranges, page_size, None, data)
     import os
 
-    target = resolve_target(out)
-    with locked(target):
-        if os.path.lexists(out) and not force:
+    with resolve_target(out) as target, locked(target):
+        if (os.path.lexists(out) or target.lstat() is not None) and not force:
             raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
         _commit(target, data, before_commit, after_commit)
-    return Created(display_name(out), pool, pool_ranges, page_size, target, None)
+    return Created(display_name(out), pool, pool_ranges, page_size, target.path, None)
 
 
-def _commit(target: str, data: bytes, before: Hook | None, after: Callable[[str], None] | None) -> None:
+def _commit(target: Target, data: bytes, before: Hook | None, after: Callable[[str], None] | None) -> None:
     from pmpoolctl.files.safewrite import write_atomic
 
     write_atomic(target, data, before_replace=before)
     if after is not None:
-        after(target)
+        after(target.path)
 
 
-def _same_file(path: str, target: str) -> bool:
+def _same_file(path: str, target: Target) -> bool:
     """Whether `path` names the file `target` (a hard link, another path): then it is read under the lock."""
     import os
 
+    from pmpoolctl.errors import WriteError
     from pmpoolctl.files.inputs import STDIN
 
     if path == STDIN:
         return False
     try:
-        one, other = os.stat(path), os.stat(target)
-    except OSError:
+        one, other = os.stat(path), target.lstat()
+    except (OSError, WriteError):
         return False
-    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+    return other is not None and (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
 
 # --- comparing -------------------------------------------------------------------------------------------------------
@@ -607,12 +613,11 @@ def capture(out: str, *, force: bool = False, now: Callable[[], datetime] | None
     missing = tuple(missing_sources(document))
     if out == TO_BYTES:
         return Captured(display_name(out), document, missing, None, data)
-    target = resolve_target(out)
-    with locked(target):
-        if os.path.lexists(out) and not force:
+    with resolve_target(out) as target, locked(target):
+        if (os.path.lexists(out) or target.lstat() is not None) and not force:
             raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
         write_atomic(target, data)
-    return Captured(display_name(out), document, missing, target, None)
+    return Captured(display_name(out), document, missing, target.path, None)
 
 
 def live_phys_bits(given: int | None = None, live: bool = True) -> int | None:

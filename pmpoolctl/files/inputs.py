@@ -42,19 +42,27 @@ def standard_input() -> BinaryIO:
     return sys.stdin.buffer
 
 
-def open_input(path: str, shown: str | None = None) -> BinaryIO:
+def open_input(path: str, shown: str | None = None, *, dir_fd: int | None = None) -> BinaryIO:
     """`path` opened for reading, refused unless it is a regular file.
 
     A FIFO would block the read for ever (holding a lock, if one is taken), and a
     device or socket is never a blob, map or batch; the file is opened without
     blocking and checked by its descriptor, so what is read is what was checked.
-    /proc and /sys files are regular files.
+    /proc and /sys files are regular files. With `dir_fd`, `path` is a name in that
+    open directory and a symlink there is not followed (an edit reads the file it
+    resolved and locked: `safewrite.Target`).
     """
     shown = display_name(path) if shown is None else shown
+
+    def opener(name: str, flags: int) -> int:
+        if dir_fd is None:
+            return _open_nonblocking(name, flags)
+        return os.open(name, _NONBLOCKING_READ | os.O_NOFOLLOW, dir_fd=dir_fd)
+
     try:
         # The file object owns the descriptor from the moment it exists (open's opener runs inside
         # it): a Ctrl-C at any point cannot make two owners close one descriptor twice.
-        stream = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 - returned to the caller
+        stream = open(path, "rb", opener=opener)  # noqa: SIM115 - returned to the caller
     except IsADirectoryError as exc:  # refused by open itself once the opener returned
         raise InputError(f"{shown}: is a directory, not a file to read") from exc
     except OSError as exc:
@@ -73,9 +81,12 @@ def open_input(path: str, shown: str | None = None) -> BinaryIO:
         raise
 
 
+_NONBLOCKING_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
 def _open_nonblocking(path: str, flags: int) -> int:
     """Opened without blocking (a FIFO would wait for a writer) and checked by its descriptor before it is read."""
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    return os.open(path, _NONBLOCKING_READ)
 
 
 def _kind(mode: int) -> str:
@@ -88,18 +99,19 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
-def read_blob_bytes(path: str, shown: str | None = None) -> bytes:
+def read_blob_bytes(path: str, shown: str | None = None, *, dir_fd: int | None = None) -> bytes:
     """A blob's bytes: the header's totalsize of them when the header says so.
 
     Only totalsize bytes are read, so a dump buffer behind the blob (or a huge
     file) costs nothing; the reader checks the rest. `shown` names the file in
-    errors when it is not `path` (an edit reads a symlink's resolved target).
+    errors when it is not `path` (an edit reads a symlink's resolved target);
+    `dir_fd` as for `open_input`.
     """
     shown = display_name(path) if shown is None else shown
     try:
-        if path == STDIN:
+        if path == STDIN and dir_fd is None:
             return _read_fdt_prefix(standard_input())
-        with open_input(path, shown) as stream:
+        with open_input(path, shown, dir_fd=dir_fd) as stream:
             return _read_fdt_prefix(stream)
     except OSError as exc:
         raise InputError(f"{shown}: cannot read: {exc.strerror or exc}") from exc

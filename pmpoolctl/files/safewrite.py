@@ -3,18 +3,26 @@
 pmpoolctl runs as root in directories other users can write (`/tmp`, a shared spool),
 so every write holds to three rules:
 
-- **Resolve once, as the kernel would let us.** A symlink on the way to the target is
-  followed only where the kernel's `protected_symlinks` rule would follow it: not in a
-  sticky world-writable directory unless the link belongs to that directory's owner or
-  to us. An existing target there that belongs to someone else is not replaced either
-  (the kernel's `protected_regular`). Reading the resolved path with a plain open would
-  go around the kernel's own check, which is why the walk is ours.
+- **Resolve once, as the kernel would let us, and keep what was resolved.** A symlink on
+  the way to the target is followed only where the kernel's `protected_symlinks` rule
+  would follow it: not in a sticky world-writable directory unless the link belongs to
+  that directory's owner or to us. An existing target there that belongs to someone else
+  is not replaced either (the kernel's `protected_regular`). The walk opens each directory
+  it checks (`O_PATH|O_DIRECTORY|O_NOFOLLOW`, verified by `fstat` against what it checked)
+  and ends holding the target's directory open: the lock, the read of the old file, the
+  temp file, the fsyncs and the rename are all relative to that descriptor (`*at` calls),
+  so a directory swapped for a link once it was checked moves nothing.
 - **A lock no other user can hold.** `.NAME.lock` beside the target (locking the target
   protects nothing once it is renamed over) is created 0600, owned by the target's owner,
-  and opened without following links. A lock file that someone who could not have written
-  the target made, or that others can open, is replaced rather than waited on.
+  and opened without following links. Anything else at that name (another user's file,
+  one that others can open, a symlink, a FIFO, a socket, a directory) is replaced rather
+  than waited on, where we may replace it (root may; see `_replace_lock`).
 - **Replace, never rewrite.** A temp file in the same directory (exclusive creation), fsync,
   the target's mode and owner, rename over the target, fsync the directory.
+
+Linux is what the tool runs on: `O_PATH` is Linux's. Elsewhere (a POSIX system without it)
+the directories are opened `O_RDONLY`, which needs read permission where Linux needs only
+search permission; everything else is POSIX (`openat`, `renameat`, `fstatat`, `readlinkat`).
 """
 
 from __future__ import annotations
@@ -26,65 +34,212 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from types import TracebackType
 
 from pmpoolctl.errors import WriteError
 from pmpoolctl.files.inputs import display_name
 
 LOCK_TIMEOUT_SECONDS = 30.0
 TEMP_SUFFIX = ".pmpoolctl-tmp"
+ASIDE_SUFFIX = ".pmpoolctl-old"  # a directory planted as the lock, moved aside (as long as TEMP_SUFFIX)
 MAX_SYMLINKS = 40  # the kernel's limit on links followed in one path walk (ELOOP)
+NAME_MAX = 255  # bytes in one file name (include/uapi/linux/limits.h), the limit of every common Linux filesystem
+_RANDOM_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # tempfile's alphabet: stale temp files match it
 _OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+# A directory held for its *at calls. O_PATH (Linux) needs no read permission and opens nothing
+# but the reference; O_NOFOLLOW with O_DIRECTORY refuses a symlink put in its place.
+_DIRECTORY_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Target:
+    """A file to write, held by its directory: `name` in the open directory `directory`.
+
+    What `resolve_target` checked is what every later step uses: the descriptor is the
+    directory the walk verified, whatever the path names by then. Close it (or use it as
+    a context manager) when the write is done.
+    """
+
+    def __init__(self, directory: int, name: str, path: str) -> None:
+        self.directory = directory  # the descriptor of the directory the walk checked
+        self.name = name  # the file's name in it: never a symlink once resolved
+        self.path = path  # the resolved path, for messages and for callers to report
+        stem = _stem(name)
+        self.lock_name = f".{stem}.lock"
+        self.temp_prefix = f".{stem}."  # temp file names: prefix, 8 random characters, TEMP_SUFFIX
+
+    def lstat(self) -> os.stat_result | None:
+        """The file as it is now (not following a link), or None when there is none."""
+        try:
+            return os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise WriteError(f"{display_name(self.path)}: cannot write: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        if self.directory >= 0:
+            os.close(self.directory)
+            self.directory = -1
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Target({self.path!r})"
+
+
+def _stem(name: str) -> str:
+    """What lock and temp file names are made of: `name`, or for a long one a prefix and a hash of it.
+
+    A temp file's name is `.STEM.XXXXXXXX.pmpoolctl-tmp`, 24 bytes more than STEM; a name
+    that leaves no room for them (over 231 bytes) is cut, on a byte boundary, and told
+    apart from other long names sharing its prefix by 16 hex digits of its SHA-256. Two
+    names that still shared a stem would only share a lock.
+    """
+    raw = os.fsencode(name)
+    room = NAME_MAX - len(".") - len(".") - 8 - len(TEMP_SUFFIX)
+    if len(raw) <= room:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return os.fsdecode(raw[: room - 1 - len(digest)]) + "~" + digest
 
 
 def _sticky_world_writable(st: os.stat_result) -> bool:
     return bool(st.st_mode & stat.S_ISVTX and st.st_mode & stat.S_IWOTH)
 
 
-def resolve_target(path: str) -> str:
-    """The file a write to `path` replaces: every symlink resolved, each one as the kernel would allow.
+def _open_directory(shown: str, name: str, directory: int | None = None) -> int:
+    try:
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=directory)
+    except OSError as exc:
+        raise WriteError(f"{shown}: cannot write: {display_name(name)}: {exc.strerror}") from exc
+
+
+def resolve_target(path: str) -> Target:
+    """The file a write to `path` replaces, every symlink resolved, each one as the kernel would allow.
 
     A symlink's target is written and the link kept. Refuses a target that exists and is
     not a regular file (a FIFO would block a reader for ever; a device or a directory must
-    never be replaced), a link the kernel's protected_symlinks rule would not follow, and
-    an existing target in a sticky world-writable directory that belongs to another user.
+    never be replaced), a name ending in `/` (it names a directory, as the kernel's
+    open(O_CREAT) would say with EISDIR), a link the kernel's protected_symlinks rule
+    would not follow, and an existing target in a sticky world-writable directory that
+    belongs to another user (fs/namei.c, may_follow_link and may_create_in_sticky).
     """
     shown = display_name(path)
     remaining = path.split("/")
+    directory = _open_directory(shown, "/" if path.startswith("/") else ".")
     resolved = "/" if path.startswith("/") else os.getcwd()
-    followed = 0
-    while remaining:
-        name = remaining.pop(0)
-        if name in ("", "."):
-            continue
-        if name == "..":
-            resolved = os.path.dirname(resolved)
-            continue
-        candidate = os.path.join(resolved, name)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:  # a new file (or a missing directory, which the write will say)
-            return os.path.normpath(os.path.join(candidate, *remaining))
-        except OSError as exc:
-            raise WriteError(f"{shown}: cannot write: {exc.strerror}") from exc
-        if stat.S_ISLNK(st.st_mode):
-            followed += 1
-            if followed > MAX_SYMLINKS:
-                raise WriteError(f"{shown}: cannot write: too many levels of symbolic links")
-            _may_follow(shown, candidate, resolved, st)
-            link = os.readlink(candidate)
-            if link.startswith("/"):
-                resolved = "/"
-            remaining[:0] = link.split("/")
-            continue
-        if remaining and not stat.S_ISDIR(st.st_mode):
-            raise WriteError(f"{shown}: cannot write: {display_name(candidate)} is not a directory")
-        resolved = candidate
-    return _writable_target(shown, resolved)
+    try:
+        target = _walk(shown, remaining, directory, resolved)
+    except BaseException:
+        os.close(directory)
+        raise
+    if target.directory != directory:
+        os.close(directory)
+    return target
 
 
-def _may_follow(shown: str, link: str, directory: str, link_stat: os.stat_result) -> None:
+def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target:
+    """Walk `remaining` from the open directory `start` (the path `resolved`); the directories opened are closed."""
+    directory, followed = start, 0
+
+    def enter(opened: int, path: str) -> None:
+        nonlocal directory, resolved
+        if directory != start:
+            os.close(directory)
+        directory, resolved = opened, path
+
+    try:
+        while remaining:
+            name = remaining.pop(0)
+            if name in ("", "."):
+                continue
+            if name == "..":
+                enter(_open_directory(shown, "..", directory), os.path.dirname(resolved))
+                continue
+            candidate = os.path.join(resolved, name)
+            last = all(part in ("", ".") for part in remaining)
+            if last and remaining:  # x.dtb/: a directory's name, which no file can have
+                raise WriteError(f"{shown}: ends in '/', so it names a directory, not a file")
+            st = _lstat_at(shown, directory, name)
+            if st is None:  # a new file; a missing directory on the way is said now
+                if not last:
+                    raise WriteError(f"{shown}: cannot write: {display_name(candidate)}: {os.strerror(errno.ENOENT)}")
+                return Target(directory, name, candidate)
+            if stat.S_ISLNK(st.st_mode):
+                followed += 1
+                if followed > MAX_SYMLINKS:
+                    raise WriteError(f"{shown}: cannot write: too many levels of symbolic links")
+                _may_follow(shown, candidate, resolved, os.fstat(directory), st)
+                link = _readlink_at(shown, directory, name, candidate, st)
+                if link.startswith("/"):
+                    enter(_open_directory(shown, "/"), "/")
+                remaining[:0] = link.split("/")
+                continue
+            if last:
+                _check_replaceable(shown, resolved, os.fstat(directory), st)
+                return Target(directory, name, candidate)
+            if not stat.S_ISDIR(st.st_mode):
+                raise WriteError(f"{shown}: cannot write: {display_name(candidate)} is not a directory")
+            enter(_enter_checked(shown, directory, name, candidate, st), candidate)
+        raise WriteError(f"{shown}: is a directory, not a file")
+    except BaseException:
+        if directory != start:
+            os.close(directory)
+        raise
+
+
+def _lstat_at(shown: str, directory: int, name: str) -> os.stat_result | None:
+    """`name` in `directory` as it is (a link not followed), or None when there is none."""
+    try:
+        return os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WriteError(f"{shown}: cannot write: {exc.strerror}") from exc
+
+
+def _same_inode(one: os.stat_result, other: os.stat_result) -> bool:
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
+def _changed(shown: str, path: str) -> WriteError:
+    return WriteError(f"{shown}: cannot write: {display_name(path)} changed while it was being resolved; try again")
+
+
+def _enter_checked(shown: str, directory: int, name: str, path: str, checked: os.stat_result) -> int:
+    """The directory `name` opened, if it is still the one `checked` saw (not a link or another directory put there)."""
+    try:
+        opened = os.open(name, _DIRECTORY_FLAGS, dir_fd=directory)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):  # replaced since it was checked
+            raise _changed(shown, path) from exc
+        raise WriteError(f"{shown}: cannot write: {display_name(path)}: {exc.strerror}") from exc
+    if not _same_inode(os.fstat(opened), checked):
+        os.close(opened)
+        raise _changed(shown, path)
+    return opened
+
+
+def _readlink_at(shown: str, directory: int, name: str, path: str, checked: os.stat_result) -> str:
+    """The text of the link `name`, if it is still the link whose owner was checked."""
+    try:
+        link = os.readlink(name, dir_fd=directory)
+        now = os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except OSError as exc:
+        raise _changed(shown, path) from exc
+    if not _same_inode(now, checked):
+        raise _changed(shown, path)
+    return link
+
+
+def _may_follow(shown: str, link: str, directory: str, dir_stat: os.stat_result, link_stat: os.stat_result) -> None:
     """protected_symlinks: in a sticky world-writable directory, follow only its owner's links or ours."""
-    dir_stat = os.stat(directory)
     if _sticky_world_writable(dir_stat) and link_stat.st_uid not in (dir_stat.st_uid, os.geteuid()):
         raise WriteError(
             f"{shown}: refusing to follow the symlink {display_name(link)}: it belongs to uid {link_stat.st_uid} "
@@ -93,42 +248,46 @@ def _may_follow(shown: str, link: str, directory: str, link_stat: os.stat_result
         )
 
 
-def _writable_target(shown: str, target: str) -> str:
-    st = os.lstat(target)
+def _check_replaceable(shown: str, directory: str, dir_stat: os.stat_result, st: os.stat_result) -> None:
+    """A regular file, and not another user's in a sticky world-writable directory (protected_regular)."""
     if stat.S_ISDIR(st.st_mode):
         raise WriteError(f"{shown}: is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
         raise WriteError(f"{shown}: is not a regular file; pmpoolctl replaces only regular files")
-    directory = os.path.dirname(target)
-    dir_stat = os.stat(directory)
     if _sticky_world_writable(dir_stat) and st.st_uid not in (dir_stat.st_uid, os.geteuid()):
         raise WriteError(
             f"{shown}: refusing to replace a file of uid {st.st_uid} in the sticky world-writable directory "
             f"{display_name(directory)} (the kernel's protected_regular rule): another user could have put it there"
         )
-    return target
+
+
+def _random_name(target: Target, suffix: str) -> str:
+    import secrets
+
+    return target.temp_prefix + "".join(secrets.choice(_RANDOM_CHARS) for _ in range(8)) + suffix
 
 
 # --- the lock ----------------------------------------------------------------------------------------------------
 
 
-def lock_path_of(target: str) -> str:
-    directory, base = os.path.split(target)
-    return os.path.join(directory or ".", f".{base}.lock")
+def lock_path_of(target: Target) -> str:
+    """The lock file's path, for messages."""
+    return os.path.join(os.path.dirname(target.path), target.lock_name)
 
 
 @contextmanager
-def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Hold the exclusive lock for writes of `target` (a path from `resolve_target`)."""
+def locked(target: Target, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the exclusive lock for writes of `target` (from `resolve_target`)."""
     lock_path = lock_path_of(target)
     deadline = time.monotonic() + timeout
     while True:
         if time.monotonic() >= deadline:
-            raise WriteError(f"{display_name(target)}: the lock file {display_name(lock_path)} keeps being replaced")
-        fd = _open_lock(target, lock_path)
+            shown = display_name(target.path)
+            raise WriteError(f"{shown}: the lock file {display_name(lock_path)} keeps being replaced")
+        fd = _open_lock(target, lock_path, deadline)
         try:
             _flock(fd, target, lock_path, deadline, timeout)
-            if _still_at(fd, lock_path):
+            if _still_at(fd, target):
                 break
         except BaseException:
             os.close(fd)
@@ -141,66 +300,134 @@ def locked(target: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]
         os.close(fd)  # closing releases the lock
 
 
-def _owner_of(target: str) -> int:
+def _owner_of(target: Target) -> int:
     """Who a lock for `target` belongs to: the target's owner, or ours for a file we are about to create."""
     try:
-        return os.lstat(target).st_uid
-    except OSError:
-        return os.geteuid()
+        existing = target.lstat()
+    except WriteError:
+        existing = None
+    return os.geteuid() if existing is None else existing.st_uid
 
 
-def _open_lock(target: str, lock_path: str) -> int:
-    """The lock file's fd: ours or the target owner's, 0600; anything else is replaced first."""
+def _usable_lock(st: os.stat_result, owner: int) -> bool:
+    """A lock file someone who may write the target made, and no one else may open."""
+    return stat.S_ISREG(st.st_mode) and st.st_uid in (owner, os.geteuid(), 0) and not st.st_mode & 0o077
+
+
+def _open_lock(target: Target, lock_path: str, deadline: float) -> int:
+    """The lock file's fd: ours or the target owner's, 0600; anything else there is replaced first.
+
+    Retried until `deadline` while another edit (or another user) creates, replaces or
+    removes it under us: each lost race is one more look, never an error.
+    """
     owner = _owner_of(target)
-    for _ in range(10):  # a lost race with another edit creating or replacing it: look again
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise WriteError(
-                f"{display_name(target)}: cannot create lock file {display_name(lock_path)}: {exc.strerror}"
-            ) from exc
-        else:
-            if os.geteuid() == 0 and owner != 0:
-                os.fchown(fd, owner, -1)  # the target's owner can then take the same lock
+    shown = display_name(target.path)
+    while time.monotonic() < deadline:
+        fd = _create_lock(target, lock_path, target.lock_name, owner)
+        if fd is not None:
             return fd
         try:
-            fd = os.open(lock_path, os.O_RDWR | _OPEN_FLAGS)
+            st = os.stat(target.lock_name, dir_fd=target.directory, follow_symlinks=False)
         except FileNotFoundError:
             continue
         except OSError as exc:
-            # A symlink planted as the lock (ELOOP), or a lock file we may not open (EACCES: made by
-            # another user, or by an older pmpoolctl) is replaced below; anything else is an error.
-            if exc.errno not in (errno.ELOOP, errno.EACCES):
-                raise WriteError(
-                    f"{display_name(target)}: cannot open lock file {display_name(lock_path)}: {exc.strerror}"
-                ) from exc
-            fd = -1
-        if fd >= 0:
-            st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode) and st.st_uid in (owner, os.geteuid(), 0) and not st.st_mode & 0o077:
+            raise WriteError(f"{shown}: cannot open lock file {display_name(lock_path)}: {exc.strerror}") from exc
+        if _usable_lock(st, owner):
+            fd = _open_existing_lock(target, lock_path, st, owner)
+            if fd is not None:
                 return fd
-            os.close(fd)
-        _replace_foreign_lock(target, lock_path)
-    raise WriteError(f"{display_name(target)}: cannot settle on a lock file {display_name(lock_path)}")
+            now = _lstat_at(shown, target.directory, target.lock_name)
+            if now is None or not _same_inode(now, st) or not _usable_lock(now, owner):
+                continue  # it changed under us: look again
+            # Still the same lock file, and we may not open it (root's, and we are not root): replaced below.
+        fd = _replace_lock(target, lock_path, st, owner)
+        if fd is not None:
+            return fd
+    raise WriteError(f"{shown}: cannot settle on a lock file {display_name(lock_path)}: it keeps being replaced")
 
 
-def _replace_foreign_lock(target: str, lock_path: str) -> None:
-    """Remove a lock file that no one who could write the target made (or that others may open)."""
+def _create_lock(target: Target, lock_path: str, name: str, owner: int) -> int | None:
+    """A new lock file `name` (0600, the target owner's), or None when something is there already."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
     try:
-        st = os.lstat(lock_path)
-        os.unlink(lock_path)
-    except FileNotFoundError:
-        return
+        fd = os.open(name, flags, 0o600, dir_fd=target.directory)
+    except FileExistsError:
+        return None
     except OSError as exc:
         raise WriteError(
-            f"{display_name(target)}: the lock file {display_name(lock_path)} belongs to uid {st.st_uid} or others "
-            f"may open it, and it cannot be removed ({exc.strerror}); remove it, then edit again"
+            f"{display_name(target.path)}: cannot create lock file {display_name(lock_path)}: {exc.strerror}"
+        ) from exc
+    if os.geteuid() == 0 and owner != 0:
+        os.fchown(fd, owner, -1)  # the target's owner can then take the same lock
+    return fd
+
+
+def _open_existing_lock(target: Target, lock_path: str, checked: os.stat_result, owner: int) -> int | None:
+    """The lock file `checked` saw, opened; None when it cannot be (we may not open it) or is no longer it."""
+    try:
+        fd = os.open(target.lock_name, os.O_RDWR | os.O_NONBLOCK | _OPEN_FLAGS, dir_fd=target.directory)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        return None  # gone, or one we may not open (EACCES: root's lock, and we are not root): replaced
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink or a socket put there since it was checked
+            return None
+        raise WriteError(
+            f"{display_name(target.path)}: cannot open lock file {display_name(lock_path)}: {exc.strerror}"
+        ) from exc
+    st = os.fstat(fd)
+    if _same_inode(st, checked) and _usable_lock(st, owner):
+        return fd
+    os.close(fd)
+    return None
+
+
+def _replace_lock(target: Target, lock_path: str, found: os.stat_result, owner: int) -> int | None:
+    """Put our own lock file in the place of `found`, which is none (another user's file, a link, a socket, ...).
+
+    A file of any kind is replaced in one rename of a new lock file over it, which
+    another user cannot undo (in a sticky directory only root and the owners may). A
+    directory is removed, or, when it has something in it, renamed aside (`ASIDE_SUFFIX`,
+    left there: what another user put in it is not ours to delete); the caller then
+    creates the lock. Only root (or whoever owns the directory) may do either in a sticky
+    directory; anyone else is told what to remove.
+    """
+    shown = display_name(target.path)
+    try:
+        if stat.S_ISDIR(found.st_mode):
+            _remove_directory_lock(target)
+            return None
+        temp_name = _random_name(target, TEMP_SUFFIX)
+        fd = _create_lock(target, lock_path, temp_name, owner)
+        if fd is None:
+            return None  # that name is taken (a one in 37^8 chance): another look
+        try:
+            os.rename(temp_name, target.lock_name, src_dir_fd=target.directory, dst_dir_fd=target.directory)
+        except BaseException:
+            os.close(fd)
+            with suppress(OSError):
+                os.unlink(temp_name, dir_fd=target.directory)
+            raise
+        return fd
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None  # it went or changed kind under us: another look
+    except OSError as exc:
+        raise WriteError(
+            f"{shown}: the lock file {display_name(lock_path)} (uid {found.st_uid}) is not one this edit may use "
+            f"and it cannot be replaced ({exc.strerror}); remove it, then edit again"
         ) from exc
 
 
-def _flock(fd: int, target: str, lock_path: str, deadline: float, timeout: float) -> None:
+def _remove_directory_lock(target: Target) -> None:
+    try:
+        os.rmdir(target.lock_name, dir_fd=target.directory)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        aside = _random_name(target, ASIDE_SUFFIX)
+        os.rename(target.lock_name, aside, src_dir_fd=target.directory, dst_dir_fd=target.directory)
+
+
+def _flock(fd: int, target: Target, lock_path: str, deadline: float, timeout: float) -> None:
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -208,71 +435,70 @@ def _flock(fd: int, target: str, lock_path: str, deadline: float, timeout: float
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise WriteError(
-                    f"{display_name(target)}: cannot lock {display_name(lock_path)}: {exc.strerror}"
+                    f"{display_name(target.path)}: cannot lock {display_name(lock_path)}: {exc.strerror}"
                 ) from exc
             if time.monotonic() >= deadline:
                 raise WriteError(
-                    f"{display_name(target)}: still locked by another edit after {timeout:.0f} s "
+                    f"{display_name(target.path)}: still locked by another edit after {timeout:.0f} s "
                     f"({display_name(lock_path)})"
                 ) from exc
             time.sleep(0.01)
 
 
-def _still_at(fd: int, lock_path: str) -> bool:
-    """Whether the locked file is still the one the lock path names (an edit may have replaced it)."""
+def _still_at(fd: int, target: Target) -> bool:
+    """Whether the locked file is still the one the lock's name names (an edit may have replaced it)."""
     try:
-        st = os.lstat(lock_path)
+        st = os.stat(target.lock_name, dir_fd=target.directory, follow_symlinks=False)
     except OSError:
         return False
-    held = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+    return _same_inode(st, os.fstat(fd))
 
 
-def _remove_stale_temp_files(target: str) -> None:
+def _remove_stale_temp_files(target: Target) -> None:
     """Temp files of an edit of this file that was killed; safe to remove while we hold the lock.
 
-    Only names `mkstemp` gives this file's edits (its 8 random characters between
-    prefix and suffix) match: `.a.dtb.next.XXXXXXXX...` belongs to `a.dtb.next`,
-    whose edit may be running under its own lock. Unlinking removes a planted symlink,
-    never what it points at.
+    Only names this file's edits give them (8 random characters between prefix and
+    suffix) match: `.a.dtb.next.XXXXXXXX...` belongs to `a.dtb.next`, whose edit may be
+    running under its own lock. Unlinking removes a planted symlink, never what it
+    points at.
     """
-    import glob  # imported by the commands that write, not by every start-up
+    import re
 
-    directory, base = os.path.split(target)
-    random_part = "[a-z0-9_]" * 8
-    pattern = os.path.join(glob.escape(directory or "."), f".{glob.escape(base)}.{random_part}{TEMP_SUFFIX}")
-    for stale in glob.glob(pattern):
-        with suppress(OSError):
-            os.unlink(stale)
+    pattern = re.compile(re.escape(target.temp_prefix) + "[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+    try:
+        listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target.directory)
+    except OSError:
+        return  # a directory we may not list: nothing of ours can be in it
+    try:
+        names = os.listdir(listing)
+    except OSError:
+        return
+    finally:
+        os.close(listing)
+    for stale in names:
+        if pattern.fullmatch(stale):
+            with suppress(OSError):
+                os.unlink(stale, dir_fd=target.directory)
 
 
 # --- the write ---------------------------------------------------------------------------------------------------
 
 
-def write_atomic(target: str, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
+def write_atomic(target: Target, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
     """Replace `target` with `data` atomically, keeping its mode and owner. Call under `locked`.
 
     `before_replace` runs once the new file is complete and synced, right before the
     rename that commits it: the CLI defers signals there, so that an edit it reports
     as interrupted has not happened. On any failure before the rename (an OSError, a
-    KeyboardInterrupt) the temp file is removed and `target` is as it was.
+    KeyboardInterrupt) the temp file is removed and `target` is as it was. The file is
+    looked at again here, under the lock: one another user put there since it was
+    resolved is refused as `resolve_target` would have refused it.
     """
-    directory, base = os.path.split(target)
-    directory = directory or "."
-    try:
-        existing: os.stat_result | None = os.lstat(target)
-    except FileNotFoundError:
-        existing = None
-    except OSError as exc:
-        raise WriteError(f"{display_name(target)}: cannot write: {exc.strerror}") from exc
-    if existing is not None and not stat.S_ISREG(existing.st_mode):
-        raise WriteError(f"{display_name(target)}: is not a regular file")
-    import tempfile
-
-    try:
-        fd, temp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMP_SUFFIX, dir=directory)
-    except OSError as exc:
-        raise WriteError(f"{display_name(target)}: cannot write in {display_name(directory)}: {exc.strerror}") from exc
+    shown = display_name(target.path)
+    existing = target.lstat()
+    if existing is not None:
+        _check_replaceable(shown, os.path.dirname(target.path), os.fstat(target.directory), existing)
+    fd, temp_name = _create_temp_file(target)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
@@ -288,20 +514,34 @@ def write_atomic(target: str, data: bytes, before_replace: Callable[[], None] | 
             os.fsync(stream.fileno())
         if before_replace is not None:
             before_replace()
-        os.replace(temp_path, target)
+        os.replace(temp_name, target.name, src_dir_fd=target.directory, dst_dir_fd=target.directory)
     except BaseException as exc:
         with suppress(OSError):
-            os.unlink(temp_path)
+            os.unlink(temp_name, dir_fd=target.directory)
         if isinstance(exc, OSError):
-            raise WriteError(f"{display_name(target)}: cannot write: {exc.strerror or exc}") from exc
+            raise WriteError(f"{shown}: cannot write: {exc.strerror or exc}") from exc
         raise
-    _fsync_directory(directory)
+    _fsync_directory(target.directory)
+
+
+def _create_temp_file(target: Target) -> tuple[int, str]:
+    """A new temp file beside the target, 0600 (what mkstemp gives), created exclusively and never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
+    for _ in range(100):
+        name = _random_name(target, TEMP_SUFFIX)
+        try:
+            return os.open(name, flags, 0o600, dir_fd=target.directory), name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            directory = display_name(os.path.dirname(target.path))
+            raise WriteError(f"{display_name(target.path)}: cannot write in {directory}: {exc.strerror}") from exc
+    raise WriteError(f"{display_name(target.path)}: cannot write: no free temp file name")
 
 
 def write_file(path: str, data: bytes) -> None:
     """Resolve, lock and atomically replace `path`: a report, written as safely as a blob."""
-    target = resolve_target(path)
-    with locked(target):
+    with resolve_target(path) as target, locked(target):
         write_atomic(target, data)
 
 
@@ -310,15 +550,15 @@ def append_file(path: str, data: bytes) -> None:
 
     For a file that others read as it grows ($GITHUB_STEP_SUMMARY): resolved as every
     target is (no link another user planted is followed), opened O_APPEND|O_NOFOLLOW and
-    non-blocking (a FIFO put there cannot hold the run), and refused unless it is a
-    regular file. Nothing is written to anything else.
+    non-blocking (a FIFO put there cannot hold the run) in the directory the resolution
+    checked, and refused unless it is a regular file. Nothing is written to anything else.
     """
-    target = resolve_target(path)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | _OPEN_FLAGS
-    try:
-        fd = os.open(target, flags, 0o666)
-    except OSError as exc:
-        raise WriteError(f"{display_name(path)}: cannot append: {exc.strerror or exc}") from exc
+    with resolve_target(path) as target:
+        try:
+            fd = os.open(target.name, flags, 0o666, dir_fd=target.directory)
+        except OSError as exc:
+            raise WriteError(f"{display_name(path)}: cannot append: {exc.strerror or exc}") from exc
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise WriteError(f"{display_name(path)}: is not a regular file")
@@ -338,9 +578,9 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_directory(directory: str) -> None:
+def _fsync_directory(directory: int) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
     except OSError:
         return
     try:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -184,9 +184,10 @@ def test_a_symlink_retargeted_during_the_edit_does_not_move_a_pool(
     link.symlink_to(first)
 
     from pmpoolctl.files import safewrite
+    from pmpoolctl.files.safewrite import Target
     from pmpoolctl.files.safewrite import resolve_target as real
 
-    def resolve_then_retarget(path: str) -> str:
+    def resolve_then_retarget(path: str) -> Target:
         resolved = real(path)
         link.unlink()
         link.symlink_to(second)  # between the resolution and the read
@@ -197,6 +198,63 @@ def test_a_symlink_retargeted_during_the_edit_does_not_move_a_pool(
     assert run.exit_code == 0, run.stderr
     assert second.read_bytes() == second_before  # untouched
     assert ranges_of(first) == [(0x100000000, 0x200000), (0x140000000, 0x40000000), (0x200000000, 0x1000)]
+
+
+# --- a directory another user swaps for a link once it was checked moves no write of root's ---------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["add-range", "{target}", "8G", "4K"],
+        ["add-range", GOOD, "8G", "4K", "-o", "{target}"],
+        ["create", "{target}", "--force"],
+        ["validate", GOOD, "--memmap", IOMEM, "--junit", "{target}"],
+    ],
+    ids=["in place", "-o", "create", "report"],
+)
+def test_a_directory_swapped_for_another_users_link_moves_no_write(
+    shared: Path, private: Path, monkeypatch: pytest.MonkeyPatch, args: list[str | Path]
+) -> None:
+    """The red-team race, made deterministic: ATTACKER's directory in /tmp becomes their link to root's directory
+    right after the check. Every write lands in the directory that was checked, or is refused; none in `private`."""
+    from pmpoolctl.files import safewrite
+    from tests.conftest import run_cli
+
+    theirs = shared / "d"
+    theirs.mkdir()
+    shutil.copy(GOOD, theirs / "precious.dtb")
+    os.chown(theirs, ATTACKER, ATTACKER)
+    before = (private / "precious.dtb").read_bytes()
+    real = safewrite.resolve_target
+    swapped: list[str] = []
+
+    def resolve_then_swap(path: str) -> safewrite.Target:
+        resolved = real(path)
+        if not swapped:
+            theirs.rename(shared / "d.real")
+            planted_link(theirs, private)
+            swapped.append(path)
+        return resolved
+
+    monkeypatch.setattr(safewrite, "resolve_target", resolve_then_swap)
+    target = theirs / "precious.dtb"
+    run = run_cli([str(a).format(target=target) for a in args])
+    assert swapped
+    assert (private / "precious.dtb").read_bytes() == before
+    assert listing(private) == ["precious.dtb"]  # no lock, no temp file
+    checked = shared / "d.real"
+    if args[0] == "validate":  # the final report is resolved again, and ATTACKER's link is refused then
+        assert run.exit_code == 3 and "protected_symlinks" in run.stderr, run.stderr
+        assert "did not finish" in (checked / "precious.dtb").read_text()  # the stand-in went where it was checked
+    else:
+        assert run.exit_code == 0, run.stderr
+        expected = [] if args[0] == "create" else [(0x200000000, 0x1000)]  # create: a new, empty pool
+        assert (
+            set(expected) <= set(ranges_of(checked / "precious.dtb"))
+            and GOOD.read_bytes() != (checked / "precious.dtb").read_bytes()
+        )
+    assert listing(checked) == [".precious.dtb.lock", "precious.dtb"]
 
 
 # --- no other user can hold up an edit ---------------------------------------------------------------------------
@@ -287,3 +345,77 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path, fifo: Path, args: li
     refused(proc, str(fifo), "not a regular file")
     assert not (tmp_path / ".out.dtb.lock").exists()  # no lock was taken for an input still to be read
     assert not (tmp_path / "out.dtb").exists()
+
+
+# --- whatever another user plants as the lock, root replaces it and goes on ---------------------------------------
+
+
+def _plant_socket(path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+    os.lchown(path, ATTACKER, ATTACKER)
+
+
+def _plant_directory(path: Path, inside: bool) -> None:
+    path.mkdir()
+    if inside:
+        planted_file(path / "theirs", b"kept")
+    os.chown(path, ATTACKER, ATTACKER)
+
+
+def _plant_fifo(path: Path) -> None:
+    os.mkfifo(path)
+    os.lchown(path, ATTACKER, ATTACKER)
+
+
+PLANTS: dict[str, Callable[[Path], None]] = {
+    "empty directory": lambda path: _plant_directory(path, inside=False),
+    "directory with a file": lambda path: _plant_directory(path, inside=True),
+    "socket": _plant_socket,
+    "fifo": _plant_fifo,
+}
+
+
+@pytest.mark.parametrize("command", ["add-range", "create"])
+@pytest.mark.parametrize("plant", list(PLANTS))
+def test_a_lock_planted_as_anything_is_replaced_by_root(shared: Path, plant: str, command: str) -> None:
+    blob = shared / "pool.dtb"
+    if command == "add-range":
+        shutil.copy(GOOD, blob)
+    lock = shared / ".pool.dtb.lock"
+    PLANTS[plant](lock)
+    args: list[str | Path] = ["add-range", blob, "8G", "4K"] if command == "add-range" else ["create", blob]
+    started = time.monotonic()
+    proc = pmpoolctl(args, timeout=25)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 10  # not the 30 s lock timeout
+    st = lock.lstat()
+    assert stat.S_ISREG(st.st_mode) and (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)
+    if command == "add-range":
+        assert (0x200000000, 0x1000) in ranges_of(blob)
+    aside = [name for name in listing(shared) if name.endswith(".pmpoolctl-old")]
+    if plant == "directory with a file":  # moved aside, what is in it left alone
+        assert len(aside) == 1 and (shared / aside[0] / "theirs").read_bytes() == b"kept"
+    else:
+        assert aside == []
+    assert listing(shared) == sorted([".pool.dtb.lock", "pool.dtb", *aside])
+
+
+def test_a_non_root_owner_is_told_what_to_remove(shared: Path) -> None:
+    """Only root may replace another user's lock in a sticky directory: anyone else is refused at once, and told."""
+    owner = ATTACKER + 1
+    blob = shared / "pool.dtb"
+    shutil.copy(GOOD, blob)
+    os.chown(blob, owner, owner)
+    before = blob.read_bytes()
+    _plant_directory(shared / ".pool.dtb.lock", inside=False)
+    proc = subprocess.run(
+        ["setpriv", f"--reuid={owner}", f"--regid={owner}", "--clear-groups",
+         sys.executable, "-m", "pmpoolctl", "add-range", str(blob), "8G", "4K"],
+        capture_output=True, text=True, env=ENV, cwd="/", timeout=25, check=False,
+    )  # fmt: skip
+    refused(proc, str(shared / ".pool.dtb.lock"), f"uid {ATTACKER}", "remove it, then edit again")
+    assert blob.read_bytes() == before
+    assert listing(shared) == [".pool.dtb.lock", "pool.dtb"]

@@ -256,8 +256,8 @@ def test_sigint_right_after_the_rename_still_reports_the_edit(pool_blob: Path, m
     """A Ctrl-C that lands once the new blob is in place cannot make the run say it failed."""
     real_replace = os.replace
 
-    def replace_then_interrupt(source: str, target: str) -> None:
-        real_replace(source, target)
+    def replace_then_interrupt(source: str, target: str, **dir_fds: int) -> None:
+        real_replace(source, target, **dir_fds)
         os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr("pmpoolctl.files.inputs.os.replace", replace_then_interrupt)
