@@ -7,7 +7,8 @@ Mirrors, in behaviour (kernel code is not copied):
   arguments, `-` and `_` in a parameter's name are the same;
 - `lib/cmdline.c` `memparse` and `lib/kstrtox.c` `simple_strtoull`: base 0 (`0x` hex,
   a leading `0` octal), K/M/G/T/P/E suffixes, arithmetic modulo 2^64;
-- `lib/kstrtox.c` `kstrtobool` for `kho=` (the last value that parses wins);
+- `lib/kstrtox.c` `kstrtobool` for `kho=` (the last value that parses wins), with the
+  `e`/`d` (enable/disable) first letters it takes since 6.3, before KHO existed;
 - `mm/memblock.c` `reserve_mem()`: `SIZE:ALIGN:NAME`, SIZE not 0, NAME 1 to 15 bytes
   and not all white space, an ALIGN below the cache line raised to it, a name used
   twice refused, at most 8 regions.
@@ -114,9 +115,9 @@ def kstrtobool(value: bytes | None) -> bool | None:
     if not value:
         return None
     first, second = value[:1].lower(), value[1:2].lower()
-    if first in (b"y", b"t", b"1"):
+    if first in (b"e", b"y", b"t", b"1"):
         return True
-    if first in (b"n", b"f", b"0"):
+    if first in (b"d", b"n", b"f", b"0"):
         return False
     if first == b"o":
         return {b"n": True, b"f": False}.get(second)

@@ -157,6 +157,7 @@ def test_validate_kho_needs_the_scratch_areas_and_every_sub_blob(dtc: str, tmp_p
         f"  console=ttyS0,115200n8 {BOTH}   kho=on  -- init-arg",
         f"reserve_mem=64M:1G:r1 {BOTH.split()[1]} kho=On",  # 0x200000000 is 1 GiB-aligned
         f"{BOTH} reserve_mem=2M:4K:r2 reserve_mem=8M:4K:r1 kho=on",  # later uses of a name are refused: the first holds
+        f"{BOTH} kho=off kho=enabled",  # kstrtobool's 'e' (since 6.3): KHO is on
     ],
 )
 def test_a_command_line_that_requests_every_region(dtc: str, tmp_path: Path, cmdline: str) -> None:
@@ -220,6 +221,7 @@ def test_a_name_with_a_colon_is_requested_as_the_kernel_reads_it(dtc: str, tmp_p
         (f"{BOTH} kho=nonsense", False, "warning", "turns KHO off"),  # kstrtobool reads 'n...' as false
         (f"{BOTH} kho=off", False, "warning", "turns KHO off ('kho=off')"),
         (f"{BOTH} kho=on kho=0", True, "error", "LUO, whose state this is, drops its sessions"),
+        (f"{BOTH} kho=on kho=disabled", True, "error", "turns KHO off ('kho=disabled')"),  # 'd' since 6.3
     ],
 )
 def test_kho_not_turned_on(dtc: str, tmp_path: Path, cmdline: str, luo: bool, severity: str, needle: str) -> None:

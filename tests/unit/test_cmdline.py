@@ -47,7 +47,8 @@ def test_kernel_args(cmdline: bytes, args: list[tuple[bytes, bytes | None]]) -> 
     ("value", "setting"),
     [
         *[(b"on", True), (b"ON", True), (b"y", True), (b"1", True), (b"true", True)],
-        *[(b"off", False), (b"no", False), (b"0", False)],
+        *[(b"enable", True), (b"Enabled", True), (b"disable", False), (b"D", False)],  # since 6.3
+        *[(b"off", False), (b"no", False), (b"0", False), (b"false", False)],
         *[(b"oops", None), (b"o", None), (b"", None), (None, None), (b"maybe", None)],
     ],
 )
