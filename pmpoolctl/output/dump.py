@@ -153,7 +153,9 @@ def render_dump(
     console: Console, blob: Blob, pool: Pool | None, source: str, pool_name: str, pools: Sequence[Pool] = ()
 ) -> None:
     header = blob.header
-    used = header.off_dt_strings + header.size_dt_strings
+    # Free is what follows the last block, whichever it is: dtc puts strings last, other writers need not.
+    rsvmap_end = header.off_mem_rsvmap + 16 * (len(blob.reservations) + 1)  # and its terminating entry
+    used = max(rsvmap_end, header.off_dt_struct + header.size_dt_struct, header.off_dt_strings + header.size_dt_strings)
     console.print(f"{source}: FDT version {header.version} (last compatible {header.last_comp_version})")
     console.print(f"  totalsize {_bytes(header.totalsize)}, boot CPU {header.boot_cpuid_phys:#x}")
     console.print(

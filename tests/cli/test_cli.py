@@ -40,6 +40,23 @@ def test_dump_text_golden(pool_blob: Path) -> None:
     check_golden("dump-pool.txt", run.stdout.replace(str(pool_blob), "pool.dtb"))
 
 
+def test_dump_free_bytes_follow_the_last_block_whichever_it_is(pool_blob: Path, tmp_path: Path) -> None:
+    """A writer may put strings before the structure block: free space is what the last block leaves."""
+    import struct
+
+    data = pool_blob.read_bytes()
+    fields = list(struct.unpack(">10I", data[:40]))  # magic, totalsize, off_struct, off_strings, off_rsvmap, ...
+    off_struct, off_strings, size_strings, size_struct = fields[2], fields[3], fields[8], fields[9]
+    assert off_struct < off_strings  # dtc's layout: structure, then strings
+    strings_first = data[off_strings : off_strings + size_strings] + b"\0" * (-size_strings % 4)
+    body = strings_first + data[off_struct : off_struct + size_struct] + b"\0" * 24
+    fields[1], fields[3], fields[2] = off_struct + len(body), off_struct, off_struct + len(strings_first)
+    swapped = tmp_path / "strings-first.dtb"
+    swapped.write_bytes(struct.pack(">10I", *fields) + data[40:off_struct] + body)
+    assert pool_ranges(swapped) == pool_ranges(pool_blob)
+    assert ", 24 bytes free" in ok(run_cli(["dump", str(swapped)])).stdout
+
+
 def test_dump_json_golden_and_schema(pool_blob: Path) -> None:
     run = ok(run_cli(["dump", str(pool_blob), "--json"]))
     check_golden("dump-pool.json", run.stdout.replace(str(pool_blob), "pool.dtb"))
