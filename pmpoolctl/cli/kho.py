@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     from pmpoolctl.kho.cmdline import NextCmdline
 
 
-@click.group("kho")
+@click.group("kho", invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...")
 @common_options
-def kho() -> None:
+@click.pass_context
+def kho(ctx: click.Context) -> None:
     """Inspect and check Linux Kexec HandOver (KHO) state (Linux 6.16+).
 
     KHO hands state to the next kernel in a root FDT whose u64 values are in
@@ -63,6 +64,10 @@ def kho() -> None:
       pmpoolctl kho validate /sys/kernel/debug/kho/out --live
       pmpoolctl kho dump --booted
     """
+    if ctx.invoked_subcommand is None:  # as bare `pmpoolctl`: the help on stdout, and the usage status
+        click.echo(ctx.get_help())
+        ctx.exit(exitcodes.USAGE)
+
 
 
 @kho.command("dump")

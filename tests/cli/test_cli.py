@@ -351,6 +351,14 @@ def test_version_and_help() -> None:
         assert f"pmpoolctl {command} " in text
 
 
+@pytest.mark.parametrize("group", [[], ["kho"], ["kho", "--no-color"]])
+def test_a_group_without_its_command_prints_its_help_and_exits_2(group: list[str]) -> None:
+    run = run_cli(group)
+    assert (run.exit_code, run.stderr) == (2, "")
+    assert run.stdout.startswith(f"Usage: pmpoolctl {' '.join(group[:1])}".rstrip() + " [OPTIONS] COMMAND")
+    assert "Commands:" in run.stdout and "\\x0a" not in run.stdout
+
+
 def test_terminal_output_is_rich_and_coloured_pipes_are_plain(monkeypatch: pytest.MonkeyPatch) -> None:
     """A terminal gets rich (colour unless NO_COLOR); a pipe gets plain lines and never imports rich."""
     import io
