@@ -69,7 +69,6 @@ def kho(ctx: click.Context) -> None:
         ctx.exit(exitcodes.USAGE)
 
 
-
 @kho.command("dump")
 @click.argument("path", metavar="[PATH]", type=PATH, required=False)
 @byte_order_option
