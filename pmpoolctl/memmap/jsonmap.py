@@ -18,6 +18,13 @@ def parse_json_map(text: str, source: str) -> MemoryMap:
     document = load_json(text, source)
     if isinstance(document, dict) and isinstance(document.get("entries"), list):
         document = document["entries"]
+    elif isinstance(document, dict) and isinstance(document.get("maps"), list):
+        # Several maps, without what else the capture held (its width, what KHO preserves): read
+        # back as one map, a check against it would pass what the capture itself refuses.
+        raise InputError(
+            f"{source}: `memmap --json` of a host capture holds {len(document['maps'])} maps, not one: "
+            "give the capture itself (validate --memmap CAPTURE)"
+        )
     if not isinstance(document, list):
         raise InputError(f'{source}: expected a JSON list of {{"start", "end", "type"}} objects')
     entries: list[MapEntry] = []

@@ -427,6 +427,11 @@ def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> No
         "e820",
         "kho-scratch",
     ]
+    # Read back, those maps would lose what KHO preserves (the region above would pass): refused.
+    (tmp_path / "listed.json").write_text(listed.stdout)
+    assert_input_error(
+        run_cli(["validate", str(in_region), "--memmap", str(tmp_path / "listed.json")]), "holds 4 maps, not one"
+    )
 
 
 def captured_with(tmp_path: Path, out: Path, change: Callable[[dict[str, Any]], None]) -> Path:
