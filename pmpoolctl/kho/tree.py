@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.reader import KERNEL_NAMES, parse_blob
 from pmpoolctl.errors import InputError
-from pmpoolctl.files.inputs import display_name, read_blob_bytes
+from pmpoolctl.files.inputs import STDIN, display_name, read_blob_bytes
 from pmpoolctl.files.sniff import is_fdt
 from pmpoolctl.kho import abi as kho_abi
 from pmpoolctl.kho import blobs
@@ -212,7 +212,8 @@ def load_kho(path: str, byte_order: str = "little") -> KhoState:
     if os.path.isdir(path):
         return load_kho_files(DiskFiles(path), byte_order)
     root = parse_blob(read_blob_bytes(path), display_name(path), names=KERNEL_NAMES)
-    return _state(root, path, path, byte_order)
+    source = display_name(path) if path == STDIN else path  # `<stdin>`, as `dump -` names it
+    return _state(root, source, path, byte_order)
 
 
 def load_kho_files(files: KhoFiles, byte_order: str = "little") -> KhoState:

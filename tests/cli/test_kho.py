@@ -70,6 +70,13 @@ def test_dump_text_golden() -> None:
     check_golden("kho-dump.txt", run.stdout.replace(str(REPO) + "/", ""))
 
 
+def test_a_root_from_stdin_is_named_as_dump_names_it() -> None:
+    root = (EXAMPLE / "fdt").read_bytes()
+    run = run_cli(["kho", "dump", "-"], stdin=root)
+    assert run.exit_code == 0 and run.stdout.startswith("<stdin>: KHO kho-v1 "), run.stdout
+    assert json.loads(run_cli(["kho", "dump", "-", "--json"], stdin=root).stdout)["source"] == "<stdin>"
+
+
 def test_root_file_alone_lists_users_by_address() -> None:
     document = json.loads(run_cli(["kho", "dump", "--json", str(EXAMPLE / "fdt")]).stdout)
     assert document["subtrees"] == [
