@@ -574,11 +574,11 @@ def load_memory_maps(
     from pmpoolctl.memmap.sources import LIVE_SOURCES
     from pmpoolctl.memmap.sources import load_memory_maps as load
 
-    named: list[str | MemoryMap] = list(sources)
-    if live:  # /proc/iomem always; /sys/firmware/memmap where the kernel has it
-        named += [s for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s)]
     # A host capture (`pmpoolctl capture`) is several maps: its iomem, firmware memmap, e820 table.
-    return [m for s in named for m in (load(s, memmap_format) if isinstance(s, str) else [s])]
+    maps = [m for s in sources for m in (load(s, memmap_format) if isinstance(s, str) else [s])]
+    if live:  # /proc/iomem always; /sys/firmware/memmap where the kernel has it; `memmap_format` is not theirs
+        maps += [m for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s) for m in load(s)]
+    return maps
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,8 @@ def booted_or_path(path: str | None, booted: bool, what: str) -> None:
 memmap_format_option = click.option(
     "--memmap-format",
     type=click.Choice(FORMATS),
-    help="The format of every memory map given (detected when not given; FORMAT:SRC names one map's).",
+    help="The format of every memory map given with --memmap (detected when not given; FORMAT:SRC names one "
+    "map's); --live's maps are always detected.",
 )
 
 

@@ -778,6 +778,9 @@ def test_live_uses_the_live_sources(blobs: Blobs, monkeypatch: pytest.MonkeyPatc
     # --live adds to --memmap.
     both = validate_json(blobs.pool([(IN_RAM, PAGE)]), "--memmap", str(DMESG), "--live", exit_code=0)
     assert [m["source"] for m in both["memmaps"]] == [str(DMESG), str(IOMEM), str(FIRMWARE)]
+    # --memmap-format names the format of the maps given, not of this host's.
+    named = validate_json(blobs.pool([(IN_RAM, PAGE)]), "--memmap", str(DMESG), "--memmap-format", "e820", "--live")
+    assert [m["format"] for m in named["memmaps"]] == ["e820", "iomem", "firmware-memmap"]
     # A host without /sys/firmware/memmap (arm64) still validates against /proc/iomem.
     monkeypatch.setattr(pmpoolctl.memmap.sources, "LIVE_SOURCES", (str(IOMEM), str(tmp_path / "no-such-dir")))
     alone = validate_json(blobs.pool([(IN_RAM, PAGE)]), "--live", exit_code=0)
