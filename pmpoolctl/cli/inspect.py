@@ -15,7 +15,7 @@ from pmpoolctl.cli.options import (
     booted_or_path,
     common_options,
     json_option,
-    memmap_format_option,
+    memmap_format,
     pool_option,
 )
 from pmpoolctl.errors import InputError
@@ -82,7 +82,7 @@ def _missing_pool(blob: Blob, name: str) -> str:
 
 @click.command()
 @click.argument("source", metavar="SRC", type=PATH)
-@memmap_format_option
+@memmap_format("The format of SRC (detected when not given).")
 @json_option("pmpoolctl.memmap/v1")
 @common_options
 @click.pass_context

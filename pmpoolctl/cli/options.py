@@ -176,11 +176,14 @@ def booted_or_path(path: str | None, booted: bool, what: str) -> None:
         raise click.UsageError(f"give {what}, or --booted for what this kernel was booted with")
 
 
-memmap_format_option = click.option(
-    "--memmap-format",
-    type=click.Choice(FORMATS),
-    help="The format of every memory map given with --memmap (detected when not given; FORMAT:SRC names one "
-    "map's); --live's maps are always detected.",
+def memmap_format(help_text: str) -> Callable[[Any], Any]:
+    """--memmap-format: one of the map formats, detected when not given."""
+    return click.option("--memmap-format", type=click.Choice(FORMATS), help=help_text)
+
+
+memmap_format_option = memmap_format(
+    "The format of every memory map given with --memmap (detected when not given; FORMAT:SRC names one map's); "
+    "--live's maps are always detected."
 )
 
 
