@@ -58,6 +58,7 @@ def _no_kho_on_the_test_host(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: 
     cmdline.write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n")
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(cmdline.parent / "no-kho-out"))
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CMDLINE", str(cmdline))
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CONFIGS", ())  # nor its kernel config
 
 
 DATA = Path(__file__).parent / "data"

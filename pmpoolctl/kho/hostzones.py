@@ -21,12 +21,14 @@ from pmpoolctl.files.inputs import read_input
 from pmpoolctl.kho.checks import preserved_zone, scratch_areas_zone
 from pmpoolctl.kho.cmdline import parse_next_cmdline
 from pmpoolctl.kho.files import CapturedFiles, DiskFiles, KhoFiles
+from pmpoolctl.kho.kconfig import ENABLE_DEFAULT, kho_on_by_default
 from pmpoolctl.kho.scratch import read_scratch
 from pmpoolctl.kho.tree import FINALIZE, ROOT_FILE, load_kho_files, require_complete
 from pmpoolctl.memmap.model import MemoryMap
 
 LIVE_KHO = "/sys/kernel/debug/kho/out"  # what `--live` reads, where this host has it
 LIVE_CMDLINE = "/proc/cmdline"  # whether it should be there: kho= turns KHO on
+LIVE_CONFIGS: tuple[str, ...] | None = None  # the kernel config's paths (kconfig's), when kho= says nothing
 
 _PRESERVED = "range-in-kho-preserved (what KHO preserves) is not checked"
 
@@ -57,19 +59,28 @@ def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[
 
 
 def live_kho_zones(byte_order: str) -> tuple[list[Zone], Skips]:
-    """This host's KHO state (`--live`): its kho/out where debugfs shows it; where it does not but the
-    command line turns KHO on (`kho=on`), neither KHO rule can be checked, and that is said."""
+    """This host's KHO state (`--live`): its kho/out where debugfs shows it; where it does not but KHO is
+    on (`kho=on`, or no kho= and a kernel config that turns it on by default), neither KHO rule can be
+    checked, and that is said."""
     if os.path.isdir(LIVE_KHO):
         return host_kho_zones(DiskFiles(LIVE_KHO), byte_order, scratch=True)
     try:
         cmdline = parse_next_cmdline(read_input(LIVE_CMDLINE, 1 << 20), LIVE_CMDLINE)
     except InputError:  # only ever read to say more: without it, as without kho=
         return [], ()
-    if not cmdline.kho:
+    if cmdline.kho is None:  # the kernel's own default holds
+        default = kho_on_by_default(LIVE_CONFIGS)
+        if default is None or not default[0]:
+            return [], ()
+        turned_on = f"{default[1]} turns KHO on by default ({ENABLE_DEFAULT}=y) and {LIVE_CMDLINE} has no kho="
+    elif cmdline.kho:
+        turned_on = f"{LIVE_CMDLINE} turns KHO on ({cmdline.kho_text})"
+    else:
         return [], ()
     why = (
-        f"{LIVE_CMDLINE} turns KHO on ({cmdline.kho_text}), but {LIVE_KHO} is not there (debugfs not mounted?): "
-        "range-in-kho-scratch and range-in-kho-preserved are not checked; mount debugfs, or give --kho PATH"
+        f"{turned_on}, but {LIVE_KHO} is not there (debugfs not mounted, or a kernel without "
+        "CONFIG_KEXEC_HANDOVER_DEBUGFS): range-in-kho-scratch and range-in-kho-preserved are not checked; "
+        "mount debugfs, or give --kho PATH"
     )
     return [], (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
 

@@ -24,12 +24,11 @@ from pmpoolctl.files.inputs import display_name
 from pmpoolctl.kho.abi import split_compatible
 from pmpoolctl.kho.blobs import LUO_NAME, ReserveMem
 from pmpoolctl.kho.cmdline import NextCmdline
+from pmpoolctl.kho.kconfig import ENABLE_DEFAULT
 from pmpoolctl.kho.kernelimage import KernelImage
 from pmpoolctl.kho.tree import KhoState
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.ranges.rangeset import Range
-
-KHO_DEFAULT_OPTION = "CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT"
 
 
 def _region_range(region: ReserveMem) -> Range | None:
@@ -82,13 +81,13 @@ def _kho_finding(state: KhoState, cmdline: NextCmdline, kho_default: bool | None
     if cmdline.kho is False:
         said = f"{cmdline.source} turns KHO off ('{cmdline.kho_text}')"
     elif kho_default is False:
-        said = f"{cmdline.source} has no kho=on, and the next kernel's {KHO_DEFAULT_OPTION} is not set"
+        said = f"{cmdline.source} has no kho=on, and the next kernel's {ENABLE_DEFAULT} is not set"
     elif kho_default is True:
         return None
     else:
         said = (
             f"{cmdline.source} has no kho=on, and whether the next kernel has KHO on by default "
-            f"({KHO_DEFAULT_OPTION}) is not known (--next-kernel with a built-in .config tells)"
+            f"({ENABLE_DEFAULT}) is not known (--next-kernel with a built-in .config tells)"
         )
     certainly_off = cmdline.kho is False or kho_default is False
     severity = Severity.ERROR if certainly_off and has_luo else Severity.WARNING
@@ -99,7 +98,7 @@ def kho_default(image: KernelImage | None) -> bool | None:
     """Whether the next kernel turns KHO on without kho=, from its built-in .config; None when unknown."""
     if image is None:
         return None
-    value = image.config_value(KHO_DEFAULT_OPTION)
+    value = image.config_value(ENABLE_DEFAULT)
     if value is None and image.config_value("CONFIG_KEXEC_HANDOVER") == "y":
         return False  # a kernel from before the option: KHO was off unless kho=on
     return None if value is None else value == "y"

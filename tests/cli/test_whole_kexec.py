@@ -640,3 +640,37 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
     (note,) = validate(str(in_scratch), "--live", exit_code=0)["notes"]
     assert note.startswith(f"{cmdline} turns KHO on (kho=on), but {tmp_path / 'no-kho'} is not there ")
     assert "range-in-kho-scratch and range-in-kho-preserved are not checked" in note
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_live_kho_on_by_default_with_no_kho_out_says_what_was_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gzipped: bool
+) -> None:
+    """A kernel built with KHO on by default and no kho= has KHO on; without kho/out nothing of it reads."""
+    import gzip
+
+    import pmpoolctl.kho.hostzones
+
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(tmp_path / "no-kho"))
+    cmdline = tmp_path / "cmdline"
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CMDLINE", str(cmdline))
+    config = tmp_path / ("config.gz" if gzipped else "config-7.0.0")
+    missing = tmp_path / "no-config"
+    monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CONFIGS", (str(missing), str(config)))
+
+    def write_config(text: str) -> None:
+        config.write_bytes(gzip.compress(text.encode()) if gzipped else text.encode())
+
+    write_config("CONFIG_KEXEC_HANDOVER=y\nCONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y\nCONFIG_KEXEC_HANDOVER_DEBUGFS=y")
+    for line in ("BOOT_IMAGE=/boot/vmlinuz ro", "kho=bogus"):  # no kho=, or none that kstrtobool reads
+        cmdline.write_text(line + "\n")
+        (note,) = validate(str(POOL), "--live", exit_code=0)["notes"]
+        assert note.startswith(f"{config} turns KHO on by default (CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y) and ")
+        assert "range-in-kho-scratch and range-in-kho-preserved are not checked" in note
+    cmdline.write_text("ro kho=off\n")  # the command line wins
+    assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
+    cmdline.write_text("ro\n")
+    write_config("CONFIG_KEXEC_HANDOVER=y\n# CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT is not set\n")
+    assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
+    config.write_bytes(b"\x1f\x8b garbage")  # a config that does not read says nothing either way
+    assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
