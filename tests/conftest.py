@@ -53,12 +53,14 @@ def _no_kho_on_the_test_host(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: 
     """In-process --live runs read no KHO state of the machine the tests run on (a test that wants
     one points kho.hostzones at its own)."""
     import pmpoolctl.kho.hostzones
+    import pmpoolctl.memmap.hostcapture
 
     cmdline = tmp_path_factory.getbasetemp() / "cmdline-without-kho"
     cmdline.write_text("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n")
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_KHO", str(cmdline.parent / "no-kho-out"))
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CMDLINE", str(cmdline))
     monkeypatch.setattr(pmpoolctl.kho.hostzones, "LIVE_CONFIGS", ())  # nor its kernel config
+    monkeypatch.setattr(pmpoolctl.memmap.hostcapture, "BOOT_DIR", str(cmdline.parent / "no-boot"))
 
 
 DATA = Path(__file__).parent / "data"

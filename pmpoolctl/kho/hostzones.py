@@ -89,7 +89,14 @@ def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list
     """What a host capture's copy of kho/out preserves (its scratch areas are the capture's `#kho` map)."""
     captured = next((m for m in maps if m.format == "kho-scratch"), None)  # a capture's `SOURCE#kho`
     if captured is None:
-        return [], ()
+        was_on = next((m.kho_not_captured for m in maps if m.kho_not_captured), None)
+        if was_on is None:
+            return [], ()
+        why = (
+            f"{was_on}, but the capture holds no kho/out (debugfs not mounted there?): range-in-kho-scratch "
+            "and range-in-kho-preserved are not checked; capture again with debugfs mounted, or give --kho PATH"
+        )
+        return [], (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
     if captured.kho_files is None:
         why = f"{captured.source} gives the KHO scratch areas only"
         return [], (("range-in-kho-preserved", f"{why}: {_PRESERVED}; give that host's kho/out too (--kho PATH)"),)

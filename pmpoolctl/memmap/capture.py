@@ -3,8 +3,9 @@
 A capture (`pmpoolctl capture OUT`, taken by `hostcapture`) holds, as a host's kernel showed
 them: `/proc/iomem` (its text), `/sys/firmware/memmap` (each entry's start, end and type as
 sysfs gives them), the e820 lines of that boot's kernel log, the CPU's physical address width,
-`/proc/cmdline`, and the KHO scratch areas and state files where present, with the host's name
-and the time. What could not be read is said in its place (`"missing": why`).
+`/proc/cmdline`, whether the kernel's config turns KHO on by default, and the KHO scratch areas
+and state files where present, with the host's name and the time. What could not be read is
+said in its place (`"missing": why`).
 
 Read back (`validate --memmap OUT`), a capture is the maps `--live` would read on that
 host (iomem, firmware-memmap, and the e820 table when captured), its KHO scratch areas
@@ -59,8 +60,28 @@ def parse_capture(text: str, source: str) -> list[MemoryMap]:
     if (isinstance(kho.get("scratch"), list) and kho["scratch"]) or files:
         scratch = _scratch(kho.get("scratch") or [], f"{source}#kho")
         maps.append(dataclasses.replace(scratch, kho_files=files))
+    else:
+        maps[0] = dataclasses.replace(maps[0], kho_not_captured=_kho_was_on(document, source))
     note = f"captured on {_string(document.get('host', '?'), source)} at {_string(document.get('time', '?'), source)}"
     return [dataclasses.replace(m, note="; ".join(filter(None, (m.note, note))), phys_bits=bits) for m in maps]
+
+
+def _kho_was_on(document: dict[str, Any], source: str) -> str | None:
+    """What says KHO was on at the host, whose capture holds no kho/out; None when nothing does."""
+    from pmpoolctl.kho.cmdline import parse_next_cmdline
+
+    cmdline = _part(document, "cmdline", source)
+    if "text" in cmdline:
+        parsed = parse_next_cmdline(_string(cmdline["text"], f"{source}#cmdline").encode(), f"{source}#cmdline")
+        if parsed.kho is not None:
+            return f"{source}#cmdline turns KHO on ({parsed.kho_text})" if parsed.kho else None
+    config = _part(document, "kernel_config", source)
+    kho = config.get("kho_on_by_default")
+    if kho is not None and not isinstance(kho, bool):
+        raise InputError(f"{source}: kernel_config.kho_on_by_default is not true or false")
+    if kho:
+        return f"{source}#kernel_config turns KHO on by default and the command line has no kho="
+    return None
 
 
 def _part(document: dict[str, Any], key: str, source: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from pmpoolctl.memmap.sysfs import SYSFS_ATTRIBUTE_LIMIT
 
 PROC_ENVIRONMENT = "PMPOOLCTL_PROC"
 KMSG_ENVIRONMENT = "PMPOOLCTL_KMSG"
+BOOT_DIR = "/boot"  # where distributions install the kernel's config-RELEASE
 
 MAX_TEXT = 64 << 20  # /proc/iomem of the largest machines is a few MB
 MAX_KMSG = 64 << 20
@@ -79,8 +80,23 @@ def take_capture(now: Callable[[], datetime] | None = None) -> dict[str, Any]:
         except InputError as exc:
             document["phys_bits"] = {"path": cpuinfo, "missing": str(exc)}
     document["cmdline"] = _text_source(os.path.join(proc, "cmdline"))
+    document["kernel_config"] = _kernel_config(proc)
     document["kho"] = _kho(os.path.join(sysfs, "kernel", "debug", "kho", "out"))
     return document
+
+
+def _kernel_config(proc: str) -> dict[str, Any]:
+    """Whether the kernel turns KHO on by default (`kho_enable` when no kho= says otherwise).
+
+    Not among what a capture says it could not read: like `--live`, with no config and no kho= it
+    takes KHO to be off."""
+    from pmpoolctl.kho.kconfig import kho_on_by_default
+
+    paths = (os.path.join(proc, "config.gz"), os.path.join(BOOT_DIR, f"config-{os.uname().release}"))
+    found = kho_on_by_default(paths)
+    if found is None:
+        return {"paths": list(paths), "missing": "no kernel config that reads"}
+    return {"path": found[1], "kho_on_by_default": found[0]}
 
 
 def missing_sources(document: dict[str, Any]) -> list[str]:

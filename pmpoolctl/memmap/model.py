@@ -58,6 +58,8 @@ class MemoryMap:
     # A host capture's copy of kho/out, each file's bytes by its name there (its `#kho` map only):
     # what KHO preserves on that host, read as `--kho` reads the directory.
     kho_files: Mapping[str, bytes] | None = field(default=None, compare=False)
+    # A host capture's word that KHO was on there though it holds no kho/out (its `#iomem` map only).
+    kho_not_captured: str | None = field(default=None, compare=False)
 
     @property
     def lists_ram(self) -> bool:

@@ -674,3 +674,49 @@ def test_live_kho_on_by_default_with_no_kho_out_says_what_was_not_checked(
     assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
     config.write_bytes(b"\x1f\x8b garbage")  # a config that does not read says nothing either way
     assert validate(str(POOL), "--live", exit_code=0)["notes"] == []
+
+
+def test_a_capture_of_a_host_with_kho_on_and_no_kho_out_says_what_was_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's kho= (or, without one, its kernel config's default) says KHO was on: a capture with no
+    kho/out in it cannot have checked the scratch areas or what KHO preserves, and says so."""
+    import gzip
+
+    from tests.cli.test_schemas import assert_valid
+
+    env = fake_host(tmp_path, kho=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cmdline = Path(env["PMPOOLCTL_PROC"]) / "cmdline"
+    out = tmp_path / "host.json"
+
+    def captured_notes(line: str, config: str | None) -> list[str]:
+        cmdline.write_text(line + "\n")
+        config_gz = Path(env["PMPOOLCTL_PROC"]) / "config.gz"
+        if config is None:
+            config_gz.unlink(missing_ok=True)
+        else:
+            config_gz.write_bytes(gzip.compress(config.encode()))
+        assert run_cli(["capture", str(out), "--force"]).exit_code == 0
+        assert_valid(json.loads(out.read_text()))
+        notes: list[str] = validate(str(POOL), "--memmap", str(out), exit_code=0)["notes"]
+        return notes
+
+    (note,) = captured_notes("ro kho=on", None)
+    assert note.startswith(f"{out}#cmdline turns KHO on (kho=on), but the capture holds no kho/out ")
+    assert "range-in-kho-scratch and range-in-kho-preserved are not checked" in note
+    on_by_default = "CONFIG_KEXEC_HANDOVER=y\nCONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y\n"
+    (note,) = captured_notes("ro", on_by_default)
+    assert note.startswith(f"{out}#kernel_config turns KHO on by default and the command line has no kho=, ")
+    assert json.loads(out.read_text())["kernel_config"] == {
+        "path": str(Path(env["PMPOOLCTL_PROC"]) / "config.gz"),
+        "kho_on_by_default": True,
+    }
+    assert captured_notes("ro kho=off", on_by_default) == []  # the command line wins
+    assert captured_notes("ro", "# CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT is not set\n") == []
+    assert captured_notes("ro", None) == []  # nothing says KHO was on: taken to be off, as --live takes it
+    document = json.loads(out.read_text())
+    document["kernel_config"] = {"path": "x", "kho_on_by_default": "yes"}
+    out.write_text(json.dumps(document))
+    assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(out)]), "kho_on_by_default is not true or false")
