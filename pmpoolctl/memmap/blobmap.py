@@ -1,10 +1,12 @@
 """A blob's own memory map, as the kernel reads it (drivers/of/fdt.c, drivers/of/of_reserved_mem.c).
 
 RAM is the `/memory*` nodes that are available (`status` absent, "okay" or "ok"), each by its
-`linux,usable-memory` when it has one, else by its `reg`. Reserved is the reservation block and
-the `reg` of `/reserved-memory` children. A child with `size` and no `reg` is placed by the
-kernel at boot, anywhere inside its `alloc-ranges`: those ranges are `dynamic` entries, and one
-without `alloc-ranges` may go anywhere, so its entry is the whole address space.
+`linux,usable-memory` when it has one, else by its `reg`, cut to `/chosen`'s
+`linux,usable-memory-range` when it has one. Reserved is the reservation block, the `reg` of
+`/reserved-memory` children and the regions `/chosen` names (`chosen`: the initrd, elfcorehdr,
+KHO's, ...). A child with `size` and no `reg` is placed by the kernel at boot, anywhere inside
+its `alloc-ranges`: those ranges are `dynamic` entries, and one without `alloc-ranges` may go
+anywhere, so its entry is the whole address space.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import overload
 from pmpoolctl.dtb.format import status_okay
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.errors import InputError
+from pmpoolctl.memmap.chosen import Chosen, read_chosen
 from pmpoolctl.memmap.model import DYNAMIC, RAM, RESERVED, MapEntry, MemoryMap, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT
 
@@ -121,8 +124,16 @@ class ReservationEntries(Sequence[MapEntry]):
         return MapEntry(address, end, "/memreserve/", RESERVED, f"{self._source}:memreserve[{index}]")
 
 
+def blob_chosen(blob: Blob) -> Chosen:
+    """`/chosen`'s memory, read with the root's cells as the kernel reads them (None: the root does not say)."""
+    stated = blob.root.property("#address-cells") is not None
+    address_cells = _cells(blob, blob.root, "#address-cells", DEFAULT_ADDRESS_CELLS) if stated else None
+    return read_chosen(blob, address_cells, _cells(blob, blob.root, "#size-cells", DEFAULT_SIZE_CELLS))
+
+
 def blob_reservations(blob: Blob) -> ReservationEntries:
-    """The reservation block and `/reserved-memory` children: memory the next kernel must not use, or may take."""
+    """The reservation block, `/reserved-memory` children and the regions `/chosen` names: memory the
+    next kernel must not use, or may take."""
     children: list[MapEntry] = []
     reserved = blob.child(blob.root, "reserved-memory")
     if reserved is not None:
@@ -132,6 +143,7 @@ def blob_reservations(blob: Blob) -> ReservationEntries:
         sc = _cells(blob, reserved, "#size-cells", root_sc)
         for child in blob.children(reserved):
             children.extend(_reserved_child(blob, child, ac, sc))
+    children.extend(blob_chosen(blob).regions)
     return ReservationEntries(blob, children)
 
 
@@ -186,6 +198,35 @@ def blob_memory_map(blob: Blob, *, with_reservations: bool = True) -> MemoryMap:
         raise InputError(
             f"{blob.source}: no /memory nodes that are available and have a reg: the blob has no memory map"
         )
+    chosen = blob_chosen(blob)
+    if chosen.uefi_mmap is not None:
+        raise InputError(
+            f"{chosen.uefi_mmap}: the kernel takes its RAM from the UEFI memory map there, not from the /memory "
+            "nodes (efi_init drops them), and the blob does not hold that map: give a map of RAM (--memmap SRC)"
+        )
+    if chosen.usable is not None:
+        entries = _usable_only(entries, chosen.usable, chosen.usable_source)
     if with_reservations:
         entries.extend(blob_reservations(blob))
     return MemoryMap(blob.source, "dtb", sorted_entries(entries))
+
+
+def _usable_only(ram: list[MapEntry], usable: list[tuple[int, int]], source: str) -> list[MapEntry]:
+    """RAM cut to `usable`, and what was cut as reserved entries naming `/chosen`, so a range there is
+    outside RAM because of it. The kernel adds the second range as RAM even where no /memory node says
+    so (memblock_add); here it is RAM only where both say it, the safe side of that."""
+    kept: list[MapEntry] = []
+    cut = f"{source.rpartition(':')[2]} (not usable)"
+    for entry in ram:
+        cursor = entry.start
+        for start, end in sorted(usable):
+            low, high = max(start, entry.start), min(end, entry.end)
+            if low >= high:
+                continue
+            if cursor < low:
+                kept.append(MapEntry(cursor, low, cut, RESERVED, source))
+            kept.append(entry._replace(start=low, end=high))
+            cursor = max(cursor, high)
+        if cursor < entry.end:
+            kept.append(MapEntry(cursor, entry.end, cut, RESERVED, source))
+    return kept
