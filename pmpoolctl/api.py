@@ -644,8 +644,11 @@ class Validation:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What could not be checked, said with the report: why each of `unchecked` did not run (each once)."""
-        return tuple(dict.fromkeys(why for _, why in self.unchecked))
+        """What could not be checked, said with the report: what the maps cannot show (`map_caveats`), then
+        why each of `unchecked` did not run (each once)."""
+        from pmpoolctl.check.coverage import map_caveats
+
+        return tuple(dict.fromkeys((*map_caveats(self.report.maps), *(why for _, why in self.unchecked))))
 
     @property
     def zones(self) -> Sequence[Zone]:
@@ -742,7 +745,7 @@ class PoolsValidation:
     @property
     def notes(self) -> tuple[str, ...]:
         """What could not be checked, for any pool (each note once)."""
-        return tuple(dict.fromkeys(why for _, why in self.unchecked))
+        return tuple(dict.fromkeys(note for v in self.validations for note in v.notes))
 
     @property
     def unchecked(self) -> tuple[tuple[str, str], ...]:

@@ -6,6 +6,7 @@
   state, the next kernel) or that belong to another command, skipped in JUnit with why.
 
 Each is (rule, why) pairs; `Validation.skipped` is both, a rule once (`each_rule_once`).
+`map_caveats` are notes that skip no rule: what a map given does not show, though its rules ran.
 """
 
 from __future__ import annotations
@@ -43,6 +44,25 @@ def not_checked(maps: Sequence[MemoryMap]) -> Skips:
         )
         found += [("range-in-kernel", why), ("range-in-crashkernel", why)]
     return tuple(found)
+
+
+def map_caveats(maps: Sequence[MemoryMap]) -> tuple[str, ...]:
+    """Notes on what the maps of RAM given cannot show, said with the report (no rule is skipped for them).
+
+    /sys/firmware/memmap is the table the firmware handed the kernel (x86: e820_table_firmware),
+    before the kernel reserved anything of its own: its image, crash kernel, initrd, memblock's and
+    /reserved-memory's regions, and the e820 updates. As the only map of RAM, a pass against it does
+    not say the ranges are clear of those.
+    """
+    of_ram = [m for m in maps if m.lists_ram]
+    if not of_ram or any(m.format != "firmware-memmap" for m in of_ram):
+        return ()
+    names = ", ".join(m.source for m in of_ram)
+    return (
+        f"{names} is the firmware's memory map, from before the kernel's own reservations (its image, crash "
+        "kernel, initrd, memblock and /reserved-memory regions, e820 updates): a pass against it alone does not "
+        "say the ranges are clear of those; give /proc/iomem too (read as root)",
+    )
 
 
 _NO_IMAGE = (
