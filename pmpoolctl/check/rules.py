@@ -44,7 +44,12 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("range-in-kernel", ERROR, "a range overlaps `Kernel code/rodata/data/bss`"),
     Rule("range-in-crashkernel", ERROR, "a range overlaps `Crash kernel`"),
-    Rule("range-in-memreserve", ERROR, "a range overlaps the blob's reservation block or `/reserved-memory`"),
+    Rule(
+        "range-in-memreserve",
+        ERROR,
+        "a range overlaps the blob's reservation block, `/reserved-memory` or a region `/chosen` names "
+        "(initrd, elfcorehdr, KHO, UEFI map)",
+    ),
     Rule("range-above-phys-limit", ERROR, "a range ends above 2^N with `--phys-bits N`"),
     Rule(
         "range-in-dynamic-reserved",

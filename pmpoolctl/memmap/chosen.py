@@ -162,5 +162,7 @@ class _Reader:
             return None
         size = self.number(UEFI_MMAP_SIZE)
         if size is None:
-            raise self._fault(UEFI_MMAP_START, f"is given without {UEFI_MMAP_SIZE}: where the UEFI map ends is not known")
+            raise self._fault(
+                UEFI_MMAP_START, f"is given without {UEFI_MMAP_SIZE}: where the UEFI map ends is not known"
+            )
         return self._span(UEFI_MMAP_START, start, size) if size else None

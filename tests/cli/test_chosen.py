@@ -82,7 +82,9 @@ def test_a_pool_over_the_elfcorehdr_is_refused(tmp_path: Path, fdtput: str) -> N
     header = ("linux,elfcorehdr", "0x0", hex(base + INITRD_AT), "0x0", "0x10000")
     blob = tree_with(tmp_path, fdtput, "qemu-virt-arm64.dtb", base + INITRD_AT, header)
     document = validate(blob, exit_code=1)
-    assert conflicts(document) == [("range-in-memreserve", "/chosen/linux,elfcorehdr", f"{blob}:/chosen/linux,elfcorehdr")]
+    assert conflicts(document) == [
+        ("range-in-memreserve", "/chosen/linux,elfcorehdr", f"{blob}:/chosen/linux,elfcorehdr")
+    ]
     assert "/chosen/linux,elfcorehdr" in document["findings"][0]["message"]
 
 

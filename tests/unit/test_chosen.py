@@ -59,9 +59,7 @@ def ram(memory_map: MemoryMap) -> list[tuple[int, int]]:
 )
 def test_the_initrd_is_reserved(dtc: str, tmp_path: Path, start: str, end: str) -> None:
     path = blob_of(dtc, tmp_path, f"linux,initrd-start = {start}; linux,initrd-end = {end};")
-    assert read(path)[1] == [
-        (0x48000000, 0x49000000, "/chosen/linux,initrd-start", "c.dtb:/chosen/linux,initrd-start")
-    ]
+    assert read(path)[1] == [(0x48000000, 0x49000000, "/chosen/linux,initrd-start", "c.dtb:/chosen/linux,initrd-start")]
 
 
 def test_an_empty_initrd_reserves_nothing(dtc: str, tmp_path: Path) -> None:
