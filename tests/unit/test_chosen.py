@@ -13,6 +13,7 @@ from pmpoolctl.dtb.reader import parse_blob
 from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
 from pmpoolctl.memmap.model import MemoryMap
 from tests.conftest import assert_input_error, run_cli
+from tests.helpers.khotrees import compile_dts
 
 GIB = 1 << 30
 MEMORY_8G = 'memory@0 { device_type = "memory"; reg = <0x0 0x0 0x2 0x0>; };'
@@ -23,12 +24,7 @@ def blob_of(dtc: str, tmp_path: Path, chosen: str, root: str = "#address-cells =
     """8 GiB of RAM at 0, a pool clear of /chosen's regions and a `/chosen` of `chosen`, the root's cells as
     `root` says."""
     source = f"/dts-v1/;\n/ {{\n{root}\n{MEMORY_8G}\nchosen {{ {chosen} }};\n{POOL}\n}};\n"
-    out = tmp_path / "c.dtb"
-    proc = subprocess.run(
-        [dtc, "-I", "dts", "-O", "dtb", "-o", str(out), "-"], input=source.encode(), capture_output=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return out
+    return compile_dts(dtc, source, tmp_path / "c.dtb")
 
 
 def read(path: Path) -> tuple[MemoryMap, list[tuple[int, int, str, str]]]:

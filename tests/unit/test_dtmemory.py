@@ -15,6 +15,7 @@ from pmpoolctl.errors import InputError
 from pmpoolctl.memmap.blobmap import blob_memory_map, blob_reservations
 from pmpoolctl.memmap.model import MemoryMap
 from tests.conftest import assert_input_error, run_cli
+from tests.helpers.khotrees import compile_dts
 
 U64 = 1 << 64
 GIB = 1 << 30
@@ -26,12 +27,7 @@ def blob_of(dtc: str, tmp_path: Path, body: str, pool: str = "") -> Path:
         f'default_pmpool {{ compatible = "pmpool-v1"; page-size = <0x1000>; page-ranges = {pool}; }};' if pool else ""
     )
     source = f"/dts-v1/;\n/ {{\n#address-cells = <2>;\n#size-cells = <2>;\n{body}\n{pool_node}\n}};\n"
-    out = tmp_path / "m.dtb"
-    proc = subprocess.run(
-        [dtc, "-I", "dts", "-O", "dtb", "-o", str(out), "-"], input=source.encode(), capture_output=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return out
+    return compile_dts(dtc, source, tmp_path / "m.dtb")
 
 
 def memory_map(path: Path) -> MemoryMap:
