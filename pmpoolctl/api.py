@@ -22,6 +22,7 @@ Importing this module is cheap: what a call needs is imported when it is called.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -99,15 +100,43 @@ Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 RangesLike = Union["RangeArray", Iterable["Range"], Iterable[tuple[int, int]]]
 """Ranges as a RangeArray, `Range`s, or (base, size) pairs."""
 
+PathArg = Union[str, "os.PathLike[str]"]
+"""A file's path: text or a path object (pathlib.Path); `-` is standard input or output where the call says."""
+
+
+def _path(path: PathArg) -> str:
+    """`path` as text (a TypeError that names the value for anything that is no path)."""
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"a path is text or os.PathLike of text, not {type(text).__name__}")
+    return text
+
+
+def _path_or_none(path: PathArg | None) -> str | None:
+    return None if path is None else _path(path)
+
+
+def _blob_of(blob: Blob | PathArg) -> Blob:
+    """`blob`, or the blob read from the path it is."""
+    return read_blob(blob) if isinstance(blob, (str, os.PathLike)) else blob
+
+
+def _pool_name(pool: str, *, new: bool = False) -> str:
+    """`pool` (NAME or /NAME) as the node's name; PoolNameError (a ValueError) when no pool node can have it."""
+    from pmpoolctl.pool.names import checked_name
+
+    return checked_name(pool, new=new)
+
 
 # --- reading ---------------------------------------------------------------------------------------------------------
 
 
-def read_blob(path: str, source: str | None = None) -> Blob:
+def read_blob(path: PathArg, source: str | None = None) -> Blob:
     """The blob in `path` (`-` for stdin), checked as dtc would; `source` names it in messages (default: the path)."""
     from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.files.inputs import display_name, read_blob_bytes
 
+    path = _path(path)
     shown = display_name(path) if source is None else source
     return parse_blob(read_blob_bytes(path, shown), shown)
 
@@ -123,10 +152,10 @@ def booted_blob() -> Blob:
 
 
 def find_pool(blob: Blob, pool: str = DEFAULT_POOL) -> Pool | None:
-    """The pool node `pool` (a child of the root), or None when there is none."""
+    """The pool node called exactly `pool` (a child of the root), or None when there is none."""
     from pmpoolctl.pool.poolfile import read_pool as read
 
-    return read(blob, pool)
+    return read(blob, _pool_name(pool))
 
 
 def find_pools(blob: Blob, decoded: Sequence[Pool] = ()) -> list[Pool]:
@@ -144,21 +173,22 @@ def has_pool(blob: Blob, pool: str = DEFAULT_POOL) -> bool:
     """Whether `blob` has the pool node `pool`, without decoding it."""
     from pmpoolctl.pool.poolfile import has_pool as has
 
-    return has(blob, pool)
+    return has(blob, _pool_name(pool))
 
 
-def read_pool(blob: Blob | str, pool: str = DEFAULT_POOL) -> Pool:
+def read_pool(blob: Blob | PathArg, pool: str = DEFAULT_POOL) -> Pool:
     """The pool node `pool` of `blob` (a Blob, or a path to read); InputError when the blob has none."""
     from pmpoolctl.pool.poolfile import require_pool
 
-    return require_pool(read_blob(blob) if isinstance(blob, str) else blob, pool)
+    return require_pool(_blob_of(blob), _pool_name(pool))
 
 
-def read_ranges(path: str, progress: Progress | None = None) -> RangeArray:
+def read_ranges(path: PathArg, progress: Progress | None = None) -> RangeArray:
     """The ranges listed in a batch file (`-` for stdin): text lines `BASE SIZE` or JSON, in file order."""
     from pmpoolctl.files.inputs import decode_text, display_name, read_input
     from pmpoolctl.pool.batch import batch_lines, parse_batch
 
+    path = _path(path)
     name = display_name(path)
     text = decode_text(read_input(path), name)
     if progress is None:
@@ -167,7 +197,7 @@ def read_ranges(path: str, progress: Progress | None = None) -> RangeArray:
         return parse_batch(text, name, advance)  # two u64 arrays: it can be ten million
 
 
-def _request(ranges: RangesLike, from_file: str | None, progress: Progress | None) -> RangeArray:
+def _request(ranges: RangesLike, from_file: PathArg | None, progress: Progress | None) -> RangeArray:
     """`ranges`, then the ranges of the batch `from_file`, as one array."""
     from array import array
 
@@ -227,11 +257,11 @@ class Edit:
 
 
 def edit_pool(
-    blob_path: str,
+    blob_path: PathArg,
     plan: Callable[[RangeArray, int], RangeArray],
     *,
     pool: str = DEFAULT_POOL,
-    output: str | None = None,
+    output: PathArg | None = None,
     dry_run: bool = False,
     list_changes: bool = False,
     before_commit: Hook | None = None,
@@ -267,11 +297,11 @@ def edit_pool(
 
 
 def _edit_pool(
-    blob_path: str,
+    blob_path: PathArg,
     planned: Callable[[Pool], tuple[RangeArray, RangeArray]],
     *,
     pool: str,
-    output: str | None,
+    output: PathArg | None,
     dry_run: bool,
     list_changes: bool,
     before_commit: Hook | None,
@@ -294,6 +324,7 @@ def _edit_pool(
     from pmpoolctl.pool.poolfile import require_pool, with_encoded_ranges
     from pmpoolctl.ranges.rangearray import RangeArray
 
+    blob_path, output, pool = _path(blob_path), _path_or_none(output), _pool_name(pool)
     to_bytes = output == TO_BYTES and not dry_run
     with ExitStack() as held:
         target = None
@@ -343,14 +374,14 @@ def _edit_pool(
 
 
 def add_ranges(
-    blob_path: str,
+    blob_path: PathArg,
     ranges: RangesLike = (),
     *,
-    from_file: str | None = None,
+    from_file: PathArg | None = None,
     progress: Progress | None = None,
     pool: str = DEFAULT_POOL,
     merge: bool = False,
-    output: str | None = None,
+    output: PathArg | None = None,
     dry_run: bool = False,
     list_changes: bool = False,
     before_commit: Hook | None = None,
@@ -379,14 +410,14 @@ def add_ranges(
 
 
 def remove_ranges(
-    blob_path: str,
+    blob_path: PathArg,
     ranges: RangesLike = (),
     *,
-    from_file: str | None = None,
+    from_file: PathArg | None = None,
     progress: Progress | None = None,
     pool: str = DEFAULT_POOL,
     ignore_missing: bool = False,
-    output: str | None = None,
+    output: PathArg | None = None,
     dry_run: bool = False,
     list_changes: bool = False,
     before_commit: Hook | None = None,
@@ -409,11 +440,11 @@ def remove_ranges(
 
 
 def canonicalize(
-    blob_path: str,
+    blob_path: PathArg,
     *,
     pool: str = DEFAULT_POOL,
     merge: bool = False,
-    output: str | None = None,
+    output: PathArg | None = None,
     dry_run: bool = False,
     list_changes: bool = False,
     before_commit: Hook | None = None,
@@ -453,12 +484,12 @@ class Created:
 
 
 def create(
-    out: str,
+    out: PathArg,
     ranges: RangesLike = (),
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     pool: str = DEFAULT_POOL,
-    base: Blob | str | None = None,
+    base: Blob | PathArg | None = None,
     force: bool = False,
     before_commit: Hook | None = None,
     after_commit: Callable[[str], None] | None = None,
@@ -476,12 +507,13 @@ def create(
     from pmpoolctl.pool.poolfile import with_new_pool
     from pmpoolctl.ranges.rangearray import RangeArray
 
+    out, pool = _path(out), _pool_name(pool, new=True)
     try:
         pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
     except EditError as exc:  # named as every other error is: by the file it is about
         shown = "standard output" if out == TO_BYTES else display_name(out)
         raise EditError(f"{shown}: /{pool}: {exc}") from exc
-    if isinstance(base, str):
+    if isinstance(base, (str, os.PathLike)):
         base = read_blob(base)
     elif base is None:
         cells = (2).to_bytes(4, "big")
@@ -490,8 +522,6 @@ def create(
     parse_blob(data, display_name(out))  # what we write must read back
     if out == TO_BYTES:
         return Created(display_name(out), pool, pool_ranges, page_size, None, data)
-    import os
-
     with resolve_target(out) as target, locked(target):
         if (os.path.lexists(out) or target.lstat() is not None) and not force:
             raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
@@ -509,8 +539,6 @@ def _commit(target: Target, data: bytes, before: Hook | None, after: Callable[[s
 
 def _same_file(path: str, target: Target) -> bool:
     """Whether `path` names the file `target` (a hard link, another path): then it is read under the lock."""
-    import os
-
     from pmpoolctl.errors import WriteError
     from pmpoolctl.files.inputs import STDIN
 
@@ -541,12 +569,11 @@ class Comparison:
         return self.result.same
 
 
-def diff(old: Blob | str, new: Blob | str, pool: str = DEFAULT_POOL) -> Comparison:
+def diff(old: Blob | PathArg, new: Blob | PathArg, pool: str = DEFAULT_POOL) -> Comparison:
     """Compare the pool `pool` of two blobs (Blobs, or paths to read); InputError when neither has it."""
     from pmpoolctl.pool.diff import diff_blobs, read_pools
 
-    old_blob = read_blob(old) if isinstance(old, str) else old
-    new_blob = read_blob(new) if isinstance(new, str) else new
+    old_blob, new_blob, pool = _blob_of(old), _blob_of(new), _pool_name(pool)
     old_pool, new_pool = read_pools(old_blob, new_blob, pool)
     return Comparison(old_blob, new_blob, pool, diff_blobs(old_blob, old_pool, new_blob, new_pool))
 
@@ -554,7 +581,7 @@ def diff(old: Blob | str, new: Blob | str, pool: str = DEFAULT_POOL) -> Comparis
 # --- memory maps -----------------------------------------------------------------------------------------------------
 
 
-def load_memory_map(source: str, memmap_format: str | None = None) -> MemoryMap:
+def load_memory_map(source: PathArg, memmap_format: str | None = None) -> MemoryMap:
     """The memory map in `source`: /proc/iomem text, a /sys/firmware/memmap directory, a kernel log, JSON, a .dtb.
 
     The format is detected unless `memmap_format` (one of `pmpoolctl.memmap.FORMATS`) or a
@@ -562,20 +589,18 @@ def load_memory_map(source: str, memmap_format: str | None = None) -> MemoryMap:
     """
     from pmpoolctl.memmap.sources import load_memory_map as load
 
-    return load(source, memmap_format)
+    return load(_path(source), memmap_format)
 
 
 def load_memory_maps(
-    sources: Sequence[str | MemoryMap] = (), memmap_format: str | None = None, *, live: bool = False
+    sources: Sequence[PathArg | MemoryMap] = (), memmap_format: str | None = None, *, live: bool = False
 ) -> list[MemoryMap]:
     """The maps in `sources` (maps already read pass through), then this host's with `live`."""
-    import os
-
     from pmpoolctl.memmap.sources import LIVE_SOURCES
     from pmpoolctl.memmap.sources import load_memory_maps as load
 
     # A host capture (`pmpoolctl capture`) is several maps: its iomem, firmware memmap, e820 table.
-    maps = [m for s in sources for m in (load(s, memmap_format) if isinstance(s, str) else [s])]
+    maps = [m for s in sources for m in (load(_path(s), memmap_format) if isinstance(s, (str, os.PathLike)) else [s])]
     if live:  # /proc/iomem always; /sys/firmware/memmap where the kernel has it; `memmap_format` is not theirs
         maps += [m for s in LIVE_SOURCES if s == LIVE_SOURCES[0] or os.path.exists(s) for m in load(s)]
     return maps
@@ -592,7 +617,7 @@ class Captured:
     data: bytes | None
 
 
-def capture(out: str, *, force: bool = False, now: Callable[[], datetime] | None = None) -> Captured:
+def capture(out: PathArg, *, force: bool = False, now: Callable[[], datetime] | None = None) -> Captured:
     """Capture this host (`pmpoolctl.capture/v1`: iomem, firmware memmap, e820 lines, CPU width, cmdline, KHO).
 
     The sources are /proc and /sys, or $PMPOOLCTL_PROC and $PMPOOLCTL_SYSFS, and the kernel
@@ -601,13 +626,13 @@ def capture(out: str, *, force: bool = False, now: Callable[[], datetime] | None
     locked and atomic as an edit's is. `validate` reads the file back as this host's maps.
     """
     import json
-    import os
 
     from pmpoolctl.errors import InputError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target, write_atomic
     from pmpoolctl.memmap.hostcapture import missing_sources, take_capture
 
+    out = _path(out)
     document = take_capture(now)
     data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     missing = tuple(missing_sources(document))
@@ -689,15 +714,15 @@ class Validation:
 
 
 def validate(
-    blob: Blob | str,
-    memmaps: Sequence[str | MemoryMap] = (),
+    blob: Blob | PathArg,
+    memmaps: Sequence[PathArg | MemoryMap] = (),
     *,
     memmap_format: str | None = None,
     live: bool = False,
     pool: str = DEFAULT_POOL,
-    kho: KhoState | str | None = None,
+    kho: KhoState | PathArg | None = None,
     byte_order: str = "little",
-    next_kernel: str | None = None,
+    next_kernel: PathArg | None = None,
     phys_bits: int | None = None,
     progress: Progress | None = None,
 ) -> Validation:
@@ -714,8 +739,8 @@ def validate(
     """
     from pmpoolctl.memmap.blobmap import blob_reservations
 
-    blob = read_blob(blob) if isinstance(blob, str) else blob
-    found = read_pool(blob, pool)
+    blob = _blob_of(blob)
+    found = read_pool(blob, pool)  # read_pool checks the name
     given = _validation_inputs(blob, memmaps, memmap_format, live, kho, byte_order, next_kernel, phys_bits, "validate")
     import dataclasses
 
@@ -765,14 +790,14 @@ class PoolsValidation:
 
 
 def validate_all_pools(
-    blob: Blob | str,
-    memmaps: Sequence[str | MemoryMap] = (),
+    blob: Blob | PathArg,
+    memmaps: Sequence[PathArg | MemoryMap] = (),
     *,
     memmap_format: str | None = None,
     live: bool = False,
-    kho: KhoState | str | None = None,
+    kho: KhoState | PathArg | None = None,
     byte_order: str = "little",
-    next_kernel: str | None = None,
+    next_kernel: PathArg | None = None,
     phys_bits: int | None = None,
 ) -> PoolsValidation:
     """Check every pool of `blob` as `validate` checks one, and that no page belongs to two (`pools-overlap`).
@@ -784,7 +809,7 @@ def validate_all_pools(
     from pmpoolctl.errors import InputError
     from pmpoolctl.memmap.blobmap import blob_reservations
 
-    blob = read_blob(blob) if isinstance(blob, str) else blob
+    blob = _blob_of(blob)
     pools = find_pools(blob)
     if not pools:
         raise InputError(f'{blob.source}: no pool node (no child of the root with compatible "pmpool-v1")')
@@ -823,12 +848,12 @@ class _Inputs(NamedTuple):
 
 def _validation_inputs(
     blob: Blob,
-    memmaps: Sequence[str | MemoryMap],
+    memmaps: Sequence[PathArg | MemoryMap],
     memmap_format: str | None,
     live: bool,
-    kho: KhoState | str | None,
+    kho: KhoState | PathArg | None,
     byte_order: str,
-    next_kernel: str | None,
+    next_kernel: PathArg | None,
     phys_bits: int | None,
     command: str,
 ) -> _Inputs:
@@ -850,7 +875,7 @@ def _validation_inputs(
         from pmpoolctl.kho.kernelimage import scan_image
         from pmpoolctl.kho.nextkernel import POOL_CONSEQUENCE, image_finding
 
-        image = image_finding(scan_image(next_kernel, [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
+        image = image_finding(scan_image(_path(next_kernel), [COMPATIBLE]), [COMPATIBLE], consequence=POOL_CONSEQUENCE)
         extra = [] if image is None else [image]
     unchecked = coverage.not_checked(maps) + kho_unchecked
     not_requested = coverage.not_requested(maps, phys_bits, zones, next_kernel=next_kernel is not None, command=command)
@@ -858,14 +883,14 @@ def _validation_inputs(
 
 
 def _kho_zones(
-    kho: KhoState | str | None, maps: Sequence[MemoryMap], live: bool, byte_order: str, *, need_scratch: bool
+    kho: KhoState | PathArg | None, maps: Sequence[MemoryMap], live: bool, byte_order: str, *, need_scratch: bool
 ) -> tuple[list[Zone], tuple[tuple[str, str], ...]]:
     """KHO's zones: of `kho` (its scratch areas refused missing with `need_scratch`), or without it the
     host's own (this host's kho/out under `live`, a capture's copy of one), with what they cannot say."""
     if kho is not None:
         from pmpoolctl.kho.checks import preserved_zone, require_scratch, scratch_zone
 
-        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, str) else kho
+        state = load_kho(kho, byte_order, checked=True) if isinstance(kho, (str, os.PathLike)) else kho
         if need_scratch:
             require_scratch(state)
         return [scratch_zone(state), preserved_zone(state)], ()
@@ -933,13 +958,13 @@ def validation_space(validation: Validation) -> AddressSpace:
 
 
 def address_space(
-    blob: Blob | str | None = None,
-    memmaps: Sequence[str | MemoryMap] = (),
+    blob: Blob | PathArg | None = None,
+    memmaps: Sequence[PathArg | MemoryMap] = (),
     *,
     memmap_format: str | None = None,
     live: bool = False,
     pool: str = DEFAULT_POOL,
-    kho: KhoState | str | None = None,
+    kho: KhoState | PathArg | None = None,
     byte_order: str = "little",
     phys_bits: int | None = None,
 ) -> AddressSpace:
@@ -960,13 +985,13 @@ def address_space(
     zones = _kho_zones(kho, maps, live, byte_order, need_scratch=False)[0]
     if blob is None:
         return AddressSpace(lanes_of(maps, (), zones), maps, None)
-    blob = read_blob(blob) if isinstance(blob, str) else blob
+    blob = _blob_of(blob)
     if not maps:
         try:
             maps = [blob_memory_map(blob, with_reservations=False)]
         except InputError:  # no /memory nodes: the pool is drawn against nothing but its reservations
             maps = []
-    found = find_pool(blob, pool)
+    found = find_pool(blob, pool)  # find_pool checks the name
     if found is None:  # a blob without the pool: its map and reservations are still worth a look
         return AddressSpace(lanes_of(maps, blob_reservations(blob), zones), maps, None)
     phys_bits = live_phys_bits(phys_bits, live)
@@ -978,7 +1003,7 @@ def address_space(
 # --- Kexec HandOver --------------------------------------------------------------------------------------------------
 
 
-def load_kho(path: str, byte_order: str = "little", *, checked: bool = False) -> KhoState:
+def load_kho(path: PathArg, byte_order: str = "little", *, checked: bool = False) -> KhoState:
     """KHO state: a root FDT, or a directory laid out like /sys/kernel/debug/kho/out (or kho/in).
 
     `byte_order` is that of the CPU that wrote it. With `checked`, InputError unless the root
@@ -988,7 +1013,7 @@ def load_kho(path: str, byte_order: str = "little", *, checked: bool = False) ->
     from pmpoolctl.kho.tree import load_kho as load
     from pmpoolctl.kho.tree import require_complete, require_known
 
-    state = load(path, byte_order)
+    state = load(_path(path), byte_order)
     if checked:
         require_known(state)
         require_complete(state)
@@ -1004,15 +1029,15 @@ def booted_kho() -> tuple[KhoHandover | None, str | None]:
 
 
 def validate_kho(
-    path: str,
-    memmaps: Sequence[str | MemoryMap] = (),
+    path: PathArg,
+    memmaps: Sequence[PathArg | MemoryMap] = (),
     *,
     memmap_format: str | None = None,
     live: bool = False,
     byte_order: str = "little",
     page_size: int = DEFAULT_PAGE_SIZE,
     next_cmdline: NextCmdline | str | None = None,
-    next_kernel: str | None = None,
+    next_kernel: PathArg | None = None,
     phys_bits: int | None = None,
     progress: Progress | None = None,
 ) -> Validation:
@@ -1028,11 +1053,10 @@ def validate_kho(
 
     if not memmaps and not live:
         raise ValueError("validate_kho needs a memory map: memmaps or live (a KHO tree has no memory nodes)")
+    path = _path(path)
     source = display_name(path)
     phys_bits = live_phys_bits(phys_bits, live)
     if isinstance(next_cmdline, str):
-        import os
-
         from pmpoolctl.kho.cmdline import parse_next_cmdline
 
         next_cmdline = parse_next_cmdline(os.fsencode(next_cmdline), "next_cmdline")
@@ -1052,7 +1076,7 @@ def validate_kho(
         from pmpoolctl.kho.nextkernel import image_finding, needed_compatibles, root_alternatives
 
         needed = needed_compatibles(state)
-        image = scan_image(next_kernel, [*needed, *state.compatibles])
+        image = scan_image(_path(next_kernel), [*needed, *state.compatibles])
         found = image_finding(image, needed, root_alternatives(state))
         extra += [] if found is None else [found]
     if next_cmdline is not None:

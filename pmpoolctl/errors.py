@@ -40,6 +40,13 @@ class WriteError(InputError):
     """A file that cannot be written or locked."""
 
 
+class PoolNameError(PmpoolError, ValueError):
+    """A pool name that no pool node can have (`--pool`, `pool=`): a usage error (exit 2), and a
+    ValueError to a script, as a bad argument is."""
+
+    exit_code = 2
+
+
 class OutputError(OSError):
     """A write to standard output failed: a closed pipe (EPIPE), a full disk, a closed stdout.
 

@@ -16,7 +16,16 @@ import click
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
 from pmpoolctl.cli.context import Run, run_of
-from pmpoolctl.cli.options import NUMBER, PATH, common_options, json_option, options, page_size_option, pool_option
+from pmpoolctl.cli.options import (
+    NUMBER,
+    PATH,
+    common_options,
+    json_option,
+    new_pool_option,
+    options,
+    page_size_option,
+    pool_option,
+)
 from pmpoolctl.files.inputs import STDIN
 from pmpoolctl.numbers import counted
 
@@ -34,7 +43,7 @@ EDIT_SCHEMA = "pmpoolctl.edit/v1"
 @page_size_option("The pool's page size.")
 @click.option("--from", "from_blob", metavar="BASE_BLOB", type=PATH, help="Copy this blob and add the pool node to it.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
-@pool_option
+@new_pool_option
 @json_option(EDIT_SCHEMA)
 @common_options
 @click.pass_context

@@ -9,11 +9,12 @@ from typing import Any
 import click
 
 from pmpoolctl.cli.context import JUnitRequest, MetricsRequest, run_of
-from pmpoolctl.errors import NumberError
+from pmpoolctl.errors import NumberError, PoolNameError
 from pmpoolctl.files.inputs import display_name
 from pmpoolctl.memmap import FORMATS
 from pmpoolctl.numbers import parse_number
-from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MAX_PAGE_SIZE, MIN_PAGE_SIZE, pool_name_of
+from pmpoolctl.pool.binding import DEFAULT_PAGE_SIZE, DEFAULT_POOL, MAX_PAGE_SIZE, MIN_PAGE_SIZE
+from pmpoolctl.pool.names import checked_name
 
 
 class NumberType(click.ParamType):  # type: ignore[type-arg]
@@ -59,14 +60,19 @@ PATH = PathType()
 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """--pool NAME, or /NAME as dump prints a pool's path: the node's name."""
-    name = pool_name_of(value)
-    if name is None:
-        shown = display_name(value)
-        raise click.BadParameter(
-            f"'{shown}' is not a node name or /NAME (letters, digits and ,._+- only, no unit address)"
-        )
-    return name
+    """--pool NAME, or /NAME as dump prints a pool's path: the node's name (exactly; NAME@UNIT too)."""
+    try:
+        return checked_name(value)
+    except PoolNameError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _new_pool_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """create's --pool: a name the binding lets a new pool node have (no unit address)."""
+    try:
+        return checked_name(value, new=True)
+    except PoolNameError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def check_page_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -85,6 +91,16 @@ pool_option = click.option(
     callback=_pool_name,
     metavar="NAME",
     help="The pool node, a child of the root: NAME or /NAME (as dump prints it).",
+)
+
+new_pool_option = click.option(
+    "--pool",
+    "pool_name",
+    default=DEFAULT_POOL,
+    show_default=True,
+    callback=_new_pool_name,
+    metavar="NAME",
+    help="The new pool node's name, a child of the root: at most 31 letters, digits and ,._+-, no unit address.",
 )
 
 

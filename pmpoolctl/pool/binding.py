@@ -277,16 +277,6 @@ def valid_pool_name(name: str) -> bool:
     return 0 < len(name) <= 31 and all(c in allowed for c in name)
 
 
-def pool_name_of(text: str) -> str | None:
-    """The pool node's name in `text`: `NAME`, or `/NAME` as `dump` prints its path; None when it is neither.
-
-    A pool is a child of the root, so one leading `/` is its path and any other `/` names
-    a node that cannot be a pool.
-    """
-    name = text[1:] if text.startswith("/") else text
-    return name if valid_pool_name(name) else None
-
-
 def claims_pool_compatible(value: bytes) -> bool:
     """Whether a node's `compatible` list names the binding's among its strings, as a reader that
     matches by compatible (libfdt's fdt_stringlist_contains, the kernel's of_device_is_compatible)

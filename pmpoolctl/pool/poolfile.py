@@ -6,6 +6,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from pmpoolctl.buffers import Buffer
+from pmpoolctl.check.findings import Finding
+from pmpoolctl.check.rules import finding
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.writer import append_child, replace_node
 from pmpoolctl.errors import InputError
@@ -24,12 +26,35 @@ from pmpoolctl.ranges.rangeset import Range
 
 
 def pool_node(blob: Blob, name: str) -> Node | None:
-    """The pool node `/name`, a direct child of the root, as libfdt finds it (`Blob.child`), or None.
+    """The root's child called exactly `name` (`name@unit` only when `name` says so), or None.
 
-    A `name@unit` before `name` is what a reader of `/name` gets; it breaks the binding
-    (`decode_pool` says so), so it is checked and refused, never passed over for `name`.
+    Exact, not as libfdt finds `/name` (which takes a `name@unit` before `name`): the pool
+    checked is the node named, and `libfdt_twin` says when a libfdt reader gets another.
     """
-    return blob.child(blob.root, name)
+    nodes = blob.nodes
+    for index in blob.root.children:
+        if nodes[index].name == name:
+            return nodes[index]
+    return None
+
+
+def libfdt_twin(blob: Blob, name: str) -> Node | None:
+    """The `name@unit` that a reader looking up `/name` with libfdt (fdt_path_offset: fdtget, the
+    kernel's early FDT code) gets instead of the node called `name`: the first in node order, when
+    it comes before `name` or there is no `name`. None when such a reader gets `name` itself."""
+    found = blob.child(blob.root, name)
+    return None if found is None or found.name == name else found
+
+
+def _twin_finding(blob: Blob, name: str) -> Finding | None:
+    twin = libfdt_twin(blob, name)
+    if twin is None:
+        return None
+    return finding(
+        "binding-invalid",
+        f"{blob.path(twin)} comes before /{name}: a reader that looks up /{name} with libfdt "
+        "(fdtget, the kernel's early FDT code) reads that node, not this pool",
+    )
 
 
 def pool_names(blob: Blob) -> list[str]:
@@ -87,11 +112,19 @@ def _is_compatible(blob: Blob, node: Node) -> bool:
 
 def missing_pool_message(blob: Blob, name: str) -> str:
     """`no pool node /NAME`, and the pools the blob has instead, for --pool to name."""
+    message = f"{blob.source}: no pool node /{name}"
+    twin = libfdt_twin(blob, name)
+    if twin is not None:  # not the pool (it breaks the binding), but a libfdt reader takes it for it
+        message += (
+            f"; it has {blob.path(twin)}, which a reader that looks up /{name} with libfdt takes for it, "
+            f"and a pool node must not have a unit address (--pool {blob.path(twin)} checks it)"
+        )
+        return message
     others = [n for n in pool_names(blob) if n != name]
     if not others:
-        return f"{blob.source}: no pool node /{name}"
+        return message
     listed = ", ".join(f"/{n}" for n in others)
-    return f"{blob.source}: no pool node /{name}; it has {listed} (--pool /{others[0]})"
+    return f"{message}; it has {listed} (--pool /{others[0]})"
 
 
 def has_pool(blob: Blob, name: str) -> bool:
@@ -104,12 +137,15 @@ def read_pool(blob: Blob, name: str, like: Pool | None = None) -> Pool | None:
     node = pool_node(blob, name)
     if node is None:
         return None
-    name = node.name  # `name@unit`, when that is what `/name` finds
     # page-ranges is read in place (it can be 16 MB); the other properties are copied, small.
     properties: list[tuple[str, Buffer]] = [
         (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
     ]
-    return decode_pool(name, properties, like)
+    pool = decode_pool(name, properties, like)
+    twin = _twin_finding(blob, name)
+    if twin is not None:
+        pool.problems.insert(0, twin)
+    return pool
 
 
 def require_pool(blob: Blob, name: str) -> Pool:
@@ -136,7 +172,15 @@ def with_encoded_ranges(blob: Blob, pool: Pool, pairs: Sequence[Buffer]) -> byte
 
 def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:
     """The blob's bytes with a new pool node as the root's last child."""
-    existing = pool_node(blob, name)
+    existing = pool_node(blob, name) or blob.child(blob.root, name)
     if existing is not None:
-        raise InputError(f"{blob.source}: already has a pool node /{existing.name}")
+        where = f"{blob.source}: already has"
+        if existing.name != name:  # a libfdt reader of /name would read it, never the new pool after it
+            raise InputError(
+                f"{where} {blob.path(existing)}, which a reader that looks up /{name} with libfdt "
+                f"takes for /{name}: a new /{name} after it would not be read"
+            )
+        if existing.name == DEFAULT_POOL or _is_compatible(blob, existing):
+            raise InputError(f"{where} a pool node /{name}")
+        raise InputError(f'{where} a node /{name} (not a pool: its compatible is not "{COMPATIBLE}")')
     return append_child(blob, blob.root, name, pool_properties(None, ranges, page_size))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,62 @@ def test_capture_to_bytes_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / "c.json").write_bytes(captured.data)
     maps = pmpoolctl.load_memory_maps([str(tmp_path / "c.json")])
     assert [m.format for m in maps] == ["iomem"] and maps[0].phys_bits is None
+
+
+# --- pool names and paths -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        pytest.param("\u00e9", "holds '\u00e9', which a node name cannot", id="not-ascii"),
+        pytest.param("foo@1", "has a unit address (@1): the binding forbids one on a pool node", id="unit-address"),
+        pytest.param("p" * 32, "is 32 characters long; a node name is at most 31", id="too-long"),
+        pytest.param("chosen", "/chosen is the devicetree specification's node for the boot arguments", id="chosen"),
+        pytest.param("a/b", "is not a node name or /NAME", id="path"),
+        pytest.param("", "is not a node name or /NAME", id="empty"),
+    ],
+)
+def test_create_refuses_a_name_no_pool_node_can_have_and_writes_nothing(tmp_path: Path, name: str, says: str) -> None:
+    """One error (a ValueError, exit 2 as a usage error) instead of an AssertionError from the encoder,
+    or a blob that its own validate refuses (`foo@1`)."""
+    out = tmp_path / "new.dtb"
+    with pytest.raises(pmpoolctl.errors.PoolNameError, match=re.escape(says)) as raised:
+        pmpoolctl.create(str(out), pool=name)
+    assert isinstance(raised.value, ValueError) and raised.value.exit_code == 2
+    assert not out.exists()
+
+
+def test_a_lookup_takes_a_unit_address_and_refuses_what_is_no_pool_name(blob: Path) -> None:
+    assert pmpoolctl.find_pool(pmpoolctl.read_blob(blob), "default_pmpool@1") is None
+    for bad in ("chosen", "\u00e9", "x" * 40, "a@b@c"):
+        with pytest.raises(ValueError):
+            pmpoolctl.read_pool(blob, bad)
+        with pytest.raises(ValueError):
+            pmpoolctl.validate(blob, [IOMEM], pool=bad)
+
+
+def test_every_path_argument_takes_a_path_object(tmp_path: Path, blob: Path) -> None:
+    """pathlib.Path (any os.PathLike of text) wherever a str path is taken."""
+    batch = tmp_path / "batch.txt"
+    batch.write_text("0x180000000 2M\n")
+    iomem = Path(IOMEM)
+    assert pmpoolctl.read_blob(blob).source == str(blob)
+    assert pmpoolctl.read_pool(blob).path == "/default_pmpool"
+    assert list(pmpoolctl.read_ranges(batch)) == [Range(0x180000000, 2 << 20)]
+    out = tmp_path / "out.dtb"
+    assert pmpoolctl.add_ranges(blob, from_file=batch, output=out).written == str(out)
+    assert pmpoolctl.remove_ranges(out, [(0x180000000, 0x1000)]).written == str(out)
+    assert pmpoolctl.canonicalize(out, dry_run=True).file == str(out)
+    assert not pmpoolctl.diff(blob, out).same
+    created = tmp_path / "created.dtb"
+    assert pmpoolctl.create(created, base=blob, pool="other_pmpool").written == str(created)
+    assert pmpoolctl.load_memory_map(iomem).source == IOMEM
+    assert [m.source for m in pmpoolctl.load_memory_maps([iomem])] == [IOMEM]
+    assert pmpoolctl.validate(blob, [iomem]).passes()
+    assert pmpoolctl.validate_all_pools(created, [iomem]).validations
+    assert pmpoolctl.address_space(blob, [iomem]).validation is not None
+    kho = EXAMPLES / "kho" / "out"
+    assert pmpoolctl.load_kho(kho).compatibles
+    assert isinstance(pmpoolctl.validate_kho(kho, [iomem]).passes(), bool)
+    assert pmpoolctl.capture(tmp_path / "host.json").written == str(tmp_path / "host.json")

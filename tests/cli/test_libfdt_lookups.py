@@ -59,26 +59,57 @@ def pool(name: str, ranges: str) -> str:
     return f'{name} {{ compatible = "pmpool-v1"; page-size = <0x1000>; page-ranges = {ranges}; }};'
 
 
-def test_a_pool_with_a_unit_address_before_the_pool_is_the_pool_checked_and_refused(dtc: str, tmp_path: Path) -> None:
+def test_a_pool_with_a_unit_address_before_the_pool_fails_the_pool_and_both_are_checked(
+    dtc: str, tmp_path: Path
+) -> None:
+    """`--pool NAME` is the node called NAME, exactly; a `NAME@unit` before it is what a libfdt reader
+    of /NAME gets instead, so the pool fails binding-invalid, and --all-pools checks each node once."""
     blob = compile_blob(
-        dtc, tmp_path / "b.dtb", pool("default_pmpool@1", KERNEL_RANGE) + pool("default_pmpool", GOOD_RANGE)
+        dtc, tmp_path / "b.dtb", pool("default_pmpool@1", GOOD_RANGE) + pool("default_pmpool", KERNEL_RANGE)
     )
     fdtget = str(Path(dtc).with_name("fdtget"))
     read = subprocess.run(
         [fdtget, "-t", "x", str(blob), "/default_pmpool", "page-ranges"], capture_output=True, check=True
     )
-    assert read.stdout.split() == [b"0", b"1000000", b"0", b"200000"]  # what a reader of /default_pmpool gets
+    assert read.stdout.split() == [b"1", b"0", b"0", b"200000"]  # what a libfdt reader of /default_pmpool gets
     run = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--json"])
     assert run.exit_code == 1
     document = json.loads(run.stdout)
-    assert document["pool"] == "/default_pmpool@1"
+    assert document["pool"] == "/default_pmpool"
     assert [f["rule"] for f in document["findings"]] == ["binding-invalid", "range-in-kernel"]
-    assert "has a unit address" in document["findings"][0]["message"]
+    assert "/default_pmpool@1 comes before /default_pmpool" in document["findings"][0]["message"]
+    every = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--all-pools", "--json"])
+    assert every.exit_code == 1
+    listed = json.loads(every.stdout)
+    assert [p["path"] for p in listed["pools"]] == ["/default_pmpool@1", "/default_pmpool"]
+    assert [(f["pool"], f["rule"]) for f in listed["findings"]] == [
+        ("/default_pmpool@1", "binding-invalid"),
+        ("/default_pmpool", "binding-invalid"),
+        ("/default_pmpool", "range-in-kernel"),
+    ]
+    twin = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--pool", "/default_pmpool@1", "--json"])
+    assert twin.exit_code == 1 and json.loads(twin.stdout)["pool"] == "/default_pmpool@1"
     edit = run_cli(["add-range", str(blob), "0x200000000", "0x1000"])
-    assert edit.exit_code == 3 and "has a unit address" in edit.stderr
+    assert edit.exit_code == 3 and "/default_pmpool@1 comes before /default_pmpool" in edit.stderr
     assert run_cli(["create", str(tmp_path / "c.dtb"), "--from", str(blob)]).stderr.endswith(
-        "already has a pool node /default_pmpool@1\n"
+        "already has a pool node /default_pmpool\n"
     )
+
+
+def test_only_a_pool_with_a_unit_address_is_no_pool_node_and_is_named(dtc: str, tmp_path: Path) -> None:
+    """The binding's pool is /default_pmpool, without a unit address: `default_pmpool@1` alone is no
+    pool node (exit 3, not a pass), and the error names it for --pool, as a libfdt reader takes it."""
+    blob = compile_blob(dtc, tmp_path / "u.dtb", pool("default_pmpool@1", GOOD_RANGE))
+    run = run_cli(["validate", str(blob), "--memmap", str(IOMEM)])
+    assert run.exit_code == 3 and run.stdout == ""
+    assert run.stderr.startswith(f"error: {blob}: no pool node /default_pmpool; it has /default_pmpool@1, ")
+    assert run.stderr.endswith("(--pool /default_pmpool@1 checks it)\n") and len(run.stderr.splitlines()) == 1
+    named = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--pool", "/default_pmpool@1", "--json"])
+    assert named.exit_code == 1
+    assert [f["rule"] for f in json.loads(named.stdout)["findings"]] == ["binding-invalid"]
+    created = run_cli(["create", str(tmp_path / "c.dtb"), "--from", str(blob)])
+    assert created.exit_code == 3 and not (tmp_path / "c.dtb").exists()
+    assert "already has /default_pmpool@1, which a reader that looks up /default_pmpool with libfdt" in created.stderr
 
 
 def test_a_pool_before_its_unit_address_twin_is_the_pool_and_the_twin_fails_all_pools(dtc: str, tmp_path: Path) -> None:

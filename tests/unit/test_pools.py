@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pmpoolctl.check.pools import OVERLAPS_SHOWN, pools_overlap
-from pmpoolctl.pool.binding import claims_pool_compatible, decode_pool, encode_u64_pairs, pool_name_of
+from pmpoolctl.errors import PoolNameError
+from pmpoolctl.pool.binding import claims_pool_compatible, decode_pool, encode_u64_pairs
+from pmpoolctl.pool.names import checked_name
 from pmpoolctl.ranges.rangeset import Range
 
 PAGE = 0x1000
@@ -32,13 +34,21 @@ def pool(name: str, *ranges: tuple[int, int]):  # type: ignore[no-untyped-def]
         ("/", None),
         ("", None),
         ("/a/b", None),
-        ("pool@1000", None),
+        ("pool@1000", "pool@1000"),  # a look-up is exact: a pool with a unit address can be checked
+        ("pool@", None),
+        ("pool@1@2", None),
         ("/" + "a" * 31, "a" * 31),
         ("a" * 32, None),
+        ("chosen", None),
+        ("memory@0", None),
     ],
 )
-def test_pool_name_of(text: str, name: str | None) -> None:
-    assert pool_name_of(text) == name
+def test_a_looked_up_pool_name(text: str, name: str | None) -> None:
+    if name is None:
+        with pytest.raises(PoolNameError):
+            checked_name(text)
+    else:
+        assert checked_name(text) == name
 
 
 def test_a_pool_is_a_node_whose_compatible_names_the_binding_among_its_strings() -> None:
