@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pmpoolctl.buffers import Buffer
 from pmpoolctl.dtb.format import HEADER_OFFSET, MAX_BLOB_SIZE, U32, WRITE_LAST_COMP_VERSION, WRITE_VERSION
-from pmpoolctl.dtb.model import Blob, Node
+from pmpoolctl.dtb.model import Blob, Node, Property
 from pmpoolctl.errors import BindingError, BlobError
 
 
@@ -81,6 +81,19 @@ def replace_node(blob: Blob, node: Node, properties: Sequence[tuple[str, Value]]
         raise BindingError(f"{blob.source}: {blob.path(node)} has subnodes; a pool node must not")
     parts, strings = encode_node(node.name, properties, _strings_block(blob), blob.header.version)
     return _splice(blob, node.begin, node.end, parts, strings)
+
+
+def replace_value(blob: Blob, prop: Property, value: Value) -> bytes:
+    """The blob with one property's value replaced, and every other byte of the structure block
+    kept: its tag, its name's offset and the node's other properties (a `name` property that the
+    tree as read leaves out, NOP tags, names that share strings) stay exactly as they were."""
+    header = bytearray(blob.data[prop.offset : prop.offset + 12])  # FDT_PROP, len, nameoff
+    U32.pack_into(header, 4, len(value))
+    parts: list[Buffer] = [bytes(header)]
+    parts.extend(value.parts if isinstance(value, Pieces) else (value,))
+    parts.append(bytes(-len(value) % 4))
+    end = prop.value_offset + prop.length
+    return _splice(blob, prop.offset, end + (-end % 4), parts, _strings_block(blob))
 
 
 def append_child(blob: Blob, parent: Node, name: str, properties: Sequence[tuple[str, Value]]) -> bytes:

@@ -9,7 +9,7 @@ from pmpoolctl.buffers import Buffer
 from pmpoolctl.check.findings import Finding
 from pmpoolctl.check.rules import finding
 from pmpoolctl.dtb.model import Blob, Node
-from pmpoolctl.dtb.writer import append_child, replace_node
+from pmpoolctl.dtb.writer import Pieces, append_child, replace_node, replace_value
 from pmpoolctl.errors import InputError
 from pmpoolctl.pool.binding import (
     COMPATIBLE,
@@ -22,6 +22,7 @@ from pmpoolctl.pool.binding import (
     encoded_pool_properties,
     pool_properties,
 )
+from pmpoolctl.ranges.rangearray import range_array_of
 from pmpoolctl.ranges.rangeset import Range
 
 
@@ -157,17 +158,21 @@ def require_pool(blob: Blob, name: str) -> Pool:
 
 def with_ranges(blob: Blob, pool: Pool, ranges: Sequence[Range]) -> bytes:
     """The blob's bytes with the existing pool's ranges replaced by `ranges`."""
-    node = pool_node(blob, pool.name)
-    assert node is not None, "pool decoded from this blob"
-    return replace_node(blob, node, pool_properties(pool, ranges, pool.page_size))
+    return with_encoded_ranges(blob, pool, range_array_of(ranges).be_parts())
 
 
 def with_encoded_ranges(blob: Blob, pool: Pool, pairs: Sequence[Buffer]) -> bytes:
     """`with_ranges` for ranges given as their big-endian pairs in pieces (`RangeArray.be_parts`):
-    an edit can let the ranges' arrays go before the new blob is built."""
+    an edit can let the ranges' arrays go before the new blob is built.
+
+    Only page-ranges' value is rewritten: every other byte of the node stays, a `name` property
+    too (old trees have one; the tree as read leaves it out, as dtc does)."""
     node = pool_node(blob, pool.name)
     assert node is not None, "pool decoded from this blob"
-    return replace_node(blob, node, encoded_pool_properties(pool, pairs, pool.page_size))
+    stored = node.property(PROP_PAGE_RANGES)
+    if stored is None:  # an edit refuses such a pool (binding-invalid); the node is written whole
+        return replace_node(blob, node, encoded_pool_properties(pool, pairs, pool.page_size))
+    return replace_value(blob, stored, pairs[0] if len(pairs) == 1 else Pieces(pairs))
 
 
 def with_new_pool(blob: Blob, name: str, ranges: Sequence[Range], page_size: int) -> bytes:
