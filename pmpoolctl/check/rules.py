@@ -26,8 +26,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "binding-invalid",
         ERROR,
-        "wrong `compatible`, `page-ranges` length not a multiple of 16, bad `page-size`, a unit address on the "
-        "pool node, a `status` other than `okay` (a reader that honours it skips the pool)",
+        "wrong `compatible`, `page-ranges` length not a multiple of 16, bad `page-size`, a unit address, `reg`, "
+        "`#address-cells` or `#size-cells` on the pool node, a `status` other than `okay` (a reader that honours "
+        "it skips the pool), a `NAME@unit` before the pool that a libfdt reader of `/NAME` takes for it",
     ),
     Rule("range-empty", ERROR, "a range (or reserve_mem region) of size 0"),
     Rule("range-unaligned", ERROR, "base or size not a multiple of the page size"),

@@ -33,6 +33,14 @@ PROP_PAGE_RANGES = "page-ranges"
 
 RANGE_ENTRY_SIZE = PAIR_BYTES  # a (base, size) pair of big-endian u64
 
+# What the binding forbids in the pool node, and why: the node has no unit address and carries its
+# own fixed 64-bit encoding, so dtc compiles and decompiles it without warnings.
+FORBIDDEN_PROPERTIES = {
+    "reg": "a pool has no address of its own (no unit address, so dtc warns unit_address_vs_reg)",
+    "#address-cells": "page-ranges is u64 pairs whatever the cells, and a pool has no children to give them to",
+    "#size-cells": "page-ranges is u64 pairs whatever the cells, and a pool has no children to give them to",
+}
+
 
 @dataclass
 class Pool:
@@ -117,6 +125,12 @@ def decode_pool(name: str, properties: Sequence[tuple[str, Buffer]], like: Pool 
                 f"/{name.split('@', 1)[0]} (fdtget, the kernel's early FDT code) takes this node for that pool"
             )
         )
+
+    problems.extend(
+        _invalid(f"{path} has '{prop}', which the binding forbids in a pool node: {why}")
+        for prop, why in FORBIDDEN_PROPERTIES.items()
+        if prop in values
+    )
 
     raw_compatible = None if PROP_COMPATIBLE not in values else bytes(values[PROP_COMPATIBLE])
     compatible = None

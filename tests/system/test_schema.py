@@ -141,6 +141,8 @@ def test_noncanonical_pool_is_schema_valid_and_refused_by_validate(
 # address is refused as the schema refuses it: /default_pmpool finds default_pmpool@100000000, as libfdt does.)
 VALIDATE_EXIT = {
     "bad-extra-untyped-property.dts": 0,  # the binding allows the property; only dtschema cannot type it
+    # /default_pmpool@ADDR alone is no /default_pmpool (a look-up is exact): no pool node, named in the error
+    "bad-unit-address.dts": 3,
 }
 
 
