@@ -509,7 +509,7 @@ def create(
 
     out, pool = _path(out), _pool_name(pool, new=True)
     try:
-        pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False)
+        pool_ranges = plan_add(RangeArray(), _range_array(ranges), page_size, merge=False, hint=_CREATE_OVERLAP_HINT)
     except EditError as exc:  # named as every other error is: by the file it is about
         shown = "standard output" if out == TO_BYTES else display_name(out)
         raise EditError(f"{shown}: /{pool}: {exc}") from exc
@@ -527,6 +527,9 @@ def create(
             raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
         _commit(target, data, before_commit, after_commit)
     return Created(display_name(out), pool, pool_ranges, page_size, target.path, None)
+
+
+_CREATE_OVERLAP_HINT = "create has no --merge: give each page in one range only"
 
 
 def _commit(target: Target, data: bytes, before: Hook | None, after: Callable[[str], None] | None) -> None:

@@ -88,15 +88,21 @@ def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
         raise EditError(f"pool {pool.path}: the ranges cover all 2^64 addresses, which no u64 size can say") from None
 
 
-def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool) -> RangeArray:
-    """The pool after adding `requested`; overlaps are refused unless `merge`."""
+MERGE_HINT = "use --merge to allow"
+"""What an overlap refused by add-range points to; `create`, which has no --merge, says its own."""
+
+
+def plan_add(
+    current: RangeArray, requested: Sequence[Range], page_size: int, merge: bool, hint: str = MERGE_HINT
+) -> RangeArray:
+    """The pool after adding `requested`; overlaps are refused unless `merge`, the error ending `(hint)`."""
     request = checked_request(requested, page_size, "added")
     apart = request.is_apart()  # the usual batch: sorted, disjoint, not touching, so canonical as it is
     ordered = request if apart else in_order(request)
     overlap = None if merge or apart else first_overlap(ordered)
     if overlap is not None:
         prev, cur = ordered[overlap], ordered[overlap + 1]
-        raise EditError(f"added ranges {prev} and {cur} overlap each other (use --merge to allow)")
+        raise EditError(f"added ranges {prev} and {cur} overlap each other ({hint})")
     addition = ordered
     try:
         addition = ordered if apart else merged(ordered)
@@ -107,7 +113,7 @@ def plan_add(current: RangeArray, requested: Sequence[Range], page_size: int, me
     if not merge and (result is None or result.total_size != current.total_size + addition.total_size):
         first = first_overlapping(current, ordered)
         if first is not None:
-            raise EditError(f"added range {first[0]} overlaps pool range {first[1]} (use --merge to allow)")
+            raise EditError(f"added range {first[0]} overlaps pool range {first[1]} ({hint})")
     if result is None:
         raise EditError("the pool would hold all 2^64 addresses, which no u64 size can say")
     return result

@@ -469,3 +469,14 @@ def test_quiet_prints_nothing_and_keeps_exit_codes(pool_blob: Path, tmp_path: Pa
     corrupt = tmp_path / "corrupt.dtb"
     corrupt.write_bytes(b"\xd0\x0d\xfe\xed" + bytes(36))
     assert_input_error(run_cli(["-q", "dump", str(corrupt)]), str(corrupt))  # errors are never quiet
+
+
+def test_an_overlap_hint_names_what_the_command_takes(tmp_path: Path) -> None:
+    """create has no --merge: its refusal of overlapping --range says what to do instead."""
+    out = tmp_path / "new.dtb"
+    run = run_cli(["create", str(out), "--range", "4G", "8K", "--range", "0x100001000", "4K"])
+    assert_input_error(run, str(out), "overlap each other (create has no --merge: give each page in one range only)")
+    assert "use --merge" not in run.stderr and not out.exists()
+    ok(run_cli(["create", str(out), "--range", "4G", "8K"]))
+    edit = run_cli(["add-range", str(out), "0x100001000", "4K"])
+    assert_input_error(edit, str(out), "overlaps pool range [0x100000000, 0x100002000) (use --merge to allow)")
