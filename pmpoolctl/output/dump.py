@@ -184,9 +184,8 @@ def render_dump(
         console.print(f"Pool /{pool_name}: none")
         _print_pools(console, pool, pool_name, pools)
         return
-    console.print(
-        f'Pool {pool.path}: compatible "{pool.compatible}", page size {pool.page_size} ({human_size(pool.page_size)})'
-    )
+    compatible = "no compatible" if pool.compatible is None else f'compatible "{pool.compatible}"'
+    console.print(f"Pool {pool.path}: {compatible}, page size {pool.page_size} ({human_size(pool.page_size)})")
     for name, value in pool.extra_properties():
         console.print(f"  {name} = {format_value(value)};" if value else f"  {name};")
     if pool.ranges:

@@ -101,3 +101,11 @@ def test_what_the_binding_forbids_in_the_pool_node_fails_validate(dtc: str, tmp_
     edit = run_cli(["add-range", str(blob), "0x180000000", "0x1000"])
     assert edit.exit_code == 3 and f"has '{prop}'" in edit.stderr
     assert run_cli(["dump", str(blob)]).exit_code == 0  # still shown, as a broken pool is
+
+
+def test_dump_of_a_pool_without_a_compatible_says_so(dtc: str, tmp_path: Path) -> None:
+    """It said `compatible "None"`, as if the string were None."""
+    blob = compile_blob(dtc, tmp_path / "c.dtb", f"page-ranges = {GOOD_RANGE};")
+    run = run_cli(["dump", str(blob)])
+    assert run.exit_code == 0
+    assert "Pool /default_pmpool: no compatible, page size 4096" in run.stdout and '"None"' not in run.stdout
