@@ -312,8 +312,12 @@ def test_batch_error_names_file_and_line(pool_blob: Path, tmp_path: Path) -> Non
         (["nosuchcommand"], "nosuchcommand"),
     ],
 )
-def test_usage_errors_are_exit_2_with_one_line(args: list[str], needle: str) -> None:
+def test_usage_errors_are_exit_2_with_one_line(
+    args: list[str], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # X is a name there: a usage error writes nothing, not even X
     run = run_cli(args)
+    assert list(tmp_path.iterdir()) == []
     assert run.exit_code == 2, (run.stdout, run.stderr)
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
