@@ -15,7 +15,7 @@ from pmpoolctl.check.rules import finding
 from pmpoolctl.numbers import human_size
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.ranges.arrayops import union
-from pmpoolctl.ranges.rangearray import RangeArray
+from pmpoolctl.ranges.everyaddress import Canonical, EveryAddress
 
 OVERLAPS_SHOWN = 5  # findings per pair of pools; the rest are one finding with their count
 
@@ -35,16 +35,22 @@ def pools_overlap(pools: Sequence[Pool], source: str) -> dict[str, list[Finding]
     return found
 
 
-def _apart(one: RangeArray, other: RangeArray) -> bool:
-    try:
-        return union(one, other).total_size == one.total_size + other.total_size
-    except OverflowError:  # together they would hold all 2^64 addresses: they share some
-        return False
+def _apart(one: Canonical, other: Canonical) -> bool:
+    if isinstance(one, EveryAddress) or isinstance(other, EveryAddress):
+        return not (one and other)  # all 2^64 addresses share some with any other non-empty pool
+    # Disjoint pools may hold all 2^64 addresses between them (EVERY_ADDRESS), and their totals still add up.
+    return union(one, other).total_size == one.total_size + other.total_size
 
 
-def _shared(earlier: RangeArray, later: RangeArray) -> Iterator[tuple[int, int, int, int]]:
+def _shared(earlier: Canonical, later: Canonical) -> Iterator[tuple[int, int, int, int]]:
     """(later's index, earlier's index of the first range it overlaps, how many of earlier's, bytes shared)
     for every range of `later` that overlaps `earlier` (both canonical): ints only, no Range made."""
+    if isinstance(earlier, EveryAddress):  # every range of `later` lies in it, whole
+        yield from ((k, 0, 1, size) for k, size in enumerate(r.size for r in later))
+        return
+    if isinstance(later, EveryAddress):  # its one range holds every range of `earlier`
+        yield 0, 0, len(earlier), earlier.total_size
+        return
     bases, sizes = earlier.bases, earlier.sizes
     count = len(bases)
     i = 0
@@ -66,7 +72,7 @@ def _shared(earlier: RangeArray, later: RangeArray) -> Iterator[tuple[int, int, 
 
 
 def _findings(
-    earlier_ranges: RangeArray, later_ranges: RangeArray, earlier: Pool, later: Pool, source: str
+    earlier_ranges: Canonical, later_ranges: Canonical, earlier: Pool, later: Pool, source: str
 ) -> list[Finding]:
     first: list[tuple[int, int, int]] = []  # (later's index, earlier's index, bytes) of the first few
     count = total = 0

@@ -10,7 +10,7 @@ from pmpoolctl.check.findings import Conflict, Finding
 from pmpoolctl.output.console import Console, ascii_only, output_width
 from pmpoolctl.output.jsonwriter import INTEGER
 from pmpoolctl.output.tables import Cells, Column, write_table
-from pmpoolctl.ranges.rangearray import RangeArray
+from pmpoolctl.ranges.everyaddress import Canonical, bases_and_sizes
 from pmpoolctl.ranges.rangeset import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
@@ -40,9 +40,9 @@ def range_json(r: Range) -> dict[str, int]:
 RANGE_FIELDS = [("base", INTEGER), ("size", INTEGER), ("end", INTEGER)]
 
 
-def range_columns(ranges: RangeArray) -> Callable[[int, int], tuple[list[int], ...]]:
+def range_columns(ranges: Canonical) -> Callable[[int, int], tuple[list[int], ...]]:
     def columns(start: int, stop: int) -> tuple[list[int], ...]:
-        bases, sizes = ranges.bases[start:stop].tolist(), ranges.sizes[start:stop].tolist()
+        bases, sizes = bases_and_sizes(ranges, start, stop)
         return bases, sizes, list(map(add, bases, sizes))
 
     return columns

@@ -12,7 +12,7 @@ from pmpoolctl.numbers import human_size, plural
 from pmpoolctl.output.common import RANGE_FIELDS, finding_json, range_columns
 from pmpoolctl.output.console import Console, write_lines
 from pmpoolctl.output.jsonwriter import INTEGER, Lines, Records
-from pmpoolctl.ranges.rangearray import RangeArray
+from pmpoolctl.ranges.everyaddress import Canonical
 from pmpoolctl.ranges.rangeset import Range
 
 if TYPE_CHECKING:  # only for annotations: `dump` need not import the validator
@@ -42,7 +42,7 @@ def _side_json(side: PoolSide | None) -> dict[str, Any] | None:
     }
 
 
-def _page_ranges_json(ranges: RangeArray, page_size: int) -> Records:
+def _page_ranges_json(ranges: Canonical, page_size: int) -> Records:
     """Ranges with their page counts, streamed from the arrays (a pool that appears can hold a million)."""
     base_columns = range_columns(ranges)
 
@@ -103,9 +103,9 @@ def _property_text(value: bytes | None) -> str:
     return format_value(value) if value else "(empty)"
 
 
-def _page_range_lines(sign: str, ranges: RangeArray, page_size: int) -> Iterable[str]:
-    for base, size in zip(ranges.bases, ranges.sizes):
-        yield f"  {sign} {Range(base, size)}  {human_size(size)}, {_pages(size // page_size)}\n"
+def _page_range_lines(sign: str, ranges: Canonical, page_size: int) -> Iterable[str]:
+    for r in ranges:  # a Range each: the line makes one anyway
+        yield f"  {sign} {r}  {human_size(r.size)}, {_pages(r.size // page_size)}\n"
 
 
 def _print_side_findings(console: Console, label: str, side: PoolSide | None) -> None:

@@ -18,6 +18,7 @@ from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
 from pmpoolctl.dtb.format import escaped, status_okay
 from pmpoolctl.dtb.writer import Pieces, Value
 from pmpoolctl.ranges.arrayops import base_order, canonical_of
+from pmpoolctl.ranges.everyaddress import WHOLE_RANGE, Canonical
 from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, range_array_of
 from pmpoolctl.ranges.rangeset import Range
 
@@ -66,8 +67,9 @@ class Pool:
     def total_pages(self) -> int:
         return self.total_bytes // self.page_size
 
-    def canonical_ranges(self) -> RangeArray:
-        """The ranges as sorted, disjoint, non-touching, non-empty spans (touching ones merged)."""
+    def canonical_ranges(self) -> Canonical:
+        """The ranges as sorted, disjoint, non-touching, non-empty spans (touching ones merged);
+        EVERY_ADDRESS when they cover all 2^64 addresses (a range-overflow finding says so)."""
         return self.ranges if self.canonical else canonical_of(self.ranges)
 
     def extra_properties(self) -> list[tuple[str, bytes]]:
@@ -194,6 +196,7 @@ def canonical_findings(ranges: Sequence[Range], page_size: int, like: RangeArray
         findings.extend(
             finding(rule, messages[rule].format(r=r, page_size=page_size), r) for rule in shape_faults(r, page_size)
         )
+    shape_count = len(findings)  # the whole-space range-overflow goes after these, before the order rules
     # Each order rule keeps its first pairs of (range, the range it clashes with) and counts the
     # rest: findings are made for the first few only (a reversed pool of 200,000 ranges has 199,999
     # pairs, and holding them all costs more than the pool).
@@ -208,6 +211,7 @@ def canonical_findings(ranges: Sequence[Range], page_size: int, like: RangeArray
     bases, sizes = array_of.bases, array_of.sizes
     furthest = -1  # the index of the range that reaches furthest so far
     furthest_end = 0
+    gapless = True  # no address below furthest_end is missing: the ranges may cover all 2^64
     for i in base_order(array_of):
         size = sizes[i]
         if not size:
@@ -218,10 +222,19 @@ def canonical_findings(ranges: Sequence[Range], page_size: int, like: RangeArray
                 overlaps.add(Range(base, size), Range(bases[furthest], sizes[furthest]))
             elif base == furthest_end:
                 touching.add(Range(base, size), Range(bases[furthest], sizes[furthest]))
+        gapless = gapless and base <= furthest_end
         if furthest < 0 or base + size > furthest_end:
             furthest, furthest_end = i, base + size
     findings.extend(_summarised(overlaps, _overlap, "overlap a range before them"))
     findings.extend(_summarised(touching, _touching, "touch the range before them"))
+    if gapless and furthest_end >= WHOLE_RANGE.end:
+        # Each range may be fine, but merged they are [0, 2^64): a size no u64 can say, so no
+        # canonical page-ranges holds this pool, and it leaves the next kernel no page at all.
+        message = (
+            f"the ranges cover all 2^64 addresses: merged they are {WHOLE_RANGE}, of size 2^64, "
+            "which no u64 size can hold (and no page is left to the next kernel)"
+        )
+        findings.insert(shape_count, finding("range-overflow", message, WHOLE_RANGE))
     return findings
 
 

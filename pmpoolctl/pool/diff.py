@@ -24,6 +24,8 @@ from pmpoolctl.dtb.model import Blob, Reservation
 from pmpoolctl.errors import InputError
 from pmpoolctl.pool.binding import PROP_COMPATIBLE, PROP_PAGE_RANGES, Pool
 from pmpoolctl.pool.poolfile import read_pool
+from pmpoolctl.ranges.arrayops import complement
+from pmpoolctl.ranges.everyaddress import Canonical, EveryAddress
 from pmpoolctl.ranges.rangearray import RangeArray, common_ends, subtract
 
 
@@ -31,7 +33,7 @@ from pmpoolctl.ranges.rangearray import RangeArray, common_ends, subtract
 class PoolSide:
     """One side's pool, summed up (a side is None when its blob has no pool node)."""
 
-    ranges: RangeArray  # canonical: the addresses the pool holds, what is compared
+    ranges: Canonical  # the addresses the pool holds, what is compared (all 2^64 of them: EVERY_ADDRESS)
     stored: int  # how many ranges the blob's page-ranges holds (differs from len(ranges) when not canonical)
     page_size: int
     compatible: str | None
@@ -64,8 +66,8 @@ class PoolDiff:
     new: PoolSide | None
     # Addresses only in the old pool, and only in the new one, as canonical arrays: a pool that
     # appears or disappears is all of its pages, its own array (a million ranges, no Range objects).
-    removed: RangeArray = field(default_factory=RangeArray)
-    added: RangeArray = field(default_factory=RangeArray)
+    removed: Canonical = field(default_factory=RangeArray)
+    added: Canonical = field(default_factory=RangeArray)
     properties: list[PropertyChange] = field(default_factory=list)  # every pool property but page-ranges
     header: list[tuple[str, int, int]] = field(default_factory=list)  # (field, old, new)
     reservations_removed: list[Reservation] = field(default_factory=list)
@@ -99,12 +101,17 @@ def read_pools(old_blob: Blob, new_blob: Blob, name: str) -> tuple[Pool | None, 
     return old, new
 
 
-def address_changes(old: RangeArray, new: RangeArray) -> tuple[RangeArray, RangeArray]:
+def address_changes(old: Canonical, new: Canonical) -> tuple[Canonical, Canonical]:
     """(addresses only in `old`, addresses only in `new`) of two canonical arrays, as canonical arrays.
 
     Ranges both arrays hold at their head and tail are skipped at C speed; only the
-    middle, where the edits are, is compared address by address.
+    middle, where the edits are, is compared address by address. A side that holds all
+    2^64 addresses differs from the other by what that one lacks.
     """
+    if isinstance(old, EveryAddress):
+        return complement(new), RangeArray()
+    if isinstance(new, EveryAddress):
+        return RangeArray(), complement(old)
     head, tail = common_ends(old, new)
     old_middle = old[head : len(old) - tail]
     new_middle = new[head : len(new) - tail]
@@ -134,7 +141,8 @@ def _reservation_changes(old: Blob, new: Blob) -> tuple[list[Reservation], list[
 
 def diff_blobs(old_blob: Blob, old_pool: Pool | None, new_blob: Blob, new_pool: Pool | None) -> PoolDiff:
     old, new = _side(old_pool), _side(new_pool)
-    removed, added = RangeArray(), RangeArray()
+    removed: Canonical = RangeArray()
+    added: Canonical = RangeArray()
     if old is not None and new is not None:
         removed, added = address_changes(old.ranges, new.ranges)
     elif old is not None:

@@ -15,7 +15,6 @@ from typing import NoReturn
 
 from pmpoolctl.check.findings import Severity
 from pmpoolctl.errors import EditError
-from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.pool.binding import Pool
 from pmpoolctl.pool.request import (
     checked_request,
@@ -26,6 +25,7 @@ from pmpoolctl.pool.request import (
     merged,
 )
 from pmpoolctl.ranges.arrayops import difference, first_missing, union
+from pmpoolctl.ranges.everyaddress import WHOLE_RANGE, Canonical, EveryAddress
 from pmpoolctl.ranges.rangearray import RangeArray
 from pmpoolctl.ranges.rangeset import Range, RangeSet
 
@@ -35,7 +35,7 @@ REPAIRABLE = frozenset({"ranges-unsorted", "range-empty", "range-overlap", "rang
 NOT_REPAIRABLE = {
     "binding-invalid": "the node breaks the binding",
     "range-unaligned": "a range is not page-aligned: which pages it means is not known",
-    "range-overflow": "a range ends past 2^64",
+    "range-overflow": "a range ends past 2^64, or merged the ranges would need a size of 2^64",
 }
 
 
@@ -54,7 +54,14 @@ def editable_ranges(pool: Pool) -> RangeArray:
                 f"pool {pool.path} is not valid, refusing to edit it: {problem.message} ({problem.rule})"
                 + _hint(problem.rule)
             )
-    return pool.canonical_ranges()  # touching ranges (a warning) merge
+    return _held(pool, pool.canonical_ranges())  # touching ranges (a warning) merge
+
+
+def _held(pool: Pool, ranges: Canonical) -> RangeArray:
+    """`ranges`, a RangeArray; refuse all 2^64 addresses (decode_pool finds them a range-overflow first)."""
+    if isinstance(ranges, EveryAddress):
+        raise EditError(f"pool {pool.path}: its ranges merge into {WHOLE_RANGE}, of size 2^64, which no u64 can say")
+    return ranges
 
 
 def stored_in_order(ranges: RangeArray) -> RangeArray:
@@ -82,10 +89,7 @@ def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
             raise EditError(f"pool {pool.path}: {reason}, which canonicalize cannot repair: {problem.message}")
         if problem.rule == "range-overlap" and not merge:
             raise EditError(f"pool {pool.path}: {problem.message} (use --merge to merge overlapping ranges)")
-    try:
-        return pool.canonical_ranges()
-    except OverflowError:  # merged, they cover all 2^64 addresses
-        raise EditError(f"pool {pool.path}: the ranges cover all 2^64 addresses, which no u64 size can say") from None
+    return _held(pool, pool.canonical_ranges())
 
 
 MERGE_HINT = "use --merge to allow"
@@ -103,30 +107,27 @@ def plan_add(
     if overlap is not None:
         prev, cur = ordered[overlap], ordered[overlap + 1]
         raise EditError(f"added ranges {prev} and {cur} overlap each other ({hint})")
-    addition = ordered
-    try:
-        addition = ordered if apart else merged(ordered)
-        result: RangeArray | None = union(current, addition)
-    except OverflowError:  # a merged range of size 2**64
-        result = None
+    addition = ordered if apart else merged(ordered)
+    result = addition if isinstance(addition, EveryAddress) else union(current, addition)
     # Disjoint requested ranges overlap the pool exactly when the union is smaller than both.
-    if not merge and (result is None or result.total_size != current.total_size + addition.total_size):
+    if not merge and result.total_size != current.total_size + addition.total_size:
         first = first_overlapping(current, ordered)
         if first is not None:
             raise EditError(f"added range {first[0]} overlaps pool range {first[1]} ({hint})")
-    if result is None:
-        raise EditError("the pool would hold all 2^64 addresses, which no u64 size can say")
+    if isinstance(result, EveryAddress):
+        raise EditError(
+            f"the pool would hold all 2^64 addresses, {WHOLE_RANGE}: a range of size 2^64, which no u64 size can say"
+        )
     return result
 
 
 def plan_remove(current: RangeArray, requested: Sequence[Range], page_size: int, ignore_missing: bool) -> RangeArray:
     """The pool after removing `requested`; pages not in the pool are refused unless `ignore_missing`."""
     request = checked_request(requested, page_size, "removed")
-    try:
-        removal = request if request.is_apart() else merged(in_order(request))
-    except OverflowError:  # they cover all 2**64 addresses, which a canonical pool never holds: none stays
+    removal = request if request.is_apart() else merged(in_order(request))
+    if isinstance(removal, EveryAddress):  # a pool (a RangeArray) never holds all 2**64: some are missing
         if not ignore_missing:
-            _refuse_missing(request, current.first_missing(RangeSet([Range(0, U64_LIMIT)])))
+            _refuse_missing(request, current.first_missing(RangeSet([WHOLE_RANGE])))
         return RangeArray()
     result = difference(current, removal)
     # The removed ranges are all in the pool exactly when the pool lost as much as they hold.

@@ -17,6 +17,7 @@ from operator import add, gt, lt, sub
 from pmpoolctl.check.shape import EMPTY, OVERFLOW, UNALIGNED, shape_faults
 from pmpoolctl.errors import EditError
 from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges.everyaddress import EVERY_ADDRESS, Canonical
 from pmpoolctl.ranges.rangearray import RangeArray, range_array_of
 from pmpoolctl.ranges.rangeset import Range
 from pmpoolctl.ranges.u64lanes import all_aligned, all_below_2_63, has_zero
@@ -72,10 +73,10 @@ def first_overlap(ordered: RangeArray) -> int | None:
     return next(compress(count(), map(gt, ordered.ends(), islice(ordered.bases, 1, None))), None)
 
 
-def merged(ordered: RangeArray) -> RangeArray:
+def merged(ordered: RangeArray) -> Canonical:
     """Ordered non-empty ranges with those that overlap or touch merged: canonical. Itself when it is.
 
-    Raises OverflowError when they merge into all 2**64 addresses, which no u64 size holds.
+    EVERY_ADDRESS when they merge into all 2**64 addresses, which no u64 size holds.
     """
     if ordered.is_apart():
         return ordered
@@ -85,6 +86,8 @@ def merged(ordered: RangeArray) -> RangeArray:
     # A merged range begins at the first range and at each that begins past the reach before it plus one.
     firsts = array("Q", [0])
     firsts.extend(compress(range(1, len(bases)), map(lt, map(add, reach, repeat(1)), islice(bases, 1, None))))
+    if len(firsts) == 1 and bases[0] == 0 and reach[-1] == U64_LIMIT - 1:
+        return EVERY_ADDRESS  # one merged range, of size 2**64
     lasts = array("Q", map(sub, islice(firsts, 1, None), repeat(1)))
     lasts.append(len(bases) - 1)
     merged_bases = array("Q", map(bases.__getitem__, firsts))

@@ -10,6 +10,7 @@ steps for the smaller array only, and the larger one's runs are copied in C.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import operator
 import re
@@ -19,6 +20,7 @@ from operator import add, gt, lt, mul, sub
 
 from pmpoolctl.buffers import Buffer
 from pmpoolctl.numbers import U64_LIMIT
+from pmpoolctl.ranges.everyaddress import EVERY_ADDRESS, Canonical, EveryAddress
 from pmpoolctl.ranges.rangearray import PAIR_BYTES, RangeArray, same_run
 from pmpoolctl.ranges.rangeset import Range
 
@@ -35,11 +37,13 @@ def base_order(ranges: RangeArray) -> list[int]:
     return sorted(range(len(bases)), key=bases.__getitem__)
 
 
-def canonical_of(ranges: RangeArray) -> RangeArray:
-    """The addresses of any ranges (unsorted, overlapping, touching, empty) as a canonical array.
+def canonical_of(ranges: RangeArray) -> Canonical:
+    """The addresses of any ranges (unsorted, overlapping, touching, empty) in canonical form.
 
     Sorted by base through `base_order`, then merged in one pass; the result's arrays
     grow by appends (C), so a million reversed ranges are never a million objects.
+    Addresses do not go past 2^64: a range that runs past it (a range-overflow) is cut
+    there. Ranges that cover all 2^64 addresses are EVERY_ADDRESS, which no u64 size can say.
     """
     bases, sizes = ranges.bases, ranges.sizes
     out_bases, out_sizes = array("Q"), array("Q")
@@ -57,20 +61,59 @@ def canonical_of(ranges: RangeArray) -> RangeArray:
             out_sizes.append(end - start)
         start, end = base, base + size
     if end >= 0:
-        if end - start >= U64_LIMIT:
-            raise OverflowError("the ranges cover all 2^64 addresses, which no u64 size can say")
+        end = min(end, U64_LIMIT)  # only the last span can reach past 2^64: it holds every later base
+        if start == 0 and end == U64_LIMIT:
+            return EVERY_ADDRESS
         out_bases.append(start)
         out_sizes.append(end - start)
     return RangeArray(out_bases, out_sizes)
 
 
-def union(pool: RangeArray, addition: RangeArray) -> RangeArray:
-    """Addresses in either (both canonical), as a canonical array."""
+def union(pool: RangeArray, addition: RangeArray) -> Canonical:
+    """Addresses in either (both canonical), in canonical form: EVERY_ADDRESS when that is all 2^64."""
+    if pool.total_size + addition.total_size >= U64_LIMIT and _cover_everything(pool, addition):
+        return EVERY_ADDRESS
     if min(len(pool), len(addition)) >= _INSERT_MIN:
         inserted = _insert_apart(pool, addition)
         if inserted is not None:
             return inserted
     return pool.union(addition) if len(addition) <= len(pool) else addition.union(pool)
+
+
+def _cover_everything(one: RangeArray, other: RangeArray) -> bool:
+    """Whether two canonical arrays together hold all 2^64 addresses: no gap is left in [0, 2^64).
+
+    A Python walk, but only ever of arrays that hold 2^64 bytes between them (hostile pools).
+    """
+    reach = 0  # every address below it is in one of them
+    for base, end in heapq.merge(one.spans(), other.spans()):
+        if base > reach:
+            return False
+        reach = max(reach, end)
+    return reach >= U64_LIMIT
+
+
+def complement(ranges: Canonical) -> Canonical:
+    """The addresses of [0, 2^64) that are not in `ranges` (canonical), in canonical form."""
+    if isinstance(ranges, EveryAddress):
+        return RangeArray()
+    if not ranges:
+        return EVERY_ADDRESS
+    bases, sizes = ranges.bases, ranges.sizes
+    # The gaps: from 0 to the first base, between each end and the next base, from the last end to 2^64.
+    starts = array("Q", [0])
+    starts.extend(map(add, bases, sizes[: len(sizes) - 1]))
+    stops = array("Q", bases)
+    last_end = bases[-1] + sizes[-1]
+    if last_end < U64_LIMIT:
+        starts.append(last_end)
+        stops.append(U64_LIMIT - 1)  # a u64 for now; the size below adds the one back
+    gap_sizes = array("Q", map(sub, stops, starts))
+    if last_end < U64_LIMIT:
+        gap_sizes[-1] += 1
+    if bases[0] == 0:  # no gap below the first range
+        starts, gap_sizes = starts[1:], gap_sizes[1:]
+    return RangeArray(starts, gap_sizes)
 
 
 _INSERT_MIN = 64  # below this many ranges on the smaller side, walking it costs less than the set-up below
