@@ -330,3 +330,68 @@ def test_editable_ranges_of_a_canonical_pool() -> None:
     pool = decode_pool("default_pmpool", pool_with(ranges, ("page-size", (4096).to_bytes(4, "big"))))
     assert list(editable_ranges(pool)) == ranges
     assert not editable_ranges(decode_pool("default_pmpool", pool_with([])))
+
+
+# --- all 2^64 addresses --------------------------------------------------------------------------------------------
+CELL = TOP // 16  # the address space as 16 cells of 2^60 bytes (page-aligned)
+
+
+def cell_ranges(cells: Iterable[int]) -> list[Range]:
+    """Cells as their maximal runs; a run of all 16 (size 2^64) cannot be a range, so it is split in two."""
+    runs: list[Range] = []
+    for cell in sorted(set(cells)):
+        if runs and runs[-1].end == cell * CELL and runs[-1].size < TOP // 2:
+            runs[-1] = Range(runs[-1].base, runs[-1].size + CELL)
+        else:
+            runs.append(Range(cell * CELL, CELL))
+    return runs
+
+
+cell_sets16 = st.frozensets(st.integers(0, 15), max_size=16)
+
+
+@PROPERTY
+@given(cell_sets16, cell_sets16, st.booleans())
+def test_an_add_that_would_hold_all_2_64_is_refused_naming_it(
+    pool: frozenset[int], added: frozenset[int], merge: bool
+) -> None:
+    if len(pool) == 16:
+        return  # no canonical pool holds all of it (editable_ranges refuses one, below)
+    current = canonical(cell_ranges(pool))
+    overlaps = bool(pool & added) and not merge
+    try:
+        result = plan_add(current, cell_ranges(added), PAGE, merge=merge)
+    except EditError as exc:
+        assert overlaps or len(pool | added) == 16
+        if not overlaps:
+            assert "all 2^64 addresses, [0x0, 0x10000000000000000)" in str(exc)
+    else:
+        assert not overlaps and len(pool | added) < 16
+        assert page_set_of_cells(result) == pool | added
+
+
+@PROPERTY
+@given(cell_sets16, cell_sets16)
+def test_removing_ranges_that_cover_all_2_64(pool: frozenset[int], removed: frozenset[int]) -> None:
+    """A batch that merges into every address takes the whole pool, or is refused naming what is missing."""
+    if len(pool) == 16:
+        return
+    current = canonical(cell_ranges(pool))
+    assert page_set_of_cells(plan_remove(current, cell_ranges(removed), PAGE, ignore_missing=True)) == pool - removed
+    try:
+        plan_remove(current, cell_ranges(removed), PAGE, ignore_missing=False)
+    except EditError:
+        assert removed - pool
+    else:
+        assert not removed - pool
+
+
+def page_set_of_cells(ranges: Iterable[Range]) -> frozenset[int]:
+    return frozenset(c for r in ranges for c in range(r.base // CELL, r.end // CELL))
+
+
+def test_editable_ranges_refuses_a_pool_of_all_2_64_addresses_naming_the_range() -> None:
+    pool = decode_pool("default_pmpool", pool_with([Range(0, TOP // 2), Range(TOP // 2, TOP // 2)]))
+    with pytest.raises(EditError) as info:
+        editable_ranges(pool)
+    assert "[0x0, 0x10000000000000000)" in error_message(info) and "range-overflow" in error_message(info)

@@ -100,3 +100,29 @@ def test_a_non_canonical_pool_is_compared_by_its_pages() -> None:
     a = pool("a", (0x200000, 0x1000), (0x100000, 0x1000))  # unsorted: still its pages
     b = pool("b", (0x100000, 0x1000))
     assert [f.range for f in pools_overlap([a, b], "x.dtb")["/b"]] == [Range(0x100000, 0x1000)]
+
+
+HALF = 1 << 63
+
+
+def test_disjoint_pools_that_fill_all_2_64_share_nothing() -> None:
+    """Together they are all 2^64 addresses (a union no u64 size can say), and still no page is shared."""
+    low = pool("low", (0, HALF))
+    high = pool("high", (HALF, HALF))
+    assert pools_overlap([low, high], "x.dtb") == {"/low": [], "/high": []}
+
+
+def test_a_pool_of_all_2_64_addresses_overlaps_every_other() -> None:
+    """A pool whose ranges cover every address (its own range-overflow error) is compared, not a crash."""
+    whole = pool("whole", (0, HALF), (HALF, HALF))
+    assert "range-overflow" in [p.rule for p in whole.problems]
+    other = pool("other", (0x100000, 0x1000), (0x300000, 0x2000))
+    later = pools_overlap([whole, other], "x.dtb")["/other"]
+    assert [(f.range, f.conflict.end if f.conflict else None) for f in later] == [
+        (Range(0x100000, 0x1000), 1 << 64),
+        (Range(0x300000, 0x2000), 1 << 64),
+    ]
+    (earlier,) = pools_overlap([other, whole], "x.dtb")["/whole"]
+    assert earlier.range == Range(0, 1 << 64) and "shares 12 KiB" in earlier.message
+    (both,) = pools_overlap([whole, pool("again", (0, HALF), (HALF, HALF))], "x.dtb")["/again"]
+    assert both.range == Range(0, 1 << 64)

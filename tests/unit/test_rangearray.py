@@ -13,6 +13,7 @@ and overlap often; the space is placed at 0, across 2**32, across 2**63 and flus
 from __future__ import annotations
 
 import dataclasses
+import random
 import struct
 from array import array
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.model import CRASHKERNEL, KERNEL, RAM, RESERVED, MapEntry, MemoryMap
 from pmpoolctl.pool.binding import Pool, canonical_findings, decode_pool
 from pmpoolctl.ranges import arrayops
+from pmpoolctl.ranges.everyaddress import EVERY_ADDRESS, WHOLE_RANGE, EveryAddress
 from pmpoolctl.ranges.rangearray import RangeArray, changed, same_run, subtract
 from pmpoolctl.ranges.rangeset import Range, RangeSet
 from pmpoolctl.ranges.u64lanes import all_aligned, all_below_2_62, all_below_2_63, ends_below_next_bases, has_zero
@@ -1071,3 +1073,125 @@ def test_edits_derive_their_total_exactly(data: st.DataObject) -> None:
     array_ = RangeArray.from_ranges(current.ranges())
     for result in (array_.union(other), array_.difference(other)):
         assert result.total_size == sum(r.size for r in result)
+
+
+# --- 5. all 2^64 addresses -----------------------------------------------------------------------------------------
+# The whole address space as a few cells (2^64 / 4 .. 2^64 / 64 bytes each): ranges that cover every cell merge into
+# [0, 2^64), whose size no u64 holds, and must come back as EVERY_ADDRESS, never an OverflowError or a wrong array.
+
+WHOLE_CELLS = (4, 16, 64)
+
+
+@st.composite
+def whole_space_sets(draw: st.DrawFn) -> tuple[Space, frozenset[int], frozenset[int]]:
+    """Two cell sets of a space of 4-64 cells that is all 2^64 addresses, often (nearly) full together."""
+    cells = draw(st.sampled_from(WHOLE_CELLS))
+    space = Space(TOP // cells, 0)
+    one = draw(cell_sets(cells))
+    if draw(st.booleans()):  # the rest of the space, but maybe a cell or two: full together, or just not
+        other = frozenset(range(cells)) - one - frozenset(draw(st.lists(st.integers(0, cells - 1), max_size=2)))
+        other |= frozenset(draw(st.lists(st.sampled_from(sorted(one) or [0]), max_size=3)))  # some overlap
+    else:
+        other = draw(cell_sets(cells))
+    return space, one, other
+
+
+def whole_model(space: Space, cells: Iterable[int]) -> list[Range] | EveryAddress:
+    """The canonical form of cells as the model has it: EVERY_ADDRESS when all of them are in."""
+    runs = runs_of(cells)
+    return EVERY_ADDRESS if runs == [(0, TOP // space.unit)] else space.ranges(cells)
+
+
+def as_model(result: RangeArray | EveryAddress) -> list[Range] | EveryAddress:
+    return result if isinstance(result, EveryAddress) else list(result)
+
+
+@FAST
+@given(whole_space_sets(), st.randoms(use_true_random=False))
+def test_canonical_of_ranges_that_may_cover_all_2_64(
+    case: tuple[Space, frozenset[int], frozenset[int]], rnd: random.Random
+) -> None:
+    """Both sets' runs, shuffled and overlapping, stored as a pool's ranges: canonical_of is their union's runs."""
+    space, one, other = case
+    stored = [*space.ranges(one), *space.ranges(other)]
+    rnd.shuffle(stored)
+    stored = [r for r in stored if r.size < TOP]  # a run of every cell is no u64 range: no pool can store it
+    expected = whole_model(space, {c for r in stored for c in range(r.base // space.unit, r.end // space.unit)})
+    assert as_model(arrayops.canonical_of(RangeArray.from_ranges(stored))) == expected
+
+
+@FAST
+@given(whole_space_sets())
+def test_union_is_every_address_exactly_when_nothing_is_left(
+    case: tuple[Space, frozenset[int], frozenset[int]],
+) -> None:
+    space, one, other = case
+    full = frozenset(range(TOP // space.unit))
+    if full in (one, other):
+        return  # a canonical array cannot hold all of it
+    first, second = space.array(one), space.array(other)
+    expected = whole_model(space, one | other)
+    assert as_model(arrayops.union(first, second)) == expected
+    assert as_model(arrayops.union(second, first)) == expected
+    if not isinstance(expected, EveryAddress):
+        joined = arrayops.union(first, second)
+        assert isinstance(joined, RangeArray) and joined.total_size == sum(r.size for r in expected)
+
+
+@FAST
+@given(whole_space_sets())
+def test_complement_is_the_rest_of_2_64(case: tuple[Space, frozenset[int], frozenset[int]]) -> None:
+    space, one, _ = case
+    full = frozenset(range(TOP // space.unit))
+    if one == full:
+        return
+    rest = arrayops.complement(space.array(one))
+    assert as_model(rest) == (EVERY_ADDRESS if not one else space.ranges(full - one))
+    assert as_model(arrayops.complement(rest)) == space.ranges(one)  # twice is where it started
+    if isinstance(rest, RangeArray):
+        assert rest.total_size == TOP - space.array(one).total_size
+        assert_canonical(rest, space)
+
+
+@FAST
+@given(whole_space_sets())
+def test_merged_request_is_every_address_when_it_covers_all(case: tuple[Space, frozenset[int], frozenset[int]]) -> None:
+    """request.merged, the batch merge of ordered ranges (C loops), against the cells."""
+    from pmpoolctl.pool.request import in_order, merged
+
+    space, one, other = case
+    request = [r for r in [*space.ranges(one), *space.ranges(other)] if r.size < TOP]
+    if not request:
+        return
+    cells = {c for r in request for c in range(r.base // space.unit, r.end // space.unit)}
+    assert as_model(merged(in_order(RangeArray.from_ranges(request)))) == whole_model(space, cells)
+
+
+@FAST
+@given(whole_space_sets())
+def test_a_pool_covering_all_2_64_is_a_range_overflow_error(case: tuple[Space, frozenset[int], frozenset[int]]) -> None:
+    """The binding's findings: an error naming [0, 2^64) exactly when the stored ranges leave no address out."""
+    space, one, other = case
+    stored = [r for r in [*space.ranges(one), *space.ranges(other)] if r.size < TOP]
+    cells = {c for r in stored for c in range(r.base // space.unit, r.end // space.unit)}
+    whole = [f for f in canonical_findings(RangeArray.from_ranges(stored), 4096) if f.range == WHOLE_RANGE]
+    assert len(whole) == (1 if len(cells) == TOP // space.unit else 0)
+    assert all(f.rule == "range-overflow" and f.severity is Severity.ERROR for f in whole)
+
+
+def test_all_2_64_addresses_examples() -> None:
+    half = 1 << 63
+    assert arrayops.canonical_of(RangeArray.from_ranges([Range(half, half), Range(0, half)])) is EVERY_ADDRESS
+    assert list(arrayops.canonical_of(RangeArray.from_ranges([Range(4096, half), Range(half, half)]))) == [
+        Range(4096, TOP - 4096)
+    ]
+    # A range past 2^64 (a range-overflow) holds no address there: the canonical form stops at 2^64.
+    past = RangeArray.from_ranges([Range(TOP - 4096, 8192)])
+    assert list(arrayops.canonical_of(past)) == [Range(TOP - 4096, 4096)]
+    assert arrayops.canonical_of(RangeArray.from_ranges([Range(0, U64_MAX), Range(TOP - 4096, 8192)])) is EVERY_ADDRESS
+    low, high = RangeArray.from_ranges([Range(0, half)]), RangeArray.from_ranges([Range(half, half)])
+    assert arrayops.union(low, high) is EVERY_ADDRESS
+    assert list(arrayops.complement(low)) == [Range(half, half)]
+    assert arrayops.complement(RangeArray()) is EVERY_ADDRESS
+    assert not arrayops.complement(EVERY_ADDRESS)
+    assert list(EVERY_ADDRESS) == [WHOLE_RANGE] and EVERY_ADDRESS.total_size == TOP and len(EVERY_ADDRESS) == 1

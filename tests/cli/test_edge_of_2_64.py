@@ -1,0 +1,98 @@
+"""The commands at the top of the address space: pools whose ranges cover all 2^64 addresses, and map's view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_input_error, run_cli
+
+TOP = 1 << 64
+HALF = 1 << 63
+WHOLE = "[0x0, 0x10000000000000000)"
+
+
+def blob_storing(tmp_path: Path, pairs: list[tuple[int, int]], name: str = "stored.dtb") -> Path:
+    """A blob whose page-ranges holds `pairs` as they are (no edit writes them): created, then patched."""
+    blob = tmp_path / name
+    placeholders = [(0x1000 * (2 * i + 1), 0x1000) for i in range(len(pairs))]
+    args = [a for base, size in placeholders for a in ("--range", str(base), str(size))]
+    assert run_cli(["create", str(blob), *args]).exit_code == 0
+    data = bytearray(blob.read_bytes())
+    for (old_base, old_size), (base, size) in zip(placeholders, pairs):
+        at = data.index(old_base.to_bytes(8, "big") + old_size.to_bytes(8, "big"))
+        data[at : at + 16] = base.to_bytes(8, "big") + size.to_bytes(8, "big")
+    blob.write_bytes(bytes(data))
+    return blob
+
+
+@pytest.fixture
+def whole(tmp_path: Path) -> Path:
+    """Two touching ranges, each fine, that together are every address."""
+    return blob_storing(tmp_path, [(0, HALF), (HALF, HALF)], "whole.dtb")
+
+
+@pytest.fixture
+def all_ram(tmp_path: Path) -> Path:
+    """A map in which every address is RAM: nothing but the pool itself can fail it."""
+    path = tmp_path / "all-ram.json"
+    path.write_text(json.dumps([{"start": 0, "end": TOP, "type": "System RAM"}]))
+    return path
+
+
+def test_validate_fails_a_pool_of_every_address_even_where_all_is_ram(whole: Path, all_ram: Path) -> None:
+    run = run_cli(["validate", str(whole), "--memmap", str(all_ram), "--json"])
+    assert run.exit_code == 1, (run.exit_code, run.stderr)
+    document = json.loads(run.stdout)
+    overflow = [f for f in document["findings"] if f["rule"] == "range-overflow"]
+    assert [(f["severity"], f["range"]) for f in overflow] == [("error", {"base": 0, "size": TOP, "end": TOP})]
+    assert not document["ok"]
+
+
+def test_validate_all_pools_of_every_address(whole: Path, all_ram: Path) -> None:
+    run = run_cli(["validate", str(whole), "--memmap", str(all_ram), "--all-pools"])
+    assert run.exit_code == 1, (run.exit_code, run.stderr)
+    assert "range-overflow" in run.stdout
+
+
+def test_diff_shows_what_the_other_side_lacks(whole: Path, tmp_path: Path) -> None:
+    small = blob_storing(tmp_path, [(0x1000, 0x1000)], "small.dtb")
+    run = run_cli(["diff", str(small), str(whole), "--json"])
+    assert run.exit_code == 1, (run.exit_code, run.stderr)
+    document = json.loads(run.stdout)
+    assert [(r["base"], r["end"]) for r in document["added"]] == [(0, 0x1000), (0x2000, TOP)]
+    assert document["removed"] == [] and document["new"]["pool"]["canonical_ranges"] == 1
+    empty = blob_storing(tmp_path, [], "empty.dtb")
+    text = run_cli(["diff", str(whole), str(empty)])
+    assert text.exit_code == 1 and f"  - {WHOLE}  16 EiB" in text.stdout, text.stdout
+    same = run_cli(["diff", str(whole), str(whole)])
+    assert same.exit_code == 1 and "the old and new pools break the binding" in same.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["add-range", "{blob}", "0x1000", "0x1000", "--merge"],
+        ["remove-range", "{blob}", "0x1000", "0x1000"],
+        ["canonicalize", "{blob}"],
+    ],
+    ids=["add-range", "remove-range", "canonicalize"],
+)
+def test_edits_refuse_a_pool_of_every_address_naming_it(whole: Path, args: list[str]) -> None:
+    before = whole.read_bytes()
+    run = run_cli([a.format(blob=whole) for a in args])
+    assert_input_error(run, str(whole), WHOLE)
+    assert whole.read_bytes() == before
+
+
+def test_an_add_that_would_fill_all_2_64_is_refused(tmp_path: Path) -> None:
+    blob = blob_storing(tmp_path, [(0, HALF)])
+    before = blob.read_bytes()
+    for merge in ([], ["--merge"]):
+        assert_input_error(run_cli(["add-range", str(blob), "8E", "8E", *merge]), str(blob), WHOLE)
+    assert blob.read_bytes() == before
+    out = tmp_path / "new.dtb"
+    assert_input_error(run_cli(["create", str(out), "--range", "0", "8E", "--range", "8E", "8E"]), str(out), WHOLE)
+    assert not out.exists()
