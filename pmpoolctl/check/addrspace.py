@@ -301,15 +301,26 @@ def _reservation_spans(reservations: Sequence[MapEntry]) -> tuple[Spans, Spans]:
     return Spans.union(all_starts, all_ends), Spans.of_entries(dynamic)
 
 
+VIEW_FALLBACK = 4096  # bytes drawn at an address asked for when no lane reaches past it (or before it)
+
+
 def view_of(lanes: Sequence[Lane], start: int | None = None, end: int | None = None) -> tuple[int, int]:
-    """[start, end): what was asked (--from/--to), else from the lowest start to the highest end of any lane."""
+    """[start, end): what was asked (--from/--to), else from the lowest start to the highest end of any lane.
+
+    Never empty and never past 2^64: a start past every lane gets a page's view from it (cut at
+    2^64), an end before every lane a page's view up to it. ValueError for an `end` of 0, or not
+    above `start`: no address is left to draw (the command line refuses both as usage errors).
+    """
+    if end is not None and (end <= 0 or (start is not None and end <= start)):
+        raise ValueError(f"no address lies in [{start or 0:#x}, {end:#x}): nothing to draw")
     extents = [e for lane in lanes if (e := lane.spans.extent()) is not None]
     lo = start if start is not None else min((e[0] for e in extents), default=0)
-    hi = end if end is not None else max((e[1] for e in extents), default=0)
-    if hi <= lo:
-        hi = lo + 4096 if end is None else hi
-    if hi <= lo:
-        lo = max(0, hi - 4096)
+    hi = end if end is not None else min(max((e[1] for e in extents), default=0), U64_LIMIT)
+    if hi <= lo:  # what was asked for lies past (or before) everything there is
+        if end is None:
+            hi = min(lo + VIEW_FALLBACK, U64_LIMIT)
+        else:
+            lo = max(0, hi - VIEW_FALLBACK)
     return lo, hi
 
 

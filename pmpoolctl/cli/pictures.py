@@ -149,6 +149,8 @@ def map_command(
         raise click.UsageError("nothing to draw: give BLOB, --memmap SRC, --live or --kho PATH")
     if view_from is not None and view_to is not None and view_to <= view_from:
         raise click.UsageError(f"--to {view_to:#x} is not above --from {view_from:#x}")
+    if view_to == 0:  # the view ends before it begins, whatever the lanes hold
+        raise click.UsageError("--to 0x0 leaves nothing to draw: the view ends before the first address")
     subject = display_name(blob_path) if blob_path is not None else "the address space"
     begin_html(ctx, subject)
     space = api.address_space(

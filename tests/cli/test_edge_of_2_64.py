@@ -96,3 +96,40 @@ def test_an_add_that_would_fill_all_2_64_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "new.dtb"
     assert_input_error(run_cli(["create", str(out), "--range", "0", "8E", "--range", "8E", "8E"]), str(out), WHOLE)
     assert not out.exists()
+
+
+# --- map --from/--to -----------------------------------------------------------------------------------------------
+
+VIEW_ADDRESSES = [None, "0", "0x1000", "4G", "0x100200000", "0xfffffffffffff000", "0xffffffffffffffff"]
+
+
+def _number(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return 4 << 30 if text == "4G" else int(text, 0)
+
+
+@pytest.mark.parametrize("view_to", VIEW_ADDRESSES, ids=lambda a: f"to={a}")
+@pytest.mark.parametrize("view_from", VIEW_ADDRESSES, ids=lambda a: f"from={a}")
+def test_map_draws_every_from_and_to_inside_2_64_or_names_the_option(
+    tmp_path: Path, view_from: str | None, view_to: str | None
+) -> None:
+    """Against RAM below 8 GiB: a view from past it (near 2^64) is a page's, cut at 2^64, never past it."""
+    blob = blob_storing(tmp_path, [(4 << 30, 2 << 20)])
+    low_ram = tmp_path / "low-ram.json"
+    low_ram.write_text(json.dumps([{"start": 0x1000, "end": 8 << 30, "type": "System RAM"}]))
+    args = ["map", str(blob), "--memmap", str(low_ram)]
+    args += ["--from", view_from] if view_from is not None else []
+    args += ["--to", view_to] if view_to is not None else []
+    run = run_cli(args)
+    start, end = _number(view_from), _number(view_to)
+    if end is not None and (end == 0 or (start is not None and end <= start)):
+        assert run.exit_code == 2, (run.exit_code, run.stderr)
+        assert run.stderr.startswith("error: --to ") and "Traceback" not in run.stderr
+        return
+    assert run.exit_code == 0, (run.exit_code, run.stderr)
+    view = run.stdout.splitlines()[1]  # [lo, hi) in N columns: ...
+    lo, hi = (int(x, 16) for x in view[1 : view.index(")")].split(", "))
+    assert 0 <= lo < hi <= TOP
+    assert start is None or lo == start
+    assert end is None or hi == end

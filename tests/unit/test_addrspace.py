@@ -12,6 +12,7 @@ import itertools
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +101,34 @@ def test_every_range_is_visible_in_order_and_the_gaps_sum(
         for b, wb in visible:
             if a.end <= b.base:
                 assert wa[1] - 1 <= wb[0], (a, b, wa, wb)
+
+
+addresses = st.one_of(
+    st.integers(0, TOP - 1),
+    st.sampled_from([0, 1, 4096, TOP - 4096, TOP - 2, TOP - 1]),
+    ranges.map(lambda r: r.base),
+    ranges.map(lambda r: r.end - 1),
+)
+
+
+@PROPERTY
+@given(lanes_st, st.none() | addresses, st.none() | addresses, st.integers(1, 200))
+def test_every_from_and_to_is_a_view_inside_2_64_or_refused(
+    groups: list[list[Range]], start: int | None, end: int | None, width: int
+) -> None:
+    """--from/--to anywhere in the u64 range: a non-empty view that ends by 2^64 and keeps what was asked,
+    or a ValueError exactly when no address is left ([start, end) empty, or an end of 0)."""
+    lanes = [lane(group) for group in groups]
+    if end is not None and (end == 0 or (start is not None and end <= start)):
+        with pytest.raises(ValueError, match="nothing to draw"):
+            view_of(lanes, start, end)
+        return
+    lo, hi = view_of(lanes, start, end)
+    assert 0 <= lo < hi <= TOP
+    assert start is None or lo == start
+    assert end is None or hi == end
+    drawn = picture(lanes, [], width, 3, start, end)
+    assert drawn.layout.start == lo and drawn.layout.end == hi
 
 
 @PROPERTY
