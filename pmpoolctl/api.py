@@ -344,9 +344,11 @@ def _edit_pool(
             before, after = planned(found)
         except EditError as exc:
             raise EditError(f"{blob.source}: {found.path}: {exc}") from exc
-        change = Change.of(before, after, listed=dry_run or list_changes)
-        if rewrite_stored and change.same and not found.canonical:
+        change = Change.of(before, after, listed=dry_run or list_changes, stored=len(found.ranges))
+        if change.same and rewrite_stored and not found.canonical:  # the pages stay, their stored form does not
             change = dataclasses.replace(change, same=False, removed=RangeArray(), added=RangeArray())
+        if not change.same or (output is not None and not dry_run):  # page-ranges is (or would be) `after`
+            change = dataclasses.replace(change, stored=(change.stored[0], len(after)))
         # The old ranges are done with: let them go before the new blob is built (16 MB at 1M ranges).
         del before
         source, pool_path, page_size = blob.source, found.path, found.page_size
@@ -454,13 +456,18 @@ def canonicalize(
 
     EditError for a pool with overlapping ranges unless `merge`, and for one that breaks
     the binding otherwise (compatible, page size, a range not aligned or past 2^64). The
-    change's `before` is the ranges as stored; see `edit_pool` for the file's lock and write.
+    change's `before` and `after` are the same pages, its `stored` the pairs page-ranges held
+    and holds; see `edit_pool` for the file's lock and write.
     """
-    from pmpoolctl.pool.edits import plan_canonical, stored_in_order
+    from pmpoolctl.pool.edits import plan_canonical
+
+    def planned(found: Pool) -> tuple[RangeArray, RangeArray]:
+        canonical = plan_canonical(found, merge)
+        return canonical, canonical  # the same pages: only the stored form changes (Change.stored)
 
     return _edit_pool(
         blob_path,
-        lambda found: (stored_in_order(found.ranges), plan_canonical(found, merge)),
+        planned,
         pool=pool,
         output=output,
         dry_run=dry_run,

@@ -82,9 +82,8 @@ def create(
     if as_json:
         from pmpoolctl.output.edit import edit_json
         from pmpoolctl.pool.change import Change
-        from pmpoolctl.ranges.rangearray import RangeArray
 
-        change = Change.of(RangeArray(), created.ranges, listed=True)
+        change = Change.created(created.ranges)  # a pool that was not there: changed, even when empty
         run.print_json(edit_json(created.file, "/" + created.pool, change, page_size, dry_run=False, written=True))
         return exitcodes.OK
     shown = counted(len(created.ranges), "range")

@@ -33,7 +33,8 @@ def _totals(totals: tuple[int, int], page_size: int) -> str:
 def render_change(
     console: Console, source: str, pool_path: str, change: Change, page_size: int, *, dry_run: bool
 ) -> None:
-    """What an edit changes: canonical ranges that go (-) and come (+) on a dry run, and the totals."""
+    """What an edit changes: canonical ranges that go (-) and come (+) on a dry run, the totals, and the
+    stored pairs when they are not the canonical ranges (canonicalize's change)."""
     verb = "would change" if dry_run else "changed"
     if change.same:
         console.print(f"{source}: {pool_path}: no change" + (" (dry run)" if dry_run else ""))
@@ -44,14 +45,17 @@ def render_change(
             write_lines(console, _range_lines(sign, ranges))
     console.print(f"  before: {_totals(change.before, page_size)}")
     console.print(f"  after:  {_totals(change.after, page_size)}")
+    if change.stored != (change.before[0], change.after[0]):  # stored otherwise than canonical (canonicalize)
+        was, now = change.stored
+        console.print(f"  stored: {counted(was, 'range')} -> {counted(now, 'range')} in page-ranges")
 
 
 EDIT_SCHEMA = "pmpoolctl.edit/v1"
 
 
-def _totals_json(totals: tuple[int, int], page_size: int) -> dict[str, int]:
+def _totals_json(totals: tuple[int, int], page_size: int, stored: int) -> dict[str, int]:
     count, size = totals
-    return {"ranges": count, "total_bytes": size, "total_pages": size // page_size}
+    return {"ranges": count, "total_bytes": size, "total_pages": size // page_size, "stored_ranges": stored}
 
 
 def _ranges_json(ranges: RangeArray | None) -> Records:
@@ -66,9 +70,10 @@ def edit_json(
 
     `changed` is whether the pool changes (on a dry run: would change), so that Ansible's
     `changed_when` and the like read it; `written` is whether a file was written (a dry run
-    writes none, an edit in place that changes nothing neither, `-o OUT` always). `added` and
-    `removed` are the canonical ranges that come and go (`change` must list them: `Change.of(...,
-    listed=True)`), streamed from the arrays.
+    writes none, an edit in place that changes nothing neither, `-o OUT` always). `before` and
+    `after` are the canonical pages, with the pairs page-ranges stores as `stored_ranges`; `added`
+    and `removed` are the canonical ranges that come and go (`change` must list them:
+    `Change.of(..., listed=True)`), streamed from the arrays.
     """
     if not change.same and (change.added is None or change.removed is None):
         raise ValueError("edit_json needs a Change that lists its ranges (Change.of(..., listed=True))")
@@ -80,8 +85,8 @@ def edit_json(
         "dry_run": dry_run,
         "written": written,
         "page_size": page_size,
-        "before": _totals_json(change.before, page_size),
-        "after": _totals_json(change.after, page_size),
+        "before": _totals_json(change.before, page_size, change.stored[0]),
+        "after": _totals_json(change.after, page_size, change.stored[1]),
         "removed": _ranges_json(change.removed),
         "added": _ranges_json(change.added),
     }

@@ -64,17 +64,6 @@ def _held(pool: Pool, ranges: Canonical) -> RangeArray:
     return ranges
 
 
-def stored_in_order(ranges: RangeArray) -> RangeArray:
-    """A pool's ranges as stored, in order of base (what canonicalize lists as replaced)."""
-    from array import array
-
-    from pmpoolctl.ranges.arrayops import base_order
-
-    order = base_order(ranges)
-    bases, sizes = ranges.bases, ranges.sizes
-    return RangeArray(array("Q", map(bases.__getitem__, order)), array("Q", map(sizes.__getitem__, order)))
-
-
 def plan_canonical(pool: Pool, merge: bool) -> RangeArray:
     """The pool's ranges in canonical form (sorted, touching ones merged, empty ones dropped): `canonicalize`.
 

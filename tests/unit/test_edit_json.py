@@ -37,8 +37,8 @@ def test_an_add_lists_what_goes_and_comes_with_totals() -> None:
         "dry_run": True,
         "written": False,
         "page_size": PAGE,
-        "before": {"ranges": 2, "total_bytes": 0x40200000, "total_pages": 0x40200000 // PAGE},
-        "after": {"ranges": 2, "total_bytes": 0x44200000, "total_pages": 0x44200000 // PAGE},
+        "before": {"ranges": 2, "total_bytes": 0x40200000, "total_pages": 0x40200000 // PAGE, "stored_ranges": 2},
+        "after": {"ranges": 2, "total_bytes": 0x44200000, "total_pages": 0x44200000 // PAGE, "stored_ranges": 2},
         "removed": [{"base": 0x140000000, "size": 0x40000000, "end": 0x180000000}],
         "added": [{"base": 0x140000000, "size": 0x44000000, "end": 0x184000000}],
     }
@@ -51,7 +51,8 @@ def test_no_change_is_changed_false_with_empty_lists() -> None:
     )
     assert document["changed"] is False
     assert document["added"] == [] and document["removed"] == []
-    assert document["before"] == document["after"] == {"ranges": 1, "total_bytes": 0x1000, "total_pages": 1}
+    totals = {"ranges": 1, "total_bytes": 0x1000, "total_pages": 1, "stored_ranges": 1}
+    assert document["before"] == document["after"] == totals
 
 
 def test_a_change_that_does_not_list_its_ranges_is_refused() -> None:
@@ -72,4 +73,32 @@ def test_the_range_lists_are_streamed_records_written_in_chunks() -> None:
     parsed = json.loads(b"".join(writes))
     assert len(parsed["added"]) == count
     assert parsed["added"][-1] == {"base": (count - 1) * 2 * PAGE, "size": PAGE, "end": (count - 1) * 2 * PAGE + PAGE}
-    assert parsed["after"] == {"ranges": count, "total_bytes": count * PAGE, "total_pages": count}
+    assert parsed["after"] == {
+        "ranges": count,
+        "total_bytes": count * PAGE,
+        "total_pages": count,
+        "stored_ranges": count,
+    }
+
+
+def test_a_pool_that_comes_is_a_change_even_when_empty() -> None:
+    """create: there was no pool, now there is one, empty or not: `changed` whatever it holds."""
+    for made in (RangeArray(), ranges((0x1000, 0x1000))):
+        document = json.loads(json_text(edit_json("b", "/p", Change.created(made), PAGE, dry_run=False, written=True)))
+        assert document["changed"] is True
+        assert document["before"] == {"ranges": 0, "total_bytes": 0, "total_pages": 0, "stored_ranges": 0}
+        assert document["after"]["ranges"] == document["after"]["stored_ranges"] == len(made)
+
+
+def test_before_and_after_are_canonical_and_stored_ranges_count_the_pairs() -> None:
+    """A pool stored as 3 pairs (touching ones) holds 1 canonical range: `ranges` says 1, `stored_ranges` 3."""
+    before = ranges((0x1000, 0x3000))
+    after = ranges((0x1000, 0x3000), (0x10000, 0x1000))
+    document = json.loads(
+        json_text(
+            edit_json("b", "/p", Change.of(before, after, listed=True, stored=3), PAGE, dry_run=True, written=False)
+        )
+    )
+    assert (document["before"]["ranges"], document["before"]["stored_ranges"]) == (1, 3)
+    assert (document["after"]["ranges"], document["after"]["stored_ranges"]) == (2, 2)
+    assert document["removed"] == [] and document["added"] == [{"base": 0x10000, "size": 0x1000, "end": 0x11000}]
