@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_schemas import assert_valid
 from tests.conftest import assert_input_error, run_cli
 
 TOP = 1 << 64
@@ -49,6 +50,10 @@ def test_validate_fails_a_pool_of_every_address_even_where_all_is_ram(whole: Pat
     overflow = [f for f in document["findings"] if f["rule"] == "range-overflow"]
     assert [(f["severity"], f["range"]) for f in overflow] == [("error", {"base": 0, "size": TOP, "end": TOP})]
     assert not document["ok"]
+    assert_valid(document)  # a size of 2^64, as the schema allows for this one case
+    dumped = json.loads(run_cli(["dump", str(whole), "--json"]).stdout)
+    assert_valid(dumped)
+    assert "range-overflow" in [p["rule"] for p in dumped["pool"]["problems"]]
 
 
 def test_validate_all_pools_of_every_address(whole: Path, all_ram: Path) -> None:
@@ -64,7 +69,11 @@ def test_diff_shows_what_the_other_side_lacks(whole: Path, tmp_path: Path) -> No
     document = json.loads(run.stdout)
     assert [(r["base"], r["end"]) for r in document["added"]] == [(0, 0x1000), (0x2000, TOP)]
     assert document["removed"] == [] and document["new"]["pool"]["canonical_ranges"] == 1
+    assert_valid(document)
     empty = blob_storing(tmp_path, [], "empty.dtb")
+    gone = json.loads(run_cli(["diff", str(whole), str(empty), "--json"]).stdout)
+    assert gone["removed"] == [{"base": 0, "size": TOP, "end": TOP, "pages": TOP // 4096}]
+    assert_valid(gone)
     text = run_cli(["diff", str(whole), str(empty)])
     assert text.exit_code == 1 and f"  - {WHOLE}  16 EiB" in text.stdout, text.stdout
     same = run_cli(["diff", str(whole), str(whole)])

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.cli.test_edge_of_2_64 import blob_storing
+from tests.cli.test_schemas import assert_valid
 from tests.conftest import run_cli
 
 TOUCHING = [(0x2000, 0x1000), (0x3000, 0x1000), (0x8000, 0x1000)]  # stored as 3 pairs: 2 canonical ranges
@@ -19,6 +20,7 @@ def edit_document(args: list[str]) -> dict[str, Any]:
     run = run_cli([*args, "--json"])
     assert run.exit_code == 0, (run.exit_code, run.stderr)
     document: dict[str, Any] = json.loads(run.stdout)
+    assert_valid(document)
     return document
 
 
