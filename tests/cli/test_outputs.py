@@ -41,8 +41,8 @@ def test_add_range_json_in_place(pool_blob: Path) -> None:
     assert document["file"] == str(pool_blob) and document["pool"] == "/default_pmpool"
     assert document["removed"] == [{"base": 0x140000000, "size": 0x40000000, "end": 0x180000000}]
     assert document["added"] == [{"base": 0x140000000, "size": 0x44000000, "end": 0x184000000}]
-    assert document["before"] == {"ranges": 2, "total_bytes": 0x40200000, "total_pages": 262656}
-    assert document["after"] == {"ranges": 2, "total_bytes": 0x44200000, "total_pages": 279040}
+    assert document["before"] == {"ranges": 2, "total_bytes": 0x40200000, "total_pages": 262656, "stored_ranges": 2}
+    assert document["after"] == {"ranges": 2, "total_bytes": 0x44200000, "total_pages": 279040, "stored_ranges": 2}
     again = json_of(["add-range", str(pool_blob), "0x180000000", "64M", "--merge", "--json"])
     assert again["changed"] is False and again["written"] is False and again["added"] == []  # Ansible: ok
 
@@ -60,7 +60,7 @@ def test_create_json(tmp_path: Path) -> None:
     out = tmp_path / "new.dtb"
     document = json_of(["create", str(out), "--range", "0x100000000", "2M", "--json"])
     assert_valid(document)
-    assert document["before"] == {"ranges": 0, "total_bytes": 0, "total_pages": 0}
+    assert document["before"] == {"ranges": 0, "total_bytes": 0, "total_pages": 0, "stored_ranges": 0}
     assert document["added"] == [{"base": 0x100000000, "size": 0x200000, "end": 0x100200000}]
     assert document["written"] is True and out.exists()
 
