@@ -579,6 +579,7 @@ def test_arrayops_walk_either_side_to_the_same_sets(scene: Scene) -> None:
     ):
         event("walks the argument" if len(two) <= len(one) else "walks the pool")
         joined, cut = arrayops.union(one, two), arrayops.difference(one, two)
+        assert isinstance(joined, RangeArray)  # a scene's space is never all 2^64 addresses (section 5 is)
         assert list(joined) == scene.space.ranges(one_cells | two_cells)
         assert list(cut) == scene.space.ranges(one_cells - two_cells)
         assert (joined.total_size, cut.total_size) == (sum(joined.sizes), sum(cut.sizes))
@@ -597,6 +598,7 @@ def test_arrayops_keep_the_decoded_bytes_of_a_larger_pool(scene: Scene) -> None:
     if len(other) > len(decoded):
         return
     for edited in (arrayops.union(decoded, other), arrayops.difference(decoded, other)):
+        assert isinstance(edited, RangeArray)
         new_pairs = sum(len(p) for p in edited.be_parts() if not (isinstance(p, memoryview) and p.obj is source))
         assert new_pairs <= 16 * (2 * len(other) + 1)
         assert edited.to_be_bytes() == copy_of(edited).to_be_bytes()
