@@ -11,7 +11,14 @@ What the kernel prints (arch/x86/kernel/e820.c):
   there: applying them too is the safe side);
 - up to 6.x the types are `usable`, `reserved`, `ACPI data`, …; since the 2025-26 x86 boot
   rework two spaces, then `System RAM`, `device reserved`, …, and `WHO: [gap …]` lines between
-  entries, which are not entries. Types are compared with their white space collapsed.
+  entries, which are not entries. Types are compared with their white space collapsed;
+- a few quirks take RAM with a line of their own and no update line (Intel graphics stolen
+  memory, a GART aperture, the Pentium Pro hole): what they name is reserved.
+
+The updates are KERN_DEBUG: a log filtered by level shows the table without them, so a boot
+without trim_bios_range()'s two lines (every boot prints them) is refused, as is anything a
+kernel does not print: a table line without its header, a table going back or empty, an update
+of a type no kernel prints, the format before 3.8 (e820lines.py holds what kernels print).
 
 A log can hold several boots (kern.log, `journalctl -k` without `-b`, serial captures); only
 the last one counts, and the map says so in its note. Every line is read in time linear in its
@@ -25,37 +32,26 @@ from dataclasses import dataclass, field
 
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import numbered_lines
+from pmpoolctl.memmap.e820lines import (
+    FILTERED_HINT,
+    FIRMWARE,
+    HEADERS,
+    LEGACY_LINE,
+    MARKERS,
+    PPRO_HOLE,
+    PPRO_LINE,
+    RESERVING_LINES,
+    TABLE_LINE,
+    TRIM_REMOVE,
+    TRIM_UPDATE,
+    UPDATE_LINE,
+    WHO_OF,
+    vocabulary,
+)
 from pmpoolctl.memmap.kernlog import JOURNAL_BOOT_SEPARATORS, is_comment, kernel_message
 from pmpoolctl.memmap.model import RAM, RAM_TYPES, RESERVED, MapEntry, MemoryMap, inclusive_span, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.text import printable
-
-FIRMWARE = "firmware"
-# Who prints each table (the firmware's: BIOS-e820, the e801/88 fallbacks, or Xen's), and
-# which table it is; the headers that come before them.
-_TABLE_OF = {
-    "BIOS-e820": FIRMWARE,
-    "BIOS-e801": FIRMWARE,
-    "BIOS-88": FIRMWARE,
-    "Xen": FIRMWARE,
-    "user": "user-defined (memmap=/mem=)",
-    "extended": "extended",
-    "reserve setup_data": "extended",  # the extended table's name before 6.x
-    "modified": "modified",
-}
-_HEADERS = {
-    "BIOS-provided physical RAM map:": FIRMWARE,
-    "user-defined physical RAM map:": _TABLE_OF["user"],
-    "extended physical RAM map:": "extended",
-    "modified physical RAM map:": "modified",
-}
-
-_HEX_SPAN = r"0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\]"
-_TABLE_LINE = re.compile(r"(" + "|".join(_TABLE_OF) + r"): \[(mem|gap) " + _HEX_SPAN)
-_UPDATE_LINE = re.compile(r"e820: (update|remove) \[mem " + _HEX_SPAN)
-# An e820 line that does not read (cut short, or behind a prefix this reader does not know) is
-# refused, never skipped: a skipped `usable ==> reserved` would leave RAM that is not.
-_MARKERS = ("BIOS-e820: [", "e820: update [", "e820: remove [", "user: [mem", "extended: [mem", "modified: [mem")
 
 # Each update/remove line visits every segment; this bounds a hostile log's cost to seconds.
 MAX_E820_WORK = 20_000_000
@@ -73,10 +69,12 @@ class _Boot:
     line: int  # where the boot starts
     marked: bool = False  # a banner or a journal separator started it
     banner: bool = False  # a `Linux version` line was seen
-    firmware: bool = False  # its firmware table was seen
+    firmware: int = 0  # the line of its firmware table's header, once seen
     table: str = ""  # the table that governs, and where it starts
     table_line: int = 0
     segments: list[MapEntry] = field(default_factory=list)
+    trimmed: set[str] = field(default_factory=set)  # which of trim_bios_range()'s two lines were seen
+    vocabulary: str = ""  # whose type words its tables print: `6.x` or `rework`, once a word says
 
     @property
     def content(self) -> bool:
@@ -85,11 +83,14 @@ class _Boot:
 
 @dataclass
 class _Open:
-    """The table being printed: which one, who prints it (once seen), where its last line ended."""
+    """The table being printed: which one, its header's line, who prints it (once seen), its last line."""
 
     table: str
+    line: int
     who: str | None = None
     end: int = 0
+    last_line: int = 0
+    entries: int = 0
 
 
 class _Reader:
@@ -104,10 +105,19 @@ class _Reader:
         self.work = 0  # segments visited by update/remove lines: each visits them all
         self.types: dict[str, str] = {}  # one string per type word, not one per line
 
+    def refuse(self, lineno: int, why: str) -> InputError:
+        return InputError(f"{self.source}:{lineno}: {why}")
+
+    def close_table(self) -> None:
+        """The table being printed ends: one without entries is not what a kernel prints."""
+        opened, self.open = self.open, None
+        if opened is not None and not opened.entries:
+            raise self.refuse(opened.line, f"the {opened.table} table has no entries (a kernel prints none empty)")
+
     def new_boot(self, lineno: int) -> None:
+        self.close_table()
         self.boot = _Boot(lineno)
         self.boots += 1
-        self.open = None
 
     def mark_boot(self, lineno: int, banner: bool) -> None:
         """A banner (`Linux version`) or a journal separator: a boot starts, unless one just did."""
@@ -121,14 +131,16 @@ class _Reader:
         boot.banner = boot.banner or banner
 
     def start_table(self, lineno: int, table: str) -> None:
+        self.close_table()
         if table == FIRMWARE:
             if self.boot.firmware:  # a boot prints its firmware table once: this is the next boot
                 self.new_boot(lineno)
-            self.boot.firmware = True
+            self.boot.firmware = lineno
+            self.boot.trimmed.clear()  # the trim comes after the firmware table
         boot = self.boot
         boot.table, boot.table_line, boot.segments = table, lineno, []
         self.any_table = True
-        self.open = _Open(table)
+        self.open = _Open(table, lineno)
 
     def type_word(self, text: str) -> str:
         """`text` with its white space collapsed, one string per distinct text."""
@@ -144,18 +156,27 @@ class _Reader:
             self.mark_boot(lineno, banner=False)
             return
         message = kernel_message(line)
-        if (match := _TABLE_LINE.match(message)) is not None:
+        if (match := TABLE_LINE.match(message)) is not None:
             self.table_line(lineno, match, message[match.end() :])
-        elif (match := _UPDATE_LINE.match(message)) is not None:
-            self.update_line(f"{self.source}:{lineno}", match, message[match.end() :])
+        elif (match := UPDATE_LINE.match(message)) is not None:
+            self.update_line(lineno, match, message[match.end() :])
         elif message.startswith("Linux version "):
             self.mark_boot(lineno, banner=True)
-        elif message.endswith(":") and (table := _HEADERS.get(message.removeprefix("e820: "))) is not None:
+        elif message.endswith(":") and (table := HEADERS.get(message.removeprefix("e820: "))) is not None:
             self.start_table(lineno, table)
-        elif any(marker in message for marker in _MARKERS):
-            raise InputError(
-                f"{self.source}:{lineno}: an e820 line not as the kernel prints it (cut short, or behind a prefix "
-                f"this reader does not know): {message[:80]!r}; give lines as dmesg, syslog or journalctl print them"
+        elif message.startswith(("Reserving ", "AGP: ", "e820: reserve [", "Mapping ", "Applying PPro")):
+            self.reserving_line(lineno, message)
+        elif LEGACY_LINE.match(message) is not None:
+            raise self.refuse(
+                lineno,
+                "an e820 line as kernels before 3.8 print it (`START - END (TYPE)`), which pmpoolctl does not "
+                "read; give a map that this kernel's /proc/iomem or /sys/firmware/memmap shows",
+            )
+        elif any(marker in message for marker in MARKERS):
+            raise self.refuse(
+                lineno,
+                f"an e820 line not as the kernel prints it (cut short, or behind a prefix this reader does not "
+                f"know): {message[:80]!r}; give lines as dmesg, syslog or journalctl print them",
             )
 
     def table_line(self, lineno: int, match: re.Match[str], rest: str) -> None:
@@ -163,24 +184,34 @@ class _Reader:
         start, last = int(start_hex, 16), int(last_hex, 16)
         if last < start or last >= U64_LIMIT:
             inclusive_span(start, last, f"{self.source}:{lineno}")  # raises, naming the line
-        end = last + 1
-        table, opened = _TABLE_OF[who], self.open
-        # A table's lines come in address order: a line that goes back starts the next table
-        # (a log cut down to its BIOS-e820 lines by grep still has one table per boot).
-        if opened is None or opened.table != table or opened.who not in (None, who) or start < opened.end:
-            self.start_table(lineno, table)
-            opened = self.open
-            assert opened is not None
-        opened.who, opened.end = who, end
+        opened = self.open
+        # Every table the kernel prints has its header first, one printer, and ascending entries
+        # (it prints a sanitized table): anything else is a log cut short, filtered, or mixed.
+        if opened is None:
+            raise self.refuse(
+                lineno, f"a '{who}:' e820 table line with no table header before it in its boot (the log is cut)"
+            )
+        if who not in WHO_OF[opened.table] or opened.who not in (None, who):
+            raise self.refuse(lineno, f"a '{who}:' line in the {opened.table} table from line {opened.line}")
+        if start < opened.end:
+            raise self.refuse(
+                lineno, f"the {opened.table} table goes back: {start:#x} is below the end of line {opened.last_line}"
+            )
+        opened.who, opened.end, opened.last_line = who, last + 1, lineno
         if what == "gap":  # the rework prints the holes between entries: not entries
             return
         type_word = self.types.get(rest) or self.type_word(rest)
         if not type_word:
-            raise InputError(f"{self.source}:{lineno}: an e820 table line without a type")
-        self.boot.segments.append(MapEntry(start, end, type_word, _kind(type_word), f"{self.source}:{lineno}"))
+            raise self.refuse(lineno, "an e820 table line without a type")
+        opened.entries += 1
+        if not self.boot.vocabulary:
+            self.boot.vocabulary = vocabulary(type_word) or ""
+        where = f"{self.source}:{lineno}"
+        self.boot.segments.append(MapEntry(start, last + 1, type_word, _kind(type_word), where))
 
-    def update_line(self, where: str, match: re.Match[str], rest: str) -> None:
-        self.open = None
+    def update_line(self, lineno: int, match: re.Match[str], rest: str) -> None:
+        self.close_table()
+        where = f"{self.source}:{lineno}"
         segments = self.boot.segments
         self.work += len(segments)
         if self.work > MAX_E820_WORK:
@@ -190,16 +221,55 @@ class _Reader:
             )
         start, end = inclusive_span(int(match[2], 16), int(match[3], 16), where)
         if match[1] == "remove":
-            self.boot.segments = _retype(segments, start, end, self.type_word(rest) or None, None, where)
+            if (start, end) == TRIM_REMOVE:
+                self.boot.trimmed.add("remove")
+            removed = self.type_word(rest) or None
+            if removed is not None:
+                self.check_old_type(lineno, removed)
+            self.boot.segments = _retype(segments, start, end, removed, None, where)
             return
         old, arrow, new = rest.partition("==>")
         old_type, new_type = self.type_word(old), self.type_word(new)
         if not arrow or not old_type or not new_type:
             raise InputError(f"{where}: an e820 update line without 'OLD ==> NEW' types")
+        self.check_old_type(lineno, old_type)
+        if (start, end) == TRIM_UPDATE:
+            self.boot.trimmed.add("update")
         if old_type != new_type:  # `usable ==> usable` (RAM the kernel keeps for itself) changes nothing
             self.boot.segments = _retype(segments, start, end, old_type, new_type, where)
 
+    def check_old_type(self, lineno: int, type_word: str) -> None:
+        """The type an update or remove changes is one the boot's kernel prints: else it would change nothing."""
+        words = vocabulary(type_word)
+        if words is None:
+            raise self.refuse(
+                lineno, f"an e820 update or remove of type {type_word[:40]!r}, which no kernel prints (cut short?)"
+            )
+        if words and self.boot.vocabulary and words != self.boot.vocabulary:
+            raise self.refuse(
+                lineno,
+                f"an e820 update or remove of type {type_word!r}, a word of another kernel than the one that "
+                f"printed this boot's table ({self.boot.vocabulary} words): two logs mixed",
+            )
+
+    def reserving_line(self, lineno: int, message: str) -> None:
+        """A quirk that takes RAM from the table without an update line: what it names is reserved."""
+        where = f"{self.source}:{lineno}"
+        if message == PPRO_LINE:
+            span = PPRO_HOLE
+        else:
+            match = next((m for pattern in RESERVING_LINES if (m := pattern.match(message)) is not None), None)
+            if match is None:
+                if any(marker in message for marker in MARKERS):
+                    raise self.refuse(lineno, f"a line reserving memory, not as the kernel prints it: {message[:80]!r}")
+                return  # another `AGP: `, `Reserving …` or `Mapping …` message: not about the map
+            span = inclusive_span(int(match[1], 16), int(match[2], 16), where)
+        self.close_table()
+        self.work += len(self.boot.segments)
+        self.boot.segments = _reserve(self.boot.segments, *span, where)
+
     def result(self) -> MemoryMap:
+        self.close_table()
         boot = self.boot
         if not boot.table:
             if self.any_table:
@@ -208,6 +278,16 @@ class _Reader:
                     "e820 table; give one boot's log (e.g. journalctl -k -b, or dmesg)"
                 )
             raise InputError(f"{self.source}: no 'BIOS-e820: [mem …] TYPE' lines: not an e820 kernel log")
+        if len(boot.trimmed) < 2:
+            line = boot.firmware or boot.table_line
+            raise self.refuse(
+                line,
+                f"the boot from line {boot.line} prints its e820 table but not the 'e820: update [mem "
+                "0x00000000-0x00000fff]' and 'e820: remove [mem 0x000a0000-0x000fffff]' lines every x86 kernel "
+                "prints after it at debug level: debug messages were filtered out of this log (dmesg --level, "
+                "journald's MaxLevelStore, syslog, a console's loglevel, grep), and with them any other update "
+                f"that takes RAM away; {FILTERED_HINT}",
+            )
         notes = []
         if self.boots > 1:
             notes.append(f"last of {self.boots} boots, from line {boot.line}")
@@ -240,3 +320,18 @@ def _retype(
         if end < seg.end:
             result.append(MapEntry(end, seg.end, seg.type, seg.kind, seg.source))
     return result
+
+
+def _reserve(segments: list[MapEntry], start: int, end: int, where: str) -> list[MapEntry]:
+    """The segments with [start, end) reserved where it was RAM or nothing (e820__range_add, then sanitize)."""
+    for ram in RAM_TYPES:
+        segments = _retype(segments, start, end, ram, "reserved", where)
+    covered = sorted((max(s.start, start), min(s.end, end)) for s in segments if s.start < end and start < s.end)
+    at = start
+    for low, high in covered:
+        if at < low:
+            segments.append(MapEntry(at, low, "reserved", RESERVED, where))
+        at = max(at, high)
+    if at < end:
+        segments.append(MapEntry(at, end, "reserved", RESERVED, where))
+    return segments

@@ -36,8 +36,11 @@ def maps(tmp_path: Path) -> dict[str, Path]:
     e820 = tmp_path / "e820.log"
     word = HOSTILE.replace("\n", " ").replace("\r", " ")
     e820.write_text(
+        "BIOS-provided physical RAM map:\n"
         "BIOS-e820: [mem 0x0000000000000000-0x00000000ffffffff] usable\n"
         f"BIOS-e820: [mem 0x0000000100000000-0x00000001001fffff] {word}\n"
+        "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
+        "e820: remove [mem 0x000a0000-0x000fffff] usable\n"
     )
     as_json = tmp_path / "map.json"
     as_json.write_text(

@@ -1217,6 +1217,8 @@ def test_an_e820_pass_over_the_crash_kernel_says_it_was_not_checked(tmp_path: Pa
         "[    0.000000] BIOS-e820: [mem 0x0000000000001000-0x000000000009fbff] usable\n"
         "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable\n"
         "[    0.000000] BIOS-e820: [mem 0x0000000100000000-0x000000063fffffff] usable\n"
+        "[    0.000392] e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
+        "[    0.000393] e820: remove [mem 0x000a0000-0x000fffff] usable\n"
     )
     blob = str(EXAMPLES / "pool.dtb")  # [0x100000000, 0x100200000) and [0x140000000, 0x180000000)
     refused = run_cli(["validate", blob, "--memmap", str(iomem), "--json"])

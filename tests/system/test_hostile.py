@@ -883,6 +883,16 @@ def iomem_map(shapes: Path) -> Path:
     return write(shapes, "iomem-1m.txt", ("\n".join(lines) + "\n").encode())
 
 
+# A boot's e820 lines begin with the table's header and go on with trim_bios_range()'s two lines.
+E820_HEAD = "BIOS-provided physical RAM map:\n"
+E820_TRIM = (
+    "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\ne820: remove [mem 0x000a0000-0x000fffff] usable\n"
+)
+# What the trim does to the 4 KiB entries of e820_map: the first page reserved, the usable ones
+# of [0xa0000, 0x100000) (72 of its 96) removed.
+E820_TRIMMED_ENTRIES, E820_TRIMMED_RAM = 72, 73
+
+
 @pytest.fixture(scope="session")
 def e820_map(shapes: Path) -> Path:
     starts = range(0, MAP_LINES * 0x1000, 0x1000)
@@ -890,7 +900,7 @@ def e820_map(shapes: Path) -> Path:
         "[    0.000000] BIOS-e820: [mem 0x%016x-0x%016x] %s".__mod__,
         zip(starts, range(0xFFF, MAP_LINES * 0x1000, 0x1000), _map_types("usable", "reserved")),
     )
-    return write(shapes, "e820-1m.log", ("\n".join(lines) + "\n").encode())
+    return write(shapes, "e820-1m.log", (E820_HEAD + "\n".join(lines) + "\n" + E820_TRIM).encode())
 
 
 @pytest.fixture(scope="session")
@@ -917,15 +927,16 @@ def test_million_line_map(
         inputs = [source]
     with hostile(f"1M-line {fmt} map", args, inputs=inputs, expected=0, workdir=tmp_path) as run:
         text = run.stdout()
+    entries = MAP_LINES - (E820_TRIMMED_ENTRIES if fmt == "e820" else 0)
     if command == "validate":
-        assert b"(%s, %d entries)" % (fmt.encode(), MAP_LINES) in text
+        assert b"(%s, %d entries)" % (fmt.encode(), entries) in text
         assert b"OK: 0 errors" in text
     elif command == "memmap-json":
-        assert json_count(text, "start") == MAP_LINES
-        assert text.count(b'"class": "ram"') == MAP_LINES * 3 // 4
+        assert json_count(text, "start") == entries
+        assert text.count(b'"class": "ram"') == MAP_LINES * 3 // 4 - (E820_TRIMMED_RAM if fmt == "e820" else 0)
     else:
-        assert b"%s, %d entries" % (fmt.encode(), MAP_LINES) in text.split(b"\n", 1)[0]
-        assert text.count(b"\n") >= MAP_LINES
+        assert b"%s, %d entries" % (fmt.encode(), entries) in text.split(b"\n", 1)[0]
+        assert text.count(b"\n") >= entries
 
 
 # ---------------------------------------------------------------------------
@@ -1022,7 +1033,8 @@ def e820_updates_map(shapes: Path) -> Path:
         "[    0.000000] e820: update [mem 0x%016x-0x%016x] usable ==> reserved".__mod__,
         zip(range(0, (MAP_LINES - E820_TABLE) << 12, 1 << 12), range(0xFFF, (MAP_LINES - E820_TABLE) << 12, 1 << 12)),
     )
-    return write(shapes, "e820-updates-1m.log", ("\n".join([*table, *updates]) + "\n").encode())
+    remove = "[    0.000000] e820: remove [mem 0x000a0000-0x000fffff] usable"
+    return write(shapes, "e820-updates-1m.log", (E820_HEAD + "\n".join([*table, remove, *updates]) + "\n").encode())
 
 
 @pytest.mark.parametrize("command", ["memmap", "validate"])
@@ -1151,22 +1163,26 @@ SPACES = " " * LINE
 HOSTILE_LINES = [
     # e820 logs: white space runs inside a type (what made `(.+?)\s*\Z` quadratic), long numbers,
     # prefixes repeated, brackets, arrows.
-    ("e820-table-spaces", "e820", "BIOS-e820: [mem 0x0-0xfff] u" + SPACES + "x\n", 0, []),
+    ("e820-table-spaces", "e820", E820_HEAD + "BIOS-e820: [mem 0x0-0xfff] u" + SPACES + "x\n" + E820_TRIM, 0, []),
     (
         "e820-update-spaces",
         "e820",
-        "BIOS-e820: [mem 0x0-0xfff] usable\ne820: update [mem 0x0-0xfff] usable ==> reserved" + SPACES + "x\n",
+        E820_HEAD
+        + "BIOS-e820: [mem 0x0-0xfff] usable\ne820: update [mem 0x0-0xfff] usable ==> reserved"
+        + SPACES
+        + "x\n"
+        + E820_TRIM,
         0,
         [],
     ),
     (
         "e820-update-arrows",
         "e820",
-        "BIOS-e820: [mem 0x0-0xfff] usable\ne820: update [mem 0x0-0xfff] " + "==> " * (LINE // 4) + "\n",
+        E820_HEAD + "BIOS-e820: [mem 0x0-0xfff] usable\ne820: update [mem 0x0-0xfff] " + "==> " * (LINE // 4) + "\n",
         3,
-        [":2:"],
+        [":3:"],
     ),
-    ("e820-long-hex", "e820", "BIOS-e820: [mem 0x" + "0" * LINE + "-0xfff] usable\n", 0, []),
+    ("e820-long-hex", "e820", E820_HEAD + "BIOS-e820: [mem 0x" + "0" * LINE + "-0xfff] usable\n" + E820_TRIM, 0, []),
     ("e820-hex-past-64-bits", "e820", "BIOS-e820: [mem 0x0-0x" + "f" * LINE + "] usable\n", 3, [":1:", "64 bits"]),
     ("e820-cut-hex", "e820", "BIOS-e820: [mem 0x" + "0" * LINE + "\n", 3, [":1:", "cut short"]),
     ("e820-brackets", "e820", "[" * LINE + "\n", 3, ["BIOS-e820"]),
@@ -1179,7 +1195,16 @@ HOSTILE_LINES = [
         3,
         [":1:"],
     ),
-    ("e820-spaces-then-line", "e820", SPACES + "BIOS-e820: [mem 0x0-0xfff] usable\n", 0, []),
+    ("e820-spaces-then-line", "e820", E820_HEAD + SPACES + "BIOS-e820: [mem 0x0-0xfff] usable\n" + E820_TRIM, 0, []),
+    # A hostile run of table lines without a header, or going back: refused at the first.
+    ("e820-no-header", "e820", "BIOS-e820: [mem 0x0-0xfff] usable\n" * (LINE // 35), 3, [":1:", "no table header"]),
+    (
+        "e820-backwards",
+        "e820",
+        E820_HEAD + "BIOS-e820: [mem 0x0-0xfff] usable\n" * (LINE // 35),
+        3,
+        [":3:", "goes back"],
+    ),
     # /proc/iomem: runs of spaces, digits without the separator, separators without the name.
     ("iomem-indent", "iomem", "00000000-00000fff : System RAM\n" + SPACES + "x\n", 3, [":2:"]),
     ("iomem-hex-run", "iomem", "0" * LINE + "\n", 3, [":1:"]),
@@ -1251,7 +1276,8 @@ def test_hostile_batch_line(
 
 def test_hostile_line_in_validate(map_pool_blob: Path, tmp_path: Path) -> None:
     """validate reads the maps the same way: the whitespace run that took 100 s, as a pre-kexec check would."""
-    log = write(tmp_path, "boot.log", b"BIOS-e820: [mem 0x0-0xfffffff] usable" + SPACES.encode() + b"x\n")
+    line = "BIOS-e820: [mem 0x0-0xfffffff] usable" + SPACES + "x\n"
+    log = write(tmp_path, "boot.log", (E820_HEAD + line + E820_TRIM).encode())
     args: list[str | Path] = ["validate", map_pool_blob, "--memmap", log]
     with hostile("hostile line", args, inputs=[map_pool_blob, log], expected=1, workdir=tmp_path) as run:
         assert run.cpu_seconds < LINE_SECONDS, run.describe()

@@ -29,6 +29,20 @@ def read_log(path: Path) -> str:
     return path.read_bytes().decode()  # as the CLI reads it: CRLF kept
 
 
+HEADER = "BIOS-provided physical RAM map:\n"
+# What trim_bios_range() prints in every boot, at KERN_DEBUG, in both vocabularies.
+TRIM = "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\ne820: remove [mem 0x000a0000-0x000fffff] usable\n"
+NEW_TRIM = (
+    "e820: update [mem 0x00000000-0x00000fff] System RAM ==> device reserved\n"
+    "e820: remove [mem 0x000a0000-0x000fffff] System RAM\n"
+)
+
+
+def boot_log(table: str, after: str = "", trim: str = TRIM) -> str:
+    """One boot's e820 lines as a kernel prints them: the firmware table's header, its lines, the trim, more."""
+    return HEADER + table + trim + after
+
+
 def input_error(text: str, source: str = "log") -> str:
     with pytest.raises(InputError) as info:
         parse_e820(text, source)
@@ -124,106 +138,108 @@ NEW_WORDS = [
 
 
 def table(words: list[str], spaces: str) -> str:
+    """A table of 1 MiB entries from 1 MiB up (above what trim_bios_range() changes)."""
     return "".join(
-        f"BIOS-e820: [mem {i << 20:#018x}-{((i + 1) << 20) - 1:#018x}]{spaces}{word}\n" for i, word in enumerate(words)
+        f"BIOS-e820: [mem {i << 20:#018x}-{((i + 1) << 20) - 1:#018x}]{spaces}{word}\n"
+        for i, word in enumerate(words, start=1)
     )
 
 
 def test_both_vocabularies_give_the_same_classes() -> None:
     """Up to 6.x one space and `usable`; since the rework two spaces and `System RAM`: RAM is RAM in both."""
-    old, new = parse_e820(table(OLD_WORDS, " "), "log"), parse_e820(table(NEW_WORDS, "  "), "log")
-    assert spans(old) == spans(new) == [(i << 20, (i + 1) << 20, "ram" if i == 0 else "reserved") for i in range(8)]
+    old = parse_e820(boot_log(table(OLD_WORDS, " ")), "log")
+    new = parse_e820(boot_log(table(NEW_WORDS, "  "), trim=NEW_TRIM), "log")
+    assert spans(old) == spans(new) == [(i << 20, (i + 1) << 20, "ram" if i == 1 else "reserved") for i in range(1, 9)]
     assert [e.type for e in new.entries] == NEW_WORDS  # the type without the second space
 
 
 def test_rework_updates_name_the_type_as_the_table_does() -> None:
     text = (
-        "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff]  System RAM\n"
-        "BIOS-e820: [gap 0x000000000009fc00-0x00000000000fffff]\n"
-        "BIOS-e820: [mem 0x0000000000100000-0x000000007fffffff]  System RAM\n"
-        "e820: update [mem 0x00000000-0x00000fff] System RAM ==> device reserved\n"
-        "e820: remove [mem 0x7ff00000-0x7fffffff] System RAM\n"
-        "e820: update [mem 0x7fe00000-0x7fefffff] device reserved ==> System RAM\n"  # nothing device reserved there
+        HEADER
+        + "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff]  System RAM\n"
+        + "BIOS-e820: [gap 0x000000000009fc00-0x00000000000fffff]\n"
+        + "BIOS-e820: [mem 0x0000000000100000-0x000000007fffffff]  System RAM\n"
+        + NEW_TRIM
+        + "e820: remove [mem 0x7ff00000-0x7fffffff] System RAM\n"
+        + "e820: update [mem 0x7fe00000-0x7fefffff] device reserved ==> System RAM\n"  # nothing device reserved there
     )
     assert rows(parse_e820(text, "log")) == [
-        (0x0, 0x1000, "device reserved", "reserved", "log:4"),
-        (0x1000, 0x9FC00, "System RAM", "ram", "log:1"),
-        (0x100000, 0x7FF00000, "System RAM", "ram", "log:3"),
+        (0x0, 0x1000, "device reserved", "reserved", "log:5"),
+        (0x1000, 0x9FC00, "System RAM", "ram", "log:2"),
+        (0x100000, 0x7FF00000, "System RAM", "ram", "log:4"),
     ]
 
 
 def test_types_are_compared_with_white_space_collapsed() -> None:
     text = (
-        "BIOS-e820: [mem 0x0-0xfffff]   System    RAM \n"
-        "e820: update [mem 0x0-0xfff]  System RAM  ==>  device  reserved\n"
+        HEADER
+        + "BIOS-e820: [mem 0x0-0xfffff]   System    RAM \n"
+        + "e820: update [mem 0x0-0xfff]  System RAM  ==>  device  reserved\n"
+        + "e820: remove [mem 0x000a0000-0x000fffff]  System  RAM\n"
     )
     assert rows(parse_e820(text, "log")) == [
-        (0x0, 0x1000, "device reserved", "reserved", "log:2"),
-        (0x1000, 0x100000, "System RAM", "ram", "log:1"),
+        (0x0, 0x1000, "device reserved", "reserved", "log:3"),
+        (0x1000, 0xA0000, "System RAM", "ram", "log:2"),
     ]
 
 
 def test_gap_lines_are_not_entries_and_do_not_break_the_table() -> None:
-    text = "BIOS-e820: [gap 0x0000000000000000-0x0000000000000fff]\n" + table(NEW_WORDS[:2], "  ").replace(
-        "[mem 0x0000000000000000", "[mem 0x0000000000001000"
+    text = boot_log(
+        "BIOS-e820: [gap 0x0000000000000000-0x00000000000fffff]\n" + table(NEW_WORDS[:2], "  "), trim=NEW_TRIM
     )
     memory_map = parse_e820(text, "log")
-    assert spans(memory_map) == [(0x1000, 0x100000, "ram"), (0x100000, 0x200000, "reserved")]
+    assert spans(memory_map) == [(0x100000, 0x200000, "ram"), (0x200000, 0x300000, "reserved")]
     assert memory_map.note == ""
 
 
 def test_usable_to_usable_changes_nothing() -> None:
     """Up to 6.x, RAM the kernel keeps for setup_data prints as `usable ==> usable`: still RAM."""
-    text = "BIOS-e820: [mem 0x0-0xfffffff] usable\ne820: update [mem 0x1000-0x1fff] usable ==> usable\n"
-    assert rows(parse_e820(text, "log")) == [(0, 0x10000000, "usable", "ram", "log:1")]
+    text = boot_log(
+        "BIOS-e820: [mem 0x100000-0xfffffff] usable\n", "e820: update [mem 0x1000000-0x1ffffff] usable ==> usable\n"
+    )
+    assert rows(parse_e820(text, "log")) == [(0x100000, 0x10000000, "usable", "ram", "log:2")]
 
 
 # --- one boot per map -----------------------------------------------------------------------------------------------
 
-BOOT_A = "Linux version 6.1.0\nBIOS-provided physical RAM map:\nBIOS-e820: [mem 0x0-0x7fffffff] usable\n"
-BOOT_B = "Linux version 6.8.0\nBIOS-provided physical RAM map:\nBIOS-e820: [mem 0x0-0x3fffffff] usable\n"
+BOOT_A = "Linux version 6.1.0\n" + boot_log("BIOS-e820: [mem 0x100000-0x7fffffff] usable\n")
+BOOT_B = "Linux version 6.8.0\n" + boot_log("BIOS-e820: [mem 0x100000-0x3fffffff] usable\n")
 
 
 def test_the_last_boot_governs_and_boots_never_merge() -> None:
     text = BOOT_A + "e820: update [mem 0x40000000-0x4fffffff] usable ==> reserved\n" + BOOT_B
     memory_map = parse_e820(text, "log")
-    assert rows(memory_map) == [(0, 0x40000000, "usable", "ram", "log:7")]
-    assert memory_map.note == "last of 2 boots, from line 5"
+    assert rows(memory_map) == [(0x100000, 0x40000000, "usable", "ram", "log:9")]
+    assert memory_map.note == "last of 2 boots, from line 7"
 
 
 def test_an_update_of_the_last_boot_applies_to_its_table_only() -> None:
     text = BOOT_B + BOOT_A + "e820: update [mem 0x40000000-0x4fffffff] usable ==> reserved\n"
     assert spans(parse_e820(text, "log")) == [
-        (0, 0x40000000, "ram"),
+        (0x100000, 0x40000000, "ram"),
         (0x40000000, 0x50000000, "reserved"),
         (0x50000000, 0x80000000, "ram"),
     ]
 
 
 def test_a_boot_starts_at_its_banner_at_a_journal_separator_or_at_a_second_firmware_table() -> None:
-    table_lines = "BIOS-e820: [mem 0x0-0xfff] usable\n"
+    one_boot = boot_log("BIOS-e820: [mem 0x100000-0x1fffff] usable\n")  # 4 lines
     # A banner, then a separator before the next banner: the separator starts boot 2, the banner is in it.
-    text = "Linux version 6.1\n" + table_lines + "-- Boot 1234 --\nLinux version 6.8\n" + table_lines
-    assert parse_e820(text, "log").note == "last of 2 boots, from line 3"
+    text = "Linux version 6.1\n" + one_boot + "-- Boot 1234 --\nLinux version 6.8\n" + one_boot
+    assert parse_e820(text, "log").note == "last of 2 boots, from line 6"
     # No banners at all (a log cut down by grep): a second firmware table header is the next boot.
-    text = "BIOS-provided physical RAM map:\n" + table_lines + "BIOS-provided physical RAM map:\n" + table_lines
-    assert parse_e820(text, "log").note == "last of 2 boots, from line 3"
-    # No headers either (grep BIOS-e820): a table that goes back to lower addresses is the next one.
-    text = "BIOS-e820: [mem 0x0-0xfff] usable\nBIOS-e820: [mem 0x1000-0x1fff] reserved\n" + table_lines
-    memory_map = parse_e820(text, "log")
-    assert memory_map.note == "last of 2 boots, from line 3"
-    assert spans(memory_map) == [(0, 0x1000, "ram")]
+    assert parse_e820(one_boot + one_boot, "log").note == "last of 2 boots, from line 5"
     # `journalctl` prints "-- Reboot --" in older versions.
-    assert parse_e820(table_lines + "-- Reboot --\n" + table_lines, "log").note == "last of 2 boots, from line 2"
+    assert parse_e820(one_boot + "-- Reboot --\n" + one_boot, "log").note == "last of 2 boots, from line 5"
 
 
 def test_the_last_boot_without_a_table_is_refused() -> None:
     """Never the previous boot's table for this one: the log is refused and says how to cut it."""
     message = input_error(BOOT_A + "Linux version 6.8\nCommand line: quiet\n")
-    assert message.startswith("log:4: the last of 2 boots (from line 4) prints no e820 table")
+    assert message.startswith("log:6: the last of 2 boots (from line 6) prints no e820 table")
     assert "journalctl -k -b" in message
     assert_input_error(
-        run_cli(["memmap", "e820:-"], stdin=BOOT_A + "-- Boot 77 --\nLinux version 6.8\n"), "<stdin>:4", "last of 2"
+        run_cli(["memmap", "e820:-"], stdin=BOOT_A + "-- Boot 77 --\nLinux version 6.8\n"), "<stdin>:6", "last of 2"
     )
 
 
@@ -232,59 +248,181 @@ def test_the_last_boot_without_a_table_is_refused() -> None:
 
 def test_the_user_defined_table_replaces_the_firmware_one() -> None:
     text = (
-        BOOT_A
+        "Linux version 6.1.0\n"
+        + HEADER
+        + "BIOS-e820: [mem 0x0-0x7fffffff] usable\n"
         + "e820: remove [mem 0x20000000-0xfffffffffffffffe] usable\n"  # mem=512M: in the user table already
         + "user-defined physical RAM map:\n"
         + "user: [mem 0x0000000000000000-0x000000001fffffff] usable\n"
-        + "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
+        + TRIM
     )
     memory_map = parse_e820(text, "log")
     assert rows(memory_map) == [
         (0, 0x1000, "reserved", "reserved", "log:7"),
-        (0x1000, 0x20000000, "usable", "ram", "log:6"),
+        (0x1000, 0xA0000, "usable", "ram", "log:6"),
+        (0x100000, 0x20000000, "usable", "ram", "log:6"),
     ]
     assert memory_map.note == "the user-defined (memmap=/mem=) table from line 5"
 
 
 def test_extended_and_modified_tables_replace_what_came_before() -> None:
-    extended = BOOT_A + "extended physical RAM map:\nextended: [mem 0x0-0xffffffff] usable\n"
+    extended = (
+        "Linux version 6.1.0\n"
+        + HEADER
+        + "BIOS-e820: [mem 0x100000-0x7fffffff] usable\n"
+        + "extended physical RAM map:\n"
+        + "extended: [mem 0x100000-0xffffffff] usable\n"
+        + TRIM
+    )
     memory_map = parse_e820(extended, "log")
-    assert (spans(memory_map), memory_map.note) == ([(0, 0x100000000, "ram")], "the extended table from line 4")
-    modified = extended + "modified physical RAM map:\nmodified: [mem 0x0-0xfffffff] usable\n"
+    assert (spans(memory_map), memory_map.note) == ([(0x100000, 1 << 32, "ram")], "the extended table from line 4")
+    modified = extended + "modified physical RAM map:\nmodified: [mem 0x100000-0xfffffff] usable\n"
     memory_map = parse_e820(modified, "log")
-    assert (spans(memory_map), memory_map.note) == ([(0, 0x10000000, "ram")], "the modified table from line 6")
-    # Without its header, a table line of another table starts that table all the same.
-    memory_map = parse_e820(BOOT_A + "modified: [mem 0x0-0xfff] usable\n", "log")
-    assert (spans(memory_map), memory_map.note) == ([(0, 0x1000, "ram")], "the modified table from line 4")
+    assert (spans(memory_map), memory_map.note) == ([(0x100000, 0x10000000, "ram")], "the modified table from line 8")
 
 
 def test_other_firmware_tables_xen_and_e801() -> None:
-    xen = "BIOS-provided physical RAM map:\nXen: [mem 0x0000000000000000-0x000000000009ffff] usable\n"
-    assert rows(parse_e820(xen, "log")) == [(0, 0xA0000, "usable", "ram", "log:2")]
-    e801 = "BIOS-provided physical RAM map:\nBIOS-e801: [mem 0x0000000000000000-0x000000000009ffff] usable\n"
+    xen = boot_log("Xen: [mem 0x0000000000000000-0x000000000009ffff] usable\n")
+    assert rows(parse_e820(xen, "log")) == [
+        (0, 0x1000, "reserved", "reserved", "log:3"),
+        (0x1000, 0xA0000, "usable", "ram", "log:2"),
+    ]
+    e801 = boot_log("BIOS-e801: [mem 0x0000000000000000-0x000000000009ffff] usable\n")
     assert parse_e820(e801, "log").note == ""
 
 
 def test_lines_that_mention_e820_but_are_not_the_map_change_nothing() -> None:
-    text = (
-        "BIOS-e820: [mem 0x0-0xffffffff] usable\n"
+    text = boot_log(
+        "BIOS-e820: [mem 0x100000-0xffffffff] usable\n",
         "e820: reserve RAM buffer [mem 0x0009f000-0x0009ffff]\n"
         "e820: register RAM buffer resource [mem 0x7ff00000-0x7fffffff]\n"
         "e820: reserve setup_data: [mem 0x7e000000-0x7e000fff]\n"
         "[gap 0xc0000000-0xfed1bfff] available for PCI devices\n"
         "update e820_table_kexec for e820__memblock_alloc_reserved()\n"
         "PCI: ECAM [mem 0xe0000000-0xefffffff] (base 0xe0000000) for domain 0000 [bus 00-ff]\n"
+        "ACPI: Reserving FACP table memory at [mem 0xa0c97-0xa0daa]\n"
+        "Reserving 256MB of memory at 3808MB for crashkernel (System RAM: 4095MB)\n"
+        "AGP: Checking aperture...\n"
+        "Aperture pointing to e820 RAM. Ignoring.\n"
+        "PM: hibernation: Registered nosave memory: [mem 0xc8000000-0xcbffffff]\n",
     )
-    assert rows(parse_e820(text, "log")) == [(0, 0x100000000, "usable", "ram", "log:1")]
+    assert rows(parse_e820(text, "log")) == [(0x100000, 0x100000000, "usable", "ram", "log:2")]
+
+
+# --- what takes RAM away without an update line ---------------------------------------------------------------------
+
+RAM_TO_4G = "BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable\n"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Reserving Intel graphics memory at [mem 0x7b800000-0x7f7fffff]",  # early-quirks.c, %pR (4.x on)
+        "Reserving Intel graphics memory at 0x000000007b800000-0x000000007f7fffff",  # %pa-%pa
+        "Reserving Intel graphics stolen memory at 0x7b800000-0x7f7fffff",  # 3.x
+        "AGP: e820: reserve [mem 0x7b800000-0x7f7fffff] for GART",  # aperture_64.c, for the next kernel
+        "AGP: Mapping aperture over RAM [mem 0x7b800000-0x7f7fffff] (65536KB)",  # taken from RAM for the aperture
+    ],
+)
+def test_quirks_that_reserve_ram_are_applied(line: str) -> None:
+    """Intel graphics stolen memory and a GART aperture are RAM no longer (e820__range_add of reserved)."""
+    memory_map = parse_e820(boot_log(RAM_TO_4G, f"[    0.020786] {line}\n"), "log")
+    assert rows(memory_map) == [
+        (0x100000, 0x7B800000, "usable", "ram", "log:2"),
+        (0x7B800000, 0x7F800000, "reserved", "reserved", "log:5"),
+        (0x7F800000, 0xC0000000, "usable", "ram", "log:2"),
+    ]
+
+
+def test_a_reservation_fills_a_hole_and_keeps_other_types() -> None:
+    text = boot_log(
+        "BIOS-e820: [mem 0x100000-0x1fffff] usable\nBIOS-e820: [mem 0x300000-0x3fffff] ACPI NVS\n",
+        "Reserving Intel graphics memory at [mem 0x180000-0x4fffff]\n",
+    )
+    assert rows(parse_e820(text, "log")) == [
+        (0x100000, 0x180000, "usable", "ram", "log:2"),
+        (0x180000, 0x200000, "reserved", "reserved", "log:6"),
+        (0x200000, 0x300000, "reserved", "reserved", "log:6"),
+        (0x300000, 0x400000, "ACPI NVS", "reserved", "log:3"),
+        (0x400000, 0x500000, "reserved", "reserved", "log:6"),
+    ]
+
+
+def test_32_bit_pentium_pro_hole_is_read_in_both_eras() -> None:
+    """Up to 6.x a `fixed physical RAM map:` of `bad_ppro:` lines; since the rework a line and an update."""
+    fixed = boot_log(
+        RAM_TO_4G,
+        "fixed physical RAM map:\n"
+        "bad_ppro: [mem 0x0000000000100000-0x000000006fffffff] usable\n"
+        "bad_ppro: [mem 0x0000000070000000-0x000000007003ffff] reserved\n"
+        "bad_ppro: [mem 0x0000000070040000-0x00000000bfffffff] usable\n",
+    )
+    memory_map = parse_e820(fixed, "log")
+    assert spans(memory_map) == [
+        (0x100000, 0x70000000, "ram"),
+        (0x70000000, 0x70040000, "reserved"),
+        (0x70040000, 0xC0000000, "ram"),
+    ]
+    assert memory_map.note == "the fixed (Pentium Pro erratum) table from line 5"
+    # The rework: the update is debug level like the trim; the info line alone takes the hole away.
+    rework = boot_log(RAM_TO_4G, "Applying PPro RAM bug workaround: punching 256 kB hole at 1.75 GB physical.\n")
+    assert spans(parse_e820(rework, "log")) == spans(memory_map)
+
+
+# --- logs that cannot be trusted ------------------------------------------------------------------------------------
+
+
+def without_debug(text: str) -> str:
+    """The log as `dmesg --level=info` (or journald with MaxLevelStore=info) keeps it: no KERN_DEBUG lines."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if "e820: update" not in line and "e820: remove" not in line
+    )
+
+
+@pytest.mark.parametrize("log", LOGS, ids=[p.stem for p in LOGS])
+def test_a_log_without_its_debug_lines_is_refused(log: Path, tmp_path: Path) -> None:
+    """Filtered by level, a log loses the updates that take RAM away (an MTRR trim, the first page): never a map."""
+    text = without_debug(read_log(log))
+    boots = [n for n, line in enumerate(text.splitlines(), 1) if line.endswith("BIOS-provided physical RAM map:")]
+    message = input_error(text, log.name)
+    assert message.startswith(f"{log.name}:{boots[-1]}: the boot from line ")
+    assert "debug messages were filtered out" in message and "dmesg without --level" in message
+    path = tmp_path / log.name
+    path.write_text(text)
+    assert_input_error(run_cli(["memmap", str(path)]), f"{path}:{boots[-1]}:", "journalctl -k -b --priority=debug")
+    assert_input_error(run_cli(["validate", str(POOL_DTB), "--memmap", str(path)]), f"{path}:{boots[-1]}:")
+
+
+def test_only_the_last_boot_needs_its_debug_lines() -> None:
+    """A kern.log whose earlier boots were filtered still gives the last boot's map; the other way round not."""
+    text = read_log(CORPUS / "kern.log")
+    last = text.index("Dec  1 10:02:33")
+    assert (
+        parse_e820(without_debug(text[:last]) + text[last:], "kern.log").note == "last of 3 boots, from line 31"
+    )  # 4 lines fewer before it
+    assert "debug messages were filtered" in input_error(text[:last] + without_debug(text[last:]))
+    # One of the two is not enough: grep -v, or a log cut between them.
+    assert "debug messages" in input_error(boot_log(RAM_TO_4G, trim=TRIM.splitlines(keepends=True)[0]))
+    assert "debug messages" in input_error(boot_log(RAM_TO_4G, trim=TRIM.splitlines(keepends=True)[1]))
+
+
+def test_a_log_cut_down_by_grep_is_refused() -> None:
+    """`grep BIOS-e820` drops the header and the updates; `grep e820` the header and the quirks' lines."""
+    text = read_log(CORPUS / "legacy-6x.log")
+    for word in ("BIOS-e820", "e820"):
+        message = input_error("".join(line for line in text.splitlines(keepends=True) if word in line))
+        assert message.startswith("log:1: a 'BIOS-e820:' e820 table line with no table header before it")
 
 
 # --- lines as captured ----------------------------------------------------------------------------------------------
 
 PLAIN = [
+    "BIOS-provided physical RAM map:",
     "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
     "BIOS-e820: [mem 0x000000000009fc00-0x00000000000fffff] reserved",
     "BIOS-e820: [mem 0x0000000000100000-0x000000007fffffff] usable",
     "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved",
+    "e820: remove [mem 0x000a0000-0x000fffff] usable",
 ]
 PLAIN_SPANS = [
     (0, 0x1000, "reserved"),
@@ -313,7 +451,7 @@ def test_every_capture_gives_the_same_map(prefix: str, eol: str) -> None:
     text = "# a note\n\n" + "".join(prefix + line + eol for line in PLAIN)
     memory_map = parse_e820(text, "log")
     assert spans(memory_map) == PLAIN_SPANS
-    assert [e.source for e in memory_map.entries] == ["log:6", "log:3", "log:4", "log:5"]
+    assert [e.source for e in memory_map.entries] == ["log:7", "log:4", "log:5", "log:6"]
 
 
 def test_kernel_message_peels_only_prefixes() -> None:
@@ -328,21 +466,57 @@ def test_kernel_message_peels_only_prefixes() -> None:
 
 def test_an_e820_line_behind_an_unknown_prefix_is_refused_never_skipped() -> None:
     """A skipped `usable ==> reserved` would leave RAM that is not: such a line is an error."""
-    text = "\n".join(PLAIN[:3]) + "\n<host17> " + PLAIN[3] + "\n"
+    text = "\n".join(PLAIN[:4]) + "\n<host17> " + PLAIN[4] + "\n"
     message = input_error(text)
-    assert message.startswith("log:4: an e820 line not as the kernel prints it")
+    assert message.startswith("log:5: an e820 line not as the kernel prints it")
 
 
 @pytest.mark.parametrize(
     ("text", "line", "needle"),
     [
-        ("BIOS-e820: [mem 0x2000-0x1fff] usable\n", 1, "below start"),
-        ("BIOS-e820: [mem 0x0-0x1fff]\n", 1, "without a type"),
-        ("BIOS-e820: [mem 0x0-0x1fff] usable\ne820: update [mem 0x0-0xfff] usable\n", 2, "OLD ==> NEW"),
-        ("BIOS-e820: [mem 0x0-0x1fff] usable\ne820: update [mem 0x0-0xfff] ==> reserved\n", 2, "OLD ==> NEW"),
-        ("BIOS-e820: [mem 0x0-0x1fff] usable\ne820: update [mem 0x0-0x1ffffffffffffffff] usable ==> x\n", 2, "64 bits"),
-        ("BIOS-e820: [mem 0x10000000000000000-0x1ffffffffffffffff] usable\n", 1, "64 bits"),
-        ("x\nBIOS-e820: [mem 0x0-0xfff", 2, "cut short"),
+        (HEADER + "BIOS-e820: [mem 0x2000-0x1fff] usable\n", 2, "below start"),
+        (HEADER + "BIOS-e820: [mem 0x0-0x1fff]\n", 2, "without a type"),
+        (HEADER + "BIOS-e820: [mem 0x0-0x1fff] usable\ne820: update [mem 0x0-0xfff] usable\n", 3, "OLD ==> NEW"),
+        (HEADER + "BIOS-e820: [mem 0x0-0x1fff] usable\ne820: update [mem 0x0-0xfff] ==> reserved\n", 3, "OLD ==> NEW"),
+        (
+            HEADER + "BIOS-e820: [mem 0x0-0x1fff] usable\ne820: update [mem 0x0-0x1ffffffffffffffff] usable ==> x\n",
+            3,
+            "64 bits",
+        ),
+        (HEADER + "BIOS-e820: [mem 0x10000000000000000-0x1ffffffffffffffff] usable\n", 2, "64 bits"),
+        (HEADER + "x\nBIOS-e820: [mem 0x0-0xfff", 3, "cut short"),
+        # A table line needs its table's header before it, in its boot; from its own printer.
+        ("BIOS-e820: [mem 0x0-0xfff] usable\n", 1, "no table header before it"),
+        (boot_log(RAM_TO_4G, "modified: [mem 0x0-0xfff] usable\n"), 5, "no table header before it"),
+        (HEADER + "user: [mem 0x0-0xfff] usable\n", 2, "a 'user:' line in the firmware table from line 1"),
+        (HEADER + "BIOS-e820: [mem 0x0-0xfff] usable\nXen: [mem 0x1000-0x1fff] usable\n", 3, "'Xen:' line"),
+        # A kernel prints a sanitized table: ascending, never overlapping, never empty.
+        (HEADER + "BIOS-e820: [mem 0x100000-0x1fffff] usable\nBIOS-e820: [mem 0x0-0xfff] usable\n", 3, "goes back"),
+        (HEADER + "BIOS-e820: [mem 0x0-0x1fff] usable\nBIOS-e820: [mem 0x1000-0x2fff] reserved\n", 3, "goes back"),
+        (HEADER + "BIOS-e820: [gap 0x0-0x1fff]\nBIOS-e820: [mem 0x1000-0x2fff] reserved\n", 3, "goes back"),
+        (HEADER + TRIM, 1, "the firmware table has no entries"),
+        (HEADER + "BIOS-e820: [gap 0x0-0xfff]\n" + TRIM, 1, "has no entries"),
+        (boot_log(RAM_TO_4G, "modified physical RAM map:\n"), 5, "the modified table has no entries"),
+        # Before 3.8: another format, with exclusive ends; refused, never skipped.
+        (HEADER + " BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)\n", 2, "before 3.8"),
+        ("fixed physical RAM map:\n bad_ppro: 0000000000000000 - 000000000009fc00 (usable)\n", 2, "before 3.8"),
+        (
+            boot_log(RAM_TO_4G, "e820 update range: 0000000000000000 - 0000000000010000 (usable) ==> (reserved)\n"),
+            5,
+            "before 3.8",
+        ),
+        # An update or remove changes only its old type: one no kernel prints would change nothing.
+        (boot_log(RAM_TO_4G, "e820: remove [mem 0x7b800000-0x7f7fffff] usab\n"), 5, "which no kernel prints"),
+        (boot_log(RAM_TO_4G, "e820: update [mem 0x7b800000-0x7f7fffff] usabl ==> reserved\n"), 5, "no kernel prints"),
+        (boot_log(RAM_TO_4G, "e820: update [mem 0x7b800000-0x7f7fffff] System RAM ==> device reserved\n"), 5, "mixed"),
+        (boot_log(RAM_TO_4G, "e820: remove [mem 0x7b800000-0x7f7fffff] usable\n", trim=NEW_TRIM), 3, "mixed"),
+        # trim_bios_range() comes after the firmware table: before it, it is another boot's.
+        (TRIM + boot_log(RAM_TO_4G, trim=""), 3, "debug messages were filtered"),
+        # A quirk's line cut short.
+        (boot_log(RAM_TO_4G, "Reserving Intel graphics memory at 0x5c800000-0x607ffff=\n"), 5, "reserving memory"),
+        (boot_log(RAM_TO_4G, "Reserving Intel graphics memory at [mem 0x7b800000-\n"), 5, "reserving memory"),
+        (boot_log(RAM_TO_4G, "AGP: e820: reserve [mem 0x7b800000-0x7f7fffff]\n"), 5, "reserving memory"),
+        (boot_log(RAM_TO_4G, "Reserving Intel graphics memory at [mem 0x7f800000-0x7b7fffff]\n"), 5, "below start"),
     ],
 )
 def test_corrupt_lines_name_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:

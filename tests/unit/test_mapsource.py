@@ -94,7 +94,12 @@ def test_stdin_with_a_format() -> None:
 )
 def test_detects_captures_past_notes(tmp_path: Path, first: str, fmt: str) -> None:
     path = tmp_path / "capture"
-    body = first + "\n" + ("BIOS-e820: [mem 0x0-0xfff] usable\n" if fmt == "e820" else "")
+    e820 = (
+        "BIOS-provided physical RAM map:\nBIOS-e820: [mem 0x0-0xfffff] usable\n"
+        "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
+        "e820: remove [mem 0x000a0000-0x000fffff] usable\n"
+    )
+    body = first + "\n" + (e820 if fmt == "e820" else "")
     path.write_text("# saved by the pre-kexec hook\n\n" + body)
     document = json.loads(run_cli(["memmap", str(path), "--json"]).stdout)
     assert document["format"] == fmt

@@ -136,9 +136,9 @@ def test_dmesg_fixture_entries_with_update_and_remove_applied() -> None:
 
 
 def test_dmesg_other_lines_are_skipped() -> None:
-    """Only lines 5-9, 19 and 20 count: the map read from those alone is the same map."""
+    """Only lines 4-9, 19 and 20 count: the map read from those alone is the same map."""
     lines = DMESG.read_text().splitlines()
-    kept = [4, 5, 6, 7, 8, 18, 19]
+    kept = [3, 4, 5, 6, 7, 8, 18, 19]
     only_e820 = parse_e820("\n".join(lines[i] for i in kept), "x")
     renumber = {f"x:{n + 1}": f"x:{kept[n] + 1}" for n in range(len(kept))}
     assert [(s, e, t, k, renumber[src]) for s, e, t, k, src in rows(only_e820)] == at_lines("x", DMESG_ENTRIES)
@@ -387,22 +387,27 @@ def test_firmware_memmap_entry_names_are_ascii_digits(tmp_path: Path) -> None:
 
 # --- e820 kernel log, crafted --------------------------------------------------------------------------------------
 
+# A boot's e820 lines: the header, the table, and trim_bios_range()'s two lines (printed by every boot).
 E820_PLAIN = """\
+BIOS-provided physical RAM map:
 BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable
 BIOS-e820: [mem 0x00000000000a0000-0x00000000000fffff] reserved
 BIOS-e820: [mem 0x0000000000100000-0x000000007fffffff] usable
 BIOS-e820: [mem 0x0000000080000000-0x000000008000ffff] ACPI data
 BIOS-e820: [mem 0x0000000080010000-0x000000008001ffff] ACPI NVS
 BIOS-e820: [mem 0x0000000100000000-0x000000017fffffff] persistent (type 12)
+e820: update [mem 0x00000000-0x00000fff] usable ==> reserved
+e820: remove [mem 0x000a0000-0x000fffff] usable
 """
 
 E820_EXPECTED = [
-    (0x0, 0xA0000, "usable", "ram", 1),
-    (0xA0000, 0x100000, "reserved", "reserved", 2),
-    (0x100000, 0x80000000, "usable", "ram", 3),
-    (0x80000000, 0x80010000, "ACPI data", "reserved", 4),
-    (0x80010000, 0x80020000, "ACPI NVS", "reserved", 5),
-    (0x100000000, 0x180000000, "persistent (type 12)", "reserved", 6),
+    (0x0, 0x1000, "reserved", "reserved", 8),
+    (0x1000, 0xA0000, "usable", "ram", 2),
+    (0xA0000, 0x100000, "reserved", "reserved", 3),
+    (0x100000, 0x80000000, "usable", "ram", 4),
+    (0x80000000, 0x80010000, "ACPI data", "reserved", 5),
+    (0x80010000, 0x80020000, "ACPI NVS", "reserved", 6),
+    (0x100000000, 0x180000000, "persistent (type 12)", "reserved", 7),
 ]
 
 
@@ -419,21 +424,21 @@ def test_e820_with_timestamps_and_syslog_prefixes() -> None:
 
 def test_e820_update_splits_a_usable_region() -> None:
     text = E820_PLAIN + "[    0.1] e820: update [mem 0x00200000-0x002fffff] usable ==> reserved\n"
-    assert rows(parse_e820(text, "log"))[2:5] == [
-        (0x100000, 0x200000, "usable", "ram", "log:3"),
-        (0x200000, 0x300000, "reserved", "reserved", "log:7"),
-        (0x300000, 0x80000000, "usable", "ram", "log:3"),
+    assert rows(parse_e820(text, "log"))[3:6] == [
+        (0x100000, 0x200000, "usable", "ram", "log:4"),
+        (0x200000, 0x300000, "reserved", "reserved", "log:10"),
+        (0x300000, 0x80000000, "usable", "ram", "log:4"),
     ]
 
 
 def test_e820_update_only_touches_the_old_type() -> None:
     text = E820_PLAIN + "e820: update [mem 0x00080000-0x0017ffff] usable ==> reserved\n"
-    assert rows(parse_e820(text, "log"))[:5] == [
-        (0x0, 0x80000, "usable", "ram", "log:1"),
-        (0x80000, 0xA0000, "reserved", "reserved", "log:7"),
-        (0xA0000, 0x100000, "reserved", "reserved", "log:2"),
-        (0x100000, 0x180000, "reserved", "reserved", "log:7"),
-        (0x180000, 0x80000000, "usable", "ram", "log:3"),
+    assert rows(parse_e820(text, "log"))[1:6] == [
+        (0x1000, 0x80000, "usable", "ram", "log:2"),
+        (0x80000, 0xA0000, "reserved", "reserved", "log:10"),
+        (0xA0000, 0x100000, "reserved", "reserved", "log:3"),
+        (0x100000, 0x180000, "reserved", "reserved", "log:10"),
+        (0x180000, 0x80000000, "usable", "ram", "log:4"),
     ]
 
 
@@ -445,20 +450,21 @@ def test_e820_updates_and_removes_apply_in_order() -> None:
         + "e820: remove [mem 0x40000000-0x7fffffff] usable\n"
         + "e820: remove [mem 0x80000000-0x8000ffff] usable\n"  # ACPI data, not usable: stays
     )
-    assert rows(parse_e820(text, "log"))[2:5] == [
-        (0x100000, 0x200000, "usable", "ram", "log:8"),
-        (0x200000, 0x40000000, "usable", "ram", "log:3"),
-        (0x80000000, 0x80010000, "ACPI data", "reserved", "log:4"),
+    assert rows(parse_e820(text, "log"))[3:6] == [
+        (0x100000, 0x200000, "usable", "ram", "log:11"),
+        (0x200000, 0x40000000, "usable", "ram", "log:4"),
+        (0x80000000, 0x80010000, "ACPI data", "reserved", "log:5"),
     ]
 
 
 def test_e820_remove_without_a_type_removes_any_type() -> None:
     """`e820__range_remove(…, check_type=false)` prints no type: `e820: remove [mem …] ` (note the space)."""
     text = E820_PLAIN + "[    0.2] e820: remove [mem 0x40000000-0x7fffffff] \n"
-    assert rows(parse_e820(text, "log"))[2] == (0x100000, 0x40000000, "usable", "ram", "log:3")
+    assert rows(parse_e820(text, "log"))[3] == (0x100000, 0x40000000, "usable", "ram", "log:4")
     text = E820_PLAIN + "e820: remove [mem 0x40000000-0x8000ffff]\n"
     assert [r[:2] for r in rows(parse_e820(text, "log"))] == [
-        (0x0, 0xA0000),
+        (0x0, 0x1000),
+        (0x1000, 0xA0000),
         (0xA0000, 0x100000),
         (0x100000, 0x40000000),
         (0x80010000, 0x80020000),
@@ -839,11 +845,14 @@ def test_detects_stdin() -> None:
 
 def test_timestamped_kernel_log_line_is_e820_not_json(tmp_path: Path) -> None:
     path = tmp_path / "log"
-    path.write_text("[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n")
+    path.write_text("".join(f"[    0.000000] {line}\n" for line in E820_PLAIN.splitlines()))
     document = memmap_document(str(path))
     assert document["format"] == "e820"
-    assert document["entries"] == [
-        {"start": 0, "end": 0x9FC00, "type": "usable", "class": "ram", "source": f"{path}:1"}
+    entries = document["entries"]
+    assert isinstance(entries, list)
+    assert entries[:2] == [
+        {"start": 0, "end": 0x1000, "type": "reserved", "class": "reserved", "source": f"{path}:8"},
+        {"start": 0x1000, "end": 0xA0000, "type": "usable", "class": "ram", "source": f"{path}:2"},
     ]
     # A log whose first line is not an e820 line, but timestamped: still e820.
     path.write_text("[    0.000000] Linux version 6.18\n" + E820_PLAIN)
@@ -853,13 +862,13 @@ def test_timestamped_kernel_log_line_is_e820_not_json(tmp_path: Path) -> None:
 def test_memmap_format_forces_the_reader(tmp_path: Path) -> None:
     # e820 lines deep in a file that does not start like a log (past the detection window) are not detected…
     path = tmp_path / "journal"
-    path.write_text("hello\n" * 1000 + "kernel: " + E820_PLAIN)
+    path.write_text("hello\n" * 1000 + "kernel: Linux version 6.18\n" + E820_PLAIN)
     assert_input_error(run_cli(["memmap", str(path)]), str(path), "--memmap-format")
     # …but read when named.
     document = memmap_document(str(path), "--memmap-format", "e820")
     assert document["format"] == "e820"
     assert isinstance(document["entries"], list)
-    assert len(document["entries"]) == 6
+    assert len(document["entries"]) == 7
     # A forced format that does not fit is an input error naming the file.
     assert_input_error(run_cli(["memmap", str(IOMEM), "--memmap-format", "e820"]), str(IOMEM), "BIOS-e820")
     assert_input_error(run_cli(["memmap", str(DMESG), "--memmap-format", "iomem"]), f"{DMESG}:1")
