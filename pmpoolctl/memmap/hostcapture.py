@@ -33,9 +33,23 @@ MAX_TEXT = 64 << 20  # /proc/iomem of the largest machines is a few MB
 MAX_KMSG = 64 << 20
 MAX_KHO_FILE = 16 << 20
 # Kernel log lines the e820 reader reads: the banner that starts a boot, the table headers, every
-# `WHO: [mem …]` and `[gap …]` line (whoever prints it: BIOS-e820, reserve setup_data, user, Xen, …)
-# and the updates. A few other lines hold `: [mem ` too; the e820 reader skips them as it does in dmesg.
-_E820_WORDS = ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ", ": [gap ", "-- Boot ", "-- Reboot --")
+# `WHO: [mem …]` and `[gap …]` line (whoever prints it: BIOS-e820, reserve setup_data, user, Xen, …),
+# the updates, and the quirks that reserve RAM without an update line (Intel graphics stolen memory,
+# the GART aperture, the Pentium Pro hole). A few other lines hold `: [mem ` too; the e820 reader
+# skips them as it does in dmesg.
+_E820_WORDS = (
+    "e820",
+    "BIOS-",
+    "RAM map",
+    "Linux version",
+    ": [mem ",
+    ": [gap ",
+    "-- Boot ",
+    "-- Reboot --",
+    "Reserving Intel graphics",
+    "Mapping aperture over RAM",
+    "PPro RAM bug",
+)
 
 
 def proc_root() -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pmpoolctl.memmap.capture import parse_capture
 from tests.conftest import DATA, EXAMPLES, _find_dtc, assert_input_error, run_cli
 
 KEXEC = DATA / "memmap" / "kexec"
@@ -379,6 +380,28 @@ def test_capture_holds_what_live_reads(tmp_path: Path, host: dict[str, str]) -> 
     assert document["kho"]["scratch"] and "fdt" in document["kho"]["files"]
     assert run_cli(["capture", str(out)]).exit_code == 3  # exists: --force to overwrite
     assert run_cli(["capture", str(out), "--force"]).exit_code == 0
+
+
+def test_capture_keeps_the_lines_that_take_ram_away(tmp_path: Path, host: dict[str, str]) -> None:
+    """Intel graphics stolen memory, a GART aperture and the Pentium Pro hole print no e820 update: all kept."""
+    quirks = [
+        "Reserving Intel graphics memory at [mem 0x7b800000-0x7f7fffff]",
+        "AGP: Mapping aperture over RAM [mem 0x80000000-0x83ffffff] (65536KB)",
+        "AGP: e820: reserve [mem 0x84000000-0x87ffffff] for GART",
+        "Applying PPro RAM bug workaround: punching 256 kB hole at 1.75 GB physical.",
+    ]
+    with Path(host["PMPOOLCTL_KMSG"]).open("a") as kmsg:
+        kmsg.writelines(f"6,{1000 + n},50000,-;{line}\n" for n, line in enumerate(quirks))
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    lines = json.loads(out.read_text())["e820"]["lines"]
+    assert [line.partition("] ")[2] for line in lines[-4:]] == quirks
+    e820 = next(m for m in parse_capture(out.read_text(), str(out)) if m.format == "e820")
+    taken = [(0x70000000, 0x70040000), (0x7B800000, 0x7F800000), (0x80000000, 0x84000000), (0x84000000, 0x88000000)]
+    assert [
+        (e.start, e.end) for e in e820.entries if e.source.endswith(tuple(f":{len(lines) - n}" for n in range(4)))
+    ] == taken
+    assert all(e.kind == "reserved" for e in e820.entries if (e.start, e.end) in taken)
 
 
 def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> None:
