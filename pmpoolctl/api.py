@@ -23,8 +23,8 @@ Importing this module is cheap: what a call needs is imported when it is called.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
@@ -507,7 +507,7 @@ def create(
     """
     from pmpoolctl.dtb.reader import parse_blob
     from pmpoolctl.dtb.writer import build_minimal_blob
-    from pmpoolctl.errors import EditError, InputError
+    from pmpoolctl.errors import EditError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target
     from pmpoolctl.pool.edits import plan_add
@@ -529,22 +529,42 @@ def create(
     parse_blob(data, display_name(out))  # what we write must read back
     if out == TO_BYTES:
         return Created(display_name(out), pool, pool_ranges, page_size, None, data)
-    with resolve_target(out) as target, locked(target):
-        if (os.path.lexists(out) or target.lstat() is not None) and not force:
-            raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
-        _commit(target, data, before_commit, after_commit)
+    with resolve_target(out) as target, locked(target), _exists_unless_forced(out, target, force):
+        _commit(target, data, before_commit, after_commit, exclusive=not force)
     return Created(display_name(out), pool, pool_ranges, page_size, target.path, None)
 
 
 _CREATE_OVERLAP_HINT = "create has no --merge: give each page in one range only"
 
 
-def _commit(target: Target, data: bytes, before: Hook | None, after: Callable[[str], None] | None) -> None:
+def _commit(
+    target: Target, data: bytes, before: Hook | None, after: Callable[[str], None] | None, *, exclusive: bool = False
+) -> None:
     from pmpoolctl.files.safewrite import write_atomic
 
-    write_atomic(target, data, before_replace=before)
+    write_atomic(target, data, before_replace=before, exclusive=exclusive)
     if after is not None:
         after(target.path)
+
+
+@contextmanager
+def _exists_unless_forced(out: str, target: Target, force: bool) -> Iterator[None]:
+    """Without `force`, OUT must not exist: not when resolved (a dangling symlink counts) nor when written.
+
+    The write itself is exclusive (safewrite's link(2) never replaces), so a file put there in
+    between is not overwritten either.
+    """
+    from pmpoolctl.errors import InputError
+    from pmpoolctl.files.inputs import display_name
+    from pmpoolctl.files.safewrite import ExistsError
+
+    refusal = f"{display_name(out)}: exists; use --force to overwrite it"
+    if not force and (target.through_link or target.lstat() is not None):
+        raise InputError(refusal)
+    try:
+        yield
+    except ExistsError as exc:
+        raise InputError(refusal) from exc
 
 
 def _same_file(path: str, target: Target) -> bool:
@@ -637,7 +657,6 @@ def capture(out: PathArg, *, force: bool = False, now: Callable[[], datetime] | 
     """
     import json
 
-    from pmpoolctl.errors import InputError
     from pmpoolctl.files.inputs import display_name
     from pmpoolctl.files.safewrite import locked, resolve_target, write_atomic
     from pmpoolctl.memmap.hostcapture import missing_sources, take_capture
@@ -648,10 +667,8 @@ def capture(out: PathArg, *, force: bool = False, now: Callable[[], datetime] | 
     missing = tuple(missing_sources(document))
     if out == TO_BYTES:
         return Captured(display_name(out), document, missing, None, data)
-    with resolve_target(out) as target, locked(target):
-        if (os.path.lexists(out) or target.lstat() is not None) and not force:
-            raise InputError(f"{display_name(out)}: exists; use --force to overwrite it")
-        write_atomic(target, data)
+    with resolve_target(out) as target, locked(target), _exists_unless_forced(out, target, force):
+        write_atomic(target, data, exclusive=not force)
     return Captured(display_name(out), document, missing, target.path, None)
 
 

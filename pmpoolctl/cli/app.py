@@ -3,8 +3,8 @@
 Commands are parse -> `pmpoolctl.api` -> render -> exit code, one module per command group
 (inspect, edit, check, kho). Their errors rise to `PmpoolGroup.main`, which turns
 exceptions into an `error:` line and an exit code (cli.md: 0 ok, 1 findings/differences,
-2 usage, 3 input, 70 bug; `exitcodes`), keeps a verdict once it is known, and replaces a
---junit report when the run fails.
+2 usage, 3 input, 70 bug; `exitcodes`), keeps a verdict once it is known, and replaces the
+--junit, --html, --svg and --metrics reports when the run fails.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import click
 
 from pmpoolctl import __version__
 from pmpoolctl.cli import check, edit, exitcodes, inspect, kho, pictures
-from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, Run, run_of
+from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, Run, SvgRequest, run_of
 from pmpoolctl.cli.options import common_options
+from pmpoolctl.cli.reportpaths import claim_after_usage_error, write_report
 from pmpoolctl.errors import OutputError, PmpoolError
 from pmpoolctl.files.inputs import display_name
-from pmpoolctl.files.safewrite import write_file
 from pmpoolctl.text import printable
 
 
@@ -47,6 +47,7 @@ class PmpoolGroup(click.Group):
         try:
             code = self._run(settings, prog_name or "pmpoolctl", argv, extra)
         finally:
+            settings.close_reports()
             if collecting and args is not None:
                 gc.enable()
             # Called in-process (a test, a script: args given), the caller's handlers come back.
@@ -75,7 +76,11 @@ class PmpoolGroup(click.Group):
             return _output_lost(settings, exc)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else self._command_path(prog_name, argv)
-            return _failed(settings, f"{_usage_message(exc)} (see '{command} --help')", exitcodes.USAGE)
+            message = f"{_usage_message(exc)} (see '{command} --help')"
+            # A usage error click found before the command ran: its reports still record it (and --json prints
+            # the error document), as for any other failure; those that may not be written are said.
+            refusals = claim_after_usage_error(settings, self, prog_name, argv)
+            return _failed(settings, "; and ".join([message, *refusals]), exitcodes.USAGE)
         except click.exceptions.Abort:
             return _failed(settings, "aborted", exitcodes.INPUT)
         except PmpoolError as exc:
@@ -148,7 +153,8 @@ def _failed(settings: Run, message: str, code: int) -> int:
 
     A run whose edit was committed has succeeded: what failed after it (printing the
     summary, a bug in it) is a warning, and the exit code is 0. Any other failure
-    replaces the --junit report with one that records it, so no earlier PASS survives.
+    replaces each report (--junit, --html, --svg, --metrics) with one that records it,
+    so no earlier PASS survives.
     """
     if settings.committed is not None:
         _say(f"warning: {message} (after writing {display_name(settings.committed)}: the edit was made)")
@@ -163,7 +169,9 @@ def _failed(settings: Run, message: str, code: int) -> int:
     if settings.junit is not None:
         also("--junit report", _write_junit_error(settings, settings.junit, message, code))
     if settings.html is not None:
-        also("--html report", _write_html_error(settings.html, message, code))
+        also("--html report", _write_html_error(settings, settings.html, message, code))
+    if settings.svg is not None:
+        also("--svg picture", _write_svg_error(settings, settings.svg, message, code))
     if settings.metrics is not None:
         also("--metrics file", _write_metrics_error(settings, code))
     message = said[0]
@@ -204,7 +212,9 @@ def _output_lost(settings: Run, exc: OSError) -> int:
         if settings.junit is not None:
             _write_junit_error(settings, settings.junit, message, exitcodes.BROKEN_PIPE)
         if settings.html is not None:
-            _write_html_error(settings.html, message, exitcodes.BROKEN_PIPE)
+            _write_html_error(settings, settings.html, message, exitcodes.BROKEN_PIPE)
+        if settings.svg is not None:
+            _write_svg_error(settings, settings.svg, message, exitcodes.BROKEN_PIPE)
         if settings.metrics is not None:
             _write_metrics_error(settings, exitcodes.BROKEN_PIPE)
         return exitcodes.BROKEN_PIPE
@@ -217,7 +227,7 @@ def _write_junit_error(settings: Run, request: JUnitRequest, message: str, code:
 
     context = settings.report_context()
     try:
-        write_file(request.path, junit_error_xml(request.command, request.subject, message, code, context))
+        write_report(settings, request, junit_error_xml(request.command, request.subject, message, code, context))
     except PmpoolError as exc:
         return str(exc)
     return None
@@ -229,18 +239,29 @@ def _write_metrics_error(settings: Run, code: int) -> str | None:
 
     assert settings.metrics is not None
     try:
-        write_file(settings.metrics.path, metrics_error_text(settings.metrics.pool, code, settings.started))
+        write_report(settings, settings.metrics, metrics_error_text(settings.metrics.pool, code, settings.started))
     except PmpoolError as exc:
         return str(exc)
     return None
 
 
-def _write_html_error(request: HtmlRequest, message: str, code: int | None) -> str | None:
+def _write_html_error(settings: Run, request: HtmlRequest, message: str, code: int | None) -> str | None:
     """Replace the --html page with one that says the run failed, and why; what went wrong, if that failed."""
     from pmpoolctl.output.html import html_error_page
 
     try:
-        write_file(request.path, html_error_page(request.command, request.subject, message, code).encode())
+        write_report(settings, request, html_error_page(request.command, request.subject, message, code).encode())
+    except PmpoolError as exc:
+        return str(exc)
+    return None
+
+
+def _write_svg_error(settings: Run, request: SvgRequest, message: str, code: int | None) -> str | None:
+    """Replace the --svg picture with one that says the run failed, and why; what went wrong, if that failed."""
+    from pmpoolctl.output.svg import svg_error_document
+
+    try:
+        write_report(settings, request, svg_error_document(request.command, request.subject, message, code).encode())
     except PmpoolError as exc:
         return str(exc)
     return None

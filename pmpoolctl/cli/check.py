@@ -20,9 +20,9 @@ from pmpoolctl.cli.options import (
     pool_option,
     verdict_options,
 )
-from pmpoolctl.cli.pictures import begin_html, picture_options, verdict_of, write_pictures
+from pmpoolctl.cli.pictures import begin_pictures, picture_options, verdict_of, write_pictures
+from pmpoolctl.cli.reportpaths import claim_reports, write_report
 from pmpoolctl.files.inputs import STDIN, display_name
-from pmpoolctl.files.safewrite import write_file
 
 
 @click.command()
@@ -141,6 +141,7 @@ def validate(
       pmpoolctl validate next.dtb --live -q --metrics /var/lib/prometheus/node-exporter/pmpool.prom
       pmpoolctl validate next.dtb --live --memmap kexec:kexec-debug.log --all-pools
     """
+    claim_reports(ctx)
     if github and as_json:
         raise click.UsageError("--github and --json both write to standard output: give one")
     if all_pools:
@@ -161,9 +162,9 @@ def validate(
             next_kernel=next_kernel,
             phys_bits=phys_bits,
         )
-        return report_all_pools(ctx, every, strict, as_json, junit_path)
+        return report_all_pools(ctx, every, strict, as_json)
     begin_reports(ctx, display_name(blob_path), "/" + pool_name)
-    begin_html(ctx, display_name(blob_path))
+    begin_pictures(ctx, display_name(blob_path))
     result = api.validate(
         blob_path,
         memmaps,
@@ -176,7 +177,7 @@ def validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path, github, (html_path, svg_path))
+    return report_validation(ctx, result, strict, as_json, github)
 
 
 def progress_of(ctx: click.Context) -> api.Progress:
@@ -192,9 +193,7 @@ def report_validation(
     result: api.Validation,
     strict: bool,
     as_json: bool,
-    junit_path: str | None,
     github: bool = False,
-    pictures: tuple[str | None, str | None] = (None, None),
 ) -> int:
     """Shared by validate and kho validate: keep the verdict, write the reports, print, give the exit code.
 
@@ -209,24 +208,24 @@ def report_validation(
     ok = result.passes(strict)
     run = run_of(ctx)
     run.verdict = exitcodes.OK if ok else exitcodes.FINDINGS  # from here on, only the verdict decides
-    if junit_path is not None:
+    if run.junit is not None:
         from pmpoolctl.output.junit import check_properties, junit_xml
 
         blob = result.blob is not None
         digest = (result.sha256, "blob.sha256") if blob else (result.kho_root_sha256, "kho.root.sha256")
         properties = check_properties(result.report.pool.path, result.report.maps, *digest, result.report.zones)
         context = run.report_context(properties)
-        write_file(junit_path, junit_xml(result.report, result.source, strict, context, result.skipped))
+        write_report(run, run.junit, junit_xml(result.report, result.source, strict, context, result.skipped))
     if run.metrics is not None:
         from pmpoolctl.output.metrics import metrics_text
 
-        write_file(run.metrics.path, metrics_text(result.report, ok, run.verdict, run.started, result.skipped))
+        write_report(run, run.metrics, metrics_text(result.report, ok, run.verdict, run.started, result.skipped))
     notes = list(result.notes)
-    if pictures != (None, None):
+    if run.html is not None or run.svg is not None:
         title = f"pmpoolctl {'validate' if result.blob is not None else 'kho validate'} {result.source}"
         summary = report.validate_summary(result.report, result.source)
         verdict = verdict_of(result, strict)
-        write_pictures(api.validation_space(result), *pictures, title, summary, verdict, tuple(notes))
+        write_pictures(run, api.validation_space(result), title, summary, verdict, tuple(notes))
     summary = os.environ.get("GITHUB_STEP_SUMMARY", "") if github else ""
     if summary:
         from pmpoolctl.files.safewrite import append_file
@@ -246,9 +245,7 @@ def report_validation(
     return run.verdict
 
 
-def report_all_pools(
-    ctx: click.Context, result: api.PoolsValidation, strict: bool, as_json: bool, junit_path: str | None
-) -> int:
+def report_all_pools(ctx: click.Context, result: api.PoolsValidation, strict: bool, as_json: bool) -> int:
     """validate --all-pools: one verdict for every pool, each pool's report, a JUnit suite per pool."""
     from pmpoolctl.output import check as report
     from pmpoolctl.output.junit import junit_xml
@@ -257,10 +254,10 @@ def report_all_pools(
     run = run_of(ctx)
     run.verdict = exitcodes.OK if ok else exitcodes.FINDINGS  # from here on, only the verdict decides
     reports = [v.report for v in result.validations]
-    if junit_path is not None:
+    if run.junit is not None:
         first = result.validations[0]
         context = run.report_context([("blob.sha256", first.sha256 or ""), ("pools", str(len(reports)))])
-        write_file(junit_path, junit_xml(reports, result.source, strict, context, result.skipped))
+        write_report(run, run.junit, junit_xml(reports, result.source, strict, context, result.skipped))
     if as_json:
         run.print_json(report.validate_all_json(reports, result.source, ok, result.notes))
     else:
@@ -283,7 +280,7 @@ def begin_reports(ctx: click.Context, subject: str, pool: str) -> None:
         from pmpoolctl.output.metrics import metrics_error_text
 
         run.metrics.pool = pool
-        write_file(run.metrics.path, metrics_error_text(pool, DID_NOT_FINISH, run.started))
+        write_report(run, run.metrics, metrics_error_text(pool, DID_NOT_FINISH, run.started))
     request = run.junit
     if request is None:
         return
@@ -291,4 +288,4 @@ def begin_reports(ctx: click.Context, subject: str, pool: str) -> None:
 
     request.subject = subject
     message = f"{request.command} did not finish (it was killed, or is still running)"
-    write_file(request.path, junit_error_xml(request.command, subject, message, None, run.report_context()))
+    write_report(run, request, junit_error_xml(request.command, subject, message, None, run.report_context()))

@@ -9,41 +9,66 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import click
 
 if TYPE_CHECKING:
+    from pmpoolctl.files.safewrite import Target
     from pmpoolctl.output.console import Console
     from pmpoolctl.output.junit import RunContext
 
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+# Each request's `target` is FILE resolved once, when the run claims its reports (cli/reportpaths.py):
+# the placeholder, the report and an error report all replace that same file.
+
+
 @dataclass
 class JUnitRequest:
     """`--junit FILE`: the report that must say how this run ended, whatever ended it."""
 
+    option: ClassVar[str] = "--junit"
     path: str
     command: str
     subject: str | None = None  # the blob or KHO state checked, once the command knows it
+    target: Target | None = field(default=None, repr=False)
 
 
 @dataclass
 class HtmlRequest:
     """`--html FILE`: a page that must not outlive a failed run as if it were its report."""
 
+    option: ClassVar[str] = "--html"
     path: str
     command: str
     subject: str | None = None
+    target: Target | None = field(default=None, repr=False)
+
+
+@dataclass
+class SvgRequest:
+    """`--svg FILE`: a picture that must not outlive a failed run as if it were its picture."""
+
+    option: ClassVar[str] = "--svg"
+    path: str
+    command: str
+    subject: str | None = None
+    target: Target | None = field(default=None, repr=False)
 
 
 @dataclass
 class MetricsRequest:
     """`--metrics FILE`: the textfile that must say how this run ended (not ok, when it reached no verdict)."""
 
+    option: ClassVar[str] = "--metrics"
     path: str
     pool: str = ""  # the pool's path, once the command knows it
+    target: Target | None = field(default=None, repr=False)
+
+
+ReportRequest = JUnitRequest | HtmlRequest | SvgRequest | MetricsRequest
 
 
 @dataclass
@@ -53,7 +78,8 @@ class Run:
     `verdict` is the answer of validate or diff once it is known: a report that is
     then lost (a closed pipe, a full disk) does not change it. `committed` is the
     file an edit wrote: from then on the run has succeeded, whatever happens to its
-    summary line. `junit` and `html` are replaced by error reports when the run fails.
+    summary line. `junit`, `html`, `svg` and `metrics` are replaced by error reports when the
+    run fails; `claimed` says their paths were checked against `input_files`, what the run reads.
     """
 
     debug: bool = False
@@ -65,7 +91,10 @@ class Run:
     committed: str | None = None
     junit: JUnitRequest | None = None
     html: HtmlRequest | None = None
+    svg: SvgRequest | None = None
     metrics: MetricsRequest | None = None
+    claimed: bool = False
+    input_files: dict[tuple[int, int], str] = field(default_factory=dict)  # (st_dev, st_ino) -> how it was named
     started: float = field(default_factory=time.time)  # wall clock, for reports' timestamps
     clock: float = field(default_factory=time.monotonic)  # for how long the run took
     saved_handlers: list[tuple[int, Any]] = field(default_factory=list)
@@ -86,6 +115,24 @@ class Run:
         if self._null is not None:
             self._null.close()
             self._null = None
+
+    def reports(self) -> list[ReportRequest]:
+        """The report files this run writes."""
+        return [r for r in (self.junit, self.html, self.svg, self.metrics) if r is not None]
+
+    def drop_report(self, request: ReportRequest) -> None:
+        """Write nothing more to `request`'s FILE (it was refused): not even an error report."""
+        for name in ("junit", "html", "svg", "metrics"):
+            if getattr(self, name) is request:
+                setattr(self, name, None)
+        if request.target is not None:
+            request.target.close()
+
+    def close_reports(self) -> None:
+        """Let go of the report files' directories, held since they were resolved."""
+        for request in self.reports():
+            if request.target is not None:
+                request.target.close()
 
     def console(self) -> Console:
         from pmpoolctl.output.console import make_console

@@ -23,7 +23,8 @@ from pmpoolctl.cli.options import (
     page_size_option,
     verdict_options,
 )
-from pmpoolctl.cli.pictures import begin_html, picture_options
+from pmpoolctl.cli.pictures import begin_pictures, picture_options
+from pmpoolctl.cli.reportpaths import claim_reports
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, read_input
 
@@ -179,12 +180,13 @@ def kho_validate(
       pmpoolctl kho validate kho-out --memmap iomem.txt --json
       pmpoolctl kho validate kho-out --live --next-cmdline @next-cmdline.txt --next-kernel /boot/vmlinuz-next
     """
+    claim_reports(ctx)
     if not memmaps and not live:
         raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
     if github and as_json:
         raise click.UsageError("--github and --json both write to standard output: give one")
     begin_reports(ctx, display_name(path), "/memblock")
-    begin_html(ctx, display_name(path))
+    begin_pictures(ctx, display_name(path))
     result = api.validate_kho(
         path,
         memmaps,
@@ -197,7 +199,7 @@ def kho_validate(
         phys_bits=phys_bits,
         progress=None if as_json else progress_of(ctx),
     )
-    return report_validation(ctx, result, strict, as_json, junit_path, github, (html_path, svg_path))
+    return report_validation(ctx, result, strict, as_json, github)
 
 
 MAX_CMDLINE_BYTES = 1 << 20  # the kernel's COMMAND_LINE_SIZE is 2-4 KiB on most architectures

@@ -209,6 +209,12 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
     return value
 
 
+# What every report option (--junit, --metrics, --html, --svg) says of its FILE (cli/reportpaths.py).
+REPORT_FILE_HELP = (
+    "FILE is never - (standard output is the run's own; ./- is a file named -), a file the run reads, "
+    "an FDT blob or anything but a regular file: those are usage errors."
+)
+
 # What validate and kho validate check against, and how they answer: the same flags for both.
 map_options = options(
     click.option(
@@ -243,7 +249,7 @@ verdict_options = options(
         type=PATH,
         is_eager=True,  # known before any other option can fail, so a usage error replaces FILE too
         callback=lambda ctx, param, value: _remember_junit(ctx, value),
-        help="Also write a JUnit XML report to FILE (an error report when the check cannot run).",
+        help="Also write a JUnit XML report to FILE (an error report when the check cannot run). " + REPORT_FILE_HELP,
     ),
     click.option(
         "--github",
@@ -258,16 +264,20 @@ verdict_options = options(
         type=PATH,
         is_eager=True,  # as --junit: a run that fails in any way leaves a not-ok FILE
         callback=lambda ctx, param, value: _remember_metrics(ctx, value),
-        help="Also write a Prometheus textfile to FILE, atomically (node_exporter's textfile collector).",
+        help="Also write a Prometheus textfile to FILE, atomically (node_exporter's textfile collector). "
+        + REPORT_FILE_HELP,
     ),
 )
 
 
+def metrics_pool_label(command_path: str) -> str:
+    """The pool label of a --metrics textfile until the command knows its pool (an option's error comes first)."""
+    return "/memblock" if command_path.endswith("kho validate") else "/" + DEFAULT_POOL
+
+
 def _remember_metrics(ctx: click.Context, path: str | None) -> str | None:
     if path is not None:
-        # The pool label until the command knows its pool (an error in an option comes before that).
-        pool = "/memblock" if ctx.command_path.endswith("kho validate") else "/" + DEFAULT_POOL
-        run_of(ctx).metrics = MetricsRequest(path, pool)
+        run_of(ctx).metrics = MetricsRequest(path, metrics_pool_label(ctx.command_path))
     return path
 
 

@@ -9,10 +9,11 @@ import click
 
 from pmpoolctl import api
 from pmpoolctl.cli import exitcodes
-from pmpoolctl.cli.context import HtmlRequest, run_of
+from pmpoolctl.cli.context import HtmlRequest, Run, SvgRequest, run_of
 from pmpoolctl.cli.options import (
     NUMBER,
     PATH,
+    REPORT_FILE_HELP,
     byte_order_option,
     common_options,
     map_options,
@@ -20,13 +21,19 @@ from pmpoolctl.cli.options import (
     phys_bits_option,
     pool_option,
 )
+from pmpoolctl.cli.reportpaths import claim_reports, write_report
 from pmpoolctl.files.inputs import display_name
-from pmpoolctl.files.safewrite import write_file
 
 
 def _remember_html(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
     if path is not None:
         run_of(ctx).html = HtmlRequest(path, ctx.command_path)
+    return path
+
+
+def _remember_svg(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
+    if path is not None:
+        run_of(ctx).svg = SvgRequest(path, ctx.command_path)
     return path
 
 
@@ -39,34 +46,40 @@ picture_options = options(
         is_eager=True,  # known before any other option can fail, so a usage error replaces FILE too
         callback=_remember_html,
         help="Also write a self-contained HTML report to FILE: verdict, findings, the address space with each "
-        "finding marked (an error page when the run cannot finish).",
+        "finding marked (an error page when the run cannot finish). " + REPORT_FILE_HELP,
     ),
     click.option(
         "--svg",
         "svg_path",
         metavar="FILE",
         type=PATH,
-        help="Also write the picture of the address space to FILE (SVG).",
+        is_eager=True,  # as --html
+        callback=_remember_svg,
+        help="Also write the picture of the address space to FILE (SVG; one that says the run did not complete "
+        "when it cannot finish). " + REPORT_FILE_HELP,
     ),
 )
 
 
-def begin_html(ctx: click.Context, subject: str) -> None:
-    """Before the work: FILE says the run did not finish, until the run's own page replaces it."""
-    request = run_of(ctx).html
-    if request is None:
-        return
-    from pmpoolctl.output.html import html_error_page
+def begin_pictures(ctx: click.Context, subject: str) -> None:
+    """Before the work: each FILE says the run did not finish, until the run's own page or picture replaces it."""
+    run = run_of(ctx)
+    unfinished = "it was killed, or is still running"
+    if run.html is not None:
+        from pmpoolctl.output.html import html_error_page
 
-    request.subject = subject
-    page = html_error_page(request.command, subject, "it was killed, or is still running", None)
-    write_file(request.path, page.encode())
+        run.html.subject = subject
+        write_report(run, run.html, html_error_page(run.html.command, subject, unfinished, None).encode())
+    if run.svg is not None:
+        from pmpoolctl.output.svg import svg_error_document
+
+        run.svg.subject = subject
+        write_report(run, run.svg, svg_error_document(run.svg.command, subject, unfinished, None).encode())
 
 
 def write_pictures(
+    run: Run,
     space: api.AddressSpace,
-    html_path: str | None,
-    svg_path: str | None,
     title: str,
     summary: str,
     verdict: Any = None,
@@ -74,16 +87,16 @@ def write_pictures(
     view: tuple[int | None, int | None] = (None, None),
 ) -> None:
     """--html and --svg: the page and the picture, each written as safely as a blob (resolved, locked, atomic)."""
-    if html_path is None and svg_path is None:
+    if run.html is None and run.svg is None:
         return
     from pmpoolctl.output import html, svg
 
     drawn = space.picture(svg.PLOT_WIDTH, svg.GAP_PIXELS, *view)
-    if svg_path is not None:
-        write_file(svg_path, svg.svg_document(drawn, title).encode())
-    if html_path is not None:
+    if run.svg is not None:
+        write_report(run, run.svg, svg.svg_document(drawn, title).encode())
+    if run.html is not None:
         page = html.html_report(title, summary, drawn, space.findings, verdict, notes)
-        write_file(html_path, page.encode())
+        write_report(run, run.html, page.encode())
 
 
 def verdict_of(validation: api.Validation, strict: bool) -> Any:
@@ -145,6 +158,7 @@ def map_command(
     """
     from pmpoolctl.output.mapview import GAP_COLUMNS, plot_width, render_map
 
+    claim_reports(ctx)
     if blob_path is None and not memmaps and not live and kho_path is None:
         raise click.UsageError("nothing to draw: give BLOB, --memmap SRC, --live or --kho PATH")
     if view_from is not None and view_to is not None and view_to <= view_from:
@@ -152,7 +166,7 @@ def map_command(
     if view_to == 0:  # the view ends before it begins, whatever the lanes hold
         raise click.UsageError("--to 0x0 leaves nothing to draw: the view ends before the first address")
     subject = display_name(blob_path) if blob_path is not None else "the address space"
-    begin_html(ctx, subject)
+    begin_pictures(ctx, subject)
     space = api.address_space(
         blob_path,
         memmaps,
@@ -165,8 +179,8 @@ def map_command(
     )
     heading = _heading(space, blob_path, pool_name, kho_path)
     verdict = None if space.validation is None else verdict_of(space.validation, strict=False)
-    write_pictures(space, html_path, svg_path, f"pmpoolctl map {subject}", heading, verdict, (), (view_from, view_to))
     run = run_of(ctx)
+    write_pictures(run, space, f"pmpoolctl map {subject}", heading, verdict, (), (view_from, view_to))
     columns = shutil.get_terminal_size((80, 24)).columns
     drawn = space.picture(plot_width(columns, [lane.label for lane in space.lanes]), GAP_COLUMNS, view_from, view_to)
     render_map(run.console(), drawn, heading, space.findings)

@@ -63,6 +63,7 @@ class Target:
         self.directory = directory  # the descriptor of the directory the walk checked
         self.name = name  # the file's name in it: never a symlink once resolved
         self.path = path  # the resolved path, for messages and for callers to report
+        self.through_link = False  # the path's last name was a symlink (then followed): it names something already
         stem = _stem(name)
         self.lock_name = f".{stem}.lock"
         self.temp_prefix = f".{stem}."  # temp file names: prefix, 8 random characters, TEMP_SUFFIX
@@ -146,7 +147,7 @@ def resolve_target(path: str) -> Target:
 
 def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target:
     """Walk `remaining` from the open directory `start` (the path `resolved`); the directories opened are closed."""
-    directory, followed = start, 0
+    directory, followed, through_link = start, 0, False
 
     def enter(opened: int, path: str) -> None:
         nonlocal directory, resolved
@@ -170,8 +171,9 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
             if st is None:  # a new file; a missing directory on the way is said now
                 if not last:
                     raise WriteError(f"{shown}: cannot write: {display_name(candidate)}: {os.strerror(errno.ENOENT)}")
-                return Target(directory, name, candidate)
+                return _target(directory, name, candidate, through_link)
             if stat.S_ISLNK(st.st_mode):
+                through_link = last
                 followed += 1
                 if followed > MAX_SYMLINKS:
                     raise WriteError(f"{shown}: cannot write: too many levels of symbolic links")
@@ -183,7 +185,7 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
                 continue
             if last:
                 _check_replaceable(shown, resolved, os.fstat(directory), st)
-                return Target(directory, name, candidate)
+                return _target(directory, name, candidate, through_link)
             if not stat.S_ISDIR(st.st_mode):
                 raise WriteError(f"{shown}: cannot write: {display_name(candidate)} is not a directory")
             enter(_enter_checked(shown, directory, name, candidate, st), candidate)
@@ -192,6 +194,12 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
         if directory != start:
             os.close(directory)
         raise
+
+
+def _target(directory: int, name: str, path: str, through_link: bool) -> Target:
+    target = Target(directory, name, path)
+    target.through_link = through_link
+    return target
 
 
 def _lstat_at(shown: str, directory: int, name: str) -> os.stat_result | None:
@@ -484,7 +492,14 @@ def _remove_stale_temp_files(target: Target) -> None:
 # --- the write ---------------------------------------------------------------------------------------------------
 
 
-def write_atomic(target: Target, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
+def write_atomic(
+    target: Target,
+    data: bytes,
+    before_replace: Callable[[], None] | None = None,
+    *,
+    check: Callable[[Target, os.stat_result], None] | None = None,
+    exclusive: bool = False,
+) -> None:
     """Replace `target` with `data` atomically, keeping its mode and owner. Call under `locked`.
 
     `before_replace` runs once the new file is complete and synced, right before the
@@ -492,12 +507,18 @@ def write_atomic(target: Target, data: bytes, before_replace: Callable[[], None]
     as interrupted has not happened. On any failure before the rename (an OSError, a
     KeyboardInterrupt) the temp file is removed and `target` is as it was. The file is
     looked at again here, under the lock: one another user put there since it was
-    resolved is refused as `resolve_target` would have refused it.
+    resolved is refused as `resolve_target` would have refused it, and `check` (given
+    the file found) may refuse it too. `exclusive`: a new file only, never a replacement
+    (`ExistsError` when one is there by the time the new one is committed).
     """
     shown = display_name(target.path)
     existing = target.lstat()
     if existing is not None:
+        if exclusive:
+            raise ExistsError(f"{shown}: exists")
         _check_replaceable(shown, os.path.dirname(target.path), os.fstat(target.directory), existing)
+        if check is not None:
+            check(target, existing)
     fd, temp_name = _create_temp_file(target)
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -514,7 +535,10 @@ def write_atomic(target: Target, data: bytes, before_replace: Callable[[], None]
             os.fsync(stream.fileno())
         if before_replace is not None:
             before_replace()
-        os.replace(temp_name, target.name, src_dir_fd=target.directory, dst_dir_fd=target.directory)
+        if exclusive:
+            _link_new(target, temp_name)
+        else:
+            os.replace(temp_name, target.name, src_dir_fd=target.directory, dst_dir_fd=target.directory)
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(temp_name, dir_fd=target.directory)
@@ -522,6 +546,30 @@ def write_atomic(target: Target, data: bytes, before_replace: Callable[[], None]
             raise WriteError(f"{shown}: cannot write: {exc.strerror or exc}") from exc
         raise
     _fsync_directory(target.directory)
+
+
+class ExistsError(WriteError):
+    """An exclusive write found a file at its target: nothing was replaced."""
+
+
+def _link_new(target: Target, temp_name: str) -> None:
+    """Give the complete temp file the target's name only if no file has it: link(2) never replaces (EEXIST).
+
+    The temp file's own name is removed by the caller. Where the filesystem has no hard links
+    (vfat, some FUSE), the lock we hold is what keeps another pmpoolctl from racing us to the name.
+    """
+    try:
+        os.link(temp_name, target.name, src_dir_fd=target.directory, dst_dir_fd=target.directory, follow_symlinks=False)
+    except FileExistsError as exc:
+        raise ExistsError(f"{display_name(target.path)}: exists") from exc
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if target.lstat() is not None:
+            raise ExistsError(f"{display_name(target.path)}: exists") from exc
+        os.rename(temp_name, target.name, src_dir_fd=target.directory, dst_dir_fd=target.directory)
+        return
+    os.unlink(temp_name, dir_fd=target.directory)
 
 
 def _create_temp_file(target: Target) -> tuple[int, str]:

@@ -164,3 +164,23 @@ def _axis(picture: Picture, x0: int, y: int, edges: Sequence[int]) -> Iterator[s
             last = x
     yield f'<text x="{x0 + axis.width}" y="{y + 28}" font-size="9" text-anchor="end">{axis.end:#x}</text>'
     yield "</g>"
+
+
+def svg_error_document(command: str, subject: str | None, message: str, code: int | None) -> str:
+    """The picture a run that ended without a verdict leaves: no address space, only that it did not complete, and why.
+
+    As the --html error page does, so that an older picture never outlives a failed run as if it were its own.
+    """
+    what = f" on {subject}" if subject else ""
+    status = "" if code is None else f" (exit {code})"
+    heading = f"NO VERDICT: {command}{what} did not complete{status}"
+    width, height = LABEL_WIDTH + PLOT_WIDTH + RIGHT, 3 * ROW
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="addrspace error" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img">\n'
+        f"<title>{esc(heading)}</title>\n"
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>\n'
+        f'<text x="4" y="{ROW - 5}" font-weight="bold" fill="#d00000">{esc(heading)}</text>\n'
+        f'<text x="4" y="{2 * ROW - 5}">{esc(message)}</text>\n'
+        "</svg>\n"
+    )
