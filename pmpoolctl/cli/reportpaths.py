@@ -26,7 +26,8 @@ from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, MetricsRequest, Rep
 from pmpoolctl.cli.options import metrics_pool_label
 from pmpoolctl.errors import WriteError
 from pmpoolctl.files.inputs import STDIN, display_name
-from pmpoolctl.files.safewrite import Target, locked, resolve_target, write_atomic
+from pmpoolctl.files import safewrite  # by the module: tests put a race between the resolution and the write
+from pmpoolctl.files.safewrite import Target
 
 FDT_MAGIC = b"\xd0\x0d\xfe\xed"
 REPORT_PARAMS = ("junit_path", "html_path", "svg_path", "metrics_path")
@@ -80,15 +81,15 @@ def write_report(run: Run, request: ReportRequest, data: bytes) -> None:
     """Replace `request`'s FILE with `data`: the file resolved when it was claimed, and never an input or a blob."""
     target = request.target
     if target is None:  # its resolution failed when it was claimed: the failure is said now
-        target = request.target = resolve_target(request.path)
+        target = request.target = safewrite.resolve_target(request.path)
 
     def replaceable(target: Target, existing: os.stat_result) -> None:
         reason = _refusal_of_existing(target, existing, run.input_files)
         if reason is not None:  # it became one during the run: said as a write error
             raise WriteError(f"{display_name(request.path)}: refusing to replace it with a report: {reason}")
 
-    with locked(target):
-        write_atomic(target, data, check=replaceable)
+    with safewrite.locked(target):
+        safewrite.write_atomic(target, data, check=replaceable)
 
 
 # --- claiming ----------------------------------------------------------------------------------------------------
@@ -129,15 +130,15 @@ def _refusal(request: ReportRequest, files: dict[_Identity, str], directories: d
     if found is not None and not stat.S_ISREG(found.st_mode):
         return "it is not a regular file (a device, a FIFO, a socket); reports replace only regular files"
     try:
-        target = resolve_target(request.path)
+        target = safewrite.resolve_target(request.path)
     except WriteError:
         return None  # not refused: it cannot be written, which its first write says (exit 3)
     existing = target.lstat()
-    reason = None if existing is None else _refusal_of_existing(target, existing, files)
-    if reason is None:
-        inside = _directory_read(target, directories)
-        if inside is not None:
-            reason = f"it is inside {display_name(inside)}, a directory this run reads"
+    inside = _directory_read(target, directories)
+    if inside is not None:
+        reason: str | None = f"it is inside {display_name(inside)}, a directory this run reads"
+    else:
+        reason = None if existing is None else _refusal_of_existing(target, existing, files)
     if reason is not None:
         target.close()
         return reason
