@@ -25,8 +25,8 @@ import click
 from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, MetricsRequest, ReportRequest, Run, SvgRequest, run_of
 from pmpoolctl.cli.options import metrics_pool_label
 from pmpoolctl.errors import WriteError
-from pmpoolctl.files.inputs import STDIN, display_name
 from pmpoolctl.files import safewrite  # by the module: tests put a race between the resolution and the write
+from pmpoolctl.files.inputs import STDIN, display_name
 from pmpoolctl.files.safewrite import Target
 
 FDT_MAGIC = b"\xd0\x0d\xfe\xed"
