@@ -211,8 +211,8 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
 
 # What every report option (--junit, --metrics, --html, --svg) says of its FILE (cli/reportpaths.py).
 REPORT_FILE_HELP = (
-    "FILE is never - (standard output is the run's own; ./- is a file named -), a file the run reads, "
-    "an FDT blob or anything but a regular file: those are usage errors."
+    "FILE must not be - (stdout is the run's own; ./- names a file -), an input of the run, an FDT blob "
+    "or a non-regular file (exit 2)."
 )
 
 # What validate and kho validate check against, and how they answer: the same flags for both.
