@@ -173,7 +173,7 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
                     raise WriteError(f"{shown}: cannot write: {display_name(candidate)}: {os.strerror(errno.ENOENT)}")
                 return _target(directory, name, candidate, through_link)
             if stat.S_ISLNK(st.st_mode):
-                through_link = last
+                through_link = through_link or last  # a link named by the path itself, not one on the way
                 followed += 1
                 if followed > MAX_SYMLINKS:
                     raise WriteError(f"{shown}: cannot write: too many levels of symbolic links")

@@ -246,3 +246,12 @@ def test_create_still_refuses_a_dangling_link_without_force(work: Path) -> None:
     run = run_cli(["create", "out.dtb"])
     assert run.exit_code == 3 and "exists" in run.stderr and not (work / "nowhere.dtb").exists()
     assert run_cli(["create", "out.dtb", "--force"]).exit_code == 0 and (work / "nowhere.dtb").is_file()
+
+
+def test_create_refuses_a_dangling_link_through_a_directory_link(work: Path) -> None:
+    (work / "real").mkdir()
+    os.symlink("real", work / "d")
+    os.symlink("d/new.dtb", work / "out.dtb")  # OUT is a link, whose target is reached through another link
+    run = run_cli(["create", "out.dtb"])
+    assert run.exit_code == 3 and "out.dtb: exists; use --force" in run.stderr, run
+    assert not (work / "real" / "new.dtb").exists()
