@@ -1498,9 +1498,11 @@ def test_garbage_blob_is_refused(
     with hostile(f"garbage blob ({blob.name})", args, inputs=[blob], expected=3, workdir=tmp_path) as run:
         assert_refused(run, str(blob), needle, "byte offset 0x")
     assert (blob.stat().st_size, blob.stat().st_mtime_ns) == before
-    if "--html" in args:  # the page says the run failed, and why; no picture of a blob that did not read
+    if "--html" in args:  # the page says the run failed, and why; the picture too: no address space, only that
         assert "NO VERDICT" in page.read_text() and needle in page.read_text()
-        assert not (tmp_path / "map.svg").exists()
+        if "--svg" in args:
+            picture = (tmp_path / "map.svg").read_text()
+            assert "NO VERDICT" in picture and needle in picture and 'class="lane"' not in picture
 
 
 # ---------------------------------------------------------------------------
