@@ -26,7 +26,7 @@ from pmpoolctl.files.inputs import display_name
 from pmpoolctl.kho.abi import CHUNK_LIST
 from pmpoolctl.kho.blobs import MEMBLOCK_COMPATIBLE, ReserveMem
 from pmpoolctl.kho.scratch import ScratchArea
-from pmpoolctl.kho.tree import KhoState
+from pmpoolctl.kho.tree import KERNEL_PAGE, KhoState
 from pmpoolctl.memmap.model import RESERVED, MapEntry
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.pool.binding import Pool
@@ -35,9 +35,11 @@ from pmpoolctl.ranges.rangeset import Range
 
 SCRATCH_TYPE = "KHO scratch"
 MEMORY_MAP_PAGE = 4096  # the first page of the memory map: the least of it that must survive
-# luo_session.c: the session table is LUO_SESSION_PGCNT (16) pages from kho_alloc_preserve.
-LUO_SESSION_TABLE = 16 * 4096
-LUO_SESSION_V1 = "luo-session-v1"
+# luo_session.c: the session table is LUO_SESSION_PGCNT (16) pages from kho_alloc_preserve, in
+# luo-session-v1 and v2 alike (a new ABI version changes the entries, not the table): by the node's
+# name, so that a version this pmpoolctl has not seen is not held to one page only. Others (luo-flb:
+# LUO_FLB_PGCNT) are one page.
+LUO_TABLE_PAGES = {"luo-session": 16}
 
 
 def as_pool(state: KhoState, page_size: int) -> Pool:
@@ -111,7 +113,7 @@ def _handover_pieces(state: KhoState) -> list[tuple[str, Range, str]]:
             pieces.append((f"sub-blob {tree.name}", extent, source))
         for child in tree.luo.children if tree.luo is not None else ():
             if child.header:
-                size = LUO_SESSION_TABLE if child.compatible == LUO_SESSION_V1 else MEMORY_MAP_PAGE
+                size = LUO_TABLE_PAGES.get(child.name, 1) * KERNEL_PAGE
                 pieces.append((f"LUO {child.name} table", Range(child.header, _capped(child.header, size)), source))
     return [(what, r, display_name(source)) for what, r, source in pieces if r.size]
 

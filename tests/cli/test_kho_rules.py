@@ -123,12 +123,14 @@ def test_a_sub_blob_holds_the_power_of_two_pages_kho_preserves(dtc: str, tmp_pat
     )
 
 
-def test_a_pool_range_over_the_memory_map_or_a_luo_table(dtc: str, tmp_path: Path) -> None:
-    """The next kernel walks the memory map from its first page, and LUO its session table (16 pages)."""
+@pytest.mark.parametrize("session", ["luo-session-v1", "luo-session-v2", "luo-session-v9"])
+def test_a_pool_range_over_the_memory_map_or_a_luo_table(dtc: str, tmp_path: Path, session: str) -> None:
+    """The next kernel walks the memory map from its first page, and LUO its session table: 16 pages
+    (LUO_SESSION_PGCNT) in every version of the session ABI, one it does not know too."""
     (finding,) = pool_check(kho_out(dtc, tmp_path / "map", memory_map=0x140010000), code=1)
     assert (finding["rule"], finding["conflict"]["type"]) == ("range-in-kho-preserved", "KHO preserved memory map")
     out = kho_out(dtc, tmp_path / "luo", luo=True)
-    compile_dts(dtc, luo_dts(header=0x13FFF1000), out / "sub_fdts" / "LUO")  # the same size: blob-size holds
+    compile_dts(dtc, luo_dts(header=0x13FFF1000, session=session), out / "sub_fdts" / "LUO")  # blob-size holds
     (finding,) = pool_check(out, code=1)
     assert (finding["rule"], finding["conflict"]["type"]) == ("range-in-kho-preserved", "KHO LUO luo-session table")
     assert finding["conflict"]["end"] == 0x13FFF1000 + 16 * 4096

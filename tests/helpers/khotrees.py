@@ -46,11 +46,13 @@ def memblock_dts(regions: list[tuple[str, int, int]]) -> str:
     return f'/dts-v1/;\n/ {{ compatible = "memblock-v1"; {nodes} }};\n'
 
 
-def luo_dts(number: int = 3, header: int = 0x119000000, compatible: str = "luo-v1") -> str:
-    """include/linux/kho/abi/luo.h: the LUO FDT with its session node."""
+def luo_dts(
+    number: int = 3, header: int = 0x119000000, compatible: str = "luo-v1", session: str = "luo-session-v1"
+) -> str:
+    """include/linux/kho/abi/luo.h: the LUO FDT with its session node (`luo-session-v2` from 7.0)."""
     return (
         f'/dts-v1/;\n/ {{ compatible = "{compatible}"; liveupdate-number = {le(number)};\n'
-        f'  luo-session {{ compatible = "luo-session-v1"; luo-session-header = {le(header)}; }}; }};\n'
+        f'  luo-session {{ compatible = "{session}"; luo-session-header = {le(header)}; }}; }};\n'
     )
 
 
