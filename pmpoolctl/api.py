@@ -921,7 +921,7 @@ def _kho_zones(
         if need_scratch:
             require_scratch(state)
         return [scratch_zone(state), preserved_zone(state)], ()
-    if not live and not any(m.format == "kho-scratch" or m.kho_not_captured for m in maps):  # no host's KHO
+    if not live and not any(m.format == "kho-scratch" or m.kho_not_captured or m.kho_unreadable for m in maps):
         return [], ()
     from pmpoolctl.kho import hostzones
 

@@ -88,6 +88,12 @@ def live_kho_zones(byte_order: str) -> tuple[list[Zone], Skips]:
 def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], Skips]:
     """What a host capture's copy of kho/out preserves (its scratch areas are the capture's `#kho` map)."""
     captured = next((m for m in maps if m.format == "kho-scratch"), None)  # a capture's `SOURCE#kho`
+    unreadable = next((m.kho_unreadable for m in maps if m.kho_unreadable), None)
+    if captured is None and unreadable is not None:  # refused, as --live refuses that host's kho/out
+        raise InputError(
+            f"{unreadable}: the host's kho/out was there (KHO on) but did not read when captured, so its "
+            "scratch areas and what it preserves cannot be checked: capture again, or give --kho PATH"
+        )
     if captured is None:
         was_on = next((m.kho_not_captured for m in maps if m.kho_not_captured), None)
         if was_on is None:
@@ -100,4 +106,26 @@ def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list
     if captured.kho_files is None:
         why = f"{captured.source} gives the KHO scratch areas only"
         return [], (("range-in-kho-preserved", f"{why}: {_PRESERVED}; give that host's kho/out too (--kho PATH)"),)
-    return host_kho_zones(CapturedFiles(captured.kho_files, captured.source), byte_order, scratch=False)
+    files = CapturedFiles(captured.kho_files, captured.source)
+    zones, unchecked = host_kho_zones(files, byte_order, scratch=False)
+    return zones, _captured_scratch(captured, files) + unchecked
+
+
+def _captured_scratch(captured: MemoryMap, files: KhoFiles) -> Skips:
+    """The capture's scratch list (its `#kho` map, what range-in-kho-scratch holds the pool to) must be
+    the areas its own copy of scratch_phys/scratch_len lists: an edited or partial capture whose list
+    lost them would pass a pool in the scratch areas."""
+    areas = read_scratch(files)
+    listed = sorted((e.start, e.end) for e in captured.entries)
+    if areas is None:
+        if listed:
+            return ()
+        why = f"{captured.source} lists no KHO scratch areas and holds no scratch_phys/scratch_len"
+        return (("range-in-kho-scratch", f"{why}: range-in-kho-scratch is not checked"),)
+    copied = sorted((a.start, a.end) for a in areas if a.size)
+    if copied != listed:
+        raise InputError(
+            f"{captured.source}: its scratch list ({len(listed)} areas) is not what its copy of "
+            f"scratch_phys/scratch_len says ({len(copied)} areas): the capture was changed or is partial; capture again"
+        )
+    return ()

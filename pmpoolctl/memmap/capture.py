@@ -29,6 +29,9 @@ from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.text import printable
 
 SCHEMA = "pmpoolctl.capture/v1"
+# What a capture says of a host without kho/out. Any other `missing` of its kho part means the
+# directory was there (KHO on) and did not read: refused, as --live on that host refuses it.
+KHO_NOT_ON_HOST = "not on this host (no KHO, or debugfs not mounted)"
 
 
 def parse_capture(text: str, source: str) -> list[MemoryMap]:
@@ -60,6 +63,9 @@ def parse_capture(text: str, source: str) -> list[MemoryMap]:
     if (isinstance(kho.get("scratch"), list) and kho["scratch"]) or files:
         scratch = _scratch(kho.get("scratch") or [], f"{source}#kho")
         maps.append(dataclasses.replace(scratch, kho_files=files))
+    elif "missing" in kho and kho["missing"] != KHO_NOT_ON_HOST:
+        unreadable = f"{source}#kho: {printable(str(kho['missing']))[:200]}"
+        maps[0] = dataclasses.replace(maps[0], kho_unreadable=unreadable)
     else:
         maps[0] = dataclasses.replace(maps[0], kho_not_captured=_kho_was_on(document, source))
     note = f"captured on {_string(document.get('host', '?'), source)} at {_string(document.get('time', '?'), source)}"

@@ -21,7 +21,7 @@ from typing import Any
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import decode_text, display_name, read_input
 from pmpoolctl.kho.booted import sysfs_root  # $PMPOOLCTL_SYSFS, as kho reads it
-from pmpoolctl.memmap.capture import SCHEMA
+from pmpoolctl.memmap.capture import KHO_NOT_ON_HOST, SCHEMA
 from pmpoolctl.memmap.iomem import parse_iomem
 from pmpoolctl.memmap.sysfs import SYSFS_ATTRIBUTE_LIMIT
 
@@ -222,7 +222,7 @@ def _kho(directory: str) -> dict[str, Any]:
     from pmpoolctl.kho.scratch import read_scratch
 
     if not os.path.isdir(directory):
-        return {"path": directory, "missing": "not on this host (no KHO, or debugfs not mounted)"}
+        return {"path": directory, "missing": KHO_NOT_ON_HOST}
     found: dict[str, Any] = {"path": directory}
     try:
         areas = read_scratch(DiskFiles(directory))

@@ -60,6 +60,8 @@ class MemoryMap:
     kho_files: Mapping[str, bytes] | None = field(default=None, compare=False)
     # A host capture's word that KHO was on there though it holds no kho/out (its `#iomem` map only).
     kho_not_captured: str | None = field(default=None, compare=False)
+    # A host capture's word that its kho/out was there but did not read (its `#iomem` map only).
+    kho_unreadable: str | None = field(default=None, compare=False)
 
     @property
     def lists_ram(self) -> bool:

@@ -509,6 +509,53 @@ def test_a_capture_whose_kho_state_cannot_say_what_it_preserves(tmp_path: Path, 
         assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(changed)]), f"{changed}{where}")
 
 
+def test_a_capture_of_a_kho_out_that_did_not_read_is_refused(tmp_path: Path, host: dict[str, str]) -> None:
+    """The host had kho/out (KHO on), but a file of it did not read when captured: read back, the capture
+    cannot hold the pool to its scratch areas or what it preserves, and is refused as --live refuses that
+    host (exit 3), unless --kho gives the state; it was a silent pass."""
+    scratch = Path(host["PMPOOLCTL_SYSFS"]) / "kernel" / "debug" / "kho" / "out" / "scratch_phys"
+    scratch.write_text("garbage\n")
+    out = tmp_path / "host.json"
+    run = run_cli(["capture", str(out)])
+    assert run.exit_code == 0 and "not captured: kho: " in run.stderr, run.stderr
+    assert set(json.loads(out.read_text())["kho"]) == {"path", "missing"}
+    assert_input_error(run_cli(["validate", str(POOL), "--memmap", str(out)]), f"{out}#kho: ", "did not read")
+    scratch.write_text("0x400000000\n0x500000000\n")
+    given = validate(str(POOL), "--memmap", str(out), "--kho", str(scratch.parent), exit_code=0)
+    assert given["notes"] == []
+
+
+def test_a_capture_whose_scratch_list_lost_its_areas_is_refused(tmp_path: Path, host: dict[str, str]) -> None:
+    """range-in-kho-scratch holds the pool to the capture's scratch list: one that is not what its copy of
+    scratch_phys/scratch_len says (null, gone, emptied, changed) is refused, not a pass of a pool in them."""
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    first = json.loads(out.read_text())["kho"]["scratch"][0]
+    in_scratch = added(tmp_path, POOL, first["start"], 0x1000)
+    assert "range-in-kho-scratch" in [
+        r for r, _, _ in rules(validate(str(in_scratch), "--memmap", str(out), exit_code=1))
+    ]
+    for change in (
+        lambda d: d["kho"].update({"scratch": None}),
+        lambda d: d["kho"].pop("scratch"),
+        lambda d: d["kho"].update({"scratch": []}),
+        lambda d: d["kho"]["scratch"].pop(0),
+        lambda d: d["kho"]["scratch"][0].update({"size": 0x1000}),
+    ):
+        changed = captured_with(tmp_path, out, change)
+        run = run_cli(["validate", str(in_scratch), "--memmap", str(changed)])
+        assert_input_error(run, f"{changed}#kho: its scratch list (", "scratch_phys/scratch_len")
+
+    # A copy without scratch files (a kho/out that had none) and no list says the rule was not checked.
+    def no_scratch(document: dict[str, Any]) -> None:
+        document["kho"]["scratch"] = None
+        kho_file(document, "scratch_phys", None)
+        kho_file(document, "scratch_len", None)
+
+    (note,) = validate(str(in_scratch), "--memmap", str(captured_with(tmp_path, out, no_scratch)), exit_code=0)["notes"]
+    assert "range-in-kho-scratch is not checked" in note
+
+
 def test_capture_says_what_it_could_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = fake_host(tmp_path, kho=False, kmsg=False)
     env["PATH"] = str(tmp_path / "no-bin")  # no dmesg either
