@@ -94,7 +94,8 @@ RULES: tuple[Rule, ...] = (
         "kho-not-requested",
         WARNING,
         "`--next-cmdline` does not turn KHO on (`kho=on`) and the next kernel's default is not known to be on; "
-        "an error when KHO is certainly off and the state holds LUO",
+        "an error when KHO is certainly off and the state holds LUO, or when it holds LUO and there is no "
+        "`liveupdate=on`",
     ),
 )
 RULE_IDS = tuple(rule.id for rule in RULES)

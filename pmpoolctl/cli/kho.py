@@ -164,7 +164,8 @@ def kho_validate(
       (kho-not-finalized);
     - --next-cmdline: each region must be requested as
       reserve_mem=SIZE:ALIGN:NAME with its size and an ALIGN its start has
-      (reserve-mem-not-requested); no kho=on is a warning (kho-not-requested);
+      (reserve-mem-not-requested); no kho=on is a warning (kho-not-requested),
+      and with LUO state no liveupdate=on is an error (the same rule);
     - --next-kernel: the image must hold every compatible the state carries
       (abi-unknown-to-next-kernel).
     A root version this pmpoolctl does not know (kho-v1 to kho-v4 and their

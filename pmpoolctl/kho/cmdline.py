@@ -7,8 +7,8 @@ Mirrors, in behaviour (kernel code is not copied):
   arguments, `-` and `_` in a parameter's name are the same;
 - `lib/cmdline.c` `memparse` and `lib/kstrtox.c` `simple_strtoull`: base 0 (`0x` hex,
   a leading `0` octal), K/M/G/T/P/E suffixes, arithmetic modulo 2^64;
-- `lib/kstrtox.c` `kstrtobool` for `kho=` (the last value that parses wins), with the
-  `e`/`d` (enable/disable) first letters it takes since 6.3, before KHO existed;
+- `lib/kstrtox.c` `kstrtobool` for `kho=` and `liveupdate=` (the last value that parses wins),
+  with the `e`/`d` (enable/disable) first letters it takes since 6.3, before KHO existed;
 - `mm/memblock.c` `reserve_mem()`: `SIZE:ALIGN:NAME`, SIZE not 0, NAME 1 to 15 bytes
   and not all white space, an ALIGN below the cache line raised to it, a name used
   twice refused, at most 8 regions.
@@ -143,6 +143,8 @@ class NextCmdline:
     refused: list[tuple[bytes | None, str, str]] = field(default_factory=list)  # (name, argument, why)
     kho: bool | None = None  # the last kho= that parses; None when there is none
     kho_text: str | None = None  # that argument, for messages
+    liveupdate: bool | None = None  # the last liveupdate= that parses (LUO is off without one)
+    liveupdate_text: str | None = None
 
 
 def _reserve_mem(value: bytes | None) -> tuple[bytes | None, int, int, str | None]:
@@ -174,6 +176,10 @@ def parse_next_cmdline(cmdline: bytes, source: str) -> NextCmdline:
             setting = kstrtobool(value)
             if setting is not None:
                 parsed.kho, parsed.kho_text = setting, text
+        elif same_parameter(param, b"liveupdate"):
+            setting = kstrtobool(value)
+            if setting is not None:
+                parsed.liveupdate, parsed.liveupdate_text = setting, text
         elif same_parameter(param, b"reserve_mem"):
             _add_request(parsed, value, text)
     return parsed

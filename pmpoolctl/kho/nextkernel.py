@@ -9,6 +9,9 @@
   when `--next-kernel` has one). A next kernel with KHO off still revives reserve_mem
   regions, but cannot hand over again, and LUO drops its sessions ("Disabling liveupdate
   because KHO is disabled"): an error when KHO is certainly off and LUO state is there.
+  With KHO on, LUO state and no `liveupdate=on` is an error too: `liveupdate` is off unless
+  the command line turns it on (luo_core.c, no config default), and then the next kernel makes
+  no /dev/liveupdate, so no session it is handed can be retrieved.
 - `abi-unknown-to-next-kernel` (error): a compatible the state needs that the next kernel's
   image does not hold: it would refuse the root ("incompatible", "disabling KHO revival"),
   or the user whose sub-FDT it is would not take its state up.
@@ -45,7 +48,12 @@ def _suggestion(region: ReserveMem) -> str:
 def cmdline_findings(state: KhoState, cmdline: NextCmdline, kho_default: bool | None) -> list[Finding]:
     """What the next kernel's command line does not ask for that the state needs."""
     findings = [f for region in state.reserve_mem() if (f := _region_finding(region, cmdline)) is not None]
-    kho = _kho_finding(state, cmdline, kho_default)
+    has_luo = any(tree.name == LUO_NAME for tree in state.subtrees)
+    kho = _kho_finding(cmdline, kho_default, has_luo)
+    if has_luo and not cmdline.liveupdate and (kho is None or kho.severity is not Severity.ERROR):
+        # With KHO certainly off, `kho` says LUO drops the sessions. One finding of the rule: the
+        # report merges range-less findings of a rule into the first.
+        kho = _liveupdate_finding(cmdline, kho)
     if kho is not None:
         findings.append(kho)
     return findings
@@ -72,18 +80,15 @@ def _region_finding(region: ReserveMem, cmdline: NextCmdline) -> Finding | None:
     return finding("reserve-mem-not-requested", message, _region_range(region))
 
 
-def _kho_finding(state: KhoState, cmdline: NextCmdline, kho_default: bool | None) -> Finding | None:
-    if cmdline.kho:
+def _kho_finding(cmdline: NextCmdline, kho_default: bool | None, has_luo: bool) -> Finding | None:
+    if cmdline.kho or (cmdline.kho is None and kho_default is True):
         return None
-    has_luo = any(tree.name == LUO_NAME for tree in state.subtrees)
     luo = " and LUO, whose state this is, drops its sessions" if has_luo else ""
     off = "a next kernel without KHO revives the reserve_mem regions, but cannot hand over again" + luo
     if cmdline.kho is False:
         said = f"{cmdline.source} turns KHO off ('{cmdline.kho_text}')"
     elif kho_default is False:
         said = f"{cmdline.source} has no kho=on, and the next kernel's {ENABLE_DEFAULT} is not set"
-    elif kho_default is True:
-        return None
     else:
         said = (
             f"{cmdline.source} has no kho=on, and whether the next kernel has KHO on by default "
@@ -92,6 +97,22 @@ def _kho_finding(state: KhoState, cmdline: NextCmdline, kho_default: bool | None
     certainly_off = cmdline.kho is False or kho_default is False
     severity = Severity.ERROR if certainly_off and has_luo else Severity.WARNING
     return finding("kho-not-requested", f"{said}: {off}", severity=severity)
+
+
+def _liveupdate_finding(cmdline: NextCmdline, kho: Finding | None) -> Finding:
+    """The state holds LUO: the next kernel must turn live update on to give its sessions back (an error,
+    saying what `kho`, the warning that KHO may be off, says too)."""
+    said = (
+        f"turns live update off ('{cmdline.liveupdate_text}')"
+        if cmdline.liveupdate is False
+        else "has no liveupdate=on (live update is off without it)"
+    )
+    message = (
+        f"{cmdline.source} {said}: the next kernel makes no /dev/liveupdate, so the LUO sessions this state "
+        "hands over cannot be retrieved and what they preserve is lost; add liveupdate=on"
+    )
+    also = "" if kho is None else f"; and {kho.message}"
+    return finding("kho-not-requested", message + also, severity=Severity.ERROR)
 
 
 def kho_default(image: KernelImage | None) -> bool | None:

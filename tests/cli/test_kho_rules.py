@@ -191,6 +191,33 @@ def test_regions_the_next_kernel_would_allocate_afresh(
         assert "data is lost" in finding["message"] and "request it as reserve_mem=" in finding["message"]
 
 
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        (f"{BOTH} kho=on liveupdate=on", []),
+        (f"{BOTH} kho=on liveupdate=off liveupdate=enable", []),  # kstrtobool, the last that parses
+        (f"{BOTH} kho=on", [("kho-not-requested", "error", "has no liveupdate=on")]),
+        (f"{BOTH} kho=on liveupdate=on liveupdate=0", [("kho-not-requested", "error", "turns live update off")]),
+        (f"{BOTH} kho=on liveupdate=maybe", [("kho-not-requested", "error", "has no liveupdate=on")]),
+        (f"{BOTH} kho=on -- liveupdate=on", [("kho-not-requested", "error", "has no liveupdate=on")]),
+        (f"{BOTH} kho=off", [("kho-not-requested", "error", "LUO, whose state this is, drops its sessions")]),
+        (BOTH, [("kho-not-requested", "error", "liveupdate=on")]),  # lost whether KHO is on or not
+    ],
+)
+def test_luo_state_needs_liveupdate_on(
+    dtc: str, tmp_path: Path, cmdline: str, expected: list[tuple[str, str, str]]
+) -> None:
+    """LUO is off unless the command line turns it on (luo_core.c: no config default): without liveupdate=on
+    the next kernel makes no /dev/liveupdate, and the sessions it is handed cannot be retrieved."""
+    findings = kho_check(kho_out(dtc, tmp_path / "out", luo=True), "--next-cmdline", cmdline)
+    assert len(findings) == len(expected), findings
+    for finding, (rule, severity, text) in zip(findings, expected):
+        assert (finding["rule"], finding["severity"]) == (rule, severity) and text in finding["message"], finding
+    if cmdline == BOTH:  # the warning that KHO may be off is said in the one finding too
+        assert "; and --next-cmdline has no kho=on, and whether the next kernel has KHO on" in findings[0]["message"]
+    assert kho_check(kho_out(dtc, tmp_path / "no-luo"), "--next-cmdline", f"{BOTH} kho=on", code=0) == []
+
+
 def test_the_command_line_from_a_file(dtc: str, tmp_path: Path) -> None:
     cmdline = tmp_path / "cmdline"
     cmdline.write_text(f"BOOT_IMAGE=/vmlinuz root=/dev/sda1 {BOTH} kho=on\n")  # as /proc/cmdline prints it

@@ -178,7 +178,7 @@ def test_the_images_config_says_whether_kho_is_on_by_default(
     out = kho_out(dtc, tmp_path / "out", "kho-v3", luo=luo)
     kernel = vmlinux(*V3_NEEDS, "luo-v1", "luo-session-v1", config=config)
     path = image(tmp_path, "bzImage-gzip", kernel)
-    cmdline = "reserve_mem=64M:4K:r1 reserve_mem=2M:4K:r2"
+    cmdline = "reserve_mem=64M:4K:r1 reserve_mem=2M:4K:r2 liveupdate=on"
     findings = kho_findings(
         out, "--next-kernel", str(path), "--next-cmdline", cmdline, code=1 if expected == "error" else 0
     )
