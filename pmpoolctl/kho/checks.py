@@ -26,7 +26,7 @@ from pmpoolctl.files.inputs import display_name
 from pmpoolctl.kho.abi import CHUNK_LIST
 from pmpoolctl.kho.blobs import MEMBLOCK_COMPATIBLE, ReserveMem
 from pmpoolctl.kho.scratch import ScratchArea
-from pmpoolctl.kho.tree import KERNEL_PAGE, KhoState
+from pmpoolctl.kho.tree import KERNEL_PAGE, KhoState, SubBlob
 from pmpoolctl.memmap.model import RESERVED, MapEntry
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.pool.binding import Pool
@@ -86,29 +86,35 @@ def preserved_zone(state: KhoState) -> Zone:
     The memory map's other pages and what it lists (memfd folios, vmalloc pages) are not
     in debugfs, so they cannot be checked.
     """
+    return sub_blobs_zone(state.subtrees, state.source, state.root_file, state.preserved_memory_map)
+
+
+def sub_blobs_zone(subtrees: Sequence[SubBlob], source: str, root_file: str, memory_map: int | None = None) -> Zone:
+    """What the sub-blobs `subtrees` (of the kho/out `source`) show KHO preserves, and the memory map's first page."""
     entries = []
-    for tree in state.subtrees:
-        source = display_name(tree.file or state.root_file)
+    for tree in subtrees:
+        where = display_name(tree.file or root_file)
         for region in tree.reserve_mem or ():
             if region.size and region.end <= U64_LIMIT:
-                entries.append(MapEntry(region.start, region.end, f"reserve_mem {region.name}", RESERVED, source))
-    for what, r, source in _handover_pieces(state):
-        entries.append(MapEntry(r.base, r.end, f"KHO {what}", RESERVED, source))
-    return Zone("range-in-kho-preserved", f"what {display_name(state.source)} preserves across kexec", entries)
+                entries.append(MapEntry(region.start, region.end, f"reserve_mem {region.name}", RESERVED, where))
+    for what, r, where in _handover_pieces(subtrees, root_file, memory_map):
+        entries.append(MapEntry(r.base, r.end, f"KHO {what}", RESERVED, where))
+    return Zone("range-in-kho-preserved", f"what {display_name(source)} preserves across kexec", entries)
 
 
-def _handover_pieces(state: KhoState) -> list[tuple[str, Range, str]]:
+def _handover_pieces(
+    subtrees: Sequence[SubBlob], root_file: str, memory_map: int | None
+) -> list[tuple[str, Range, str]]:
     """(what, where, whose file says so) for the preserved memory the next kernel reads the handover from.
 
     The first page of the memory map, each sub-blob's pages, each LUO table: the next kernel
     walks them before anything else, so none may be overwritten, nor lie in a scratch area.
     """
     pieces: list[tuple[str, Range, str]] = []
-    if state.preserved_memory_map:
-        start = state.preserved_memory_map
-        pieces.append(("preserved memory map", Range(start, _capped(start, MEMORY_MAP_PAGE)), state.root_file))
-    for tree in state.subtrees:
-        source = tree.file or state.root_file
+    if memory_map:
+        pieces.append(("preserved memory map", Range(memory_map, _capped(memory_map, MEMORY_MAP_PAGE)), root_file))
+    for tree in subtrees:
+        source = tree.file or root_file
         if (extent := tree.extent) is not None:
             pieces.append((f"sub-blob {tree.name}", extent, source))
         for child in tree.luo.children if tree.luo is not None else ():
@@ -137,7 +143,8 @@ def state_findings(state: KhoState) -> list[Finding]:
     if state.preserved_memory_map == 0:
         findings.append(_not_finalized(state))
     areas = state.scratch or ()
-    for what, r, _ in _handover_pieces(state):  # reserve_mem regions: findings of the pool `as_pool` makes
+    pieces = _handover_pieces(state.subtrees, state.root_file, state.preserved_memory_map)
+    for what, r, _ in pieces:  # reserve_mem regions: findings of the pool `as_pool` makes
         hits = [a for a in areas if a.size and a.start < r.end and r.base < a.end]
         if not hits:
             continue

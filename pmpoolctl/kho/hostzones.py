@@ -18,12 +18,12 @@ from pmpoolctl.check.coverage import Skips
 from pmpoolctl.check.validate import Zone
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import read_input
-from pmpoolctl.kho.checks import preserved_zone, scratch_areas_zone
+from pmpoolctl.kho.checks import preserved_zone, scratch_areas_zone, sub_blobs_zone
 from pmpoolctl.kho.cmdline import parse_next_cmdline
 from pmpoolctl.kho.files import CapturedFiles, DiskFiles, KhoFiles
 from pmpoolctl.kho.kconfig import ENABLE_DEFAULT, kho_on_by_default
 from pmpoolctl.kho.scratch import read_scratch
-from pmpoolctl.kho.tree import FINALIZE, ROOT_FILE, load_kho_files, require_complete
+from pmpoolctl.kho.tree import FINALIZE, ROOT_FILE, load_kho_files, load_sub_blobs, require_complete
 from pmpoolctl.memmap.model import MemoryMap
 
 LIVE_KHO = "/sys/kernel/debug/kho/out"  # what `--live` reads, where this host has it
@@ -49,6 +49,15 @@ def host_kho_zones(files: KhoFiles, byte_order: str, *, scratch: bool) -> tuple[
             f"{files.where} holds no root FDT '{ROOT_FILE}' yet (a 6.16-6.18 kernel writes it when KHO is "
             f"finalized: echo 1 > {LIVE_KHO}/{FINALIZE}; a kernel booted through KHO shows none)"
         )
+        # A kernel booted through KHO hands over all the same, and its sub_fdts/ show the regions and
+        # tables: the pool is held to those, and what no file shows is said not to be checked.
+        shown = sub_blobs_zone(load_sub_blobs(files, byte_order), files.where, files.path(ROOT_FILE))
+        if shown.entries:
+            partly = (
+                f"{why}: range-in-kho-preserved is checked only against what its sub_fdts/ show (reserve_mem "
+                "regions, LUO's tables), not the sub-blobs' own pages nor the memory map"
+            )
+            return [*zones, shown], (*unchecked, ("range-in-kho-preserved", partly))
         return zones, (*unchecked, ("range-in-kho-preserved", f"{why}: {_PRESERVED}"))
     state = load_kho_files(files, byte_order)
     if not state.known:

@@ -301,6 +301,22 @@ def _with_file(
     return _read_sub_blob(files, file, user, raw_allowed, byte_order)
 
 
+def load_sub_blobs(files: KhoFiles, byte_order: str = "little") -> list[SubBlob]:
+    """The sub-blobs of a kho/out with no root FDT, each read by its file alone (so without its address).
+
+    A kernel booted through KHO shows no kho/out/fdt (kho_init returns before adding it), yet hands
+    over all the same, and its sub_fdts/ show each user's blob: memblock's regions, LUO's tables.
+    """
+    if not files.is_dir(SUB_FDTS):
+        return []
+    found = []
+    for file_name in files.names(SUB_FDTS):
+        if files.is_file(f"{SUB_FDTS}/{file_name}"):
+            user = SubBlob(display_name(file_name), None)
+            found.append(_with_file(user, os.fsencode(file_name), files, SUB_FDTS, True, byte_order))
+    return found
+
+
 def require_complete(state: KhoState) -> None:
     """Refuse state whose root names a user whose sub-blob was not read: checking it would check nothing.
 

@@ -478,16 +478,30 @@ def kho_file(document: dict[str, Any], name: str, data: bytes | None) -> None:
 
 
 def test_a_capture_whose_kho_state_cannot_say_what_it_preserves(tmp_path: Path, host: dict[str, str]) -> None:
-    """A copy of kho/out with no root FDT (not finalized) or of a root version not known here checks the
-    scratch areas only, and says so; a copy that does not read, or lacks a sub-blob the root hands over,
-    is refused naming the file in the capture, as --kho refuses the directory."""
+    """A copy of kho/out with no root FDT and no sub-blobs (not finalized) or of a root version not known
+    here checks the scratch areas only, and says so; one with no root FDT but its sub-blobs (a kernel
+    booted through KHO) holds the pool to what they show, and says what it cannot; a copy that does not
+    read, or lacks a sub-blob the root hands over, is refused naming the file in the capture, as --kho
+    refuses the directory."""
     out = tmp_path / "host.json"
     assert run_cli(["capture", str(out)]).exit_code == 0
     in_region = added(tmp_path, POOL, 0x200000000, 0x1000)
-    unfinalized = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", None))
+
+    def unfinalized_copy(document: dict[str, Any]) -> None:
+        for name in [n for n in document["kho"]["files"] if n == "fdt" or n.startswith("sub_fdts/")]:
+            kho_file(document, name, None)
+
+    unfinalized = captured_with(tmp_path, out, unfinalized_copy)
     (note,) = validate(str(in_region), "--memmap", str(unfinalized), exit_code=0)["notes"]
     assert note.startswith(f"{unfinalized}#kho holds no root FDT 'fdt' yet (a 6.16-6.18 kernel writes it when KHO ")
     assert "range-in-kho-preserved (what KHO preserves) is not checked" in note
+    booted_through_kho = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", None))
+    checked = validate(str(in_region), "--memmap", str(booted_through_kho), exit_code=1)
+    assert [(f["rule"], f["conflict"]["type"]) for f in checked["findings"]] == [
+        ("range-in-kho-preserved", "reserve_mem r1")
+    ]
+    (note,) = checked["notes"]
+    assert "range-in-kho-preserved is checked only against what its sub_fdts/ show (reserve_mem regions" in note
     root = base64.b64decode(json.loads(out.read_text())["kho"]["files"]["fdt"])
     newer = captured_with(tmp_path, out, lambda d: kho_file(d, "fdt", root.replace(b"kho-v3\0", b"kho-v9\0")))
     (note,) = validate(str(in_region), "--memmap", str(newer), exit_code=0)["notes"]
@@ -691,8 +705,16 @@ def test_live_holds_the_pool_to_this_hosts_kho(tmp_path: Path, monkeypatch: pyte
     (other / "scratch_phys").write_text("0x600000000\n0x610000000\n")
     moved = validate(str(in_scratch), "--live", "--kho", str(other), exit_code=0)
     assert moved["findings"] == []
-    # A 6.16-6.18 kernel before finalize: the scratch areas are there, the root FDT is not yet.
+    # A kernel booted through KHO (6.19, 7.0) shows no root FDT, but its sub-blobs: the pool is held to
+    # their regions and tables (a pass here was a false one), and what they cannot show is said.
     (kho_out / "fdt").unlink()
+    (found,) = validate(str(in_region), "--live", exit_code=1)["findings"]
+    assert (found["rule"], found["conflict"]["source"]) == ("range-in-kho-preserved", f"{kho_out}/sub_fdts/memblock")
+    (note,) = validate(str(POOL), "--live", exit_code=0)["notes"]
+    assert "range-in-kho-preserved is checked only against what its sub_fdts/ show" in note
+    # A 6.16-6.18 kernel before finalize: the scratch areas are there, the root FDT and sub-blobs are not yet.
+    shutil.rmtree(kho_out / "sub_fdts")
+    (kho_out / "sub_fdts").mkdir()
     assert [f["rule"] for f in validate(str(in_scratch), "--live", exit_code=1)["findings"]] == ["range-in-kho-scratch"]
     (note,) = validate(str(in_region), "--live", exit_code=0)["notes"]
     assert note.startswith(f"{kho_out} holds no root FDT 'fdt' yet (a 6.16-6.18 kernel writes it when KHO is ")
