@@ -340,8 +340,10 @@ def merged(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def _merge(group: list[Finding]) -> Finding:
-    first = group[0]
-    rest = [c for f in group for c in f.conflicts][1:]
+    # The most severe leads (the first of them): one rule may find a warning and an error, and the
+    # merged finding must not take the warning's severity and let a run pass.
+    first = next((f for f in group if f.severity is Severity.ERROR), group[0])
+    rest = [c for f in (first, *(f for f in group if f is not first)) for c in f.conflicts][1:]
     named = "; ".join(map(_conflict_text, rest[:ALSO_SHOWN]))
     more = f" and {len(rest) - ALSO_SHOWN} more" if len(rest) > ALSO_SHOWN else ""
     message = f"{first.message}; also {named}{more}" if rest else first.message
