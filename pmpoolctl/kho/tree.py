@@ -223,8 +223,33 @@ def load_kho_files(files: KhoFiles, byte_order: str = "little") -> KhoState:
     sub_dir = SUB_FDTS if files.is_dir(SUB_FDTS) else None  # None: a root alone, users listed by address
     scratch = read_scratch(files)
     finalized = _read_finalize(files)
+    _refuse_a_root_debugfs_cut(files)
     root = parse_blob(files.read_blob(ROOT_FILE), display_name(files.path(ROOT_FILE)), names=KERNEL_NAMES)
     return _state(root, files.where, files.path(ROOT_FILE), byte_order, files, sub_dir, scratch, finalized)
+
+
+def _refuse_a_root_debugfs_cut(files: KhoFiles) -> None:
+    """A root FDT shorter than its header says, refused saying why a kernel's kho/out shows one.
+
+    From 6.19 the root is made at boot and its debugfs file made then, with the size it had
+    (debugfs_create_blob keeps `fdt_totalsize` of that moment); each user added since
+    (kho_add_subtree: memblock, LUO, ...) grows the root in place, and reading the file still
+    gives only the first bytes. What is cut off (the users' nodes, the strings) cannot be had
+    from debugfs, so the state is refused as any truncated root is, with the reason.
+    """
+    head, size = files.head(ROOT_FILE, 8)
+    if len(head) < 8 or head[:4] != b"\xd0\x0d\xfe\xed":
+        return  # not an FDT: parse_blob says what it is
+    totalsize = int.from_bytes(head[4:8], "big")
+    if size >= totalsize:
+        return
+    raise InputError(
+        f"{display_name(files.path(ROOT_FILE))}: {size} bytes, but its header's totalsize (at byte offset 0x4) "
+        f"is {totalsize}: the root FDT is cut short. A kernel that makes kho/out/fdt at boot (6.19 and later) "
+        "keeps the size the root had then, and users added since (memblock, LUO, ...) made it larger, so "
+        "debugfs shows only its first bytes: the state cannot be read from debugfs on such a kernel "
+        "(a copy cut short reads the same)"
+    )
 
 
 def _state(

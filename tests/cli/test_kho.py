@@ -226,3 +226,20 @@ def test_the_kho_v3_example_dumps_as_the_readme_shows() -> None:
     text = run.stdout.replace(str(REPO) + "/", "")
     check_golden("kho-dump-v3.txt", text)
     assert text in (REPO / "README.md").read_text()
+
+
+def test_a_root_cut_short_as_debugfs_shows_it_says_why(tmp_path: Path) -> None:
+    """From 6.19 kho/out/fdt keeps the root's size at boot while users added since grow the root: the
+    file is its first bytes. That is refused (nothing past them can be read), saying so."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(REPO / "examples" / "kho" / "v3-out", out)
+    root = (out / "fdt").read_bytes()
+    (out / "fdt").write_bytes(root[:144])  # header, reservations, the root's own two properties: its size at boot
+    for args in (["kho", "dump", str(out)], ["validate", str(REPO / "examples" / "pool.dtb"), "--kho", str(out)]):
+        run = run_cli(
+            [*args, "--memmap", str(REPO / "examples" / "memmap" / "iomem.txt")] if args[0] == "validate" else args
+        )
+        assert_input_error(run, f"{out / 'fdt'}: 144 bytes, but its header's totalsize (at byte offset 0x4) is 345")
+        assert "6.19 and later" in run.stderr
