@@ -19,6 +19,9 @@ The updates are KERN_DEBUG: a log filtered by level shows the table without them
 without trim_bios_range()'s two lines (every boot prints them) is refused, as is anything a
 kernel does not print: a table line without its header, a table going back or empty, an update
 of a type no kernel prints, the format before 3.8 (e820lines.py holds what kernels print).
+A boot must reach mm_init()'s `Memory: …K/…K available`, printed once setup_arch() is done
+with the table: a boot whose log ends before it was cut short (`dmesg | head`), and the MTRR
+trims and EFI reservations after the cut are missing.
 
 A log can hold several boots (kern.log, `journalctl -k` without `-b`, serial captures); only
 the last one counts, and the map says so in its note. Every line is read in time linear in its
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import numbered_lines
 from pmpoolctl.memmap.e820lines import (
+    END_OF_SETUP,
     FILTERED_HINT,
     FIRMWARE,
     HEADERS,
@@ -75,6 +79,7 @@ class _Boot:
     segments: list[MapEntry] = field(default_factory=list)
     trimmed: set[str] = field(default_factory=set)  # which of trim_bios_range()'s two lines were seen
     vocabulary: str = ""  # whose type words its tables print: `6.x` or `rework`, once a word says
+    setup_done: int = 0  # the line of its `Memory: …K/…K available`, once seen after its table
 
     @property
     def content(self) -> bool:
@@ -104,6 +109,7 @@ class _Reader:
         self.open: _Open | None = None
         self.work = 0  # segments visited by update/remove lines: each visits them all
         self.types: dict[str, str] = {}  # one string per type word, not one per line
+        self.last_line = 0  # the last line that is not blank: where a log cut short ends
 
     def refuse(self, lineno: int, why: str) -> InputError:
         return InputError(f"{self.source}:{lineno}: {why}")
@@ -152,6 +158,7 @@ class _Reader:
     def line(self, lineno: int, line: str) -> None:
         if not line or is_comment(line):
             return
+        self.last_line = lineno
         if line.startswith(JOURNAL_BOOT_SEPARATORS):
             self.mark_boot(lineno, banner=False)
             return
@@ -162,6 +169,9 @@ class _Reader:
             self.update_line(lineno, match, message[match.end() :])
         elif message.startswith("Linux version "):
             self.mark_boot(lineno, banner=True)
+        elif message.startswith("Memory: ") and END_OF_SETUP.match(message) is not None:
+            if self.boot.table:
+                self.boot.setup_done = lineno
         elif message.endswith(":") and (table := HEADERS.get(message.removeprefix("e820: "))) is not None:
             self.start_table(lineno, table)
         elif message.startswith(("Reserving ", "AGP: ", "e820: reserve [", "Mapping ", "Applying PPro")):
@@ -287,6 +297,14 @@ class _Reader:
                 "prints after it at debug level: debug messages were filtered out of this log (dmesg --level, "
                 "journald's MaxLevelStore, syslog, a console's loglevel, grep), and with them any other update "
                 f"that takes RAM away; {FILTERED_HINT}",
+            )
+        if not boot.setup_done:
+            raise self.refuse(
+                self.last_line,
+                f"the log ends before the boot from line {boot.line} prints 'Memory: …K/…K available', which every "
+                "kernel prints once its e820 table is final: the log is cut short (head, a partial copy), and any "
+                "update after the cut that takes RAM away (an MTRR trim, an EFI reservation) is missing; give the "
+                "whole log",
             )
         notes = []
         if self.boots > 1:

@@ -81,6 +81,11 @@ def vocabulary(type_word: str) -> str | None:
 # dropped, and every other update (MTRR trims, EFI and kexec reservations) with them.
 TRIM_UPDATE = (0x0, 0x1000)  # e820__range_update(0, PAGE_SIZE, RAM, RESERVED)
 TRIM_REMOVE = (0xA0000, 0x100000)  # e820__range_remove(BIOS_BEGIN, BIOS_END - BIOS_BEGIN, RAM)
+# mm_init() prints `Memory: 3218364K/25165432K available (…)` at KERN_INFO in every boot (`…k/…k` before
+# 3.11's mem_init_print_info()), after setup_arch() and mem_init() have made every change they make to
+# the e820 table (the trim, MTRR trims, EFI reservations, the GART and stolen-memory quirks): a boot
+# that prints its table and not this line was cut short, and what came after the cut is missing.
+END_OF_SETUP = re.compile(r"Memory: \d{1,20}[kK]/\d{1,20}[kK] available")
 FILTERED_HINT = (
     "give the whole log: dmesg without --level, journalctl -k -b --priority=debug, a syslog file that keeps "
     "kern.debug, or a console booted with ignore_loglevel"

@@ -35,8 +35,8 @@ MAX_KHO_FILE = 16 << 20
 # Kernel log lines the e820 reader reads: the banner that starts a boot, the table headers, every
 # `WHO: [mem …]` and `[gap …]` line (whoever prints it: BIOS-e820, reserve setup_data, user, Xen, …),
 # the updates, and the quirks that reserve RAM without an update line (Intel graphics stolen memory,
-# the GART aperture, the Pentium Pro hole). A few other lines hold `: [mem ` too; the e820 reader
-# skips them as it does in dmesg.
+# the GART aperture, the Pentium Pro hole), and `Memory: …K/…K available`, which says the boot got past
+# its last e820 change. A few other lines hold `: [mem ` too; the e820 reader skips them as it does in dmesg.
 _E820_WORDS = (
     "e820",
     "BIOS-",
@@ -49,6 +49,7 @@ _E820_WORDS = (
     "Reserving Intel graphics",
     "Mapping aperture over RAM",
     "PPro RAM bug",
+    "Memory: ",
 )
 
 

@@ -41,6 +41,7 @@ def maps(tmp_path: Path) -> dict[str, Path]:
         f"BIOS-e820: [mem 0x0000000100000000-0x00000001001fffff] {word}\n"
         "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
         "e820: remove [mem 0x000a0000-0x000fffff] usable\n"
+        "Memory: 3218364K/4193784K available (18467K kernel code, 496316K reserved)\n"
     )
     as_json = tmp_path / "map.json"
     as_json.write_text(

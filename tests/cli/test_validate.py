@@ -1220,6 +1220,7 @@ def test_an_e820_pass_over_the_crash_kernel_says_it_was_not_checked(tmp_path: Pa
         "[    0.000000] BIOS-e820: [mem 0x0000000100000000-0x000000063fffffff] usable\n"
         "[    0.000392] e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
         "[    0.000393] e820: remove [mem 0x000a0000-0x000fffff] usable\n"
+        "[    0.254599] Memory: 3218364K/25165432K available (18467K kernel code, 496316K reserved)\n"
     )
     blob = str(EXAMPLES / "pool.dtb")  # [0x100000000, 0x100200000) and [0x140000000, 0x180000000)
     refused = run_cli(["validate", blob, "--memmap", str(iomem), "--json"])

@@ -375,7 +375,10 @@ def test_capture_holds_what_live_reads(tmp_path: Path, host: dict[str, str]) -> 
     assert document["cmdline"]["text"].startswith("BOOT_IMAGE=")
     assert document["e820"]["lines"][0].startswith("[    0.000000] Linux version ")
     lines = document["e820"]["lines"]
-    assert all(any(w in line for w in ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ")) for line in lines)
+    assert all(
+        any(w in line for w in ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ", "Memory: ")) for line in lines
+    )
+    assert any(" Memory: 3218364K/25165432K available " in line for line in lines)  # the boot got past its e820 setup
     assert any("BIOS-e820: [mem " in line for line in lines) and len(lines) < 100  # not the whole log
     assert document["kho"]["scratch"] and "fdt" in document["kho"]["files"]
     assert run_cli(["capture", str(out)]).exit_code == 3  # exists: --force to overwrite

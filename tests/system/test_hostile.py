@@ -883,10 +883,13 @@ def iomem_map(shapes: Path) -> Path:
     return write(shapes, "iomem-1m.txt", ("\n".join(lines) + "\n").encode())
 
 
-# A boot's e820 lines begin with the table's header and go on with trim_bios_range()'s two lines.
+# A boot's e820 lines begin with the table's header and end with trim_bios_range()'s two lines and
+# the `Memory: …` line every boot prints once its e820 table is final.
 E820_HEAD = "BIOS-provided physical RAM map:\n"
-E820_TRIM = (
+E820_END = "Memory: 3218364K/4193784K available (18467K kernel code, 496316K reserved)\n"
+E820_TAIL = (
     "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\ne820: remove [mem 0x000a0000-0x000fffff] usable\n"
+    + E820_END
 )
 # What the trim does to the 4 KiB entries of e820_map: the first page reserved, the usable ones
 # of [0xa0000, 0x100000) (72 of its 96) removed.
@@ -900,7 +903,7 @@ def e820_map(shapes: Path) -> Path:
         "[    0.000000] BIOS-e820: [mem 0x%016x-0x%016x] %s".__mod__,
         zip(starts, range(0xFFF, MAP_LINES * 0x1000, 0x1000), _map_types("usable", "reserved")),
     )
-    return write(shapes, "e820-1m.log", (E820_HEAD + "\n".join(lines) + "\n" + E820_TRIM).encode())
+    return write(shapes, "e820-1m.log", (E820_HEAD + "\n".join(lines) + "\n" + E820_TAIL).encode())
 
 
 @pytest.fixture(scope="session")
@@ -1034,7 +1037,9 @@ def e820_updates_map(shapes: Path) -> Path:
         zip(range(0, (MAP_LINES - E820_TABLE) << 12, 1 << 12), range(0xFFF, (MAP_LINES - E820_TABLE) << 12, 1 << 12)),
     )
     remove = "[    0.000000] e820: remove [mem 0x000a0000-0x000fffff] usable"
-    return write(shapes, "e820-updates-1m.log", (E820_HEAD + "\n".join([*table, remove, *updates]) + "\n").encode())
+    return write(
+        shapes, "e820-updates-1m.log", (E820_HEAD + "\n".join([*table, remove, *updates]) + "\n" + E820_END).encode()
+    )
 
 
 @pytest.mark.parametrize("command", ["memmap", "validate"])
@@ -1163,7 +1168,7 @@ SPACES = " " * LINE
 HOSTILE_LINES = [
     # e820 logs: white space runs inside a type (what made `(.+?)\s*\Z` quadratic), long numbers,
     # prefixes repeated, brackets, arrows.
-    ("e820-table-spaces", "e820", E820_HEAD + "BIOS-e820: [mem 0x0-0xfff] u" + SPACES + "x\n" + E820_TRIM, 0, []),
+    ("e820-table-spaces", "e820", E820_HEAD + "BIOS-e820: [mem 0x0-0xfff] u" + SPACES + "x\n" + E820_TAIL, 0, []),
     (
         "e820-update-spaces",
         "e820",
@@ -1171,7 +1176,7 @@ HOSTILE_LINES = [
         + "BIOS-e820: [mem 0x0-0xfff] usable\ne820: update [mem 0x0-0xfff] usable ==> reserved"
         + SPACES
         + "x\n"
-        + E820_TRIM,
+        + E820_TAIL,
         0,
         [],
     ),
@@ -1182,7 +1187,7 @@ HOSTILE_LINES = [
         3,
         [":3:"],
     ),
-    ("e820-long-hex", "e820", E820_HEAD + "BIOS-e820: [mem 0x" + "0" * LINE + "-0xfff] usable\n" + E820_TRIM, 0, []),
+    ("e820-long-hex", "e820", E820_HEAD + "BIOS-e820: [mem 0x" + "0" * LINE + "-0xfff] usable\n" + E820_TAIL, 0, []),
     ("e820-hex-past-64-bits", "e820", "BIOS-e820: [mem 0x0-0x" + "f" * LINE + "] usable\n", 3, [":1:", "64 bits"]),
     ("e820-cut-hex", "e820", "BIOS-e820: [mem 0x" + "0" * LINE + "\n", 3, [":1:", "cut short"]),
     ("e820-brackets", "e820", "[" * LINE + "\n", 3, ["BIOS-e820"]),
@@ -1195,7 +1200,7 @@ HOSTILE_LINES = [
         3,
         [":1:"],
     ),
-    ("e820-spaces-then-line", "e820", E820_HEAD + SPACES + "BIOS-e820: [mem 0x0-0xfff] usable\n" + E820_TRIM, 0, []),
+    ("e820-spaces-then-line", "e820", E820_HEAD + SPACES + "BIOS-e820: [mem 0x0-0xfff] usable\n" + E820_TAIL, 0, []),
     # A hostile run of table lines without a header, or going back: refused at the first.
     ("e820-no-header", "e820", "BIOS-e820: [mem 0x0-0xfff] usable\n" * (LINE // 35), 3, [":1:", "no table header"]),
     (
@@ -1277,7 +1282,7 @@ def test_hostile_batch_line(
 def test_hostile_line_in_validate(map_pool_blob: Path, tmp_path: Path) -> None:
     """validate reads the maps the same way: the whitespace run that took 100 s, as a pre-kexec check would."""
     line = "BIOS-e820: [mem 0x0-0xfffffff] usable" + SPACES + "x\n"
-    log = write(tmp_path, "boot.log", (E820_HEAD + line + E820_TRIM).encode())
+    log = write(tmp_path, "boot.log", (E820_HEAD + line + E820_TAIL).encode())
     args: list[str | Path] = ["validate", map_pool_blob, "--memmap", log]
     with hostile("hostile line", args, inputs=[map_pool_blob, log], expected=1, workdir=tmp_path) as run:
         assert run.cpu_seconds < LINE_SECONDS, run.describe()

@@ -38,9 +38,13 @@ NEW_TRIM = (
 )
 
 
-def boot_log(table: str, after: str = "", trim: str = TRIM) -> str:
-    """One boot's e820 lines as a kernel prints them: the firmware table's header, its lines, the trim, more."""
-    return HEADER + table + trim + after
+# What mm_init() prints in every boot once the e820 table is final: a boot without it is cut short.
+MEMORY = "Memory: 3218364K/4193784K available (18467K kernel code, 2544K rwdata, 496316K reserved)\n"
+
+
+def boot_log(table: str, after: str = "", trim: str = TRIM, end: str = MEMORY) -> str:
+    """One boot's e820 lines as a kernel prints them: the firmware table's header, its lines, the trim, more, end."""
+    return HEADER + table + trim + after + end
 
 
 def input_error(text: str, source: str = "log") -> str:
@@ -162,6 +166,7 @@ def test_rework_updates_name_the_type_as_the_table_does() -> None:
         + NEW_TRIM
         + "e820: remove [mem 0x7ff00000-0x7fffffff] System RAM\n"
         + "e820: update [mem 0x7fe00000-0x7fefffff] device reserved ==> System RAM\n"  # nothing device reserved there
+        + MEMORY
     )
     assert rows(parse_e820(text, "log")) == [
         (0x0, 0x1000, "device reserved", "reserved", "log:5"),
@@ -176,6 +181,7 @@ def test_types_are_compared_with_white_space_collapsed() -> None:
         + "BIOS-e820: [mem 0x0-0xfffff]   System    RAM \n"
         + "e820: update [mem 0x0-0xfff]  System RAM  ==>  device  reserved\n"
         + "e820: remove [mem 0x000a0000-0x000fffff]  System  RAM\n"
+        + MEMORY
     )
     assert rows(parse_e820(text, "log")) == [
         (0x0, 0x1000, "device reserved", "reserved", "log:3"),
@@ -209,8 +215,8 @@ BOOT_B = "Linux version 6.8.0\n" + boot_log("BIOS-e820: [mem 0x100000-0x3fffffff
 def test_the_last_boot_governs_and_boots_never_merge() -> None:
     text = BOOT_A + "e820: update [mem 0x40000000-0x4fffffff] usable ==> reserved\n" + BOOT_B
     memory_map = parse_e820(text, "log")
-    assert rows(memory_map) == [(0x100000, 0x40000000, "usable", "ram", "log:9")]
-    assert memory_map.note == "last of 2 boots, from line 7"
+    assert rows(memory_map) == [(0x100000, 0x40000000, "usable", "ram", "log:10")]
+    assert memory_map.note == "last of 2 boots, from line 8"
 
 
 def test_an_update_of_the_last_boot_applies_to_its_table_only() -> None:
@@ -223,23 +229,23 @@ def test_an_update_of_the_last_boot_applies_to_its_table_only() -> None:
 
 
 def test_a_boot_starts_at_its_banner_at_a_journal_separator_or_at_a_second_firmware_table() -> None:
-    one_boot = boot_log("BIOS-e820: [mem 0x100000-0x1fffff] usable\n")  # 4 lines
+    one_boot = boot_log("BIOS-e820: [mem 0x100000-0x1fffff] usable\n")  # 5 lines
     # A banner, then a separator before the next banner: the separator starts boot 2, the banner is in it.
     text = "Linux version 6.1\n" + one_boot + "-- Boot 1234 --\nLinux version 6.8\n" + one_boot
-    assert parse_e820(text, "log").note == "last of 2 boots, from line 6"
+    assert parse_e820(text, "log").note == "last of 2 boots, from line 7"
     # No banners at all (a log cut down by grep): a second firmware table header is the next boot.
-    assert parse_e820(one_boot + one_boot, "log").note == "last of 2 boots, from line 5"
+    assert parse_e820(one_boot + one_boot, "log").note == "last of 2 boots, from line 6"
     # `journalctl` prints "-- Reboot --" in older versions.
-    assert parse_e820(one_boot + "-- Reboot --\n" + one_boot, "log").note == "last of 2 boots, from line 5"
+    assert parse_e820(one_boot + "-- Reboot --\n" + one_boot, "log").note == "last of 2 boots, from line 6"
 
 
 def test_the_last_boot_without_a_table_is_refused() -> None:
     """Never the previous boot's table for this one: the log is refused and says how to cut it."""
     message = input_error(BOOT_A + "Linux version 6.8\nCommand line: quiet\n")
-    assert message.startswith("log:6: the last of 2 boots (from line 6) prints no e820 table")
+    assert message.startswith("log:7: the last of 2 boots (from line 7) prints no e820 table")
     assert "journalctl -k -b" in message
     assert_input_error(
-        run_cli(["memmap", "e820:-"], stdin=BOOT_A + "-- Boot 77 --\nLinux version 6.8\n"), "<stdin>:6", "last of 2"
+        run_cli(["memmap", "e820:-"], stdin=BOOT_A + "-- Boot 77 --\nLinux version 6.8\n"), "<stdin>:7", "last of 2"
     )
 
 
@@ -255,6 +261,7 @@ def test_the_user_defined_table_replaces_the_firmware_one() -> None:
         + "user-defined physical RAM map:\n"
         + "user: [mem 0x0000000000000000-0x000000001fffffff] usable\n"
         + TRIM
+        + MEMORY
     )
     memory_map = parse_e820(text, "log")
     assert rows(memory_map) == [
@@ -274,9 +281,9 @@ def test_extended_and_modified_tables_replace_what_came_before() -> None:
         + "extended: [mem 0x100000-0xffffffff] usable\n"
         + TRIM
     )
-    memory_map = parse_e820(extended, "log")
+    memory_map = parse_e820(extended + MEMORY, "log")
     assert (spans(memory_map), memory_map.note) == ([(0x100000, 1 << 32, "ram")], "the extended table from line 4")
-    modified = extended + "modified physical RAM map:\nmodified: [mem 0x100000-0xfffffff] usable\n"
+    modified = extended + "modified physical RAM map:\nmodified: [mem 0x100000-0xfffffff] usable\n" + MEMORY
     memory_map = parse_e820(modified, "log")
     assert (spans(memory_map), memory_map.note) == ([(0x100000, 0x10000000, "ram")], "the modified table from line 8")
 
@@ -406,6 +413,34 @@ def test_only_the_last_boot_needs_its_debug_lines() -> None:
     assert "debug messages" in input_error(boot_log(RAM_TO_4G, trim=TRIM.splitlines(keepends=True)[1]))
 
 
+@pytest.mark.parametrize("log", LOGS, ids=[p.stem for p in LOGS])
+def test_a_log_cut_before_its_boot_ends_its_e820_setup_is_refused(log: Path, tmp_path: Path) -> None:
+    """`dmesg | head`: the table and the trim are there, the MTRR trims and EFI reservations after them not."""
+    text = read_log(log)
+    kept = text[: text.rindex("Memory: ")].rpartition("\n")[0] + "\n"  # every line before the last boot's
+    message = input_error(kept, log.name)
+    assert message.startswith(f"{log.name}:{kept.count(chr(10))}: the log ends before the boot from line ")
+    assert "Memory: …K/…K available" in message and "cut short" in message
+    path = tmp_path / log.name
+    path.write_text(kept)
+    assert_input_error(run_cli(["validate", str(POOL_DTB), "--memmap", str(path)]), f"{path}:", "cut short")
+
+
+def test_only_the_last_boots_end_of_setup_counts() -> None:
+    mtrr = "e820: update [mem 0xb0000000-0xbfffffff] usable ==> reserved\n"  # an MTRR trim, after the cut
+    assert spans(parse_e820(boot_log(RAM_TO_4G, mtrr), "log"))[-1] == (0xB0000000, 0xC0000000, "reserved")
+    assert "cut short" in input_error(boot_log(RAM_TO_4G, end=""))
+    # The previous boot's line is not this one's; a line before the table is not its end either.
+    assert "cut short" in input_error(BOOT_A + "Linux version 6.8\n" + boot_log(RAM_TO_4G, end=""))
+    assert "cut short" in input_error(MEMORY + boot_log(RAM_TO_4G, end=""))
+    # Other lines that start with `Memory` are not mm_init()'s.
+    for line in ("x86/mm: Memory block size: 128MB", "Memory: 4096MB", "Memory: 12K/ available"):
+        assert "cut short" in input_error(boot_log(RAM_TO_4G, end=line + "\n"))
+    # Kernels before 3.11 print `k`, and a boot may go on after it: later updates still apply.
+    old = boot_log(RAM_TO_4G, end="Memory: 16331308k/17825792k available (6324k kernel code, 500k absent)\n" + mtrr)
+    assert spans(parse_e820(old, "log"))[-1] == (0xB0000000, 0xC0000000, "reserved")
+
+
 def test_a_log_cut_down_by_grep_is_refused() -> None:
     """`grep BIOS-e820` drops the header and the updates; `grep e820` the header and the quirks' lines."""
     text = read_log(CORPUS / "legacy-6x.log")
@@ -423,6 +458,7 @@ PLAIN = [
     "BIOS-e820: [mem 0x0000000000100000-0x000000007fffffff] usable",
     "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved",
     "e820: remove [mem 0x000a0000-0x000fffff] usable",
+    MEMORY.rstrip("\n"),
 ]
 PLAIN_SPANS = [
     (0, 0x1000, "reserved"),

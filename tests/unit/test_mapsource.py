@@ -98,6 +98,7 @@ def test_detects_captures_past_notes(tmp_path: Path, first: str, fmt: str) -> No
         "BIOS-provided physical RAM map:\nBIOS-e820: [mem 0x0-0xfffff] usable\n"
         "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved\n"
         "e820: remove [mem 0x000a0000-0x000fffff] usable\n"
+        "Memory: 3218364K/4193784K available (18467K kernel code, 496316K reserved)\n"
     )
     body = first + "\n" + (e820 if fmt == "e820" else "")
     path.write_text("# saved by the pre-kexec hook\n\n" + body)

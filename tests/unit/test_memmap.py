@@ -136,9 +136,9 @@ def test_dmesg_fixture_entries_with_update_and_remove_applied() -> None:
 
 
 def test_dmesg_other_lines_are_skipped() -> None:
-    """Only lines 4-9, 19 and 20 count: the map read from those alone is the same map."""
+    """Only lines 4-9, 19, 20 and 163 (`Memory: …`) count: the map read from those alone is the same map."""
     lines = DMESG.read_text().splitlines()
-    kept = [3, 4, 5, 6, 7, 8, 18, 19]
+    kept = [3, 4, 5, 6, 7, 8, 18, 19, 162]
     only_e820 = parse_e820("\n".join(lines[i] for i in kept), "x")
     renumber = {f"x:{n + 1}": f"x:{kept[n] + 1}" for n in range(len(kept))}
     assert [(s, e, t, k, renumber[src]) for s, e, t, k, src in rows(only_e820)] == at_lines("x", DMESG_ENTRIES)
@@ -387,7 +387,9 @@ def test_firmware_memmap_entry_names_are_ascii_digits(tmp_path: Path) -> None:
 
 # --- e820 kernel log, crafted --------------------------------------------------------------------------------------
 
-# A boot's e820 lines: the header, the table, and trim_bios_range()'s two lines (printed by every boot).
+# A boot's e820 lines: the header, the table, trim_bios_range()'s two lines (printed by every boot),
+# and after any later updates E820_END, what every boot prints once its e820 table is final.
+E820_END = "Memory: 3218364K/4193784K available (18467K kernel code, 496316K reserved)\n"
 E820_PLAIN = """\
 BIOS-provided physical RAM map:
 BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable
@@ -412,18 +414,18 @@ E820_EXPECTED = [
 
 
 def test_e820_without_timestamps() -> None:
-    assert rows(parse_e820(E820_PLAIN, "log")) == at_lines("log", E820_EXPECTED)
+    assert rows(parse_e820(E820_PLAIN + E820_END, "log")) == at_lines("log", E820_EXPECTED)
 
 
 def test_e820_with_timestamps_and_syslog_prefixes() -> None:
-    stamped = "".join(f"[    0.{n:06d}] {line}\n" for n, line in enumerate(E820_PLAIN.splitlines()))
+    stamped = "".join(f"[    0.{n:06d}] {line}\n" for n, line in enumerate((E820_PLAIN + E820_END).splitlines()))
     assert rows(parse_e820(stamped, "log")) == at_lines("log", E820_EXPECTED)
-    journal = "".join(f"Nov 26 20:37:00 host kernel: {line}\n" for line in E820_PLAIN.splitlines())
+    journal = "".join(f"Nov 26 20:37:00 host kernel: {line}\n" for line in (E820_PLAIN + E820_END).splitlines())
     assert rows(parse_e820(journal, "log")) == at_lines("log", E820_EXPECTED)
 
 
 def test_e820_update_splits_a_usable_region() -> None:
-    text = E820_PLAIN + "[    0.1] e820: update [mem 0x00200000-0x002fffff] usable ==> reserved\n"
+    text = E820_PLAIN + "[    0.1] e820: update [mem 0x00200000-0x002fffff] usable ==> reserved\n" + E820_END
     assert rows(parse_e820(text, "log"))[3:6] == [
         (0x100000, 0x200000, "usable", "ram", "log:4"),
         (0x200000, 0x300000, "reserved", "reserved", "log:10"),
@@ -432,7 +434,7 @@ def test_e820_update_splits_a_usable_region() -> None:
 
 
 def test_e820_update_only_touches_the_old_type() -> None:
-    text = E820_PLAIN + "e820: update [mem 0x00080000-0x0017ffff] usable ==> reserved\n"
+    text = E820_PLAIN + "e820: update [mem 0x00080000-0x0017ffff] usable ==> reserved\n" + E820_END
     assert rows(parse_e820(text, "log"))[1:6] == [
         (0x1000, 0x80000, "usable", "ram", "log:2"),
         (0x80000, 0xA0000, "reserved", "reserved", "log:10"),
@@ -449,6 +451,7 @@ def test_e820_updates_and_removes_apply_in_order() -> None:
         + "e820: update [mem 0x00100000-0x001fffff] reserved ==> usable\n"
         + "e820: remove [mem 0x40000000-0x7fffffff] usable\n"
         + "e820: remove [mem 0x80000000-0x8000ffff] usable\n"  # ACPI data, not usable: stays
+        + E820_END
     )
     assert rows(parse_e820(text, "log"))[3:6] == [
         (0x100000, 0x200000, "usable", "ram", "log:11"),
@@ -459,9 +462,9 @@ def test_e820_updates_and_removes_apply_in_order() -> None:
 
 def test_e820_remove_without_a_type_removes_any_type() -> None:
     """`e820__range_remove(…, check_type=false)` prints no type: `e820: remove [mem …] ` (note the space)."""
-    text = E820_PLAIN + "[    0.2] e820: remove [mem 0x40000000-0x7fffffff] \n"
+    text = E820_PLAIN + "[    0.2] e820: remove [mem 0x40000000-0x7fffffff] \n" + E820_END
     assert rows(parse_e820(text, "log"))[3] == (0x100000, 0x40000000, "usable", "ram", "log:4")
-    text = E820_PLAIN + "e820: remove [mem 0x40000000-0x8000ffff]\n"
+    text = E820_PLAIN + "e820: remove [mem 0x40000000-0x8000ffff]\n" + E820_END
     assert [r[:2] for r in rows(parse_e820(text, "log"))] == [
         (0x0, 0x1000),
         (0x1000, 0xA0000),
@@ -845,7 +848,7 @@ def test_detects_stdin() -> None:
 
 def test_timestamped_kernel_log_line_is_e820_not_json(tmp_path: Path) -> None:
     path = tmp_path / "log"
-    path.write_text("".join(f"[    0.000000] {line}\n" for line in E820_PLAIN.splitlines()))
+    path.write_text("".join(f"[    0.000000] {line}\n" for line in (E820_PLAIN + E820_END).splitlines()))
     document = memmap_document(str(path))
     assert document["format"] == "e820"
     entries = document["entries"]
@@ -855,14 +858,14 @@ def test_timestamped_kernel_log_line_is_e820_not_json(tmp_path: Path) -> None:
         {"start": 0x1000, "end": 0xA0000, "type": "usable", "class": "ram", "source": f"{path}:2"},
     ]
     # A log whose first line is not an e820 line, but timestamped: still e820.
-    path.write_text("[    0.000000] Linux version 6.18\n" + E820_PLAIN)
+    path.write_text("[    0.000000] Linux version 6.18\n" + E820_PLAIN + E820_END)
     assert memmap_document(str(path))["format"] == "e820"
 
 
 def test_memmap_format_forces_the_reader(tmp_path: Path) -> None:
     # e820 lines deep in a file that does not start like a log (past the detection window) are not detected…
     path = tmp_path / "journal"
-    path.write_text("hello\n" * 1000 + "kernel: Linux version 6.18\n" + E820_PLAIN)
+    path.write_text("hello\n" * 1000 + "kernel: Linux version 6.18\n" + E820_PLAIN + E820_END)
     assert_input_error(run_cli(["memmap", str(path)]), str(path), "--memmap-format")
     # …but read when named.
     document = memmap_document(str(path), "--memmap-format", "e820")
