@@ -52,7 +52,7 @@ from pmpoolctl.memmap.e820lines import (
     WHO_OF,
     vocabulary,
 )
-from pmpoolctl.memmap.kernlog import JOURNAL_BOOT_SEPARATORS, is_comment, kernel_message
+from pmpoolctl.memmap.kernlog import JOURNAL_BOOT_SEPARATORS, dmesg_seconds, is_comment, kernel_message
 from pmpoolctl.memmap.model import RAM, RAM_TYPES, RESERVED, MapEntry, MemoryMap, inclusive_span, sorted_entries
 from pmpoolctl.numbers import U64_LIMIT
 from pmpoolctl.text import printable
@@ -110,6 +110,7 @@ class _Reader:
         self.work = 0  # segments visited by update/remove lines: each visits them all
         self.types: dict[str, str] = {}  # one string per type word, not one per line
         self.last_line = 0  # the last line that is not blank: where a log cut short ends
+        self.seconds = 0  # the last dmesg stamp's seconds
 
     def refuse(self, lineno: int, why: str) -> InputError:
         return InputError(f"{self.source}:{lineno}: {why}")
@@ -135,6 +136,14 @@ class _Reader:
             boot.line = lineno
         boot.marked = True
         boot.banner = boot.banner or banner
+
+    def clock_reset(self, lineno: int) -> None:
+        """A new boot starts here, unless the boot so far holds nothing (a separator or a banner just started it)."""
+        if self.boot.content:
+            self.new_boot(lineno)
+        elif not self.boot.marked:
+            self.boot.line = lineno
+        self.boot.marked = True
 
     def start_table(self, lineno: int, table: str) -> None:
         self.close_table()
@@ -162,6 +171,14 @@ class _Reader:
         if line.startswith(JOURNAL_BOOT_SEPARATORS):
             self.mark_boot(lineno, banner=False)
             return
+        seconds = dmesg_seconds(line)
+        if seconds is not None:
+            # The kernel's clock never goes back in a boot (CPUs differ by microseconds): a stamp
+            # seconds before the last is the next boot's, even when its banner was lost (`cat` of
+            # two dmesg captures, the second one's ring buffer wrapped).
+            if seconds + 1 < self.seconds:
+                self.clock_reset(lineno)
+            self.seconds = seconds
         message = kernel_message(line)
         if (match := TABLE_LINE.match(message)) is not None:
             self.table_line(lineno, match, message[match.end() :])

@@ -20,6 +20,9 @@ _SYSLOG_WINDOW = 320
 # (`[Firmware Bug]: ` is the message's own).
 _AFTER_SYSLOG = re.compile(r"(?:[a-z]{2,8} *:[a-z]{2,8} *: )?(?:(?:\[[^\]]{0,62}\]){1,4} +){0,2}")
 
+# dmesg's `[    5.123456]` stamp, first or behind a dmesg -r level or a syslog `kernel: `: seconds since boot.
+_DMESG_STAMP = re.compile(r"(?:<\d{1,3}>)?\[ {0,12}(\d{1,12})\.\d{1,9}\]")
+
 # journalctl prints these between boots; they are not kernel messages.
 JOURNAL_BOOT_SEPARATORS = ("-- Boot ", "-- Reboot --")
 
@@ -49,6 +52,16 @@ def kernel_message(line: str) -> str:
     after = _AFTER_SYSLOG.match(text, at)
     at = after.end() if after else at
     return text[at:] if at else text
+
+
+def dmesg_seconds(line: str) -> int | None:
+    """The whole seconds of a line's dmesg stamp (the kernel's clock since its boot), or None without one."""
+    text = line.lstrip()
+    match = _DMESG_STAMP.match(text)
+    if match is None:
+        at = text.find(" kernel: [", 0, _SYSLOG_WINDOW)
+        match = None if at < 0 else _DMESG_STAMP.match(text, at + len(" kernel: "))
+    return None if match is None else int(match[1])
 
 
 def looks_like_log_line(line: str) -> bool:

@@ -239,6 +239,21 @@ def test_a_boot_starts_at_its_banner_at_a_journal_separator_or_at_a_second_firmw
     assert parse_e820(one_boot + "-- Reboot --\n" + one_boot, "log").note == "last of 2 boots, from line 6"
 
 
+def test_a_dmesg_clock_going_back_starts_a_boot_even_without_its_banner() -> None:
+    """`cat old-dmesg new-dmesg`, the new one's ring buffer wrapped: its lines are not the old boot's."""
+    stamped = "".join(f"[    0.000000] {line}\n" for line in boot_log(RAM_TO_4G).splitlines())  # 5 lines
+    wrapped = "[ 4000.118000] EXT4-fs (vda2): re-mounted\n[  512.000231] Linux versio\n[  512.000300] usb 1-1: new\n"
+    message = input_error(stamped + wrapped)
+    assert message.startswith("log:7: the last of 2 boots (from line 7) prints no e820 table")
+    # The syslog kern.log of the same: the same.
+    syslog = "".join(f"Dec  1 10:00:00 host kernel: {line}\n" for line in (stamped + wrapped).splitlines())
+    assert input_error(syslog).startswith("log:7: the last of 2 boots (from line 7)")
+    # CPUs' clocks differ by a little, and a boot's banner at 0 after a separator is one boot.
+    assert parse_e820(stamped + "[    7.500000] a\n[    7.100000] b\n", "log").note == ""
+    again = "-- Boot 77 --\n" + "".join(f"[    0.000000] {line}\n" for line in BOOT_B.splitlines())
+    assert parse_e820(stamped + "[   90.000000] x\n" + again, "log").note == "last of 2 boots, from line 7"
+
+
 def test_the_last_boot_without_a_table_is_refused() -> None:
     """Never the previous boot's table for this one: the log is refused and says how to cut it."""
     message = input_error(BOOT_A + "Linux version 6.8\nCommand line: quiet\n")
