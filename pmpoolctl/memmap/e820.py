@@ -36,15 +36,20 @@ from dataclasses import dataclass, field
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import numbered_lines
 from pmpoolctl.memmap.e820lines import (
+    ADD_EFI_MEMMAP,
+    COMMAND_LINES,
+    EFI_BANNER,
     END_OF_SETUP,
     FILTERED_HINT,
     FIRMWARE,
     HEADERS,
+    KERNEL_RELEASE,
     LEGACY_LINE,
     MARKERS,
     PPRO_HOLE,
     PPRO_LINE,
     RESERVING_LINES,
+    SOFT_RESERVE_SINCE,
     TABLE_LINE,
     TRIM_REMOVE,
     TRIM_UPDATE,
@@ -80,6 +85,9 @@ class _Boot:
     trimmed: set[str] = field(default_factory=set)  # which of trim_bios_range()'s two lines were seen
     vocabulary: str = ""  # whose type words its tables print: `6.x` or `rework`, once a word says
     setup_done: int = 0  # the line of its `Memory: …K/…K available`, once seen after its table
+    release: tuple[int, int] | None = None  # its banner's kernel release, once seen
+    efi: bool = False  # an EFI boot
+    add_efi_memmap: int = 0  # the line of a command line with add_efi_memmap
 
     @property
     def content(self) -> bool:
@@ -186,6 +194,13 @@ class _Reader:
             self.update_line(lineno, match, message[match.end() :])
         elif message.startswith("Linux version "):
             self.mark_boot(lineno, banner=True)
+            if (release := KERNEL_RELEASE.match(message)) is not None:
+                self.boot.release = (int(release[1]), int(release[2]))
+        elif message.startswith(EFI_BANNER):
+            self.boot.efi = True
+        elif message.startswith(COMMAND_LINES):
+            if ADD_EFI_MEMMAP in message.split():
+                self.boot.add_efi_memmap = lineno
         elif message.startswith("Memory: ") and END_OF_SETUP.match(message) is not None:
             if self.boot.table:
                 self.boot.setup_done = lineno
@@ -323,11 +338,23 @@ class _Reader:
                 "update after the cut that takes RAM away (an MTRR trim, an EFI reservation) is missing; give the "
                 "whole log",
             )
+        if boot.add_efi_memmap:
+            raise self.refuse(
+                boot.add_efi_memmap,
+                "the boot's command line has add_efi_memmap: the kernel added the EFI memory map to its e820 "
+                "table without printing it, so the log does not say the table; give /proc/iomem",
+            )
         notes = []
         if self.boots > 1:
             notes.append(f"last of {self.boots} boots, from line {boot.line}")
         if boot.table != FIRMWARE:
             notes.append(f"the {boot.table} table from line {boot.table_line}")
+        if boot.efi and (boot.release is None or boot.release >= SOFT_RESERVE_SINCE):
+            # Said, not refused: most EFI machines have no such memory, and the log cannot tell which do.
+            notes.append(
+                "an EFI boot: memory the firmware marks specific-purpose is soft reserved without a log line, "
+                "and reads as RAM here (/proc/iomem shows it)"
+            )
         return MemoryMap(self.source, "e820", sorted_entries(boot.segments), "; ".join(notes))
 
 

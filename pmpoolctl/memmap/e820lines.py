@@ -86,6 +86,15 @@ TRIM_REMOVE = (0xA0000, 0x100000)  # e820__range_remove(BIOS_BEGIN, BIOS_END - B
 # the e820 table (the trim, MTRR trims, EFI reservations, the GART and stolen-memory quirks): a boot
 # that prints its table and not this line was cut short, and what came after the cut is missing.
 END_OF_SETUP = re.compile(r"Memory: \d{1,20}[kK]/\d{1,20}[kK] available")
+# EFI boots: efi_memblock_x86_reserve_range() (arch/x86/platform/efi/efi.c), after the firmware
+# table is printed, adds the EFI memory map to the e820 table and prints nothing when the command
+# line says add_efi_memmap, or (5.5 on, CONFIG_EFI_SOFT_RESERVE) when the firmware marks memory
+# specific-purpose (EFI_MEMORY_SP): that memory is `soft reserved` in the kernel's table, not RAM.
+EFI_BANNER = "efi: EFI v"  # efi_systab_report_header(), every EFI boot
+COMMAND_LINES = ("Command line: ", "Kernel command line: ")
+ADD_EFI_MEMMAP = "add_efi_memmap"
+SOFT_RESERVE_SINCE = (5, 5)
+KERNEL_RELEASE = re.compile(r"Linux version (\d{1,4})\.(\d{1,4})")
 FILTERED_HINT = (
     "give the whole log: dmesg without --level, journalctl -k -b --priority=debug, a syslog file that keeps "
     "kern.debug, or a console booted with ignore_loglevel"

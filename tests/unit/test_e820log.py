@@ -331,6 +331,26 @@ def test_lines_that_mention_e820_but_are_not_the_map_change_nothing() -> None:
     assert rows(parse_e820(text, "log")) == [(0x100000, 0x100000000, "usable", "ram", "log:2")]
 
 
+def test_efi_changes_the_log_does_not_show_are_said_or_refused(tmp_path: Path) -> None:
+    """efi_memblock_x86_reserve_range() adds the EFI map to the table, unprinted: with add_efi_memmap, and for
+    memory the firmware marks specific-purpose (soft reserved since 5.5), which the log then shows as RAM."""
+    efi = "efi: EFI v2.8 by American Megatrends\n"
+    table = boot_log(RAM_TO_4G)
+    memory_map = parse_e820("Linux version 6.8.0-45-generic (gcc)\n" + efi + table, "log")
+    assert memory_map.note.startswith("an EFI boot: memory the firmware marks specific-purpose is soft reserved")
+    assert parse_e820("Linux version 5.4.0-216-generic (gcc)\n" + efi + table, "log").note == ""  # before 5.5
+    assert parse_e820(efi + table, "log").note.startswith("an EFI boot")  # no banner: any release
+    assert parse_e820("Linux version 6.8.0\n" + table, "log").note == ""  # BIOS
+    added = "Linux version 6.8.0\nCommand line: BOOT_IMAGE=/vmlinuz ro add_efi_memmap quiet\n" + efi + table
+    assert input_error(added).startswith("log:2: the boot's command line has add_efi_memmap")
+    path = tmp_path / "boot.log"
+    path.write_text(added.replace("Command line", "[    0.000000] Kernel command line"))
+    assert_input_error(run_cli(["validate", str(POOL_DTB), "--memmap", str(path)]), f"{path}:2:", "add_efi_memmap")
+    # A word that only holds it is not the parameter; another boot's command line is not this boot's.
+    assert parse_e820(added.replace(" add_efi_memmap", " x=add_efi_memmap"), "log").note.startswith("an EFI")
+    assert parse_e820(added + "Linux version 6.8.0\n" + table, "log").note == "last of 2 boots, from line 9"
+
+
 # --- what takes RAM away without an update line ---------------------------------------------------------------------
 
 RAM_TO_4G = "BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable\n"
