@@ -41,7 +41,8 @@ _LOG_LINE = re.compile(
 
 def kernel_message(line: str) -> str:
     """The message of a captured kernel log line, without its prefixes and the white space around it."""
-    text = line.strip()  # a pasted log may come indented; kernel lines have no meaning in white space
+    # A pasted log may come indented, and a file saved by a Windows editor starts with a byte order mark.
+    text = line.strip().lstrip("\ufeff")
     before = _BEFORE_SYSLOG.match(text)  # every part is optional: these always match
     at = before.end() if before else 0
     syslog = text.find(" kernel: ", at, at + _SYSLOG_WINDOW)

@@ -525,6 +525,17 @@ def test_every_capture_gives_the_same_map(prefix: str, eol: str) -> None:
     assert [e.source for e in memory_map.entries] == ["log:7", "log:4", "log:5", "log:6"]
 
 
+def test_a_byte_order_mark_before_the_first_line_is_no_prefix(tmp_path: Path) -> None:
+    """A log saved by a Windows editor starts with U+FEFF: its header is still the table's header."""
+    text = "\ufeff" + "\n".join(PLAIN) + "\n"
+    assert spans(parse_e820(text, "log")) == PLAIN_SPANS
+    path = tmp_path / "boot.log"
+    path.write_text(text, encoding="utf-8")
+    run = run_cli(["memmap", str(path), "--json"])
+    assert run.exit_code == 0, run.stderr
+    assert json.loads(run.stdout)["format"] == "e820"
+
+
 def test_kernel_message_peels_only_prefixes() -> None:
     assert kernel_message("[    0.000000] [Firmware Bug]: TSC doesn't count with P0 frequency!") == (
         "[Firmware Bug]: TSC doesn't count with P0 frequency!"
