@@ -36,7 +36,8 @@ MAX_KHO_FILE = 16 << 20
 # `WHO: [mem …]` and `[gap …]` line (whoever prints it: BIOS-e820, reserve setup_data, user, Xen, …),
 # the updates, and the quirks that reserve RAM without an update line (Intel graphics stolen memory,
 # the GART aperture, the Pentium Pro hole), and `Memory: …K/…K available`, which says the boot got past
-# its last e820 change. A few other lines hold `: [mem ` too; the e820 reader skips them as it does in dmesg.
+# its last e820 change, and what says the EFI map was added unprinted (the command line, the EFI banner).
+# A few other lines hold `: [mem ` too; the e820 reader skips them as it does in dmesg.
 _E820_WORDS = (
     "e820",
     "BIOS-",
@@ -50,6 +51,8 @@ _E820_WORDS = (
     "Mapping aperture over RAM",
     "PPro RAM bug",
     "Memory: ",
+    "Command line: ",
+    "efi: EFI v",
 )
 
 

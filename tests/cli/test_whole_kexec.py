@@ -376,9 +376,11 @@ def test_capture_holds_what_live_reads(tmp_path: Path, host: dict[str, str]) -> 
     assert document["e820"]["lines"][0].startswith("[    0.000000] Linux version ")
     lines = document["e820"]["lines"]
     assert all(
-        any(w in line for w in ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ", "Memory: ")) for line in lines
+        any(w in line for w in ("e820", "BIOS-", "RAM map", "Linux version", ": [mem ", "Memory: ", "Command line: "))
+        for line in lines
     )
     assert any(" Memory: 3218364K/25165432K available " in line for line in lines)  # the boot got past its e820 setup
+    assert lines[1].startswith("[    0.000000] Command line: console=ttyS0 ")  # add_efi_memmap is refused
     assert any("BIOS-e820: [mem " in line for line in lines) and len(lines) < 100  # not the whole log
     assert document["kho"]["scratch"] and "fdt" in document["kho"]["files"]
     assert run_cli(["capture", str(out)]).exit_code == 3  # exists: --force to overwrite
@@ -405,6 +407,17 @@ def test_capture_keeps_the_lines_that_take_ram_away(tmp_path: Path, host: dict[s
         (e.start, e.end) for e in e820.entries if e.source.endswith(tuple(f":{len(lines) - n}" for n in range(4)))
     ] == taken
     assert all(e.kind == "reserved" for e in e820.entries if (e.start, e.end) in taken)
+
+
+def test_a_capture_of_a_boot_with_add_efi_memmap_is_refused(tmp_path: Path, host: dict[str, str]) -> None:
+    """The kernel added the EFI map to its e820 table unprinted: the captured lines cannot say the table."""
+    kmsg = Path(host["PMPOOLCTL_KMSG"])
+    kmsg.write_text(kmsg.read_text().replace("Command line: console=ttyS0 ", "Command line: add_efi_memmap ", 1))
+    out = tmp_path / "host.json"
+    assert run_cli(["capture", str(out)]).exit_code == 0
+    assert_input_error(
+        run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(out)]), f"{out}#e820:2:", "add_efi"
+    )
 
 
 def test_a_capture_is_the_hosts_maps(tmp_path: Path, host: dict[str, str]) -> None:
