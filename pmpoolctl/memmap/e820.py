@@ -24,8 +24,10 @@ with the table: a boot whose log ends before it was cut short (`dmesg | head`), 
 trims and EFI reservations after the cut are missing.
 
 A log can hold several boots (kern.log, `journalctl -k` without `-b`, serial captures); only
-the last one counts, and the map says so in its note. Every line is read in time linear in its
-length: fixed words are found with `str` methods, and regexes are anchored and never search.
+the last one counts, and the map says so in its note. A boot starts at its banner, a journal
+separator, a second firmware table, or a dmesg clock seconds back (its banner lost in a wrapped
+buffer). Every line is read in time linear in its length: fixed words are found with `str`
+methods, and regexes are anchored and never search.
 """
 
 from __future__ import annotations
