@@ -7,9 +7,9 @@ and the summary.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import click
 
@@ -26,11 +26,8 @@ from pmpoolctl.cli.options import (
     page_size_option,
     pool_option,
 )
-from pmpoolctl.files.inputs import STDIN
+from pmpoolctl.files.inputs import STDIN, display_name, stat_of_input
 from pmpoolctl.numbers import counted
-
-if TYPE_CHECKING:
-    pass
 
 EDIT_SCHEMA = "pmpoolctl.edit/v1"
 
@@ -147,6 +144,8 @@ def _edit(
     if blob_path == STDIN and requested_args[2] == STDIN:
         raise click.UsageError("BLOB and --from cannot both be - (standard input)")
     base, size, from_file = requested_args
+    if out is not None and not to_stdout and not dry_run and from_file is not None:
+        _refuse_output_over_batch(out, from_file)
     result = edit(
         blob_path,
         _given_range(base, size, from_file),
@@ -161,6 +160,29 @@ def _edit(
         **how,
     )
     return _report_edit(run, result, as_json=as_json, dry_run=dry_run)
+
+
+def _refuse_output_over_batch(out: str, from_file: str) -> None:
+    """-o OUT that is the --from FILE being read (swapped arguments, `--from r.txt -o r.txt`): nothing is written.
+
+    The edit would replace the list of ranges with a blob. -o OUT may be BLOB itself (an edit in place).
+    """
+    batch = stat_of_input(from_file)  # for -, the file standard input comes from
+    if batch is None:
+        return
+    try:
+        found = os.stat(out)
+    except (OSError, ValueError):
+        return
+    if (found.st_dev, found.st_ino) == (batch.st_dev, batch.st_ino):
+        raise click.UsageError(
+            f"-o {display_name(out)} is the same file as --from {_named(from_file)}, which this edit reads: "
+            "give another OUT (a blob is never written over its batch)"
+        )
+
+
+def _named(path: str) -> str:
+    return "- (standard input)" if path == STDIN else display_name(path)
 
 
 # The arguments and options both edit commands share.

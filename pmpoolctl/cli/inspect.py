@@ -19,6 +19,7 @@ from pmpoolctl.cli.options import (
     pool_option,
 )
 from pmpoolctl.errors import InputError
+from pmpoolctl.files.inputs import STDIN
 from pmpoolctl.text import printable
 
 if TYPE_CHECKING:
@@ -143,7 +144,9 @@ def capture(ctx: click.Context, out: str, force: bool) -> int:
       pmpoolctl capture "captures/$(hostname).json" --force
     """
     run = run_of(ctx)
-    captured = api.capture(api.TO_BYTES if out == "-" else out, force=force)
+    if out == STDIN and run.quiet:  # the capture would go to /dev/null, and exit 0 say it was made
+        raise click.UsageError("capture - writes the capture to standard output, which --quiet silences")
+    captured = api.capture(api.TO_BYTES if out == STDIN else out, force=force)
     if captured.data is not None:
         run.stdout.write(captured.data.decode("utf-8"))
         run.stdout.flush()

@@ -26,7 +26,7 @@ from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, MetricsRequest, Rep
 from pmpoolctl.cli.options import metrics_pool_label
 from pmpoolctl.errors import WriteError
 from pmpoolctl.files import safewrite  # by the module: tests put a race between the resolution and the write
-from pmpoolctl.files.inputs import STDIN, display_name
+from pmpoolctl.files.inputs import STDIN, display_name, stat_of_input
 from pmpoolctl.files.safewrite import Target
 
 FDT_MAGIC = b"\xd0\x0d\xfe\xed"
@@ -224,21 +224,22 @@ def _identities(inputs: Iterable[tuple[str, str]]) -> tuple[dict[_Identity, str]
     directories: dict[_Identity, str] = {}
     for label, value in inputs:
         for path in _paths_in(value):
-            try:
-                st = os.stat(path)
-            except (OSError, ValueError):
-                continue
-            (directories if stat.S_ISDIR(st.st_mode) else files).setdefault((st.st_dev, st.st_ino), label)
+            st = stat_of_input(path)  # for -, the file standard input comes from: `validate - --junit x < x`
+            if st is not None:
+                (directories if stat.S_ISDIR(st.st_mode) else files).setdefault((st.st_dev, st.st_ino), label)
     return files, directories
 
 
 def _paths_in(value: str) -> Iterator[str]:
-    """The files a value may name: itself, the SRC of FORMAT:SRC (--memmap), the FILE of @FILE (--next-cmdline)."""
+    """The files a value may name: itself (- is standard input's), the SRC of FORMAT:SRC (--memmap), the FILE of
+    @FILE (--next-cmdline)."""
     from pmpoolctl.memmap.sources import split_format
 
-    if value in ("", STDIN):
+    if value == "":
         return
     yield value
+    if value == STDIN:
+        return
     path, named_format = split_format(value)
     if named_format is not None:
         yield path

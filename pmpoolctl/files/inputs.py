@@ -35,6 +35,24 @@ def display_name(path: str) -> str:
     return printable(text)
 
 
+def stat_of_input(path: str) -> os.stat_result | None:
+    """What reading `path` would read (a link followed), or None when that is no file that could be written.
+
+    For `-`, the file standard input was redirected from (`< next.dtb`): a write to that name
+    destroys the input as surely as a write to its path. A pipe or a terminal is no such file.
+    """
+    if path != STDIN:
+        try:
+            return os.stat(path)
+        except (OSError, ValueError):  # missing, unreadable, or a name no file can have
+            return None
+    try:
+        found = os.fstat(sys.stdin.fileno()) if sys.stdin is not None else None
+    except (OSError, ValueError, AttributeError):  # closed, or not a real descriptor (a test's stdin)
+        return None
+    return found if found is not None and stat.S_ISREG(found.st_mode) else None
+
+
 def standard_input() -> BinaryIO:
     """Standard input's bytes; an InputError when the process was started with it closed."""
     if sys.stdin is None:
