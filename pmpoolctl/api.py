@@ -271,8 +271,10 @@ def edit_pool(
 
     The file written (`output`, else the blob itself) is resolved once and locked; an edit
     in place reads exactly that file under the lock, so a symlink retargeted meanwhile
-    cannot move the pool into another file. A blob that is only read (`output` names
-    another file) is read before the lock is taken, so no lock waits on an input. The new
+    cannot move the pool into another file, and a blob that another program wrote meanwhile
+    (no lock keeps dtc or cp out) is kept: the edit is then a WriteError. A blob that is only
+    read (`output` names another file) is read before the lock is taken, so no lock waits on
+    an input. The new
     blob must read back before it replaces the file, atomically; `before_commit` runs right
     before the rename and `after_commit(path)` right after it. Nothing outside the pool
     node changes. The change lists the ranges that go and come on a dry run or with
@@ -335,9 +337,11 @@ def _edit_pool(
         written = data = None
         if target is not None:
             held.enter_context(locked(target))
+        read_as: _FileState | None = None
         if blob is None:  # in place: the file the lock is for, read in the directory that was checked
             assert target is not None
             shown = display_name(blob_path)
+            read_as = _file_state(target)
             blob = parse_blob(read_blob_bytes(target.name, shown, dir_fd=target.directory), shown)
         found = require_pool(blob, pool)
         try:
@@ -369,7 +373,8 @@ def _edit_pool(
             if target is None:
                 data = new
             else:
-                _commit(target, new, before_commit, after_commit)
+                unchanged = None if read_as is None else _still_as_read(target, read_as, before_commit)
+                _commit(target, new, unchanged or before_commit, after_commit)
                 written = target.path
     shown = source if output is None or output == TO_BYTES else display_name(output)
     return Edit(shown, source, pool_path, page_size, change, dry_run, written, data)
@@ -565,6 +570,35 @@ def _exists_unless_forced(out: str, target: Target, force: bool) -> Iterator[Non
         yield
     except ExistsError as exc:
         raise InputError(refusal) from exc
+
+
+_FileState = tuple[int, int, int, int] | None  # (st_dev, st_ino, st_size, st_mtime_ns); None: no file
+
+
+def _file_state(target: Target) -> _FileState:
+    found = target.lstat()
+    return None if found is None else (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def _still_as_read(target: Target, read_as: _FileState, then: Hook | None) -> Hook:
+    """Right before the rename: refuse when the blob is no longer the one the edit read, then run `then`.
+
+    The lock keeps other pmpoolctl edits out, not another program (dtc -o, cp, a deploy script)
+    writing the blob meanwhile: its write would be lost under ours, and the edit said to succeed.
+    """
+    from pmpoolctl.errors import WriteError
+    from pmpoolctl.files.inputs import display_name
+
+    def check() -> None:
+        if _file_state(target) != read_as:
+            raise WriteError(
+                f"{display_name(target.path)}: changed while this edit ran (another program wrote it); "
+                "nothing was written: edit it again"
+            )
+        if then is not None:
+            then()
+
+    return check
 
 
 def _same_file(path: str, target: Target) -> bool:
