@@ -26,7 +26,7 @@ def theirs(tmp_path: Path) -> bytes:
     return (tmp_path / "theirs.dtb").read_bytes()
 
 
-def written_meanwhile(monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> None:
+def written_meanwhile(monkeypatch: pytest.MonkeyPatch, write: Callable[[], object]) -> None:
     """Run `write` once the edit has read the blob, while it builds the new one."""
     from pmpoolctl.pool import poolfile
 
