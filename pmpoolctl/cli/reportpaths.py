@@ -7,6 +7,7 @@ A FILE is refused, as a usage error that writes nothing to it, when it is:
 - `-`: standard output carries the run's own output (its text or --json); `./-` names a file `-`;
 - the same file as one the run reads (BLOB, a --memmap, --kho, --next-kernel, --next-cmdline @FILE),
   or inside a directory the run reads (a report in a --kho directory's sub_fdts/ would be read);
+- the file standard output or standard error goes to (`--junit /dev/stdout >> ci.log` would replace the log);
 - an existing FDT blob (it starts with d00dfeed: `validate --live --junit next.dtb`, arguments
   swapped), or anything but a regular file (a directory, a device, a FIFO);
 - the same file as another report of the run.
@@ -135,8 +136,11 @@ def _refusal(request: ReportRequest, files: dict[_Identity, str], directories: d
         return None  # not refused: it cannot be written, which its first write says (exit 3)
     existing = target.lstat()
     inside = _directory_read(target, directories)
+    stream = None if existing is None else _standard_streams().get((existing.st_dev, existing.st_ino))
     if inside is not None:
         reason: str | None = f"it is inside {display_name(inside)}, a directory this run reads"
+    elif stream is not None:
+        reason = f"it is the file {stream} goes to (it would be replaced, and what the run writes there lost)"
     else:
         reason = None if existing is None else _refusal_of_existing(target, existing, files)
     if reason is not None:
@@ -166,6 +170,19 @@ def _refusal_of_existing(target: Target, existing: os.stat_result, files: dict[_
     if head == FDT_MAGIC:
         return "it is an FDT blob (it starts with d00dfeed), not a report: were the arguments swapped?"
     return None
+
+
+def _standard_streams() -> dict[_Identity, str]:
+    """The regular files standard output and standard error go to (`--junit /dev/stdout >> ci.log`), by identity."""
+    streams: dict[_Identity, str] = {}
+    for fd, name in ((2, "standard error"), (1, "standard output")):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            streams[(st.st_dev, st.st_ino)] = name
+    return streams
 
 
 def _key_of(target: Target) -> tuple[_Identity, str]:

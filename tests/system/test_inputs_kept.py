@@ -106,3 +106,29 @@ def test_capture_to_standard_output_under_quiet_is_a_usage_error(work: Path, arg
     run = pmpoolctl(args, work)
     assert_usage_error(run, "--quiet")
     assert run.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--junit", "--html", "--svg", "--metrics"])
+@pytest.mark.parametrize(("path", "fd"), [("/dev/stdout", 1), ("/proc/self/fd/1", 1), ("/dev/stderr", 2)])
+def test_a_report_is_never_written_over_the_file_the_run_prints_to(work: Path, option: str, path: str, fd: int) -> None:
+    # `validate ... --junit /dev/stdout >> ci.log`: on main ci.log was replaced by the report (its history gone,
+    # and what the run printed went to the unlinked file), exit 0.
+    log = work / "ci.log"
+    log.write_text("yesterday's lines\n")
+    with open(log, "a") as appended:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pmpoolctl", "validate", "pool.dtb", "--memmap", "iomem.txt", option, path],
+            stdin=subprocess.DEVNULL,
+            stdout=appended if fd == 1 else subprocess.PIPE,
+            stderr=appended if fd == 2 else subprocess.PIPE,
+            text=True,
+            env={**_ENV, "PYTHONPATH": str(REPO)},
+            cwd=work,
+            check=False,
+            timeout=120,
+        )
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    text = log.read_text()
+    assert text.startswith("yesterday's lines\n"), text
+    said = text if fd == 2 else proc.stderr
+    assert f"{option} {path} is not written" in said and ("standard output" if fd == 1 else "standard error") in said
