@@ -21,7 +21,7 @@ from pmpoolctl.cli.options import (
     verdict_options,
 )
 from pmpoolctl.cli.pictures import begin_pictures, picture_options, verdict_of, write_pictures
-from pmpoolctl.cli.reportpaths import claim_reports, write_report
+from pmpoolctl.cli.reportpaths import append_summary, claim_reports, write_report
 from pmpoolctl.files.inputs import STDIN, display_name
 
 
@@ -228,10 +228,9 @@ def report_validation(
         write_pictures(run, api.validation_space(result), title, summary, verdict, tuple(notes))
     summary = os.environ.get("GITHUB_STEP_SUMMARY", "") if github else ""
     if summary:
-        from pmpoolctl.files.safewrite import append_file
         from pmpoolctl.output.github import summary_markdown
 
-        append_file(summary, summary_markdown(result.report, result.source, ok, notes).encode("utf-8"))
+        append_summary(run, summary, summary_markdown(result.report, result.source, ok, notes).encode("utf-8"))
     if as_json:
         run.print_json(report.validate_json(result.report, result.source, ok, notes))
         return run.verdict

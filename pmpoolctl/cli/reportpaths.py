@@ -93,6 +93,27 @@ def write_report(run: Run, request: ReportRequest, data: bytes) -> None:
         safewrite.write_atomic(target, data, check=replaceable)
 
 
+def append_summary(run: Run, path: str, data: bytes) -> None:
+    """Append to $GITHUB_STEP_SUMMARY, never to what the run reads or writes ($GITHUB_STEP_SUMMARY=next.dtb).
+
+    An append to the blob, a map or a report would corrupt it (a markdown tail on a JUnit file, a line no
+    iomem parser takes): refused as a write error, as the report rules refuse such a FILE.
+    """
+    found = stat_of_input(path)
+    if found is not None:
+        identity = (found.st_dev, found.st_ino)
+        named = run.input_files.get(identity)
+        reports = {_key_of(r.target)[0]: r for r in run.reports() if r.target is not None and r.target.lstat()}
+        reason = None
+        if named is not None:
+            reason = f"it is the same file as {display_name(named)}, which this run reads"
+        elif identity in reports:
+            reason = f"it is the same file as {reports[identity].option} {display_name(reports[identity].path)}"
+        if reason is not None:
+            raise WriteError(f"$GITHUB_STEP_SUMMARY {display_name(path)}: refusing to append the summary: {reason}")
+    safewrite.append_file(path, data)
+
+
 # --- claiming ----------------------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,28 @@ def test_an_unwritable_summary_is_exit_3_never_a_pass(tmp_path: Path, monkeypatc
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo))
     run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", MAP, "--github"])
     assert run.exit_code == 3 and "not a regular file" in run.stderr
+
+
+@pytest.mark.parametrize("summary_is", ["BLOB", "--memmap", "--junit"])
+def test_the_summary_is_never_appended_to_what_the_run_reads_or_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, summary_is: str
+) -> None:
+    # $GITHUB_STEP_SUMMARY=pool.dtb: on main markdown went onto the blob (and onto a map, which then failed to
+    # parse, or onto the JUnit file after its XML), exit 0.
+    blob, memmap, junit = tmp_path / "pool.dtb", tmp_path / "iomem.txt", tmp_path / "report.xml"
+    shutil.copy(EXAMPLES / "pool.dtb", blob)
+    shutil.copy(MAP, memmap)
+    junit.write_text("an older report\n")
+    named = {"BLOB": blob, "--memmap": memmap, "--junit": junit}[summary_is]
+    kept = {path: path.read_bytes() for path in (blob, memmap)}
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(named))
+    run = run_cli(["validate", str(blob), "--memmap", str(memmap), "--github", "--junit", str(junit)])
+    assert run.exit_code == 3, (run.exit_code, run.stderr)
+    assert run.stderr.startswith("error: $GITHUB_STEP_SUMMARY") and run.stderr.count("\n") == 1, run.stderr
+    assert summary_is in run.stderr and "refusing to append" in run.stderr
+    assert {path: path.read_bytes() for path in (blob, memmap)} == kept
+    (suite,) = list(junitparser.JUnitXml.fromfile(str(junit)))  # the run's error report, whole XML
+    assert suite.errors == 1
 
 
 # --- Prometheus -----------------------------------------------------------------------------------
