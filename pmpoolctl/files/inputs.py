@@ -28,6 +28,8 @@ def display_name(path: str) -> str:
     """
     if path == STDIN:
         return "<stdin>"
+    if path == "":  # `--memmap=`: an error line must still show that a (empty) name was given
+        return "''"
     try:
         text = os.fsencode(path).decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (from a script, not argv)

@@ -102,3 +102,11 @@ def test_an_error_is_one_line_whatever_a_message_holds(tmp_path: Path) -> None:
     )
     assert proc.returncode == 3
     assert proc.stderr.count(b"\n") == 1 and b"\x1b" not in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--memmap=", "--kho=", "--next-kernel=", "--junit="])
+def test_an_empty_file_name_is_shown_as_one(option: str) -> None:
+    # On main: "error: : cannot read: ...", a line that names no file.
+    run = run_cli(["validate", str(EXAMPLES / "pool.dtb"), "--memmap", str(EXAMPLES / "memmap" / "iomem.txt"), option])
+    assert run.exit_code == 3, (run.exit_code, run.stderr)
+    assert run.stderr.startswith("error: '': ") and run.stderr.count("\n") == 1, run.stderr
