@@ -21,7 +21,7 @@ from pmpoolctl.cli.options import (
     verdict_options,
 )
 from pmpoolctl.cli.pictures import begin_pictures, picture_options, verdict_of, write_pictures
-from pmpoolctl.cli.reportpaths import append_summary, claim_reports, write_report
+from pmpoolctl.cli.reportpaths import append_summary, claim_reports, refuse_standard_input_twice, write_report
 from pmpoolctl.files.inputs import STDIN, display_name
 
 
@@ -142,6 +142,7 @@ def validate(
       pmpoolctl validate next.dtb --live --memmap kexec:kexec-debug.log --all-pools
     """
     claim_reports(ctx)
+    refuse_standard_input_twice(ctx)
     if github and as_json:
         raise click.UsageError("--github and --json both write to standard output: give one")
     if all_pools:

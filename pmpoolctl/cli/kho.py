@@ -24,7 +24,7 @@ from pmpoolctl.cli.options import (
     verdict_options,
 )
 from pmpoolctl.cli.pictures import begin_pictures, picture_options
-from pmpoolctl.cli.reportpaths import claim_reports
+from pmpoolctl.cli.reportpaths import claim_reports, refuse_standard_input_twice
 from pmpoolctl.errors import InputError
 from pmpoolctl.files.inputs import display_name, read_input
 
@@ -182,6 +182,7 @@ def kho_validate(
       pmpoolctl kho validate kho-out --live --next-cmdline @next-cmdline.txt --next-kernel /boot/vmlinuz-next
     """
     claim_reports(ctx)
+    refuse_standard_input_twice(ctx)
     if not memmaps and not live:
         raise click.UsageError("give a memory map: --memmap SRC or --live (a KHO tree has no memory nodes)")
     if github and as_json:

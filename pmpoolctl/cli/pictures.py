@@ -21,7 +21,7 @@ from pmpoolctl.cli.options import (
     phys_bits_option,
     pool_option,
 )
-from pmpoolctl.cli.reportpaths import claim_reports, write_report
+from pmpoolctl.cli.reportpaths import claim_reports, refuse_standard_input_twice, write_report
 from pmpoolctl.files.inputs import display_name
 
 
@@ -159,6 +159,7 @@ def map_command(
     from pmpoolctl.output.mapview import GAP_COLUMNS, plot_width, render_map
 
     claim_reports(ctx)
+    refuse_standard_input_twice(ctx)
     if blob_path is None and not memmaps and not live and kho_path is None:
         raise click.UsageError("nothing to draw: give BLOB, --memmap SRC, --live or --kho PATH")
     if view_from is not None and view_to is not None and view_to <= view_from:

@@ -256,6 +256,14 @@ def _inputs_of(ctx: click.Context) -> list[tuple[str, str]]:
     return inputs
 
 
+def refuse_standard_input_twice(ctx: click.Context) -> None:
+    """A usage error when two inputs are `-`: the first would read standard input to its end, the next nothing."""
+    readers = [label for label, value in _inputs_of(ctx) if STDIN in _paths_in(value)]
+    if len(readers) > 1:
+        both = "both" if len(readers) == 2 else "all"
+        raise click.UsageError(f"standard input can be read once: {' and '.join(readers)} are {both} -")
+
+
 def _identities(inputs: Iterable[tuple[str, str]]) -> tuple[dict[_Identity, str], dict[_Identity, str]]:
     """The files and the directories `inputs` name, by (st_dev, st_ino), each with how it was named."""
     files: dict[_Identity, str] = {}

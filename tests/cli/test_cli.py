@@ -235,6 +235,27 @@ def test_edit_from_stdin_needs_output(pool_blob: Path, tmp_path: Path) -> None:
     assert run.exit_code == 2 and run.stderr.startswith("error: editing standard input needs -o OUT")
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["validate", "-", "--memmap", "-"], "BLOB - and --memmap - are both -"),
+        (["validate", "POOL", "--memmap", "-", "--memmap", "iomem:-"], "--memmap - and --memmap iomem:- are both -"),
+        (["validate", "POOL", "--memmap", "MAP", "--kho", "-", "--next-kernel", "-"], "--kho - and --next-kernel -"),
+        (["map", "-", "--memmap", "-"], "and --memmap - are both -"),
+        (["kho", "validate", "-", "--memmap", "-", "--next-cmdline", "@-"], "are all -"),
+    ],
+)
+def test_standard_input_is_one_input_at_most(pool_blob: Path, args: list[str], named: str) -> None:
+    # On main the second reader got nothing, and said so as a corrupt input (exit 3: "0 bytes is too short").
+    args = [
+        str(pool_blob) if a == "POOL" else str(EXAMPLES / "memmap" / "iomem.txt") if a == "MAP" else a for a in args
+    ]
+    run = run_cli(args, stdin=pool_blob.read_bytes())
+    assert run.exit_code == 2, (run.exit_code, run.stderr)
+    assert run.stderr.startswith("error: standard input can be read once: ") and named in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1
+
+
 def test_add_range_overlap_refused_naming_both_then_merged(pool_blob: Path) -> None:
     before = pool_blob.read_bytes()
     run = run_cli(["add-range", str(pool_blob), "0x100100000", "2M"])
