@@ -69,6 +69,12 @@ PROPERTY_NAME_CHARS = _ALNUM + b",._+*#?-"
 # deeper tree is an attack on anything that renders it with indentation.
 MAX_BLOB_SIZE = 1 << 30
 MAX_DEPTH = 1024
+# A node costs the reader ~400 bytes of memory and a property ~150, for as little as 12 bytes of
+# blob each: a 1 GiB blob of empty nodes would take ~35 GiB. The counts are refused past these,
+# which keep a tree within the memory bound (150 MiB + 8 x the input) and are far above real
+# trees (thousands of nodes; a pool is one property, however many ranges it holds).
+MAX_NODES = 1 << 17
+MAX_PROPERTIES = 1 << 19
 
 
 def align4(offset: int) -> int:

@@ -39,6 +39,8 @@ from pmpoolctl.dtb.format import (
     HEADER_SIZE_V17,
     MAX_BLOB_SIZE,
     MAX_DEPTH,
+    MAX_NODES,
+    MAX_PROPERTIES,
     NODE_NAME_CHARS,
     PROPERTY_NAME_CHARS,
     READ_VERSIONS,
@@ -81,9 +83,10 @@ def parse_blob(data: bytes, source: str, *, names: str = DTC_NAMES) -> Blob:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        nodes, struct_end = _walk_fast(tokens, fail)
-    except _Unusual:
-        nodes, struct_end = _walk(tokens, fail)  # the reference walk: it raises the BlobError
+        walked = _fast_or_none(tokens, fail)
+        # The reference walk raises the BlobError. It runs outside the `except`, whose traceback
+        # would keep the fast walk's nodes alive beside its own: twice the memory for a late fault.
+        nodes, struct_end = walked if walked is not None else _walk(tokens, fail)
     finally:
         if collecting:
             gc.enable()
@@ -332,6 +335,7 @@ class _Tree:
     open: list[int] = field(default_factory=list)  # indexes of the open nodes, the innermost last
     seen: list[set[str]] = field(default_factory=list)  # per open node: its children's ("/" + name) and props' names
     phandles: dict[int, int] = field(default_factory=dict)  # phandle value -> index of the node that holds it
+    property_count: int = 0  # FDT_PROP tokens so far, those left out of the tree too
 
     @property
     def current(self) -> int:
@@ -360,6 +364,18 @@ def _node_name(tree: _Tree, token: _Token) -> None:
 def _depth(tree: _Tree, token: _Token) -> None:
     if len(tree.open) >= MAX_DEPTH:
         raise tree.fail(f"nodes nested deeper than {MAX_DEPTH} levels", token.offset)
+
+
+def _node_count(tree: _Tree, token: _Token) -> None:
+    if len(tree.nodes) >= MAX_NODES:
+        raise tree.fail(f"more than {MAX_NODES} nodes, the limit on a tree", token.offset)
+
+
+def _property_count(tree: _Tree, token: _Token) -> bool:
+    tree.property_count += 1
+    if tree.property_count > MAX_PROPERTIES:
+        raise tree.fail(f"more than {MAX_PROPERTIES} properties, the limit on a tree", token.offset)
+    return True
 
 
 def _duplicate_node_name(tree: _Tree, token: _Token) -> None:
@@ -427,9 +443,11 @@ def _name_property(tree: _Tree, token: _Token) -> bool:
 NODE_CHECKS: tuple[tuple[str, NodeCheck], ...] = (
     ("node_name_chars, node_name_format", _node_name),
     ("(pmpoolctl: at most MAX_DEPTH levels)", _depth),
+    ("(pmpoolctl: at most MAX_NODES nodes)", _node_count),
     ("duplicate_node_names", _duplicate_node_name),
 )
 PROPERTY_CHECKS: tuple[tuple[str, PropertyCheck], ...] = (
+    ("(pmpoolctl: at most MAX_PROPERTIES properties)", _property_count),
     ("(the format: properties come before subnodes)", _property_before_subnodes),
     ("duplicate_property_names", _duplicate_property_name),
     ("explicit_phandles", _explicit_phandles),
@@ -493,6 +511,14 @@ _ESCAPE_LIMIT = 256  # format.escaped's: a longer name is shown cut short
 _THREE_WORDS = struct.Struct(">III")
 
 
+def _fast_or_none(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int] | None:
+    """`_walk_fast`'s result, or None where it leaves the blob to `_walk`."""
+    try:
+        return _walk_fast(tokens, fail)
+    except _Unusual:
+        return None
+
+
 def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
     """`_walk`'s result for a blob that `_walk` accepts, with its checks made inline.
 
@@ -511,6 +537,7 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
     nodes, open_nodes, seen = tree.nodes, tree.open, tree.seen
     dtc_names = tokens.dtc_names
     property_names = tokens._names
+    properties_left = MAX_PROPERTIES
     find = data.find
     special = _SPECIAL_PROPERTIES
     node_chars, plain = NODE_NAME_CHARS, ESCAPE_FREE
@@ -526,7 +553,8 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
         else:
             raise _Unusual
         if tag == FDT_PROP:
-            if not open_nodes:
+            properties_left -= 1
+            if not open_nodes or properties_left < 0:
                 raise _Unusual
             value_offset = offset + 12
             if length > limit - value_offset:
@@ -568,7 +596,7 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
             if open_nodes:
                 if not raw:
                     raise _Unusual
-                if len(open_nodes) >= MAX_DEPTH:
+                if len(open_nodes) >= MAX_DEPTH or len(nodes) >= MAX_NODES:
                     raise _Unusual
                 siblings = seen[-1]
                 key = "/" + name

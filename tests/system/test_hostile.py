@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -636,6 +637,103 @@ def test_nesting_at_the_limit_is_read(
         assert b"pool /default_pmpool |" in text
     else:
         assert b"Total: 2 ranges" in text
+
+
+# ---------------------------------------------------------------------------
+# As many nodes and properties as a tree may hold, and one more (each costs the reader far more
+# memory than its 12 bytes of blob: a 1 GiB blob of empty nodes took ~35 GiB before the limits)
+
+NODE_LIMIT = 1 << 17
+PROPERTY_LIMIT = 1 << 19
+PROPS_PER_NODE = 1024
+
+
+class Counted(NamedTuple):
+    path: Path
+    first_over: int | None  # the byte offset of the first node (or property) past the limit
+
+
+def nodes_blob(directory: Path, count: int) -> Counted:
+    """A tree of `count` nodes: the root, the pool, and siblings n0, n1, ... after it."""
+    tree = Tree()
+    tree.root()
+    tree.pool(u64_pairs(POOL_RANGES))
+    begins = []
+    for i in range(count - 2):
+        begins.append(tree.begin(f"n{i}"))
+        tree.end()
+    tree.end()
+    first_over = begins[NODE_LIMIT - 2] if count > NODE_LIMIT else None
+    return Counted(write(directory, f"nodes-{count}.dtb", tree.blob()), first_over)
+
+
+def properties_blob(directory: Path, count: int) -> Counted:
+    """A tree of `count` properties: the root's two, the pool's three, and empty ones p0, p1, ... in
+    nodes of PROPS_PER_NODE after the pool."""
+    tree = Tree()
+    tree.root()
+    tree.pool(u64_pairs(POOL_RANGES))
+    heads = [struct.pack(">III", PROP, 0, tree.name_offset(f"p{i}")) for i in range(PROPS_PER_NODE)]
+    offsets: list[int] = []
+    left, node = count - 5, 0
+    while left > 0:
+        tree.begin(f"n{node}")
+        taken = min(left, PROPS_PER_NODE)
+        offsets.extend(range(tree.here, tree.here + 12 * taken, 12))
+        tree.structure += b"".join(heads[:taken])
+        tree.end()
+        left, node = left - taken, node + 1
+    tree.end()
+    first_over = offsets[PROPERTY_LIMIT - 5] if count > PROPERTY_LIMIT else None
+    return Counted(write(directory, f"properties-{count}.dtb", tree.blob()), first_over)
+
+
+COUNTED_BLOBS = {"nodes": nodes_blob, "properties": properties_blob}
+COUNT_LIMITS = {"nodes": NODE_LIMIT, "properties": PROPERTY_LIMIT}
+
+
+def test_count_limits_are_the_documented_ones() -> None:
+    assert (fdtformat.MAX_NODES, fdtformat.MAX_PROPERTIES) == (NODE_LIMIT, PROPERTY_LIMIT)
+
+
+@pytest.mark.parametrize("what", list(COUNTED_BLOBS))
+def test_counts_at_the_limit_are_read(shapes: Path, tmp_path: Path, what: str) -> None:
+    counted = COUNTED_BLOBS[what](shapes, COUNT_LIMITS[what])
+    args: list[str | Path] = ["dump", counted.path, "--json"]
+    with hostile(f"{what} at the limit", args, inputs=[counted.path], expected=0, workdir=tmp_path) as run:
+        pool = json.loads(run.stdout())["pool"]
+    assert [(r["base"], r["size"]) for r in pool["ranges"]] == POOL_RANGES
+
+
+@pytest.mark.parametrize("command", ["dump", "add-range", "validate"])
+@pytest.mark.parametrize("what", list(COUNTED_BLOBS))
+def test_counts_past_the_limit_are_refused_with_the_offset(
+    shapes: Path, small_iomem: Path, tmp_path: Path, what: str, command: str
+) -> None:
+    counted = COUNTED_BLOBS[what](shapes, COUNT_LIMITS[what] + 1)
+    args = _fill(DEEP_COMMANDS[command], blob=counted.path, out=tmp_path / "out.dtb", iomem=small_iomem)
+    with hostile(f"{what} past the limit", args, inputs=[counted.path], expected=3, workdir=tmp_path) as run:
+        assert counted.first_over is not None
+        limit = COUNT_LIMITS[what]
+        assert_refused(run, str(counted.path), f"more than {limit} {what}", f"byte offset {counted.first_over:#x}")
+    assert not (tmp_path / "out.dtb").exists()
+
+
+def test_a_million_empty_nodes_stay_within_the_bound(shapes: Path, tmp_path: Path) -> None:
+    """12 bytes a node (chains of 1000 nested nodes `a`), ~400 bytes of memory each when read: it is
+    the limit that keeps this inside the bound (it took 440 MiB before)."""
+    tree = Tree()
+    tree.root()
+    tree.pool(u64_pairs(POOL_RANGES))
+    chain = begin_token(b"a") * 999 + END_NODE * 999
+    for i in range(1000):
+        tree.begin(f"c{i}")
+        tree.structure += chain
+        tree.end()
+    tree.end()
+    path = write(shapes, "million-nodes.dtb", tree.blob())
+    with hostile("1M empty nodes", ["dump", path], inputs=[path], expected=3, workdir=tmp_path) as run:
+        assert_refused(run, str(path), f"more than {NODE_LIMIT} nodes")
 
 
 # ---------------------------------------------------------------------------
