@@ -46,9 +46,10 @@ def _cells(blob: Blob, node: Node, name: str, default: int) -> int:
 
 
 def reg_entries(
-    blob: Blob, node: Node, address_cells: int, size_cells: int, name: str = "reg"
+    blob: Blob, node: Node, address_cells: int, size_cells: int, name: str = "reg", *, empty: bool = False
 ) -> Iterator[tuple[int, int]]:
-    """(start, end) pairs of a node's `reg` (or another (address, size) list), read by the parent's cell counts.
+    """(start, end) pairs of a node's `reg` (or another (address, size) list), read by the parent's cell counts;
+    pairs of size 0 are left out, unless `empty`.
 
     The length is checked at once; the pairs are read as they are taken (a million of them
     need not be a list beside the entries made of them).
@@ -64,16 +65,16 @@ def reg_entries(
             f"{where} has length {len(value)}, which is not a multiple of {stride} "
             f"(4*(#address-cells (= {address_cells}) + #size-cells (= {size_cells}))) (at byte offset {prop.offset:#x})"
         )
-    return _pairs(value, 4 * address_cells, stride, f"(at byte offset {prop.offset:#x})", where)
+    return _pairs(value, 4 * address_cells, stride, f"(at byte offset {prop.offset:#x})", where, empty)
 
 
-def _pairs(value: bytes, split: int, stride: int, offset: str, where: str) -> Iterator[tuple[int, int]]:
+def _pairs(value: bytes, split: int, stride: int, offset: str, where: str, empty: bool) -> Iterator[tuple[int, int]]:
     for at in range(0, len(value), stride):
         start = int.from_bytes(value[at : at + split], "big")
         size = int.from_bytes(value[at + split : at + stride], "big")
         if start + size > U64_LIMIT:
             raise InputError(f"{where} entry at {start:#x} ends past 2^64 {offset}")
-        if size:
+        if size or empty:
             yield start, start + size
 
 
@@ -156,10 +157,15 @@ def _reserved_child(blob: Blob, child: Node, ac: int, sc: int) -> list[MapEntry]
     where, name = f"{blob.source}:{blob.path(child)}", f"reserved-memory/{child.name}"
     if child.property("reg") is not None or child.property("size") is None:
         return [MapEntry(start, end, name, RESERVED, where) for start, end in reg_entries(blob, child, ac, sc)]
+    anywhere = [MapEntry(0, U64_LIMIT, f"{name} (dynamic, anywhere)", DYNAMIC, where)]
     if child.property("alloc-ranges") is None:
-        return [MapEntry(0, U64_LIMIT, f"{name} (dynamic, anywhere)", DYNAMIC, where)]
-    areas = reg_entries(blob, child, ac, sc, "alloc-ranges")
-    return [MapEntry(start, end, f"{name} (dynamic)", DYNAMIC, where) for start, end in areas]
+        return anywhere
+    areas = list(reg_entries(blob, child, ac, sc, "alloc-ranges", empty=True))
+    # <0 0> is no empty area: its end, 0, is "no limit" to the kernel (early_init_dt_alloc_reserved_memory_arch
+    # makes it MEMBLOCK_ALLOC_ANYWHERE), so the region may be placed anywhere from 0.
+    if (0, 0) in areas:
+        return anywhere
+    return [MapEntry(start, end, f"{name} (dynamic)", DYNAMIC, where) for start, end in areas if start < end]
 
 
 def _available(blob: Blob, node: Node) -> bool:

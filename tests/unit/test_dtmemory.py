@@ -205,6 +205,38 @@ def test_a_region_without_alloc_ranges_may_be_anywhere(dtc: str, tmp_path: Path)
     ]
 
 
+@pytest.mark.parametrize(
+    "areas",
+    ["<0x0 0x0 0x0 0x0>", "<0x0 0x10000000 0x0 0x1000000>, <0x0 0x0 0x0 0x0>"],
+    ids=["only", "after-an-area"],
+)
+def test_an_alloc_range_of_0_0_is_anywhere(dtc: str, tmp_path: Path, areas: str) -> None:
+    """<0 0> ends at 0, which the kernel takes for no limit (early_init_dt_alloc_reserved_memory_arch:
+    MEMBLOCK_ALLOC_ANYWHERE): the region may be placed anywhere, not nowhere (--strict passed before)."""
+    children = f"cma {{ size = <0x0 0x4000000>; alloc-ranges = {areas}; }};"
+    path = blob_of(dtc, tmp_path, RAM_8G + RESERVED.format(children=children), pool=POOL_CLEAR)
+    assert [e for e in spans(memory_map(path)) if e[3] != "ram"] == [
+        (0, U64, "reserved-memory/cma (dynamic, anywhere)", "dynamic")
+    ]
+    code, document = validate(path, "--strict")
+    assert code == 1
+    assert [(f["rule"], f["range"]["base"]) for f in document["findings"]] == [
+        ("range-in-dynamic-reserved", 0x140000000)
+    ]
+
+
+def test_an_empty_alloc_range_elsewhere_is_no_area(dtc: str, tmp_path: Path) -> None:
+    """<A 0> with A above 0 ends at A: an empty area, where the kernel cannot place the region."""
+    children = (
+        "cma { size = <0x0 0x100000>; alloc-ranges = <0x1 0x40000000 0x0 0x0>, <0x0 0x10000000 0x0 0x1000000>; };"
+    )
+    path = blob_of(dtc, tmp_path, RAM_8G + RESERVED.format(children=children), pool=POOL_CLEAR)
+    assert [e for e in spans(memory_map(path)) if e[3] != "ram"] == [
+        (0x10000000, 0x11000000, "reserved-memory/cma (dynamic)", "dynamic")
+    ]
+    assert validate(path, "--strict") == (0, validate(path)[1])
+
+
 def compiled(dtc: str, tmp_path: Path, source: str) -> Path:
     out = tmp_path / "c.dtb"
     proc = subprocess.run(
