@@ -98,6 +98,19 @@ def escaped(raw: bytes, limit: int = 256) -> str:
     return "".join(chr(byte) if byte in _SHOWN_AS_IS else f"\\x{byte:02x}" for byte in raw)
 
 
+def name_text(raw: bytes) -> str:
+    """A node or property name as text. A name of printable ASCII (every name dtc allows) is whole, however
+    long: it is matched, written back as DTS and compared with its siblings' (two long names may share
+    their first 256 bytes). Any other (only the kernel's own FDTs may hold one) is `escaped`, cut short
+    past 256 bytes: escaping a huge name whole would cost many times its size."""
+    return escaped(raw) if raw.translate(None, ESCAPE_FREE) else raw.decode("ascii")
+
+
+def shown(text: str, limit: int = 256) -> str:
+    """`text` (a name or a path) for a message: past `limit` characters, cut short with `...`."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def status_okay(value: bytes | None) -> bool:
     """A node's `status` as the kernel reads it (of_fdt_device_is_available): absent, "okay" or "ok"."""
     return value is None or value.split(b"\0", 1)[0] in (b"okay", b"ok")

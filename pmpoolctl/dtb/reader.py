@@ -49,6 +49,8 @@ from pmpoolctl.dtb.format import (
     U32_PAIR,
     align4,
     escaped,
+    name_text,
+    shown,
 )
 from pmpoolctl.dtb.model import Blob, Header, Node, Property, Reservations
 from pmpoolctl.errors import BlobError
@@ -92,7 +94,7 @@ def parse_blob(data: bytes, source: str, *, names: str = DTC_NAMES) -> Blob:
             gc.enable()
     header = layout.measured(header, struct_end, fail)
     if nodes[0].name:  # dtc refuses even "/" here (node_name_chars)
-        raise fail(f"root node is named '{nodes[0].name}', expected an empty name", nodes[0].begin)
+        raise fail(f"root node is named '{shown(nodes[0].name)}', expected an empty name", nodes[0].begin)
     return Blob(source, data, header, reservations, reservation_end, nodes, struct_end)
 
 
@@ -252,7 +254,7 @@ class _Token(NamedTuple):
     offset: int
     end: int  # where the next token starts
     raw_name: bytes = b""  # FDT_BEGIN_NODE
-    name: str = ""  # FDT_BEGIN_NODE (escaped for messages), FDT_PROP
+    name: str = ""  # FDT_BEGIN_NODE (escaped, whole: format.name_text), FDT_PROP
     value_offset: int = 0  # FDT_PROP
     length: int = 0  # FDT_PROP
 
@@ -284,7 +286,7 @@ class _Tokens:
             if name_end < 0:
                 raise self.fail("node name is not NUL-terminated inside the structure block", offset)
             raw = self.data[name_start:name_end]
-            return _Token(tag, offset, align4(name_end + 1), raw_name=raw, name=escaped(raw))
+            return _Token(tag, offset, align4(name_end + 1), raw_name=raw, name=name_text(raw))
         if tag == FDT_PROP:
             if offset + 12 > self.limit:
                 raise self.fail("property header runs past the structure block", offset)
@@ -315,9 +317,11 @@ class _Tokens:
         if end == start:
             raise self.fail(f"property name at strings offset {name_offset:#x} is empty", at + 8)
         raw = self.data[start:end]
-        name = escaped(raw)
+        name = name_text(raw)
         if self.dtc_names and raw.translate(None, PROPERTY_NAME_CHARS):  # dtc's property_name_chars
-            raise self.fail(f"property name '{name}' has characters dtc does not allow in a property name", at + 8)
+            raise self.fail(
+                f"property name '{shown(name)}' has characters dtc does not allow in a property name", at + 8
+            )
         return name
 
 
@@ -348,6 +352,9 @@ class _Tree:
             index = self.nodes[index].parent
         return "/" + "/".join(reversed(parts))
 
+    def shown_path(self, index: int) -> str:
+        return shown(self.path(index))
+
 
 NodeCheck = Callable[[_Tree, _Token], None]
 PropertyCheck = Callable[[_Tree, _Token], bool]  # False: the property is left out of the tree
@@ -358,7 +365,9 @@ def _node_name(tree: _Tree, token: _Token) -> None:
         raise tree.fail("node has an empty name", token.offset)
     raw = token.raw_name
     if tree.dtc_names and (raw.translate(None, NODE_NAME_CHARS) or raw.count(b"@") > 1):
-        raise tree.fail(f"node name '{token.name}' has characters dtc does not allow in a node name", token.offset)
+        raise tree.fail(
+            f"node name '{shown(token.name)}' has characters dtc does not allow in a node name", token.offset
+        )
 
 
 def _depth(tree: _Tree, token: _Token) -> None:
@@ -381,19 +390,23 @@ def _property_count(tree: _Tree, token: _Token) -> bool:
 def _duplicate_node_name(tree: _Tree, token: _Token) -> None:
     siblings = tree.seen[-1]
     if "/" + token.name in siblings:
-        raise tree.fail(f"duplicate node name '{token.name}' under {tree.path(tree.current)}", token.offset)
+        raise tree.fail(
+            f"duplicate node name '{shown(token.name)}' under {tree.shown_path(tree.current)}", token.offset
+        )
     siblings.add("/" + token.name)
 
 
 def _property_before_subnodes(tree: _Tree, token: _Token) -> bool:
     if tree.nodes[tree.current].children:
-        raise tree.fail(f"property '{token.name}' follows a subnode in {tree.path(tree.current)}", token.offset)
+        raise tree.fail(
+            f"property '{shown(token.name)}' follows a subnode in {tree.shown_path(tree.current)}", token.offset
+        )
     return True
 
 
 def _duplicate_property_name(tree: _Tree, token: _Token) -> bool:
     if token.name in tree.seen[-1]:
-        raise tree.fail(f"duplicate property '{token.name}' in {tree.path(tree.current)}", token.offset)
+        raise tree.fail(f"duplicate property '{shown(token.name)}' in {tree.shown_path(tree.current)}", token.offset)
     tree.seen[-1].add(token.name)
     return True
 
@@ -402,7 +415,7 @@ def _explicit_phandles(tree: _Tree, token: _Token) -> bool:
     """One 32-bit cell, not 0 or ~0, one node per value; phandle and linux,phandle agree."""
     if token.name not in _PHANDLE_NAMES:
         return True
-    where, offset, index = tree.path(tree.current), token.offset, tree.current
+    where, offset, index = tree.shown_path(tree.current), token.offset, tree.current
     if token.length != 4:
         raise tree.fail(f"'{token.name}' in {where} is {token.length} bytes long, expected one 32-bit cell", offset + 4)
     (value,) = U32.unpack_from(tree.data, token.value_offset)
@@ -410,7 +423,9 @@ def _explicit_phandles(tree: _Tree, token: _Token) -> bool:
         raise tree.fail(f"'{token.name}' in {where} has the invalid value {value:#x}", offset + 12)
     owner = tree.phandles.setdefault(value, index)
     if owner != index:
-        raise tree.fail(f"'{token.name}' in {where} duplicates phandle {value:#x} of {tree.path(owner)}", offset + 12)
+        raise tree.fail(
+            f"'{token.name}' in {where} duplicates phandle {value:#x} of {tree.shown_path(owner)}", offset + 12
+        )
     for other in tree.nodes[index].properties:
         if other.name in _PHANDLE_NAMES and U32.unpack_from(tree.data, other.value_offset)[0] != value:
             raise tree.fail(f"'phandle' and 'linux,phandle' of {where} differ", offset + 12)
@@ -424,13 +439,13 @@ def _name_property(tree: _Tree, token: _Token) -> bool:
     if token.name != "name":
         return True
     value = tree.data[token.value_offset : token.value_offset + token.length]
-    where = tree.path(tree.current)
+    where = tree.shown_path(tree.current)
     if not value.endswith(b"\0") or b"\0" in value[:-1]:
         raise tree.fail(f"'name' in {where} is not a string (dtc's name_is_string check)", token.offset)
     basename = tree.nodes[tree.current].name.split("@", 1)[0]
     if value[:-1] != basename.encode("ascii"):
         raise tree.fail(
-            f'\'name\' in {where} is "{escaped(value[:-1])}", not the node\'s name "{basename}" '
+            f'\'name\' in {where} is "{escaped(value[:-1])}", not the node\'s name "{shown(basename)}" '
             "(dtc's name_properties check)",
             token.offset,
         )
@@ -492,7 +507,7 @@ def _walk(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
                 nodes[tree.current].properties.append(Property(token.name, offset, token.value_offset, token.length))
         elif tag == FDT_END:
             if open_nodes:
-                raise fail(f"FDT_END inside open node {tree.path(tree.current)}", offset)
+                raise fail(f"FDT_END inside open node {tree.shown_path(tree.current)}", offset)
             if not nodes:
                 raise fail("structure block has no root node", offset)
             return nodes, token.end
@@ -507,7 +522,6 @@ class _Unusual(Exception):
     case too rare to be worth a fast path."""
 
 
-_ESCAPE_LIMIT = 256  # format.escaped's: a longer name is shown cut short
 _THREE_WORDS = struct.Struct(">III")
 
 
@@ -587,12 +601,11 @@ def _walk_fast(tokens: _Tokens, fail: _Failure) -> tuple[list[Node], int]:
             raw = data[offset + 4 : name_end]
             if dtc_names and open_nodes:
                 # NODE_CHECKS: node_name_chars/node_name_format (dtc's characters are all shown as they are)
-                if not raw or raw.translate(None, node_chars) or raw.count(b"@") > 1 or len(raw) > _ESCAPE_LIMIT:
+                if not raw or raw.translate(None, node_chars) or raw.count(b"@") > 1:
                     raise _Unusual
                 name = raw.decode("ascii")
             else:
-                plain_name = len(raw) <= _ESCAPE_LIMIT and not raw.translate(None, plain)
-                name = raw.decode("ascii") if plain_name else escaped(raw)
+                name = escaped(raw) if raw.translate(None, plain) else raw.decode("ascii")  # format.name_text
             if open_nodes:
                 if not raw:
                     raise _Unusual

@@ -642,6 +642,37 @@ def test_a_redundant_name_property_is_dropped_as_dtc_drops_it(dtc: str, tmp_path
     assert "name =" not in run_cli(["dump", str(tmp_path / "named.dtb"), "--dts"]).stdout
 
 
+LONG_NAME = "n" * 300  # dtc sets no limit on a name's length; messages show 256 characters of one
+OTHER_LONG_NAME = LONG_NAME + "x"  # alike in the first 256
+
+
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [
+        (insert_before(CHOSEN_BEGIN, Begin(LONG_NAME.encode()), EndNode()), [LONG_NAME]),
+        (
+            insert_before(
+                CHOSEN_BEGIN, Begin(LONG_NAME.encode()), EndNode(), Begin(OTHER_LONG_NAME.encode()), EndNode()
+            ),
+            [LONG_NAME, OTHER_LONG_NAME],
+        ),
+        (
+            insert_before(CHOSEN_BEGIN + 1, Prop(LONG_NAME, b""), Prop(OTHER_LONG_NAME, cells(1))),
+            [LONG_NAME, OTHER_LONG_NAME],
+        ),
+    ],
+    ids=["long-node-name", "long-node-names-alike-in-256-bytes", "long-property-names-alike-in-256-bytes"],
+)
+def test_long_names_are_read_whole(dtc: str, tmp_path: Path, data: bytes, names: list[str]) -> None:
+    """A name past 256 bytes is read, compared with its siblings and written back whole: it was cut short
+    to 256 and `...`, so dump --dts wrote another name, and two names alike in their first 256 bytes
+    were refused as duplicates."""
+    path = tmp_path / "long.dtb"
+    assert judge(dtc, path, data).messages() == []
+    dts = run_cli(["dump", str(path), "--dts"]).stdout
+    assert [name for name in names if f"\t{name} " not in dts and f"\t\t{name}" not in dts] == []
+
+
 def _relaid_out(strings_first: bool, gap: int) -> bytes:
     """The small blob with the strings block before the structure block, or `gap` free bytes between them."""
     header = bytearray(SMALL[:HEADER_SIZE])
