@@ -28,7 +28,9 @@ RULES: tuple[Rule, ...] = (
         ERROR,
         "wrong `compatible`, `page-ranges` length not a multiple of 16, bad `page-size`, a unit address, `reg`, "
         "`#address-cells` or `#size-cells` on the pool node, a `status` other than `okay` (a reader that honours "
-        "it skips the pool), a `NAME@unit` before the pool that a libfdt reader of `/NAME` takes for it",
+        "it skips the pool), a `NAME@unit` before the pool that a libfdt reader of `/NAME` takes for it, a node "
+        "below a child of the root whose compatible names `pmpool-v1` (a reader by compatible takes it for a pool "
+        "that nothing checks)",
     ),
     Rule("range-empty", ERROR, "a range (or reserve_mem region) of size 0"),
     Rule("range-unaligned", ERROR, "base or size not a multiple of the page size"),

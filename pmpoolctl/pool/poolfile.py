@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pmpoolctl.buffers import Buffer
 from pmpoolctl.check.findings import Finding
 from pmpoolctl.check.rules import finding
+from pmpoolctl.dtb.format import shown
 from pmpoolctl.dtb.model import Blob, Node
 from pmpoolctl.dtb.writer import Pieces, append_child, replace_node, replace_value
 from pmpoolctl.errors import InputError
@@ -55,6 +56,51 @@ def _twin_finding(blob: Blob, name: str) -> Finding | None:
         "binding-invalid",
         f"{blob.path(twin)} comes before /{name}: a reader that looks up /{name} with libfdt "
         "(fdtget, the kernel's early FDT code) reads that node, not this pool",
+    )
+
+
+def nested_pools(blob: Blob) -> list[Node]:
+    """The nodes below the root's children whose compatible list names "pmpool-v1", in node order.
+
+    A reader that finds pools by compatible looks through the whole tree (libfdt's
+    fdt_node_offset_by_compatible, the kernel's of_find_compatible_node), and takes each of them
+    for a pool, maybe before the pool checked; nothing checks them, as a pool is a child of the root.
+    Found as `_compatible_children` finds pools: each place that holds the string lies in the
+    tokens of the last node that begins before it (properties come before subnodes).
+    """
+    data, nodes = blob.data, blob.nodes
+    wanted = COMPATIBLE.encode("ascii")
+    end = blob.struct_end
+    found: dict[int, Node] = {}
+    places = 0
+    place = data.find(wanted, blob.header.off_dt_struct, end)
+    while place >= 0:
+        places += 1
+        if places > len(nodes):  # more places than nodes: node by node is never slower
+            return [node for node in nodes if node.depth > 1 and _is_compatible(blob, node)]
+        at = bisect_right(nodes, place, key=lambda node: node.begin) - 1
+        if at not in found and nodes[at].depth > 1 and _is_compatible(blob, nodes[at]):
+            found[at] = nodes[at]
+        place = data.find(wanted, place + 1, end)
+    return [found[at] for at in sorted(found)]
+
+
+NESTED_SHOWN = 3  # nested pools a finding names; the rest are counted
+
+
+def _nested_finding(blob: Blob) -> Finding | None:
+    nested = nested_pools(blob)
+    if not nested:
+        return None
+    listed = ", ".join(shown(blob.path(node)) for node in nested[:NESTED_SHOWN])
+    if len(nested) > NESTED_SHOWN:
+        listed += f" and {len(nested) - NESTED_SHOWN} more"
+    them = "it" if len(nested) == 1 else "them"
+    return finding(
+        "binding-invalid",
+        f'{listed}, below a child of the root, {"claims" if len(nested) == 1 else "claim"} compatible "{COMPATIBLE}": '
+        "a reader that finds pools by compatible (fdt_node_offset_by_compatible, of_find_compatible_node) "
+        f"takes {them} for a pool, and a pool node is a child of the root, so nothing checks {them}",
     )
 
 
@@ -143,9 +189,8 @@ def read_pool(blob: Blob, name: str, like: Pool | None = None) -> Pool | None:
         (prop.name, blob.view(prop) if prop.name == PROP_PAGE_RANGES else blob.value(prop)) for prop in node.properties
     ]
     pool = decode_pool(name, properties, like)
-    twin = _twin_finding(blob, name)
-    if twin is not None:
-        pool.problems.insert(0, twin)
+    found = [f for f in (_twin_finding(blob, name), _nested_finding(blob)) if f is not None]
+    pool.problems[:0] = found
     return pool
 
 

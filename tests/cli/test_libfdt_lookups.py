@@ -7,6 +7,8 @@
 - a pool is a root child whose compatible list names "pmpool-v1" (fdt_stringlist_contains, as
   fdt_node_offset_by_compatible and of_device_is_compatible match): `--all-pools` checked only
   the ones whose compatible is exactly that, and passed a blob whose other pool lay over the kernel.
+  Such a reader looks through the whole tree: a node deeper down that claims the binding is one
+  more pool to it, which nothing checks (a pool is a child of the root), and it failed nothing.
 """
 
 from __future__ import annotations
@@ -155,3 +157,43 @@ def test_a_node_whose_compatible_list_names_the_binding_is_a_pool_and_breaks_it(
     rules = [(f["pool"], f["rule"]) for f in document["findings"]]
     assert rules == [("/iommu_pmpool", "binding-invalid"), ("/iommu_pmpool", "range-in-kernel")]
     assert "Pools in this blob: 2" in run_cli(["dump", str(blob)]).stdout
+
+
+NESTED = pool("x", KERNEL_RANGE)  # a pool to a reader by compatible, over the kernel
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (f"soc {{ {NESTED} }};" + pool("default_pmpool", GOOD_RANGE), "/soc/x"),
+        (pool("default_pmpool", GOOD_RANGE) + f"a {{ b {{ {NESTED} }}; }};", "/a/b/x"),
+        (f"soc {{ {NESTED} {pool('y', KERNEL_RANGE)} }};" + pool("default_pmpool", GOOD_RANGE), "/soc/x, /soc/y"),
+    ],
+    ids=["before-the-pool", "after-it-deeper", "two"],
+)
+def test_a_node_below_a_root_child_that_claims_the_binding_fails_every_pool(
+    dtc: str, tmp_path: Path, body: str, named: str
+) -> None:
+    blob = compile_blob(dtc, tmp_path / "n.dtb", body)
+    fdtget = str(Path(dtc).with_name("fdtget"))
+    for node in named.split(", "):  # what a reader by compatible gets: a pool's properties
+        got = subprocess.run([fdtget, str(blob), node, "compatible"], capture_output=True, text=True, check=True)
+        assert got.stdout.split() == ["pmpool-v1"]
+    for args in ([], ["--all-pools"]):
+        run = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--json", *args])
+        assert run.exit_code == 1, run.stdout
+        (finding,) = json.loads(run.stdout)["findings"]
+        assert finding["rule"] == "binding-invalid" and finding["message"].startswith(f"{named}, below a child")
+    refused = run_cli(["add-range", str(blob), "0x200000000", "2M"])
+    assert refused.exit_code == 3 and named in refused.stderr
+
+
+def test_the_binding_string_elsewhere_in_a_nested_node_is_no_pool(dtc: str, tmp_path: Path) -> None:
+    """Only a compatible that names it counts: a nested node called pmpool-v1, or with the string in another
+    property, is no pool to anyone."""
+    body = 'soc { pmpool-v1 { label = "pmpool-v1"; compatible = "vendor,pmpool-v1"; }; };' + pool(
+        "default_pmpool", GOOD_RANGE
+    )
+    blob = compile_blob(dtc, tmp_path / "s.dtb", body)
+    run = run_cli(["validate", str(blob), "--memmap", str(IOMEM), "--json"])
+    assert (run.exit_code, json.loads(run.stdout)["findings"]) == (0, [])
