@@ -141,6 +141,8 @@ def _claim(run: Run, inputs: Iterable[tuple[str, str]]) -> list[str]:
 
 def _refusal(request: ReportRequest, files: dict[_Identity, str], directories: dict[_Identity, str]) -> str | None:
     """Why `request`'s FILE must not be written, or None (its target resolved and kept on the request)."""
+    if "\0" in request.path:  # click refused it already when it parsed; the re-read after that meets it too
+        return "it holds a NUL byte, which no file name can"
     if request.path == STDIN:
         return "'-' would be standard output, which carries the run's own output; give a file name (./- for a file '-')"
     try:

@@ -205,6 +205,12 @@ def test_dash_is_a_usage_error_and_dot_slash_dash_is_a_file(work: Path, option: 
     assert (work / "-").stat().st_size > 0
 
 
+@pytest.mark.parametrize("option", REPORTS)
+def test_a_nul_byte_in_a_report_path_is_one_usage_error(work: Path, option: str) -> None:
+    """click refuses the name; the re-read that claims reports after a usage error meets it too (a traceback)."""
+    assert_refused(["validate", "pool.dtb", "--memmap", "iomem.txt", option, "x\0y"], work, "holds a NUL byte")
+
+
 # --- item 4: --svg says the run failed, as --html does -----------------------------------------------------------
 
 
