@@ -16,7 +16,7 @@ What the kernel prints (arch/x86/kernel/e820.c):
   memory, a GART aperture, the Pentium Pro hole): what they name is reserved.
 
 The updates are KERN_DEBUG: a log filtered by level shows the table without them, so a boot
-without trim_bios_range()'s two lines (every boot prints them) is refused, as is anything a
+without trim_bios_range()'s remove of 0xa0000-0xfffff (every boot prints it) is refused, as is anything a
 kernel does not print: a table line without its header, a table going back or empty, an update
 of a type no kernel prints, the format before 3.8 (e820lines.py holds what kernels print).
 A boot must reach mm_init()'s `Memory: …K/…K available`, printed once setup_arch() is done
@@ -54,7 +54,6 @@ from pmpoolctl.memmap.e820lines import (
     SOFT_RESERVE_SINCE,
     TABLE_LINE,
     TRIM_REMOVE,
-    TRIM_UPDATE,
     UPDATE_LINE,
     WHO_OF,
     vocabulary,
@@ -84,7 +83,7 @@ class _Boot:
     table: str = ""  # the table that governs, and where it starts
     table_line: int = 0
     segments: list[MapEntry] = field(default_factory=list)
-    trimmed: set[str] = field(default_factory=set)  # which of trim_bios_range()'s two lines were seen
+    trimmed: bool = False  # trim_bios_range()'s remove of [0xa0000, 0x100000) was seen
     vocabulary: str = ""  # whose type words its tables print: `6.x` or `rework`, once a word says
     setup_done: int = 0  # the line of its `Memory: …K/…K available`, once seen after its table
     release: tuple[int, int] | None = None  # its banner's kernel release, once seen
@@ -161,7 +160,7 @@ class _Reader:
             if self.boot.firmware:  # a boot prints its firmware table once: this is the next boot
                 self.new_boot(lineno)
             self.boot.firmware = lineno
-            self.boot.trimmed.clear()  # the trim comes after the firmware table
+            self.boot.trimmed = False  # the trim comes after the firmware table
         boot = self.boot
         boot.table, boot.table_line, boot.segments = table, lineno, []
         self.any_table = True
@@ -266,7 +265,7 @@ class _Reader:
         start, end = inclusive_span(int(match[2], 16), int(match[3], 16), where)
         if match[1] == "remove":
             if (start, end) == TRIM_REMOVE:
-                self.boot.trimmed.add("remove")
+                self.boot.trimmed = True
             removed = self.type_word(rest) or None
             if removed is not None:
                 self.check_old_type(lineno, removed)
@@ -277,8 +276,6 @@ class _Reader:
         if not arrow or not old_type or not new_type:
             raise InputError(f"{where}: an e820 update line without 'OLD ==> NEW' types")
         self.check_old_type(lineno, old_type)
-        if (start, end) == TRIM_UPDATE:
-            self.boot.trimmed.add("update")
         if old_type != new_type:  # `usable ==> usable` (RAM the kernel keeps for itself) changes nothing
             self.boot.segments = _retype(segments, start, end, old_type, new_type, where)
 
@@ -322,13 +319,15 @@ class _Reader:
                     "e820 table; give one boot's log (e.g. journalctl -k -b, or dmesg)"
                 )
             raise InputError(f"{self.source}: no 'BIOS-e820: [mem …] TYPE' lines: not an e820 kernel log")
-        if len(boot.trimmed) < 2:
+        # Only the remove is required: kernels with bde9cfa3afe4 (late 2020 to its revert in 5.11, and
+        # stable kernels of early 2021) leave page 0 alone and print no update for it.
+        if not boot.trimmed:
             line = boot.firmware or boot.table_line
             raise self.refuse(
                 line,
-                f"the boot from line {boot.line} prints its e820 table but not the 'e820: update [mem "
-                "0x00000000-0x00000fff]' and 'e820: remove [mem 0x000a0000-0x000fffff]' lines every x86 kernel "
-                "prints after it at debug level: debug messages were filtered out of this log (dmesg --level, "
+                f"the boot from line {boot.line} prints its e820 table but not the 'e820: remove [mem "
+                "0x000a0000-0x000fffff]' line every x86 kernel prints after it at debug level: debug messages "
+                "were filtered out of this log (dmesg --level, "
                 "journald's MaxLevelStore, syslog, a console's loglevel, grep), and with them any other update "
                 f"that takes RAM away; {FILTERED_HINT}",
             )

@@ -75,11 +75,12 @@ def vocabulary(type_word: str) -> str | None:
     return "" if _SHARED_TYPE.match(type_word) else None
 
 
-# trim_bios_range() (setup.c) prints these in every x86 boot, right after the tables that come
-# from firmware and the command line, at KERN_DEBUG (`printk(KERN_DEBUG "e820: update …")` in
-# every version): a boot that shows its table without them was captured with debug messages
-# dropped, and every other update (MTRR trims, EFI and kexec reservations) with them.
-TRIM_UPDATE = (0x0, 0x1000)  # e820__range_update(0, PAGE_SIZE, RAM, RESERVED)
+# trim_bios_range() (setup.c) prints this in every x86 boot, right after the tables that come
+# from firmware and the command line, at KERN_DEBUG (`printk(KERN_DEBUG "e820: remove …")` in
+# every version): a boot that shows its table without it was captured with debug messages
+# dropped, and every other update (MTRR trims, EFI and kexec reservations) with them. (Its other
+# line, the update of page 0, is not in kernels with bde9cfa3afe4, 5.10-5.11 and stable kernels
+# of early 2021.)
 TRIM_REMOVE = (0xA0000, 0x100000)  # e820__range_remove(BIOS_BEGIN, BIOS_END - BIOS_BEGIN, RAM)
 # mm_init() prints `Memory: 3218364K/25165432K available (…)` at KERN_INFO in every boot (`…k/…k` before
 # 3.11's mem_init_print_info()), after setup_arch() and mem_init() have made every change they make to

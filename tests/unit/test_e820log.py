@@ -443,9 +443,10 @@ def test_only_the_last_boot_needs_its_debug_lines() -> None:
         parse_e820(without_debug(text[:last]) + text[last:], "kern.log").note == "last of 3 boots, from line 31"
     )  # 4 lines fewer before it
     assert "debug messages were filtered" in input_error(text[:last] + without_debug(text[last:]))
-    # One of the two is not enough: grep -v, or a log cut between them.
+    # The update of page 0 alone is not enough (grep -v 'remove'); the remove alone is: kernels with
+    # bde9cfa3afe4 (5.10-5.11, stable kernels of early 2021) print no update of page 0.
     assert "debug messages" in input_error(boot_log(RAM_TO_4G, trim=TRIM.splitlines(keepends=True)[0]))
-    assert "debug messages" in input_error(boot_log(RAM_TO_4G, trim=TRIM.splitlines(keepends=True)[1]))
+    assert parse_e820(boot_log(RAM_TO_4G, trim=TRIM.splitlines(keepends=True)[1]), "log").entries
 
 
 @pytest.mark.parametrize("log", LOGS, ids=[p.stem for p in LOGS])
