@@ -11,6 +11,7 @@ import pytest
 
 from pmpoolctl.dtb.reader import parse_blob
 from tests.conftest import DATA, run_cli
+from tests.helpers.khotrees import compile_dts
 
 IOMEM = DATA / "memmap" / "iomem.txt"
 GOOD_RANGE = "/bits/ 64 <0x100000000 0x200000>"  # System RAM in IOMEM
@@ -18,11 +19,7 @@ GOOD_RANGE = "/bits/ 64 <0x100000000 0x200000>"  # System RAM in IOMEM
 
 def compile_blob(dtc: str, path: Path, pool_body: str) -> Path:
     source = f"/dts-v1/;\n/ {{\n#address-cells = <2>;\n#size-cells = <2>;\ndefault_pmpool {{\n{pool_body}\n}};\n}};\n"
-    proc = subprocess.run(
-        [dtc, "-I", "dts", "-O", "dtb", "-o", str(path), "-"], input=source.encode(), capture_output=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return path
+    return compile_dts(dtc, source, path)
 
 
 def with_name_property(dtc: str, blob: Path) -> Path:
