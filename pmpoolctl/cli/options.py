@@ -210,6 +210,15 @@ def _phys_bits(ctx: click.Context, param: click.Parameter, value: int | None) ->
 
 
 # What every report option (--junit, --metrics, --html, --svg) says of its FILE (cli/reportpaths.py).
+def one_report_file(param: click.Parameter, paths: tuple[str, ...]) -> str | None:
+    """A report option's FILE, given once. click would keep the last of several and leave the others
+    as they were, so a script reading the first would read an older run's report: a usage error."""
+    if len(paths) > 1:
+        shown = ", ".join(map(display_name, paths))
+        raise click.BadParameter(f"given {len(paths)} times ({shown}): give one FILE", param=param)
+    return paths[0] if paths else None
+
+
 REPORT_FILE_HELP = (
     "FILE must not be - (stdout is the run's own; ./- names a file -), an input of the run, an FDT blob "
     "or a non-regular file (exit 2)."
@@ -247,8 +256,9 @@ verdict_options = options(
         "junit_path",
         metavar="FILE",
         type=PATH,
+        multiple=True,  # to refuse a second --junit (one_report_file)
         is_eager=True,  # known before any other option can fail, so a usage error replaces FILE too
-        callback=lambda ctx, param, value: _remember_junit(ctx, value),
+        callback=lambda ctx, param, value: _remember_junit(ctx, one_report_file(param, value)),
         help="Also write a JUnit XML report to FILE (an error report when the check cannot run). " + REPORT_FILE_HELP,
     ),
     click.option(
@@ -262,8 +272,9 @@ verdict_options = options(
         "metrics_path",
         metavar="FILE",
         type=PATH,
+        multiple=True,  # as --junit
         is_eager=True,  # as --junit: a run that fails in any way leaves a not-ok FILE
-        callback=lambda ctx, param, value: _remember_metrics(ctx, value),
+        callback=lambda ctx, param, value: _remember_metrics(ctx, one_report_file(param, value)),
         help="Also write a Prometheus textfile to FILE, atomically (node_exporter's textfile collector). "
         + REPORT_FILE_HELP,
     ),

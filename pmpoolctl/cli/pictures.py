@@ -17,6 +17,7 @@ from pmpoolctl.cli.options import (
     byte_order_option,
     common_options,
     map_options,
+    one_report_file,
     options,
     phys_bits_option,
     pool_option,
@@ -25,13 +26,15 @@ from pmpoolctl.cli.reportpaths import claim_reports, refuse_standard_input_twice
 from pmpoolctl.files.inputs import display_name
 
 
-def _remember_html(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
+def _remember_html(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> str | None:
+    path = one_report_file(param, paths)
     if path is not None:
         run_of(ctx).html = HtmlRequest(path, ctx.command_path)
     return path
 
 
-def _remember_svg(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
+def _remember_svg(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> str | None:
+    path = one_report_file(param, paths)
     if path is not None:
         run_of(ctx).svg = SvgRequest(path, ctx.command_path)
     return path
@@ -43,6 +46,7 @@ picture_options = options(
         "html_path",
         metavar="FILE",
         type=PATH,
+        multiple=True,  # to refuse a second one (one_report_file)
         is_eager=True,  # known before any other option can fail, so a usage error replaces FILE too
         callback=_remember_html,
         help="Also write a self-contained HTML report to FILE: verdict, findings, the address space with each "
@@ -53,6 +57,7 @@ picture_options = options(
         "svg_path",
         metavar="FILE",
         type=PATH,
+        multiple=True,  # as --html
         is_eager=True,  # as --html
         callback=_remember_svg,
         help="Also write the picture of the address space to FILE (SVG; one that says the run did not complete "

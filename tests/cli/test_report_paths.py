@@ -211,6 +211,15 @@ def test_a_nul_byte_in_a_report_path_is_one_usage_error(work: Path, option: str)
     assert_refused(["validate", "pool.dtb", "--memmap", "iomem.txt", option, "x\0y"], work, "holds a NUL byte")
 
 
+@pytest.mark.parametrize("option", REPORTS)
+def test_a_report_option_given_twice_is_a_usage_error(work: Path, option: str) -> None:
+    """click keeps the last of several: the first FILE would keep an older run's report, read as this one's."""
+    (work / "first").write_text("an older report\n")
+    run = run_cli(["validate", "pool.dtb", "--memmap", "iomem.txt", option, "first", option, "second"])
+    assert run.exit_code == 2 and "given 2 times (first, second): give one FILE" in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1
+
+
 # --- item 4: --svg says the run failed, as --html does -----------------------------------------------------------
 
 
