@@ -21,7 +21,7 @@ import click
 
 from pmpoolctl import __version__
 from pmpoolctl.cli import check, edit, exitcodes, inspect, kho, pictures
-from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, Run, SvgRequest, run_of
+from pmpoolctl.cli.context import HtmlRequest, JUnitRequest, MetricsRequest, ReportRequest, Run, run_of
 from pmpoolctl.cli.options import common_options
 from pmpoolctl.cli.reportpaths import claim_after_usage_error, write_report
 from pmpoolctl.errors import OutputError, PmpoolError
@@ -160,20 +160,10 @@ def _failed(settings: Run, message: str, code: int) -> int:
         _say(f"warning: {message} (after writing {display_name(settings.committed)}: the edit was made)")
         return exitcodes.OK
     said = [message]  # each failure once: the report that failed is often what `message` is about
-
-    def also(what: str, problem: str | None) -> None:
-        if problem is not None and problem not in said:
+    for what, problem in _replace_reports(settings, message, code):
+        if problem not in said:
             said.append(problem)
             said[0] += f"; and the {what} could not be written: {problem}"
-
-    if settings.junit is not None:
-        also("--junit report", _write_junit_error(settings, settings.junit, message, code))
-    if settings.html is not None:
-        also("--html report", _write_html_error(settings, settings.html, message, code))
-    if settings.svg is not None:
-        also("--svg picture", _write_svg_error(settings, settings.svg, message, code))
-    if settings.metrics is not None:
-        also("--metrics file", _write_metrics_error(settings, code))
     message = said[0]
     _say(f"error: {message}")
     if settings.json and not settings.quiet:
@@ -208,63 +198,49 @@ def _output_lost(settings: Run, exc: OSError) -> int:
             _say(f"error: {reason}")
         return settings.verdict
     if closed_pipe:
-        message = "standard output was closed before the run's output was written"
-        if settings.junit is not None:
-            _write_junit_error(settings, settings.junit, message, exitcodes.BROKEN_PIPE)
-        if settings.html is not None:
-            _write_html_error(settings, settings.html, message, exitcodes.BROKEN_PIPE)
-        if settings.svg is not None:
-            _write_svg_error(settings, settings.svg, message, exitcodes.BROKEN_PIPE)
-        if settings.metrics is not None:
-            _write_metrics_error(settings, exitcodes.BROKEN_PIPE)
+        _replace_reports(
+            settings, "standard output was closed before the run's output was written", exitcodes.BROKEN_PIPE
+        )
         return exitcodes.BROKEN_PIPE
     return _failed(settings, reason, exitcodes.INPUT)
 
 
-def _write_junit_error(settings: Run, request: JUnitRequest, message: str, code: int) -> str | None:
-    """Replace the --junit report with one that records this failure; what went wrong, if that failed."""
-    from pmpoolctl.output.junit import junit_error_xml
-
-    context = settings.report_context()
-    try:
-        write_report(settings, request, junit_error_xml(request.command, request.subject, message, code, context))
-    except PmpoolError as exc:
-        return str(exc)
-    return None
+_WHAT = {
+    "--junit": "--junit report",
+    "--html": "--html report",
+    "--svg": "--svg picture",
+    "--metrics": "--metrics file",
+}
 
 
-def _write_metrics_error(settings: Run, code: int) -> str | None:
-    """Replace the --metrics textfile with a not-ok one for this run; what went wrong, if that failed."""
-    from pmpoolctl.output.metrics import metrics_error_text
+def _error_report(settings: Run, request: ReportRequest, message: str, code: int) -> bytes:
+    """What `request`'s FILE says of a run that failed with `message` and exits with `code`."""
+    if isinstance(request, MetricsRequest):
+        from pmpoolctl.output.metrics import metrics_error_text
 
-    assert settings.metrics is not None
-    try:
-        write_report(settings, settings.metrics, metrics_error_text(settings.metrics.pool, code, settings.started))
-    except PmpoolError as exc:
-        return str(exc)
-    return None
+        return metrics_error_text(request.pool, code, settings.started)
+    if isinstance(request, JUnitRequest):
+        from pmpoolctl.output.junit import junit_error_xml
 
+        return junit_error_xml(request.command, request.subject, message, code, settings.report_context())
+    if isinstance(request, HtmlRequest):
+        from pmpoolctl.output.html import html_error_page
 
-def _write_html_error(settings: Run, request: HtmlRequest, message: str, code: int | None) -> str | None:
-    """Replace the --html page with one that says the run failed, and why; what went wrong, if that failed."""
-    from pmpoolctl.output.html import html_error_page
-
-    try:
-        write_report(settings, request, html_error_page(request.command, request.subject, message, code).encode())
-    except PmpoolError as exc:
-        return str(exc)
-    return None
-
-
-def _write_svg_error(settings: Run, request: SvgRequest, message: str, code: int | None) -> str | None:
-    """Replace the --svg picture with one that says the run failed, and why; what went wrong, if that failed."""
+        return html_error_page(request.command, request.subject, message, code).encode()
     from pmpoolctl.output.svg import svg_error_document
 
-    try:
-        write_report(settings, request, svg_error_document(request.command, request.subject, message, code).encode())
-    except PmpoolError as exc:
-        return str(exc)
-    return None
+    return svg_error_document(request.command, request.subject, message, code).encode()
+
+
+def _replace_reports(settings: Run, message: str, code: int) -> list[tuple[str, str]]:
+    """Each report replaced with one that records this failure; (what, why) for each that could not be."""
+    problems = []
+    for request in settings.reports():
+        try:
+            write_report(settings, request, _error_report(settings, request, message, code))
+        except PmpoolError as exc:
+            problems.append((request.called, str(exc)))
+    return problems
 
 
 @click.group("pmpoolctl", cls=PmpoolGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -26,36 +26,39 @@ _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
-class JUnitRequest:
+class _CommandReport:
+    """A report of one command's run, about its subject: the blob or KHO state checked, once known."""
+
+    option: ClassVar[str]
+    called: ClassVar[str]  # in messages: "the --junit report could not be written"
+    path: str
+    command: str
+    subject: str | None = None
+    target: Target | None = field(default=None, repr=False)
+
+
+@dataclass
+class JUnitRequest(_CommandReport):
     """`--junit FILE`: the report that must say how this run ended, whatever ended it."""
 
     option: ClassVar[str] = "--junit"
-    path: str
-    command: str
-    subject: str | None = None  # the blob or KHO state checked, once the command knows it
-    target: Target | None = field(default=None, repr=False)
+    called: ClassVar[str] = "--junit report"
 
 
 @dataclass
-class HtmlRequest:
+class HtmlRequest(_CommandReport):
     """`--html FILE`: a page that must not outlive a failed run as if it were its report."""
 
     option: ClassVar[str] = "--html"
-    path: str
-    command: str
-    subject: str | None = None
-    target: Target | None = field(default=None, repr=False)
+    called: ClassVar[str] = "--html report"
 
 
 @dataclass
-class SvgRequest:
+class SvgRequest(_CommandReport):
     """`--svg FILE`: a picture that must not outlive a failed run as if it were its picture."""
 
     option: ClassVar[str] = "--svg"
-    path: str
-    command: str
-    subject: str | None = None
-    target: Target | None = field(default=None, repr=False)
+    called: ClassVar[str] = "--svg picture"
 
 
 @dataclass
@@ -63,6 +66,7 @@ class MetricsRequest:
     """`--metrics FILE`: the textfile that must say how this run ended (not ok, when it reached no verdict)."""
 
     option: ClassVar[str] = "--metrics"
+    called: ClassVar[str] = "--metrics file"
     path: str
     pool: str = ""  # the pool's path, once the command knows it
     target: Target | None = field(default=None, repr=False)
