@@ -29,8 +29,8 @@ from pmpoolctl.errors import WriteError
 from pmpoolctl.files import safewrite  # by the module: tests put a race between the resolution and the write
 from pmpoolctl.files.inputs import STDIN, display_name, stat_of_input
 from pmpoolctl.files.safewrite import Target
+from pmpoolctl.files.sniff import is_fdt
 
-FDT_MAGIC = b"\xd0\x0d\xfe\xed"
 REPORT_PARAMS = ("junit_path", "html_path", "svg_path", "metrics_path")
 _DIRECTORY = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 _Identity = tuple[int, int]  # (st_dev, st_ino)
@@ -185,12 +185,12 @@ def _refusal_of_existing(target: Target, existing: os.stat_result, files: dict[_
     except OSError as exc:
         return f"it cannot be read to see that it is no blob ({exc.strerror})"
     try:
-        head = os.read(fd, len(FDT_MAGIC))
+        head = os.read(fd, 4)
     except OSError as exc:
         return f"it cannot be read to see that it is no blob ({exc.strerror})"
     finally:
         os.close(fd)
-    if head == FDT_MAGIC:
+    if is_fdt(head):
         return "it is an FDT blob (it starts with d00dfeed), not a report: were the arguments swapped?"
     return None
 

@@ -238,7 +238,7 @@ def _refuse_a_root_debugfs_cut(files: KhoFiles) -> None:
     from debugfs, so the state is refused as any truncated root is, with the reason.
     """
     head, size = files.head(ROOT_FILE, 8)
-    if len(head) < 8 or head[:4] != b"\xd0\x0d\xfe\xed":
+    if len(head) < 8 or not is_fdt(head):
         return  # not an FDT: parse_blob says what it is
     totalsize = int.from_bytes(head[4:8], "big")
     if size >= totalsize:
