@@ -68,20 +68,15 @@ def nested_pools(blob: Blob) -> list[Node]:
     Found as `_compatible_children` finds pools: each place that holds the string lies in the
     tokens of the last node that begins before it (properties come before subnodes).
     """
-    data, nodes = blob.data, blob.nodes
-    wanted = COMPATIBLE.encode("ascii")
-    end = blob.struct_end
+    nodes = blob.nodes
+    places = _places_of_compatible(blob, len(nodes))
+    if places is None:  # more places than nodes: node by node is never slower
+        return [node for node in nodes if node.depth > 1 and _is_compatible(blob, node)]
     found: dict[int, Node] = {}
-    places = 0
-    place = data.find(wanted, blob.header.off_dt_struct, end)
-    while place >= 0:
-        places += 1
-        if places > len(nodes):  # more places than nodes: node by node is never slower
-            return [node for node in nodes if node.depth > 1 and _is_compatible(blob, node)]
+    for place in places:
         at = bisect_right(nodes, place, key=lambda node: node.begin) - 1
         if at not in found and nodes[at].depth > 1 and _is_compatible(blob, nodes[at]):
             found[at] = nodes[at]
-        place = data.find(wanted, place + 1, end)
     return [found[at] for at in sorted(found)]
 
 
@@ -133,16 +128,10 @@ def _compatible_children(blob: Blob) -> list[Node]:
     the root child it lies in, whose compatible then decides. A blob that holds the bytes more
     often than the root has children is checked node by node: never slower than the definition.
     """
-    data, nodes, children = blob.data, blob.nodes, blob.root.children
-    wanted = COMPATIBLE.encode("ascii")
-    start, end = blob.header.off_dt_struct, blob.struct_end
-    places: list[int] = []
-    place = data.find(wanted, start, end)
-    while place >= 0:
-        if len(places) >= len(children):
-            return [node for node in blob.children(blob.root) if _is_compatible(blob, node)]
-        places.append(place)
-        place = data.find(wanted, place + 1, end)
+    nodes, children = blob.nodes, blob.root.children
+    places = _places_of_compatible(blob, len(children))
+    if places is None:
+        return [node for node in blob.children(blob.root) if _is_compatible(blob, node)]
     found: dict[int, Node] = {}
     for place in places:
         # The last child that begins before `place` is the only one that can hold it.
@@ -150,6 +139,21 @@ def _compatible_children(blob: Blob) -> list[Node]:
         if at >= 0 and children[at] not in found and _is_compatible(blob, nodes[children[at]]):
             found[children[at]] = nodes[children[at]]
     return list(found.values())
+
+
+def _places_of_compatible(blob: Blob, most: int) -> list[int] | None:
+    """Where the binding's compatible string's bytes lie in the structure block; None past `most`
+    of them, where reading node by node is never slower than tracing each place to its node."""
+    data, end = blob.data, blob.struct_end
+    wanted = COMPATIBLE.encode("ascii")
+    places: list[int] = []
+    place = data.find(wanted, blob.header.off_dt_struct, end)
+    while place >= 0:
+        if len(places) >= most:
+            return None
+        places.append(place)
+        place = data.find(wanted, place + 1, end)
+    return places
 
 
 def _is_compatible(blob: Blob, node: Node) -> bool:
