@@ -59,11 +59,11 @@ class Target:
     a context manager) when the write is done.
     """
 
-    def __init__(self, directory: int, name: str, path: str) -> None:
+    def __init__(self, directory: int, name: str, path: str, *, through_link: bool = False) -> None:
         self.directory = directory  # the descriptor of the directory the walk checked
         self.name = name  # the file's name in it: never a symlink once resolved
         self.path = path  # the resolved path, for messages and for callers to report
-        self.through_link = False  # the path's last name was a symlink (then followed): it names something already
+        self.through_link = through_link  # the path's last name was a symlink (then followed): it names something
         stem = _stem(name)
         self.lock_name = f".{stem}.lock"
         self.temp_prefix = f".{stem}."  # temp file names: prefix, 8 random characters, TEMP_SUFFIX
@@ -171,7 +171,7 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
             if st is None:  # a new file; a missing directory on the way is said now
                 if not last:
                     raise WriteError(f"{shown}: cannot write: {display_name(candidate)}: {os.strerror(errno.ENOENT)}")
-                return _target(directory, name, candidate, through_link)
+                return Target(directory, name, candidate, through_link=through_link)
             if stat.S_ISLNK(st.st_mode):
                 through_link = through_link or last  # a link named by the path itself, not one on the way
                 followed += 1
@@ -185,7 +185,7 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
                 continue
             if last:
                 _check_replaceable(shown, resolved, os.fstat(directory), st)
-                return _target(directory, name, candidate, through_link)
+                return Target(directory, name, candidate, through_link=through_link)
             if not stat.S_ISDIR(st.st_mode):
                 raise WriteError(f"{shown}: cannot write: {display_name(candidate)} is not a directory")
             enter(_enter_checked(shown, directory, name, candidate, st), candidate)
@@ -194,12 +194,6 @@ def _walk(shown: str, remaining: list[str], start: int, resolved: str) -> Target
         if directory != start:
             os.close(directory)
         raise
-
-
-def _target(directory: int, name: str, path: str, through_link: bool) -> Target:
-    target = Target(directory, name, path)
-    target.through_link = through_link
-    return target
 
 
 def _lstat_at(shown: str, directory: int, name: str) -> os.stat_result | None:
