@@ -91,7 +91,12 @@ def live_kho_zones(byte_order: str) -> tuple[list[Zone], Skips]:
         "CONFIG_KEXEC_HANDOVER_DEBUGFS): range-in-kho-scratch and range-in-kho-preserved are not checked; "
         "mount debugfs, or give --kho PATH"
     )
-    return [], (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
+    return [], _neither_checked(why)
+
+
+def _neither_checked(why: str) -> Skips:
+    """KHO is on, and nothing of its state can be read: neither KHO rule is checked, for `why`."""
+    return (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
 
 
 def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list[Zone], Skips]:
@@ -111,7 +116,7 @@ def captured_kho_zones(maps: Sequence[MemoryMap], byte_order: str) -> tuple[list
             f"{was_on}, but the capture holds no kho/out (debugfs not mounted there?): range-in-kho-scratch "
             "and range-in-kho-preserved are not checked; capture again with debugfs mounted, or give --kho PATH"
         )
-        return [], (("range-in-kho-scratch", why), ("range-in-kho-preserved", why))
+        return [], _neither_checked(why)
     if captured.kho_files is None:
         why = f"{captured.source} gives the KHO scratch areas only"
         return [], (("range-in-kho-preserved", f"{why}: {_PRESERVED}; give that host's kho/out too (--kho PATH)"),)
